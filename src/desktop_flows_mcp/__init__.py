@@ -1,0 +1,2 @@
+"""desktop-flows-mcp."""
+__version__ = "0.1.0"
