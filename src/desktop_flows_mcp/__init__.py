@@ -1,2 +1,3 @@
 """desktop-flows-mcp."""
+
 __version__ = "0.1.0"

@@ -1,0 +1,55 @@
+"""Opaque, signed paging cursors.
+
+A cursor wraps Dataverse's ``@odata.nextLink`` (already cut down to a path below our own API root) and the
+page size it was made with. It is signed with a per-process key, so an edited cursor cannot change the
+query (say, drop ``category eq 6``), and it never holds a host: the next request always goes to
+DATAVERSE_URL with our own token. A cursor from before a restart is refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+
+from .errors import invalid_argument
+
+
+@dataclass(frozen=True)
+class PageToken:
+    next_link: str
+    page_size: int
+    extra: str = ""  # e.g. "drafts" for a flows list that included drafts
+
+
+class CursorCodec:
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = key or secrets.token_bytes(32)
+
+    def encode(self, kind: str, token: PageToken) -> str:
+        payload = json.dumps([kind, token.next_link, token.page_size, token.extra], separators=(",", ":")).encode()
+        mac = hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(mac + payload).decode().rstrip("=")
+
+    def decode(self, kind: str, cursor: str, *, tool: str) -> PageToken:
+        problem = invalid_argument(
+            "The cursor is not valid for this list (edited, from another list, or from before a server restart).",
+            hint=f"Call {tool} again without a cursor to start from the first page.",
+        )
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        except (ValueError, TypeError):
+            raise problem from None
+        mac, payload = raw[:16], raw[16:]
+        if not hmac.compare_digest(mac, hmac.new(self._key, payload, hashlib.sha256).digest()[:16]):
+            raise problem
+        try:
+            found_kind, next_link, page_size, extra = json.loads(payload)
+        except ValueError:
+            raise problem from None
+        if found_kind != kind:
+            raise problem
+        return PageToken(next_link=str(next_link), page_size=int(page_size), extra=str(extra))

@@ -1,0 +1,1 @@
+"""The Dataverse side: a typed Web API client with retries and rate limits."""
