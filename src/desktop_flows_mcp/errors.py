@@ -50,8 +50,11 @@ class DesktopFlowsError(Exception):
         http_status: int | None = None,
         dataverse_code: str | None = None,
         retry_after_seconds: float | None = None,
+        outcome_unknown: bool = False,
     ) -> None:
         super().__init__(message)
+        # True when a run request may have started a run although it failed (5xx, read timeout).
+        self.outcome_unknown = outcome_unknown
         self.code = code
         self.message = message
         self.hint = hint

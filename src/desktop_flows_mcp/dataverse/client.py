@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 import anyio
@@ -141,13 +142,21 @@ class DataverseClient:
         return response.content if response.status_code != 204 and response.content.strip() else None
 
     async def list_flow_sessions(
-        self, *, flow_id: str | None, status_code: int | None, page_size: int, next_link: str | None
+        self,
+        *,
+        flow_id: str | None,
+        status_code: int | None,
+        page_size: int,
+        next_link: str | None,
+        created_since: datetime | None = None,
     ) -> Page:
         params: dict[str, str] = {}
         if next_link is None:
             clauses = [f"_regardingobjectid_value eq {flow_id}"] if flow_id else []
             if status_code is not None:
                 clauses.append(f"statuscode eq {status_code}")
+            if created_since is not None:
+                clauses.append(f"createdon ge {created_since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}")
             params = {"$select": RUN_COLUMNS, "$orderby": "createdon desc"}
             if clauses:
                 params["$filter"] = " and ".join(clauses)
@@ -311,8 +320,9 @@ async def _error_from(response: httpx.Response, operation: Operation, retry_afte
         kind = "an HTML page" if b"<html" in response.content[:512].lower() else "a body that is not Dataverse JSON"
         message = f"Dataverse (or a proxy in front of it) answered HTTP {response.status_code} with {kind}."
     mapped = from_status(response.status_code, code, message, operation=operation, retry_after=retry_after)
-    if operation == "run_flow" and response.status_code >= 500:
+    if operation == "run_flow" and (response.status_code >= 500 or response.status_code == 408):
         mapped.hint = RUN_OUTCOME_UNKNOWN_HINT
+        mapped.outcome_unknown = True
     return mapped
 
 
@@ -323,7 +333,7 @@ def _transport_error(exc: httpx.TransportError, operation: Operation, *, sent: b
     else:
         code, what = ErrorCode.DATAVERSE_UNAVAILABLE, f"Could not reach {host} ({type(exc).__name__})."
     if operation == "run_flow" and sent:
-        return DesktopFlowsError(code, what, hint=RUN_OUTCOME_UNKNOWN_HINT, retryable=False)
+        return DesktopFlowsError(code, what, hint=RUN_OUTCOME_UNKNOWN_HINT, retryable=False, outcome_unknown=True)
     return DesktopFlowsError(
         code, what, hint="Check the network and DATAVERSE_URL, then retry in a few seconds.", retryable=True
     )
