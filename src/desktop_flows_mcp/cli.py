@@ -1,0 +1,105 @@
+"""Command line: ``desktop-flows-mcp [flags]`` serves MCP on stdio; ``desktop-flows-mcp emulator`` serves the
+Dataverse emulator alone over HTTP. Flags mirror the environment variables and win over them.
+
+Only wiring lives here; stdout belongs to the MCP protocol, so everything this prints goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .config import ConfigError, Settings
+
+# flag → environment variable it overrides
+_FLAGS: dict[str, str] = {
+    "dataverse_url": "DATAVERSE_URL",
+    "auth": "DATAVERSE_AUTH",
+    "access_token": "DATAVERSE_ACCESS_TOKEN",
+    "connection": "DESKTOP_FLOWS_CONNECTION",
+    "connection_type": "DESKTOP_FLOWS_CONNECTION_TYPE",
+    "run_mode": "DESKTOP_FLOWS_RUN_MODE",
+    "allowed": "DESKTOP_FLOWS_ALLOWED",
+    "poll_seconds": "DESKTOP_FLOWS_POLL_SECONDS",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="desktop-flows-mcp",
+        description="MCP server for Power Automate desktop flows in Dataverse. Without DATAVERSE_URL it serves "
+        "the built-in Dataverse emulator with demo data.",
+    )
+    parser.add_argument("--version", action="version", version=f"desktop-flows-mcp {__version__}")
+    parser.add_argument("--emulator", action="store_true", help="use the built-in Dataverse emulator (no tenant)")
+    parser.add_argument("--dataverse-url", help="environment URL, e.g. https://contoso.crm.dynamics.com")
+    parser.add_argument("--auth", help="sign-in mode (DATAVERSE_AUTH)")
+    parser.add_argument("--access-token", help="bearer token; prefer DATAVERSE_ACCESS_TOKEN (visible to ps)")
+    parser.add_argument("--connection", help="default connection name for runs")
+    parser.add_argument("--connection-type", help="connection | connection_reference")
+    parser.add_argument("--run-mode", help="attended | unattended")
+    parser.add_argument("--allowed", help="comma list of flow ids or exact names that may run")
+    parser.add_argument("--read-only", action="store_true", default=None, help="do not offer run and cancel tools")
+    parser.add_argument("--poll-seconds", help="first poll interval while waiting for a run (default 2)")
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command")
+    emulator = sub.add_parser("emulator", help="serve the Dataverse emulator alone over HTTP")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=8080)
+    emulator.add_argument("--test-api", action="store_true", help="enable /_emulator/ fault injection and clock")
+    return parser
+
+
+def settings_from(args: argparse.Namespace, env: os._Environ[str] | dict[str, str]) -> Settings:
+    overrides: dict[str, str | bool | None] = {var: getattr(args, flag) for flag, var in _FLAGS.items()}
+    overrides["DESKTOP_FLOWS_EMULATOR"] = True if args.emulator else None
+    overrides["DESKTOP_FLOWS_READ_ONLY"] = True if args.read_only else None
+    return Settings.from_env(env, overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    if args.command == "emulator":
+        _serve_emulator(args.host, args.port, test_api=args.test_api)
+        return
+    try:
+        settings = settings_from(args, os.environ)
+    except ConfigError as error:
+        print(f"desktop-flows-mcp: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if settings.uses_emulator:
+        print(
+            f"desktop-flows-mcp: {settings.emulator_reason}: serving the built-in Dataverse emulator (demo data). "
+            "Set DATAVERSE_URL to use a real environment.",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"desktop-flows-mcp: Dataverse {settings.dataverse_url}, sign-in {settings.auth_mode}"
+            + (", read-only" if settings.read_only else ""),
+            file=sys.stderr,
+        )
+    from .server import build_server
+
+    build_server(settings).run()
+
+
+def _serve_emulator(host: str, port: int, *, test_api: bool) -> None:
+    import anyio
+
+    from .emulator import EMULATOR_TOKEN, serve
+
+    def ready(url: str) -> None:
+        print(
+            f"Dataverse emulator at {url}  (DATAVERSE_URL={url} DATAVERSE_ACCESS_TOKEN={EMULATOR_TOKEN})",
+            file=sys.stderr,
+        )
+        sys.stderr.flush()
+
+    anyio.run(lambda: serve(host, port, test_api=test_api, ready=ready))
