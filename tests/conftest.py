@@ -1,0 +1,110 @@
+"""Shared fixtures: an asyncio anyio backend, a fake clock, settings and a respx-faked Dataverse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import respx
+
+from desktop_flows_mcp.config import Settings
+
+ENV_URL = "https://contoso.crm.dynamics.com"
+API = ENV_URL + "/api/data/v9.2/"
+TOKEN = "test-token-5f2b"
+FLOW_ID = "f091ffab-58bb-4630-a115-659453d56f59"
+OTHER_FLOW_ID = "eafba1a2-e8d4-4efa-b549-11d4dfd9a3d1"
+RUN_ID = "d9687093-d0c0-ec11-983e-0022480b428a"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class FakeClock:
+    """A monotonic clock that only moves when something sleeps; records every sleep."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make_settings(**env: str) -> Settings:
+    base = {"DATAVERSE_URL": ENV_URL, "DATAVERSE_ACCESS_TOKEN": TOKEN, "DESKTOP_FLOWS_CONNECTION": "conn-1"}
+    return Settings.from_env({**base, **env})
+
+
+@pytest.fixture
+def dataverse() -> Iterator[respx.MockRouter]:
+    """respx routes relative to the Web API root; any request without a route fails the test."""
+    with respx.mock(base_url=API, assert_all_called=False, assert_all_mocked=True) as router:
+        yield router
+
+
+def flow_row(flow_id: str = FLOW_ID, name: str = "Invoice entry", statecode: int = 1, **extra: Any) -> dict[str, Any]:
+    return {
+        "@odata.etag": 'W/"1069462"',
+        "workflowid": flow_id,
+        "name": name,
+        "description": "",
+        "statecode": statecode,
+        "category": 6,
+        "modifiedon": "2026-11-01T10:00:00Z",
+        **extra,
+    }
+
+
+def run_row(run_id: str = RUN_ID, statuscode: int = 2, **extra: Any) -> dict[str, Any]:
+    return {
+        "@odata.etag": 'W/"1276122"',
+        "flowsessionid": run_id,
+        "statuscode": statuscode,
+        "statecode": 0,
+        "createdon": "2026-11-28T09:00:00Z",
+        "startedon": "2026-11-28T09:00:05Z",
+        "completedon": None,
+        "errorcode": None,
+        "errormessage": None,
+        "runmode": 1,
+        "_regardingobjectid_value": FLOW_ID,
+        **extra,
+    }
+
+
+INPUT_SCHEMA = {
+    "schema": {
+        "properties": {
+            "InvoiceNumber": {
+                "default": "",
+                "description": "",
+                "format": None,
+                "title": "InvoiceNumber",
+                "type": "string",
+                "value": "",
+            },
+            "Amount": {
+                "default": "",
+                "description": "",
+                "format": None,
+                "title": "Amount",
+                "type": "number",
+                "value": "0",
+            },
+        },
+        "type": "object",
+    }
+}
