@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import respx
+from mcp import Client
+from mcp.types import CallToolResult
 
 from desktop_flows_mcp.config import Settings
+from desktop_flows_mcp.server import build_server
 
 ENV_URL = "https://contoso.crm.dynamics.com"
 API = ENV_URL + "/api/data/v9.2/"
@@ -108,3 +113,29 @@ INPUT_SCHEMA = {
         "type": "object",
     }
 }
+
+
+@asynccontextmanager
+async def connect(
+    settings: Settings | None = None, clock: FakeClock | None = None, mode: str = "auto"
+) -> AsyncIterator[Client]:
+    """An in-memory MCP client on a server whose HTTP goes to respx (tests add the routes)."""
+    clock = clock or FakeClock()
+    server = build_server(settings or make_settings(), clock=clock, sleep=clock.sleep)
+    async with Client(server, mode=mode, raise_exceptions=True) as client:  # type: ignore[arg-type]
+        yield client
+
+
+def error_of(result: CallToolResult) -> dict[str, Any]:
+    assert result.is_error, result
+    assert result.structured_content is not None
+    error: dict[str, Any] = result.structured_content["error"]
+    # The same error is in the text content, for clients that ignore structuredContent.
+    assert json.loads(result.content[0].text)["error"] == error  # type: ignore[union-attr]
+    return error
+
+
+def ok(result: CallToolResult) -> dict[str, Any]:
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return result.structured_content

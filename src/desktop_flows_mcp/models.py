@@ -28,7 +28,9 @@ def _admit_error_envelope(schema: dict[str, Any]) -> None:
     """Make the advertised schema accept either the success shape or ``{"error": ...}``."""
     required = schema.pop("required", [])
     properties = schema.setdefault("properties", {})
-    properties["error"] = ToolErrorBody.model_json_schema()
+    envelope = ToolErrorBody.model_json_schema()
+    # A run's own `error` (the flow's errorcode) shares the name; either shape is valid there.
+    properties["error"] = {"anyOf": [properties["error"], envelope]} if "error" in properties else envelope
     schema["anyOf"] = [{"required": required}, {"required": ["error"]}]
 
 

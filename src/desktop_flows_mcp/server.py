@@ -119,6 +119,7 @@ def _tool_boundary(fn: Callable[P, Awaitable[M]]) -> Callable[P, Awaitable[M | C
     signature = inspect.signature(fn, eval_str=True)
     setattr(wrapper, "__signature__", signature.replace(return_annotation=result_type))  # noqa: B010
     wrapper.__annotations__ = {**hints, "return": result_type}
+    wrapper.__doc__ = inspect.cleandoc(fn.__doc__ or "")  # the tool description, without source indentation
     return wrapper
 
 
