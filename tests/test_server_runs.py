@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 import respx
+from mcp import Client
 
+from desktop_flows_mcp.server import build_server
 from tests.conftest import (
     FLOW_ID,
     INPUT_SCHEMA,
@@ -370,3 +373,34 @@ async def test_read_only_mode_does_not_register_run_or_cancel() -> None:
     assert "run_desktop_flow" not in names and "cancel_desktop_flow_run" not in names
     assert "list_desktop_flows" in names
     assert result.is_error
+
+
+async def test_cancelling_a_wait_stops_the_waiting_but_never_cancels_the_run(dataverse: respx.MockRouter) -> None:
+    status = dataverse.get(f"flowsessions({RUN_ID})").respond(json=run_row(statuscode=2))
+    cancel = dataverse.post(f"flowsessions({RUN_ID})/Microsoft.Dynamics.CRM.CancelDesktopFlowRun").respond(204)
+    polled = anyio.Event()
+    server_cancelled = anyio.Event()
+
+    async def sleep(seconds: float) -> None:
+        polled.set()
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            server_cancelled.set()
+            raise
+
+    server = build_server(make_settings(), clock=FakeClock(), sleep=sleep)
+    async with Client(server) as client:
+        with anyio.CancelScope() as scope:
+
+            async def give_up_after_first_poll() -> None:
+                await polled.wait()
+                scope.cancel()
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(give_up_after_first_poll)
+                await client.call_tool("wait_for_desktop_flow_run", {"run_id": RUN_ID})
+        with anyio.fail_after(5):
+            await server_cancelled.wait()
+    assert status.call_count == 1
+    assert not cancel.called
