@@ -67,3 +67,27 @@ async def test_every_output_schema_admits_the_error_envelope() -> None:
         errors = list(Draft202012Validator(schema).iter_errors(envelope))
         assert not errors, (tool["name"], errors[0].message)
         assert list(Draft202012Validator(schema).iter_errors({})), f"{tool['name']} accepts an empty result"
+
+
+def readme_tools_table(tools: list[dict[str, Any]]) -> str:
+    def yes(flag: bool) -> str:
+        return "yes" if flag else "no"
+
+    lines = [
+        "| Tool | Title | Read-only | Destructive | Idempotent | Open world | Arguments |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for tool in tools:
+        hints = tool["annotations"]
+        arguments = ", ".join(f"`{name}`" for name in tool["inputSchema"]["properties"])
+        lines.append(
+            f"| `{tool['name']}` | {tool['title']} | {yes(hints['readOnlyHint'])} | {yes(hints['destructiveHint'])} "
+            f"| {yes(hints['idempotentHint'])} | {yes(hints['openWorldHint'])} | {arguments} |"
+        )
+    return "\n".join(lines)
+
+
+async def test_the_readme_tools_table_matches_the_server() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    documented = readme.split("<!-- tools:start -->\n", 1)[1].split("\n<!-- tools:end -->", 1)[0]
+    assert documented == readme_tools_table(await list_tools())

@@ -166,6 +166,7 @@ def build_server(
         instructions=INSTRUCTIONS,
         version=__version__,
         lifespan=lifespan,
+        log_level="WARNING",  # the CLI configures logging; the SDK must not turn on INFO for httpx
     )
     _register_read_tools(mcp)
     if not settings.read_only:
