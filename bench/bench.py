@@ -118,6 +118,9 @@ def calls() -> None:
 
 
 if __name__ == "__main__":
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)  # before MCPServer() would turn on INFO for every request
     which = sys.argv[1:] or ["startup", "calls"]
     if "startup" in which:
         startup()

@@ -7,13 +7,13 @@ Only wiring lives here; stdout belongs to the MCP protocol, so everything this p
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from . import __version__
 from .config import ConfigError, Settings
+from .logs import configure_logging
 
 # flag → environment variable it overrides
 _FLAGS: dict[str, str] = {
@@ -45,7 +45,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--allowed", help="comma list of flow ids or exact names that may run")
     parser.add_argument("--read-only", action="store_true", default=None, help="do not offer run and cancel tools")
     parser.add_argument("--poll-seconds", help="first poll interval while waiting for a run (default 2)")
+    parser.add_argument(
+        "--transport", choices=["stdio", "streamable-http"], default="stdio", help="how MCP clients connect"
+    )
+    parser.add_argument("--host", help="streamable-http: address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", help="streamable-http: port (default 8000)")
+    parser.add_argument("--http-token", help="streamable-http: bearer token clients must send")
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-format", default="text", choices=["text", "json"])
     sub = parser.add_subparsers(dest="command")
     emulator = sub.add_parser("emulator", help="serve the Dataverse emulator alone over HTTP")
     emulator.add_argument("--host", default="127.0.0.1")
@@ -63,13 +70,24 @@ def settings_from(args: argparse.Namespace, env: os._Environ[str] | dict[str, st
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    configure_logging(args.log_level, args.log_format)
     if args.command == "emulator":
         _serve_emulator(args.host, args.port, test_api=args.test_api)
         return
     try:
         settings = settings_from(args, os.environ)
+        http = None
+        if args.transport == "streamable-http":
+            from .http_transport import HttpSettings
+
+            http = HttpSettings.from_env(
+                os.environ,
+                {
+                    "DESKTOP_FLOWS_HOST": args.host,
+                    "DESKTOP_FLOWS_PORT": args.port,
+                    "DESKTOP_FLOWS_HTTP_TOKEN": args.http_token,
+                },
+            )
     except ConfigError as error:
         print(f"desktop-flows-mcp: {error}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -87,7 +105,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     from .server import build_server
 
-    build_server(settings).run()
+    server = build_server(settings)
+    if http is None:
+        server.run()
+        return
+    import anyio
+
+    from .http_transport import serve_http
+
+    print(
+        f"desktop-flows-mcp: MCP on http://{http.host}:{http.port}/mcp"
+        + (" (bearer token required)" if http.token else " (loopback only, no token)"),
+        file=sys.stderr,
+    )
+    anyio.run(serve_http, server, http)
 
 
 def _serve_emulator(host: str, port: int, *, test_api: bool) -> None:

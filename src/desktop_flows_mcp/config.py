@@ -239,3 +239,7 @@ class _Values:
         if not low <= number <= high:
             raise ConfigError(name, f"must be a number from {low:g} to {high:g} (got {value!r}).", str(default))
         return number
+
+
+# Other settings modules (the HTTP transport) read the environment the same way.
+EnvReader = _Values

@@ -1,0 +1,100 @@
+"""Streamable HTTP over real loopback: bearer token, /health, DNS-rebinding protection, errors and progress."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+import httpx2
+import pytest
+import respx
+import uvicorn
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from desktop_flows_mcp.config import ConfigError
+from desktop_flows_mcp.http_transport import HttpSettings, build_http_app
+from desktop_flows_mcp.server import build_server
+from tests.conftest import RUN_ID, FakeClock, error_of, make_settings, ok, run_row
+
+pytestmark = pytest.mark.anyio
+TOKEN = "s3cret-token-for-tests-only"
+
+
+@asynccontextmanager
+async def serving(http: HttpSettings, clock: FakeClock | None = None) -> AsyncIterator[str]:
+    clock = clock or FakeClock()
+    app = build_http_app(build_server(make_settings(), clock=clock, sleep=clock.sleep), http)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    async with anyio.create_task_group() as group:
+        group.start_soon(server.serve)
+        with anyio.fail_after(10):
+            while not server.started:
+                await anyio.sleep(0.01)  # polling a real server's start flag, not a timing assumption
+        port = server.servers[0].sockets[0].getsockname()[1]
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+
+
+def test_a_non_loopback_address_without_a_token_refuses_to_start() -> None:
+    with pytest.raises(ConfigError, match=r"^DESKTOP_FLOWS_HTTP_TOKEN: is required to listen on 0\.0\.0\.0"):
+        HttpSettings.from_env({"DESKTOP_FLOWS_HOST": "0.0.0.0"})
+    assert HttpSettings.from_env({"DESKTOP_FLOWS_HOST": "0.0.0.0", "DESKTOP_FLOWS_HTTP_TOKEN": TOKEN}).token
+
+
+async def test_every_request_but_health_needs_the_bearer_token(dataverse: respx.MockRouter) -> None:
+    dataverse.route(host="127.0.0.1").pass_through()
+    async with serving(HttpSettings(token=make_secret())) as base, httpx.AsyncClient(base_url=base) as http:
+        assert (await http.get("/health")).json()["status"] == "ok"
+        missing = await http.post("/mcp", json={})
+        wrong = await http.post("/mcp", json={}, headers={"Authorization": "Bearer nope"})
+    assert missing.status_code == wrong.status_code == 401
+    assert missing.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_dns_rebinding_is_refused_on_loopback(dataverse: respx.MockRouter) -> None:
+    dataverse.route(host="127.0.0.1").pass_through()
+    async with serving(HttpSettings()) as base, httpx.AsyncClient(base_url=base) as http:
+        rebound = await http.post("/mcp", json={}, headers={"Host": "evil.example.com"})
+        foreign = await http.post("/mcp", json={}, headers={"Origin": "http://evil.example.com"})
+    assert rebound.status_code == 421
+    assert foreign.status_code == 403
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_tools_errors_and_progress_work_over_http(dataverse: respx.MockRouter, mode: Any) -> None:
+    dataverse.get(f"flowsessions({RUN_ID})").mock(
+        side_effect=[httpx.Response(200, json=run_row(statuscode=s)) for s in (3, 2, 4)]
+    )
+    dataverse.get(f"flowsessions({RUN_ID})/outputs/$value").respond(content=b'{"Done": true}')
+    progress: list[str | None] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(message)
+
+    async with serving(HttpSettings(token=make_secret())) as base:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with (
+            httpx2.AsyncClient(headers=headers) as http,
+            Client(streamable_http_client(f"{base}/mcp", http_client=http), mode=mode) as client,
+        ):
+            names = [tool.name for tool in (await client.list_tools()).tools]
+            bad = await client.call_tool("get_desktop_flow_run", {"run_id": "not-a-guid"})
+            waited = await client.call_tool(
+                "wait_for_desktop_flow_run", {"run_id": RUN_ID}, progress_callback=on_progress
+            )
+    assert "run_desktop_flow" in names
+    assert error_of(bad)["code"] == "invalid_argument"
+    assert ok(waited)["outputs"] == {"Done": True}
+    assert progress == [f"Run {RUN_ID} is {s}" for s in ("Waiting", "Running", "Succeeded")]
+
+
+def make_secret() -> Any:
+    from desktop_flows_mcp.config import Secret
+
+    return Secret(TOKEN)
