@@ -37,6 +37,8 @@ def start_run(client: httpx.AsyncClient) -> StartRun:
         payload: dict[str, Any] = {"runMode": "unattended", "connectionName": CONNECTION, **body}
         if inputs is not None:
             payload["inputs"] = json.dumps(inputs)
+        if "raw_inputs" in payload:  # sent as given, to test what Dataverse does with wrong shapes
+            payload["inputs"] = payload.pop("raw_inputs")
         return await client.post(f"workflows({flow_id})/Microsoft.Dynamics.CRM.RunDesktopFlow", json=payload)
 
     return start
