@@ -109,7 +109,7 @@ async def test_the_http_test_hooks_arm_faults_move_the_clock_count_requests_and_
         bad_fault = await hooks.post("/_emulator/faults", json={"pth": "x"})
         reset = await hooks.post("/_emulator/reset")
 
-    assert armed.status_code == 201
+    assert armed.status_code == 201 and armed.headers["OData-Version"] == "4.0"
     assert faulted.status_code == 503 and faulted.headers["Retry-After"] == "2"
     assert count.json() == {"count": 2}
     assert advanced.json() == {"now": "2026-05-28T20:28:10Z", "offset": 90.0}

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from emulator_helpers import INVOICE_FLOW, error_of
 
-from desktop_flows_mcp.emulator.odata_filter import like_pattern
+from desktop_flows_mcp.emulator.like import like_pattern
 
 pytestmark = pytest.mark.anyio
 
@@ -24,6 +24,14 @@ async def names(client: httpx.AsyncClient, filter: str) -> set[str]:
 async def test_a_doubled_quote_escapes_an_apostrophe(client: httpx.AsyncClient) -> None:
     assert await names(client, "name eq 'Post O''Brien & Sons invoices'") == {"Post O'Brien & Sons invoices"}
     assert await names(client, "contains(name,'o''brien')") == {"Post O'Brien & Sons invoices"}
+
+
+async def test_an_ampersand_must_be_url_encoded_or_it_splits_the_query(client: httpx.AsyncClient) -> None:
+    raw = await client.get("workflows?$filter=name eq 'Post O''Brien & Sons invoices'")
+    encoded = await client.get("workflows", params={"$filter": "name eq 'Post O''Brien & Sons invoices'"})
+
+    assert error_of(raw)[:2] == (400, "0x0")
+    assert [row["name"] for row in encoded.json()["value"]] == ["Post O'Brien & Sons invoices"]
 
 
 async def test_an_unescaped_apostrophe_is_an_unterminated_literal(client: httpx.AsyncClient) -> None:

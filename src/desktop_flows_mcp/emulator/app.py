@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from . import handlers as h
 from .callbacks import CallbackDispatcher, Sleep
@@ -106,7 +106,6 @@ class Emulator:
         return principal
 
     async def handle_api(self, request: Request) -> Response:
-        self.request_count += 1
         try:
             principal = self.principal_for(request)
             call = h.Call(request, principal, self.now(), self.store, self.callbacks)
@@ -203,7 +202,7 @@ class EmulatorApp(Starlette):
             Route(
                 f"{SERVICE_PATH}{{path:path}}",
                 emulator.handle_api,
-                methods=["GET", "POST", "PATCH", "DELETE", "PUT"],
+                methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "PUT", "OPTIONS"],
             )
         ]
         if emulator.test_api:
@@ -218,21 +217,35 @@ class EmulatorApp(Starlette):
             group.cancel_scope.cancel()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        fault = None
-        if scope["type"] == "http" and str(scope["path"]).startswith(SERVICE_PATH):
-            fault = self.emulator.faults.take(str(scope["method"]), str(scope["path"]))
-        if fault is None:
+        if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        self.emulator.request_count += 1
-        if fault.delay:
+        fault = None
+        if str(scope["path"]).startswith(SERVICE_PATH):
+            self.emulator.request_count += 1
+            fault = self.emulator.faults.take(str(scope["method"]), str(scope["path"]))
+        if fault is not None and fault.delay:
             await self.emulator.sleep(fault.delay)
-        if fault.body == "drop":
+        if fault is not None and fault.body == "drop":
             await drop_connection(send)
-        elif fault.status is None:
-            await super().__call__(scope, receive, send)
-        else:
+        elif fault is not None and fault.status is not None:
             await fault_response(fault)(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, with_odata_version(send))
+
+
+def with_odata_version(send: Send) -> Send:
+    """Every response says ``OData-Version: 4.0``, as Dataverse's do."""
+
+    async def send_with_header(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            if not any(name.lower() == b"odata-version" for name, _ in headers):
+                headers.append((b"odata-version", b"4.0"))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_header
 
 
 def fault_response(fault: Fault) -> Response:

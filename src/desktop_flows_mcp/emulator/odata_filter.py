@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from .errors import DataverseError, bad_query, unknown_property
+from .like import like_pattern
 from .tables import ColumnType, Table
 
 Row = Mapping[str, object]
@@ -106,32 +107,6 @@ def _read_string(text: str, start: int, tokens: list[Token]) -> int:
         chars.append(text[i])
         i += 1
     raise bad_query(f"There is an unterminated literal at position {start} in '{text}'.")
-
-
-def like_pattern(pattern: str) -> re.Pattern[str]:
-    """Translate a T-SQL LIKE pattern into a case-insensitive regular expression."""
-    parts: list[str] = []
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        close = pattern.find("]", i + 1) if char == "[" else -1
-        if char == "%":
-            parts.append(".*")
-        elif char == "_":
-            parts.append(".")
-        elif close != -1:
-            body = pattern[i + 1 : close]
-            negate = body.startswith("^")
-            body = body[1:] if negate else body
-            members = "".join(
-                "-" if c == "-" and 0 < k < len(body) - 1 else re.escape(c) for k, c in enumerate(body)
-            )
-            parts.append(f"[{'^' if negate else ''}{members}]" if members else "(?!)")
-            i = close
-        else:
-            parts.append(re.escape(char))
-        i += 1
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
 
 
 class _Parser:
