@@ -15,6 +15,7 @@ async def test_serve_answers_real_http_and_shuts_down_when_cancelled() -> None:
     emulator = Emulator(test_api=True)
     emulator.faults.add("WhoAmI", body="drop")
     urls: list[str] = []
+    responses: list[httpx.Response] = []
     listening = anyio.Event()
 
     def ready(url: str) -> None:
@@ -32,10 +33,11 @@ async def test_serve_answers_real_http_and_shuts_down_when_cancelled() -> None:
             async with httpx.AsyncClient(base_url=f"{urls[0]}/api/data/v9.2/", headers=headers) as client:
                 with pytest.raises(httpx.RemoteProtocolError):
                     await client.get("WhoAmI")
-                response = await client.get("workflows", params={"$select": "name", "$top": "1"})
+                responses.append(await client.get("workflows", params={"$select": "name", "$top": "1"}))
             group.cancel_scope.cancel()
 
     assert urls[0].startswith("http://127.0.0.1:") and not urls[0].endswith(":0")
+    [response] = responses
     assert response.status_code == 200
     assert response.json()["@odata.context"] == f"{urls[0]}/api/data/v9.2/$metadata#workflows(name)"
     with pytest.raises(httpx.ConnectError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
@@ -29,6 +30,7 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _RUN = "Microsoft.Dynamics.CRM.RunDesktopFlow"
 _CANCEL = "Microsoft.Dynamics.CRM.CancelDesktopFlowRun"
 SCHEDULER_INTERVAL = 0.25
+logger = logging.getLogger(__name__)
 
 Handler = Callable[[h.Call], Response | Awaitable[Response]]
 
@@ -81,7 +83,10 @@ class Emulator:
     async def run_scheduler(self, interval: float = SCHEDULER_INTERVAL) -> None:
         """Deliver callbacks as runs finish on the real clock, until cancelled."""
         while True:
-            await self.deliver_due_callbacks()
+            try:
+                await self.deliver_due_callbacks()
+            except Exception:  # the scheduler must outlive any one bad delivery
+                logger.exception("Delivering desktop flow callbacks failed")
             await anyio.sleep(interval)
 
     def transport(self) -> httpx.ASGITransport:

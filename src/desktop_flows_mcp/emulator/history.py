@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 import uuid
 
-from .principals import DEMO_USER
 from .runs import FAILED, Outcome, Run
 from .seed import FLOWS, PUBLISHED, FlowSeed
 
@@ -54,19 +53,19 @@ SESSION_FAILURES = (
 )
 
 
-def build_history(now: float) -> list[Run]:
+def build_history(now: float, owner_id: str) -> list[Run]:
     rng = random.Random(20260601)
     flows = [flow for flow in FLOWS if flow.state == PUBLISHED]
     runs: list[Run] = []
     for index in range(HISTORY_SIZE):
         flow = rng.choice(flows)
         created = now - rng.uniform(0.5, 28.0) * DAY
-        runs.append(_past_run(rng, index, flow, created))
+        runs.append(_past_run(rng, index, flow, created, owner_id))
     runs.sort(key=lambda run: run.created_at)
     return runs
 
 
-def _past_run(rng: random.Random, index: int, flow: FlowSeed, created: float) -> Run:
+def _past_run(rng: random.Random, index: int, flow: FlowSeed, created: float, owner_id: str) -> Run:
     inputs = SAMPLE_INPUTS.get(flow.name, {})
     outcome = flow.behaviour(inputs)
     roll = rng.random()
@@ -77,7 +76,7 @@ def _past_run(rng: random.Random, index: int, flow: FlowSeed, created: float) ->
         id=str(uuid.uuid5(HISTORY_NAMESPACE, str(index))),
         workflow_id=flow.id,
         name=flow.name,
-        owner_id=DEMO_USER.user_id,
+        owner_id=owner_id,
         connection_id=rng.choice(["shared-uiflow-7f3c1a", "shared-uiflow-2b9e44"]),
         run_mode=rng.choice([1, 2, 2]),
         inputs=dict(inputs),

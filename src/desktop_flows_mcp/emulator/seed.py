@@ -1,8 +1,16 @@
 """The demo catalogue: desktop flows from everyday RPA work, other workflows, connections.
 
-Flow GUIDs are hard-coded so demos, docs and tests can name them. Durations are short (seconds)
-so a demo run finishes quickly, except "Download monthly sales report", whose 10-minute run
-lets the caller's ``timeout`` decide between Succeeded and TimedOut.
+Flow GUIDs are hard-coded so demos, docs and tests can name them. Runs queue for 1 s and run for
+a few seconds and succeed with outputs derived from their inputs, except:
+
+- "Download monthly sales report" runs 600 s, so the caller's ``timeout`` decides between
+  Succeeded and TimedOut (10);
+- "Fill permit application on government portal" fails in the queue after 4 s: Failed (8),
+  ``NoCandidateMachine``, never started;
+- "Extract data from PDF invoices" fails after starting: Failed (8), ``ActionFailed``;
+- "Check VPN connectivity" has no inputs (its input schema ``$value`` is 204);
+- "Scrape competitor prices" and "Migrate Lotus Notes archive" are drafts, "Copy payroll export
+  to FTP" is suspended: listed (drafts only with the header) but not runnable.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ class Store:
         self.references = [
             self._reference_row(reference_index, now) for reference_index in range(len(CONNECTION_REFERENCES))
         ]
-        self.runs: dict[str, Run] = {run.id: run for run in build_history(now)}
+        self.runs: dict[str, Run] = {run.id: run for run in build_history(now, owner_id)}
         self.starts: dict[str, deque[float]] = {}
         self.owner_id = owner_id
 
