@@ -1,0 +1,279 @@
+"""The Emulator object and its ASGI app: authentication, fault injection, routing, the scheduler."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from typing import Any
+
+import anyio
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+
+from . import handlers as h
+from .callbacks import CallbackDispatcher, Sleep
+from .errors import NOT_AUTHENTICATED, NOT_SUPPORTED, DataverseError, error_response, unknown_segment
+from .faults import Fault, Faults
+from .odata import SERVICE_PATH
+from .principals import DEFAULT_TOKENS, TENANT_ID, Principal
+from .state import Store
+
+_SEGMENT = re.compile(r"^(?P<name>[^()]+?)(?:\((?P<key>[^()]*)\))?$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_RUN = "Microsoft.Dynamics.CRM.RunDesktopFlow"
+_CANCEL = "Microsoft.Dynamics.CRM.CancelDesktopFlowRun"
+SCHEDULER_INTERVAL = 0.25
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[h.Call], Response | Awaitable[Response]]
+
+
+class Emulator:
+    """An in-memory Dataverse environment with desktop flows. See the package docstring."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] | None = None,
+        tokens: Mapping[str, Principal] | None = None,
+        test_api: bool = False,
+        sleep: Sleep | None = None,
+        callback_transport: httpx.AsyncBaseTransport | None = None,
+        base_url: str = "http://emulator.local",
+    ) -> None:
+        self.clock = clock or time.time
+        self.offset = 0.0
+        self.tokens = dict(DEFAULT_TOKENS if tokens is None else tokens)
+        self.test_api = test_api
+        self.sleep: Sleep = sleep or anyio.sleep
+        self.base_url = base_url.rstrip("/")
+        self.faults = Faults(enabled=test_api)
+        self._callback_transport = callback_transport
+        self.reset()
+        self.app = EmulatorApp(self)
+
+    def reset(self) -> None:
+        """Back to the seeded state: fresh tables, no faults, no clock offset, empty logs."""
+        self.offset = 0.0
+        owner = next(iter(self.tokens.values())).user_id if self.tokens else ""
+        self.store = Store(self.now(), owner)
+        self.callbacks = CallbackDispatcher(self._callback_transport, self.sleep)
+        self.faults.clear()
+        self.request_count = 0
+
+    def now(self) -> float:
+        return self.clock() + self.offset
+
+    async def advance(self, seconds: float) -> None:
+        """Move the emulator's clock forward, then deliver the callbacks that became due."""
+        if seconds < 0:
+            raise ValueError("The clock only moves forward.")
+        self.offset += seconds
+        await self.deliver_due_callbacks()
+
+    async def deliver_due_callbacks(self) -> None:
+        await self.callbacks.deliver_due(self.store.runs, self.now())
+
+    async def run_scheduler(self, interval: float = SCHEDULER_INTERVAL) -> None:
+        """Deliver callbacks as runs finish on the real clock, until cancelled."""
+        while True:
+            try:
+                await self.deliver_due_callbacks()
+            except Exception:  # the scheduler must outlive any one bad delivery
+                logger.exception("Delivering desktop flow callbacks failed")
+            await anyio.sleep(interval)
+
+    def transport(self) -> httpx.ASGITransport:
+        """An in-process transport for ``httpx.AsyncClient(base_url=emulator.base_url)``."""
+        return httpx.ASGITransport(app=self.app)
+
+    def principal_for(self, request: Request) -> Principal:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        principal = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        if principal is None:
+            base = f"{request.url.scheme}://{request.url.netloc}/"
+            challenge = (
+                f"Bearer authorization_uri=https://login.microsoftonline.com/{TENANT_ID}/oauth2/authorize, "
+                f"resource_id={base}"
+            )
+            raise DataverseError(
+                401,
+                NOT_AUTHENTICATED,
+                "The user is not authenticated. Send a valid bearer token in the Authorization header.",
+                {"WWW-Authenticate": challenge},
+            )
+        return principal
+
+    async def handle_api(self, request: Request) -> Response:
+        try:
+            principal = self.principal_for(request)
+            call = h.Call(request, principal, self.now(), self.store, self.callbacks)
+            handler = route(
+                request.method, request.url.path.removeprefix(SERVICE_PATH.rstrip("/")).lstrip("/")
+            )
+            result = handler(call)
+            return await result if isinstance(result, Awaitable) else result
+        except DataverseError as error:
+            return error_response(error)
+
+
+def create_app(
+    clock: Callable[[], float] | None = None,
+    tokens: Mapping[str, Principal] | None = None,
+    test_api: bool = False,
+    sleep: Sleep | None = None,
+    callback_transport: httpx.AsyncBaseTransport | None = None,
+    base_url: str = "http://emulator.local",
+) -> EmulatorApp:
+    """The Starlette ASGI app of a new ``Emulator`` (``app.emulator`` reaches the Emulator)."""
+    return Emulator(clock, tokens, test_api, sleep, callback_transport, base_url).app
+
+
+def route(method: str, path: str) -> Handler:
+    """Map ``entityset(key)/segment...`` to a handler, with Dataverse's 404/405/400 answers."""
+    segments = path.split("/")
+    head = _SEGMENT.match(segments[0])
+    if head is None:
+        raise unknown_segment(segments[0])
+    name, key, tail = head["name"], head["key"], segments[1:]
+    routes: dict[tuple[str, ...], tuple[str, Handler]]
+    if name == "WhoAmI" and key in (None, ""):
+        routes = {(): ("GET", h.whoami)}
+    elif key is None:
+        collections: dict[str, Handler] = {
+            "workflows": h.list_workflows,
+            "flowsessions": h.list_flowsessions,
+            "connectionreferences": h.list_connection_references,
+        }
+        if name not in collections:
+            raise unknown_segment(name)
+        routes = {(): ("GET", collections[name])}
+    else:
+        routes = _record_routes(name, _parse_key(key))
+    shape = tuple(tail)
+    if shape not in routes:
+        depth = next(i for i in range(len(tail)) if not any(r[: i + 1] == shape[: i + 1] for r in routes))
+        raise unknown_segment(tail[depth])
+    verb, handler = routes[shape]
+    if method != verb:
+        raise DataverseError(
+            405, NOT_SUPPORTED, f"The HTTP method '{method}' is not supported for this resource."
+        )
+    return handler
+
+
+def _record_routes(name: str, key: str) -> dict[tuple[str, ...], tuple[str, Handler]]:
+    if name == "workflows":
+        return {
+            (): ("GET", lambda c: h.get_workflow(c, key)),
+            ("inputs",): ("GET", lambda c: h.workflow_property(c, key, "inputs")),
+            ("outputs",): ("GET", lambda c: h.workflow_property(c, key, "outputs")),
+            ("inputs", "$value"): ("GET", lambda c: h.workflow_value(c, key, "inputs")),
+            ("outputs", "$value"): ("GET", lambda c: h.workflow_value(c, key, "outputs")),
+            (_RUN,): ("POST", lambda c: h.run_desktop_flow(c, key)),
+        }
+    if name == "flowsessions":
+        return {
+            (): ("GET", lambda c: h.get_flowsession(c, key)),
+            ("inputs", "$value"): ("GET", lambda c: h.flowsession_file(c, key, "inputs")),
+            ("outputs", "$value"): ("GET", lambda c: h.flowsession_file(c, key, "outputs")),
+            (_CANCEL,): ("POST", lambda c: h.cancel_run(c, key)),
+        }
+    if name == "connectionreferences":
+        return {(): ("GET", lambda c: h.get_connection_reference(c, key))}
+    raise unknown_segment(name)
+
+
+def _parse_key(key: str) -> str:
+    if not _GUID.match(key):
+        raise DataverseError(400, "0x80060888", "Bad Request - Error in query syntax.")
+    return key.lower()
+
+
+class EmulatorApp(Starlette):
+    """Starlette app whose entry point applies armed faults before any routing or middleware."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        from .testapi import test_routes
+
+        self.emulator = emulator
+        routes = [
+            Route(
+                f"{SERVICE_PATH}{{path:path}}",
+                emulator.handle_api,
+                methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "PUT", "OPTIONS"],
+            )
+        ]
+        if emulator.test_api:
+            routes += test_routes(emulator)
+        super().__init__(routes=routes, lifespan=self._lifespan)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncGenerator[None]:
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.emulator.run_scheduler)
+            yield
+            group.cancel_scope.cancel()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        fault = None
+        if str(scope["path"]).startswith(SERVICE_PATH):
+            self.emulator.request_count += 1
+            fault = self.emulator.faults.take(str(scope["method"]), str(scope["path"]))
+        if fault is not None and fault.delay:
+            await self.emulator.sleep(fault.delay)
+        if fault is not None and fault.body == "drop":
+            await drop_connection(send)
+        elif fault is not None and fault.status is not None:
+            await fault_response(fault)(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, with_odata_version(send))
+
+
+def with_odata_version(send: Send) -> Send:
+    """Every response says ``OData-Version: 4.0``, as Dataverse's do."""
+
+    async def send_with_header(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            if not any(name.lower() == b"odata-version" for name, _ in headers):
+                headers.append((b"odata-version", b"4.0"))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_header
+
+
+def fault_response(fault: Fault) -> Response:
+    content, media_type = fault.content()
+    headers = {"OData-Version": "4.0"}
+    if fault.retry_after is not None:
+        headers["Retry-After"] = str(fault.retry_after)
+    return Response(content, fault.status or 500, headers, media_type=media_type)
+
+
+async def drop_connection(send: Send) -> None:
+    """Close the connection without answering.
+
+    Under uvicorn (h11) the transport is aborted; in-process (``httpx.ASGITransport``) the
+    exception httpx raises for a server that hung up is raised instead.
+    """
+    cycle: Any = getattr(send, "__self__", None)
+    transport: Any = getattr(cycle, "transport", None)
+    if transport is not None and hasattr(transport, "abort"):
+        transport.abort()
+        for _ in range(20):  # let the server notice the closed socket before it tries to answer
+            if getattr(cycle, "disconnected", True):
+                return
+            await anyio.sleep(0)
+        return
+    raise httpx.RemoteProtocolError("Server disconnected without sending a response.")

@@ -1,0 +1,172 @@
+"""The Web API operations, one function each, in Dataverse's URL and body shapes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .callbacks import CallbackDispatcher
+from .errors import OBJECT_NOT_FOUND, DataverseError, not_found
+from .odata import SERVICE_PATH, context_url, next_link, page_size, parse_query, project, run_query
+from .principals import BUSINESS_UNIT_ID, ORGANIZATION_ID, Principal
+from .run_request import parse_run_request
+from .runs import flowsession_row, observe
+from .state import Store
+from .tables import CONNECTION_REFERENCE, FLOWSESSION, WORKFLOW, Table
+
+ODATA_JSON = (
+    "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"
+)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One authenticated API request, with the emulator's clock reading for it."""
+
+    request: Request
+    principal: Principal
+    now: float
+    store: Store
+    callbacks: CallbackDispatcher
+
+    @property
+    def base(self) -> str:
+        return f"{self.request.url.scheme}://{self.request.url.netloc}"
+
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(self.request.query_params)
+
+    def metadata(self, fragment: str) -> str:
+        return f"{self.base}{SERVICE_PATH}$metadata#{fragment}"
+
+    @property
+    def include_unpublished(self) -> bool:
+        return self.request.headers.get("MSCRM.IncludeUnpublished", "").strip().lower() == "true"
+
+
+def json_response(data: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(data, ensure_ascii=False).encode()
+    return Response(body, status, {"OData-Version": "4.0", **(headers or {})}, media_type=ODATA_JSON)
+
+
+def list_rows(call: Call, table: Table, rows: list[dict[str, object]]) -> Response:
+    query = parse_query(call.params, table)
+    size = page_size(call.request.headers.get("Prefer"))
+    page = run_query(rows, query, table, size)
+    body: dict[str, object] = {"@odata.context": context_url(call.base, table, query.select)}
+    if query.count:
+        body["@odata.count"] = page.total
+    body["value"] = [project(row, query.select, table) for row in page.rows]
+    if page.next_offset is not None:
+        body["@odata.nextLink"] = next_link(
+            call.base, call.request.url.path, call.params, query, page.next_offset
+        )
+    headers = {"Preference-Applied": f"odata.maxpagesize={size}"} if size is not None else {}
+    return json_response(body, headers=headers)
+
+
+def one_row(call: Call, table: Table, row: dict[str, object]) -> Response:
+    query = parse_query(call.params, table, collection=False)
+    body = {"@odata.context": context_url(call.base, table, query.select, entity=True)}
+    return json_response({**body, **project(row, query.select, table)})
+
+
+def whoami(call: Call) -> Response:
+    return json_response(
+        {
+            "@odata.context": call.metadata("Microsoft.Dynamics.CRM.WhoAmIResponse"),
+            "BusinessUnitId": BUSINESS_UNIT_ID,
+            "UserId": call.principal.user_id,
+            "OrganizationId": ORGANIZATION_ID,
+        }
+    )
+
+
+def list_workflows(call: Call) -> Response:
+    return list_rows(call, WORKFLOW, call.store.visible_workflows(call.include_unpublished))
+
+
+def get_workflow(call: Call, workflow_id: str) -> Response:
+    return one_row(call, WORKFLOW, call.store.workflow(workflow_id, call.include_unpublished))
+
+
+def workflow_property(call: Call, workflow_id: str, column: str) -> Response:
+    row = call.store.workflow(workflow_id, call.include_unpublished)
+    context = call.metadata(f"workflows({workflow_id})/{column}")
+    return json_response({"@odata.context": context, "value": row[column]})
+
+
+def workflow_value(call: Call, workflow_id: str, column: str) -> Response:
+    """Raw Memo text; a null column is 204 No Content, as OData specifies for ``$value`` of null."""
+    value = call.store.workflow(workflow_id, call.include_unpublished)[column]
+    if value is None:
+        return Response(status_code=204, headers={"OData-Version": "4.0"})
+    return Response(
+        str(value).encode(), headers={"OData-Version": "4.0"}, media_type="text/plain; charset=utf-8"
+    )
+
+
+async def run_desktop_flow(call: Call, workflow_id: str) -> Response:
+    run_request = parse_run_request(await call.request.body())
+    if not call.include_unpublished:
+        call.store.workflow(workflow_id, include_unpublished=False)
+    run = call.store.start_run(workflow_id, run_request, call.principal, call.now)
+    call.callbacks.watch(run)
+    return json_response(
+        {
+            "@odata.context": call.metadata("Microsoft.Dynamics.CRM.RunDesktopFlowResponse"),
+            "flowsessionId": run.id,
+            "licenseCheck": {
+                "@odata.context": "#Microsoft.Dynamics.CRM.expando",
+                "code": "ValidLicenseCoverage",
+                "message": "Valid License Coverage",
+            },
+        }
+    )
+
+
+def list_flowsessions(call: Call) -> Response:
+    return list_rows(call, FLOWSESSION, call.store.visible_runs(call.principal, call.now))
+
+
+def get_flowsession(call: Call, run_id: str) -> Response:
+    return one_row(call, FLOWSESSION, flowsession_row(call.store.run(run_id, call.principal), call.now))
+
+
+def flowsession_file(call: Call, run_id: str, column: str) -> Response:
+    """A File column download; a run without that file answers 404 (no file attachment)."""
+    run = call.store.run(run_id, call.principal)
+    content = observe(run, call.now).outputs if column == "outputs" else (run.inputs or None)
+    if content is None:
+        raise DataverseError(
+            404, OBJECT_NOT_FOUND, f"No file attachment found for attribute: {column} EntityId: {run_id}."
+        )
+    data = json.dumps(content, ensure_ascii=False).encode()
+    filename = f"{column}.json"
+    headers = {
+        "OData-Version": "4.0",
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "x-ms-file-name": filename,
+        "x-ms-file-size": str(len(data)),
+    }
+    return Response(data, headers=headers, media_type="application/octet-stream")
+
+
+def cancel_run(call: Call, run_id: str) -> Response:
+    call.store.cancel(call.store.run(run_id, call.principal), call.now)
+    return Response(status_code=204, headers={"OData-Version": "4.0"})
+
+
+def list_connection_references(call: Call) -> Response:
+    return list_rows(call, CONNECTION_REFERENCE, call.store.references)
+
+
+def get_connection_reference(call: Call, reference_id: str) -> Response:
+    for row in call.store.references:
+        if row["connectionreferenceid"] == reference_id:
+            return one_row(call, CONNECTION_REFERENCE, row)
+    raise not_found("connectionreference", reference_id)

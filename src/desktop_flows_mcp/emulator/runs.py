@@ -1,0 +1,139 @@
+"""One desktop flow run and its lifecycle, derived from the clock on every read.
+
+Waiting (3, ``startedon`` null) → Running (2, ``startedon`` set) → a terminal status with
+``completedon``: the flow's outcome, TimedOut (10) when its natural duration exceeds the run's
+``timeout``, or Cancelled (7). A ``NoCandidateMachine`` failure never leaves the queue.
+Nothing ticks in the background: the state at time *t* is a pure function of the run and *t*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from .tables import INACTIVE_FLOWSESSION_STATUSES
+
+WAITING, RUNNING, SUCCEEDED, CANCELLED, FAILED, TIMED_OUT = 3, 2, 4, 7, 8, 10
+TRIGGER_TYPE_API = 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ends if nothing interrupts it."""
+
+    statuscode: int = SUCCEEDED
+    outputs: dict[str, object] | None = None
+    errorcode: str | None = None
+    errormessage: str | None = None
+    leaves_queue: bool = True
+
+
+@dataclass
+class Run:
+    id: str
+    workflow_id: str
+    name: str
+    owner_id: str
+    connection_id: str
+    run_mode: int  # 1 attended, 2 unattended
+    inputs: dict[str, object]
+    created_at: float
+    queue_seconds: float
+    run_seconds: float
+    timeout: int
+    outcome: Outcome
+    callback_url: str | None = None
+    cancelled_at: float | None = None
+    base_version: int = 1_000_000
+    priority: str = field(default="normal")
+
+
+@dataclass(frozen=True)
+class RunState:
+    statuscode: int
+    startedon: float | None
+    completedon: float | None
+    modifiedon: float
+    version: int
+    errorcode: str | None = None
+    errormessage: str | None = None
+    outputs: dict[str, object] | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.completedon is not None
+
+
+def natural_end(run: Run) -> tuple[float, Outcome]:
+    """When and how the run ends if it is not cancelled."""
+    start = run.created_at + run.queue_seconds
+    if run.outcome.leaves_queue and run.run_seconds > run.timeout:
+        timed_out = Outcome(
+            TIMED_OUT,
+            errorcode="DesktopFlowsActionTimeout",
+            errormessage=f"The desktop flow run exceeded its timeout of {run.timeout} seconds.",
+        )
+        return start + run.timeout, timed_out
+    return start + (run.run_seconds if run.outcome.leaves_queue else 0.0), run.outcome
+
+
+def end_of(run: Run) -> tuple[float, Outcome]:
+    end, outcome = natural_end(run)
+    if run.cancelled_at is not None and run.cancelled_at < end:
+        return run.cancelled_at, Outcome(CANCELLED, leaves_queue=outcome.leaves_queue)
+    return end, outcome
+
+
+def observe(run: Run, now: float) -> RunState:
+    start = run.created_at + run.queue_seconds
+    end, outcome = end_of(run)
+    started = outcome.leaves_queue and start <= end
+    if now >= end:
+        return RunState(
+            outcome.statuscode,
+            startedon=start if started else None,
+            completedon=end,
+            modifiedon=end,
+            version=run.base_version + (3 if started else 2),
+            errorcode=outcome.errorcode,
+            errormessage=outcome.errormessage,
+            outputs=outcome.outputs if outcome.statuscode == SUCCEEDED else None,
+        )
+    if started and now >= start:
+        return RunState(
+            RUNNING, startedon=start, completedon=None, modifiedon=start, version=run.base_version + 2
+        )
+    return RunState(WAITING, None, None, modifiedon=run.created_at, version=run.base_version + 1)
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def statecode_for(statuscode: int) -> int:
+    return 1 if statuscode in INACTIVE_FLOWSESSION_STATUSES else 0
+
+
+def flowsession_row(run: Run, now: float) -> dict[str, object]:
+    state = observe(run, now)
+    return {
+        "flowsessionid": run.id,
+        "name": run.name,
+        "statuscode": state.statuscode,
+        "statecode": statecode_for(state.statuscode),
+        "startedon": iso(state.startedon),
+        "completedon": iso(state.completedon),
+        "createdon": iso(run.created_at),
+        "modifiedon": iso(state.modifiedon),
+        "errorcode": state.errorcode,
+        "errormessage": state.errormessage,
+        "runmode": run.run_mode,
+        "triggertype": TRIGGER_TYPE_API,
+        "_regardingobjectid_value": run.workflow_id,
+        "connectionid": run.connection_id,
+        "callbackurl": run.callback_url,
+        "_ownerid_value": run.owner_id,
+        "versionnumber": state.version,
+    }
