@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from . import __version__
 from .config import ConfigError, Settings
@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def settings_from(args: argparse.Namespace, env: os._Environ[str] | dict[str, str]) -> Settings:
+def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     overrides: dict[str, str | bool | None] = {var: getattr(args, flag) for flag, var in _FLAGS.items()}
     overrides["DESKTOP_FLOWS_EMULATOR"] = True if args.emulator else None
     overrides["DESKTOP_FLOWS_READ_ONLY"] = True if args.read_only else None

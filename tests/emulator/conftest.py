@@ -31,9 +31,7 @@ async def client(emulator: Emulator) -> AsyncIterator[httpx.AsyncClient]:
 def start_run(client: httpx.AsyncClient) -> StartRun:
     """POST RunDesktopFlow with a valid body; keyword arguments override or add body fields."""
 
-    async def start(
-        flow_id: str = INVOICE_FLOW, inputs: dict[str, Any] | None = None, **body: Any
-    ) -> httpx.Response:
+    async def start(flow_id: str = INVOICE_FLOW, inputs: dict[str, Any] | None = None, **body: Any) -> httpx.Response:
         payload: dict[str, Any] = {"runMode": "unattended", "connectionName": CONNECTION, **body}
         if inputs is not None:
             payload["inputs"] = json.dumps(inputs)

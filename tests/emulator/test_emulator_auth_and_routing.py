@@ -66,22 +66,16 @@ async def test_the_run_only_principal_lists_flows_reads_schemas_runs_and_reads_i
 async def test_the_run_only_principal_gets_403_on_runs_it_does_not_own(
     emulator: Emulator, client: httpx.AsyncClient
 ) -> None:
-    someone_elses = (await client.get("flowsessions", params={"$top": "1"})).json()["value"][0][
-        "flowsessionid"
-    ]
+    someone_elses = (await client.get("flowsessions", params={"$top": "1"})).json()["value"][0]["flowsessionid"]
 
     async with api_client(emulator, RUN_ONLY_TOKEN) as run_only:
         read = await run_only.get(f"flowsessions({someone_elses})")
-        cancel = await run_only.post(
-            f"flowsessions({someone_elses})/Microsoft.Dynamics.CRM.CancelDesktopFlowRun"
-        )
+        cancel = await run_only.post(f"flowsessions({someone_elses})/Microsoft.Dynamics.CRM.CancelDesktopFlowRun")
         outputs = await run_only.get(f"flowsessions({someone_elses})/outputs/$value")
 
     status, code, message = error_of(read)
     assert (status, code) == (403, "0x80040220")
-    assert message.startswith(
-        f"Principal user (Id={RUN_ONLY_ID}, type=8) is missing prvReadflowsession privilege"
-    )
+    assert message.startswith(f"Principal user (Id={RUN_ONLY_ID}, type=8) is missing prvReadflowsession privilege")
     assert error_of(cancel)[:2] == error_of(outputs)[:2] == (403, "0x80040220")
 
 

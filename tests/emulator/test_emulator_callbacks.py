@@ -34,9 +34,7 @@ class Receiver:
         self.slept.append(seconds)
 
     def emulator(self) -> Emulator:
-        return Emulator(
-            clock=lambda: START, sleep=self.sleep, callback_transport=httpx.MockTransport(self.handle)
-        )
+        return Emulator(clock=lambda: START, sleep=self.sleep, callback_transport=httpx.MockTransport(self.handle))
 
 
 async def start(emulator: Emulator, flow_id: str = INVOICE_FLOW, callback: str | None = HOOK) -> str:

@@ -67,9 +67,9 @@ async def test_a_dropped_connection_surfaces_as_an_httpx_transport_error(
             f"workflows({INVOICE_FLOW})/Microsoft.Dynamics.CRM.RunDesktopFlow",
             json={"runMode": "attended", "connectionName": CONNECTION},
         )
-    assert (
-        await client.get("flowsessions", params={"$filter": "triggertype eq 3 and statuscode eq 3"})
-    ).json()["value"] == []
+    assert (await client.get("flowsessions", params={"$filter": "triggertype eq 3 and statuscode eq 3"})).json()[
+        "value"
+    ] == []
 
 
 async def test_a_delay_fault_waits_on_the_injected_sleep_then_answers_normally() -> None:
@@ -97,9 +97,7 @@ async def test_the_http_test_hooks_arm_faults_move_the_clock_count_requests_and_
     emulator: Emulator,
 ) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator.app), base_url=BASE) as hooks:
-        armed = await hooks.post(
-            "/_emulator/faults", json={"path": "WhoAmI", "status": 503, "retry_after": 2}
-        )
+        armed = await hooks.post("/_emulator/faults", json={"path": "WhoAmI", "status": 503, "retry_after": 2})
         async with api_client(emulator) as client:
             faulted = await client.get("WhoAmI")
             await client.get("WhoAmI")

@@ -14,9 +14,7 @@ DISPLAY, LOGICAL = "connectionreferencedisplayname", "connectionreferencelogical
 
 
 async def names(client: httpx.AsyncClient, filter: str) -> set[str]:
-    response = await client.get(
-        "workflows", params={"$filter": f"category eq 6 and ({filter})", "$select": "name"}
-    )
+    response = await client.get("workflows", params={"$filter": f"category eq 6 and ({filter})", "$select": "name"})
     assert response.status_code == 200, response.text
     return {row["name"] for row in response.json()["value"]}
 
@@ -76,9 +74,7 @@ def test_like_patterns_follow_t_sql_bracket_classes() -> None:
 
 
 async def test_and_or_not_and_parentheses_combine(client: httpx.AsyncClient) -> None:
-    found = await names(
-        client, "(startswith(name,'SAP') or startswith(name,'Print')) and not contains(name,'label')"
-    )
+    found = await names(client, "(startswith(name,'SAP') or startswith(name,'Print')) and not contains(name,'label')")
 
     assert found == {"SAP vendor lookup"}
 
@@ -144,9 +140,7 @@ async def test_orderby_sorts_descending_dates_and_breaks_ties_stably(client: htt
 
 
 async def test_count_reports_the_total_of_matching_rows(client: httpx.AsyncClient) -> None:
-    response = await client.get(
-        "workflows", params={"$filter": "category eq 6", "$count": "true", "$top": "1"}
-    )
+    response = await client.get("workflows", params={"$filter": "category eq 6", "$count": "true", "$top": "1"})
 
     assert response.json()["@odata.count"] == 17
 

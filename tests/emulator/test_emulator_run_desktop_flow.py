@@ -39,9 +39,7 @@ async def test_a_run_starts_with_the_documented_response(start_run: StartRun) ->
             "message": "Valid License Coverage",
         },
     }
-    assert re.fullmatch(
-        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", body["flowsessionId"]
-    )
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", body["flowsessionId"])
 
 
 @pytest.mark.parametrize(
@@ -99,9 +97,7 @@ async def test_a_connection_reference_resolves_to_its_connection(
 ) -> None:
     started = await start_run(connectionName="contoso_DesktopFlowsOpsWorkstation", connectionType=2)
 
-    run = await client.get(
-        f"flowsessions({started.json()['flowsessionId']})", params={"$select": "connectionid"}
-    )
+    run = await client.get(f"flowsessions({started.json()['flowsessionId']})", params={"$select": "connectionid"})
     assert run.json()["connectionid"] == "shared-uiflow-2b9e44"
 
 

@@ -128,9 +128,7 @@ async def test_outputs_are_computed_from_the_inputs_and_served_as_a_file(
 async def test_the_vendor_lookup_returns_the_matching_record(
     emulator: Emulator, client: httpx.AsyncClient, start_run: StartRun
 ) -> None:
-    run_id = await started(
-        start_run, VENDOR_LOOKUP_FLOW, inputs={"VendorName": "fabrikam", "CompanyCode": "2000"}
-    )
+    run_id = await started(start_run, VENDOR_LOOKUP_FLOW, inputs={"VendorName": "fabrikam", "CompanyCode": "2000"})
     await emulator.advance(5)
 
     outputs = (await client.get(f"flowsessions({run_id})/outputs/$value")).json()
@@ -212,9 +210,7 @@ async def test_cancelling_a_running_run_answers_204_and_marks_it_cancelled(
     assert cancelled["completedon"] == "2026-05-28T20:26:45Z"
 
 
-async def test_cancelling_a_queued_run_leaves_it_never_started(
-    client: httpx.AsyncClient, start_run: StartRun
-) -> None:
+async def test_cancelling_a_queued_run_leaves_it_never_started(client: httpx.AsyncClient, start_run: StartRun) -> None:
     run_id = await started(start_run)
 
     await client.post(f"flowsessions({run_id})/Microsoft.Dynamics.CRM.CancelDesktopFlowRun")

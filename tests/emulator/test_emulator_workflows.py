@@ -13,9 +13,7 @@ pytestmark = pytest.mark.anyio
 
 DESKTOP = {"$filter": "category eq 6", "$select": "name,workflowid", "$orderby": "name"}
 PAGE_OF_5 = {"Prefer": "odata.maxpagesize=5"}
-ODATA_JSON = (
-    "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"
-)
+ODATA_JSON = "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"
 
 
 async def names(client: httpx.AsyncClient, params: dict[str, str], **headers: str) -> list[str]:
@@ -50,9 +48,7 @@ async def test_list_is_ordered_by_name_case_insensitively_and_holds_every_publis
 
     assert listed == sorted(listed, key=str.casefold)
     assert len(listed) == 17
-    assert {"Post O'Brien & Sons invoices", "Zählerstände übertragen", "Réconciliation bancaire"} <= set(
-        listed
-    )
+    assert {"Post O'Brien & Sons invoices", "Zählerstände übertragen", "Réconciliation bancaire"} <= set(listed)
     assert "Copy payroll export to FTP" in listed  # suspended flows are still listed
     assert "Scrape competitor prices" not in listed  # drafts are not
 
@@ -157,9 +153,7 @@ async def test_output_schema_values_are_null(client: httpx.AsyncClient) -> None:
 
 async def test_schemas_include_object_and_unknown_pad_types(client: httpx.AsyncClient) -> None:
     types: set[str] = set()
-    listing = (
-        await client.get("workflows", params={"$filter": "category eq 6", "$select": "inputs,outputs"})
-    ).json()
+    listing = (await client.get("workflows", params={"$filter": "category eq 6", "$select": "inputs,outputs"})).json()
     for row in listing["value"]:
         for column in ("inputs", "outputs"):
             if row[column]:

@@ -114,9 +114,7 @@ class Emulator:
         try:
             principal = self.principal_for(request)
             call = h.Call(request, principal, self.now(), self.store, self.callbacks)
-            handler = route(
-                request.method, request.url.path.removeprefix(SERVICE_PATH.rstrip("/")).lstrip("/")
-            )
+            handler = route(request.method, request.url.path.removeprefix(SERVICE_PATH.rstrip("/")).lstrip("/"))
             result = handler(call)
             return await result if isinstance(result, Awaitable) else result
         except DataverseError as error:
@@ -162,9 +160,7 @@ def route(method: str, path: str) -> Handler:
         raise unknown_segment(tail[depth])
     verb, handler = routes[shape]
     if method != verb:
-        raise DataverseError(
-            405, NOT_SUPPORTED, f"The HTTP method '{method}' is not supported for this resource."
-        )
+        raise DataverseError(405, NOT_SUPPORTED, f"The HTTP method '{method}' is not supported for this resource.")
     return handler
 
 

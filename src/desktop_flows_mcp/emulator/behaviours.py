@@ -152,9 +152,7 @@ def update_contacts(inputs: Inputs) -> Outcome:
 def create_ad_user(inputs: Inputs) -> Outcome:
     first, last = text(inputs, "FirstName", "new"), text(inputs, "LastName", "user")
     account = (first[:1] + last).lower().replace(" ", "").replace("'", "")[:20]
-    return succeed(
-        SamAccountName=account, UserPrincipalName=f"{account}@contoso.com", TemporaryPasswordSet=True
-    )
+    return succeed(SamAccountName=account, UserPrincipalName=f"{account}@contoso.com", TemporaryPasswordSet=True)
 
 
 def balance_inquiry(inputs: Inputs) -> Outcome:

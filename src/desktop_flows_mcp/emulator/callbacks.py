@@ -57,9 +57,7 @@ class CallbackDispatcher:
 
     async def deliver_due(self, runs: Mapping[str, Run], now: float) -> None:
         due = [
-            runs[run_id]
-            for run_id in sorted(self.pending)
-            if run_id in runs and observe(runs[run_id], now).terminal
+            runs[run_id] for run_id in sorted(self.pending) if run_id in runs and observe(runs[run_id], now).terminal
         ]
         self.pending.difference_update(run.id for run in due)
         for run in sorted(due, key=lambda run: run.created_at):
@@ -96,9 +94,7 @@ class CallbackDispatcher:
     async def _attempt(self, client: httpx.AsyncClient, delivery: CallbackDelivery) -> bool:
         """Send once; True when the answer asks for a retry."""
         try:
-            response = await client.post(
-                delivery.url, headers=delivery.headers, content=json.dumps(delivery.body)
-            )
+            response = await client.post(delivery.url, headers=delivery.headers, content=json.dumps(delivery.body))
         except Exception as error:  # a broken receiver must never break the emulator
             delivery.attempts.append(f"{type(error).__name__}: {error}")
             return True

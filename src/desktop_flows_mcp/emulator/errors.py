@@ -63,9 +63,7 @@ def invalid_argument(message: str) -> DataverseError:
 
 
 def not_found(logical_name: str, record_id: str) -> DataverseError:
-    return DataverseError(
-        404, OBJECT_NOT_FOUND, f"Entity '{logical_name}' With Id = {record_id} Does Not Exist"
-    )
+    return DataverseError(404, OBJECT_NOT_FOUND, f"Entity '{logical_name}' With Id = {record_id} Does Not Exist")
 
 
 def unknown_segment(segment: str) -> DataverseError:

@@ -30,9 +30,7 @@ class Fault:
     body: BodyKind = "dataverse"
 
     def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method.upper() == method) and re.search(
-            self.path, path
-        ) is not None
+        return (self.method is None or self.method.upper() == method) and re.search(self.path, path) is not None
 
     def content(self) -> tuple[bytes, str]:
         if self.body == "malformed_json":

@@ -17,9 +17,7 @@ from .runs import flowsession_row, observe
 from .state import Store
 from .tables import CONNECTION_REFERENCE, FLOWSESSION, WORKFLOW, Table
 
-ODATA_JSON = (
-    "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"
-)
+ODATA_JSON = "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -62,9 +60,7 @@ def list_rows(call: Call, table: Table, rows: list[dict[str, object]]) -> Respon
         body["@odata.count"] = page.total
     body["value"] = [project(row, query.select, table) for row in page.rows]
     if page.next_offset is not None:
-        body["@odata.nextLink"] = next_link(
-            call.base, call.request.url.path, call.params, query, page.next_offset
-        )
+        body["@odata.nextLink"] = next_link(call.base, call.request.url.path, call.params, query, page.next_offset)
     headers = {"Preference-Applied": f"odata.maxpagesize={size}"} if size is not None else {}
     return json_response(body, headers=headers)
 
@@ -105,9 +101,7 @@ def workflow_value(call: Call, workflow_id: str, column: str) -> Response:
     value = call.store.workflow(workflow_id, call.include_unpublished)[column]
     if value is None:
         return Response(status_code=204, headers={"OData-Version": "4.0"})
-    return Response(
-        str(value).encode(), headers={"OData-Version": "4.0"}, media_type="text/plain; charset=utf-8"
-    )
+    return Response(str(value).encode(), headers={"OData-Version": "4.0"}, media_type="text/plain; charset=utf-8")
 
 
 async def run_desktop_flow(call: Call, workflow_id: str) -> Response:

@@ -24,9 +24,7 @@ def like_pattern(pattern: str) -> re.Pattern[str]:
             body = pattern[i + 1 : close]
             negate = body.startswith("^")
             body = body[1:] if negate else body
-            members = "".join(
-                "-" if c == "-" and 0 < k < len(body) - 1 else re.escape(c) for k, c in enumerate(body)
-            )
+            members = "".join("-" if c == "-" and 0 < k < len(body) - 1 else re.escape(c) for k, c in enumerate(body))
             parts.append(f"[{'^' if negate else ''}{members}]" if members else "(?!)")
             i = close
         else:

@@ -22,9 +22,7 @@ Row = Mapping[str, object]
 Predicate = Callable[[Row], bool]
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![\w-])")
-_DATETIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))?(?![\w:-])"
-)
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))?(?![\w:-])")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?![\w.])")
 _IDENT = re.compile(r"[A-Za-z_][\w.]*")
 _OPERATORS = {

@@ -24,8 +24,6 @@ class Principal:
 
 
 DEMO_USER = Principal("8d3f6b21-4c7a-4e9d-b2f8-1a6c5e9d3b70", "Avery Demo (emulator)")
-RUN_ONLY_USER = Principal(
-    "2c9e7a14-5b3d-4f8a-9e61-7d4b2a8c5f09", "Run-only service account", reads_all_runs=False
-)
+RUN_ONLY_USER = Principal("2c9e7a14-5b3d-4f8a-9e61-7d4b2a8c5f09", "Run-only service account", reads_all_runs=False)
 
 DEFAULT_TOKENS: Mapping[str, Principal] = {EMULATOR_TOKEN: DEMO_USER, RUN_ONLY_TOKEN: RUN_ONLY_USER}

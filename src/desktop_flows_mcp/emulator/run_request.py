@@ -37,9 +37,7 @@ def _odata_type_error(name: str, value: object, expected: str) -> DataverseError
     elif isinstance(value, list):
         node = "StartArray"
     else:
-        return bad_query(
-            f"Cannot convert the literal '{json.dumps(value)}' to the expected type '{expected}'."
-        )
+        return bad_query(f"Cannot convert the literal '{json.dumps(value)}' to the expected type '{expected}'.")
     return bad_query(
         f"An unexpected '{node}' node was found when reading from the JSON reader. "
         f"A 'PrimitiveValue' node was expected. (parameter '{name}')"
@@ -82,15 +80,12 @@ def parse_run_request(raw: bytes) -> RunRequest:
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     assert isinstance(timeout, int)
     if not 1 <= timeout <= MAX_TIMEOUT:
-        raise invalid_argument(
-            f"Invalid timeout {timeout}. The timeout must be between 1 and {MAX_TIMEOUT} seconds."
-        )
+        raise invalid_argument(f"Invalid timeout {timeout}. The timeout must be between 1 and {MAX_TIMEOUT} seconds.")
     connection_type = body.get("connectionType")
     connection_type = 1 if connection_type is None else connection_type
     if connection_type not in (1, 2):
         raise invalid_argument(
-            f"Invalid connectionType {connection_type}. "
-            "Use 1 for a connection or 2 for a connection reference."
+            f"Invalid connectionType {connection_type}. Use 1 for a connection or 2 for a connection reference."
         )
     priority = body.get("runPriority")
     callback_url = body.get("callbackUrl")
@@ -126,7 +121,5 @@ def _parse_inputs(value: object) -> dict[str, object]:
 def _check_callback(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2000:
-        raise invalid_argument(
-            f"Invalid callbackUrl '{url}'. Provide an absolute HTTPS URL (max 2000 characters)."
-        )
+        raise invalid_argument(f"Invalid callbackUrl '{url}'. Provide an absolute HTTPS URL (max 2000 characters).")
     return url

@@ -100,9 +100,7 @@ def observe(run: Run, now: float) -> RunState:
             outputs=outcome.outputs if outcome.statuscode == SUCCEEDED else None,
         )
     if started and now >= start:
-        return RunState(
-            RUNNING, startedon=start, completedon=None, modifiedon=start, version=run.base_version + 2
-        )
+        return RunState(RUNNING, startedon=start, completedon=None, modifiedon=start, version=run.base_version + 2)
     return RunState(WAITING, None, None, modifiedon=run.created_at, version=run.base_version + 1)
 
 

@@ -44,9 +44,7 @@ async def serve(
     display_host = f"[{host}]" if ":" in host else host
     base_url = f"http://{display_host}:{bound_port}"
     emulator.base_url = base_url
-    config = uvicorn.Config(
-        emulator.app, lifespan="on", http="h11", log_level=logging.WARNING, access_log=False
-    )
+    config = uvicorn.Config(emulator.app, lifespan="on", http="h11", log_level=logging.WARNING, access_log=False)
     server = _Server(config, lambda: ready(base_url) if ready else None)
     finished = anyio.Event()
 

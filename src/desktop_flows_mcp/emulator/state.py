@@ -72,9 +72,7 @@ class Store:
         self.workflows: dict[str, dict[str, object]] = {}
         for index, flow in enumerate(FLOWS):
             state = {DRAFT: 0, SUSPENDED: 2}.get(flow.state, 1)
-            row = _workflow_row(
-                flow.id, flow.name, DESKTOP_FLOW, state, flow.description, now - flow.age_days * DAY
-            )
+            row = _workflow_row(flow.id, flow.name, DESKTOP_FLOW, state, flow.description, now - flow.age_days * DAY)
             row["modifiedon"] = iso(now - (index % 9 + 1) * DAY)
             row["componentstate"] = 1 if flow.state == DRAFT else 0
             row["inputs"] = schema_json(flow.inputs, outputs=False)
@@ -144,13 +142,9 @@ class Store:
         row = self.workflow(flow_id, include_unpublished=True)
         flow = self.flows.get(flow_id)
         if flow is None:
-            raise invalid_argument(
-                f"The workflow '{row['name']}' ({flow_id}) is not a desktop flow (category 6)."
-            )
+            raise invalid_argument(f"The workflow '{row['name']}' ({flow_id}) is not a desktop flow (category 6).")
         if flow.state == DRAFT:
-            raise invalid_argument(
-                f"The desktop flow '{flow.name}' has not been published and cannot be run."
-            )
+            raise invalid_argument(f"The desktop flow '{flow.name}' has not been published and cannot be run.")
         if flow.state == SUSPENDED:
             raise invalid_argument(
                 f"The desktop flow '{flow.name}' is suspended (CompanyDLPViolation) and cannot be run."
