@@ -238,7 +238,7 @@ class RunService:
                     "Automate portal, or ask an admin for read access to Flow Sessions."
                 }
             )
-        fields = run.model_dump(exclude={"run_id", "flow_id"})
+        fields = {name: getattr(run, name) for name in FlowRun.model_fields if name not in ("run_id", "flow_id")}
         return started.model_copy(update=fields)
 
     # ---- follow ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar, get_type_hints
 
 import anyio
+import anyio.abc
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
@@ -193,20 +194,44 @@ async def _connect(
     from .runs import RunService
 
     provider = token_provider or _token_provider(settings)
-    async with httpx.AsyncClient(
-        transport=transport,
-        auth=BearerAuth(provider),
-        timeout=default_timeout(),
-        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-        headers={"User-Agent": f"desktop-flows-mcp/{__version__}"},
-        follow_redirects=False,
-    ) as http:
-        client = DataverseClient(
-            http, settings.dataverse_url, clock=clock, sleep=sleep, run_limiter=RunRateLimiter(clock=clock, sleep=sleep)
-        )
-        cursors = CursorCodec()
-        catalogue = FlowCatalogue(client, AllowList(settings.allowed_flows), cursors)
-        yield Services(catalogue, RunService(client, catalogue, settings, cursors, clock=clock, sleep=sleep))
+    async with anyio.create_task_group() as background:
+        if settings.uses_emulator and transport is None:
+            transport = _embedded_emulator(background)
+        async with httpx.AsyncClient(
+            transport=transport,
+            auth=BearerAuth(provider),
+            timeout=default_timeout(),
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            headers={"User-Agent": f"desktop-flows-mcp/{__version__}"},
+            follow_redirects=False,
+        ) as http:
+            client = DataverseClient(
+                http,
+                settings.dataverse_url,
+                clock=clock,
+                sleep=sleep,
+                run_limiter=RunRateLimiter(clock=clock, sleep=sleep),
+            )
+            cursors = CursorCodec()
+            catalogue = FlowCatalogue(client, AllowList(settings.allowed_flows), cursors)
+            yield Services(catalogue, RunService(client, catalogue, settings, cursors, clock=clock, sleep=sleep))
+        background.cancel_scope.cancel()
+
+
+def _embedded_emulator(background: anyio.abc.TaskGroup) -> httpx.AsyncBaseTransport:
+    """The emulator in-process: same client code path as production, no port. Its callbacks are logged,
+    not sent, so a demo never makes outbound calls."""
+    import httpx
+
+    from .emulator import Emulator
+
+    def log_callback(request: httpx.Request) -> httpx.Response:
+        log.warning("emulator: run finished; a real Dataverse would now POST its callback to %s", request.url)
+        return httpx.Response(200)
+
+    emulator = Emulator(callback_transport=httpx.MockTransport(log_callback))
+    background.start_soon(emulator.run_scheduler)
+    return emulator.transport()
 
 
 def _token_provider(settings: Settings) -> TokenProvider:
