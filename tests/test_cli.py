@@ -1,0 +1,57 @@
+"""The console script as a person meets it: start-up lines, config errors, and what start-up imports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.e2e.test_stdio_against_emulator import console_script
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATAVERSE_", "DESKTOP_FLOWS_"))}
+    return subprocess.run(
+        [console_script(), *args],
+        env={**clean, **(env or {})},
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_bad_setting_stops_start_up_with_one_line_naming_the_variable() -> None:
+    result = run_cli(env={"DATAVERSE_URL": "http://contoso.crm.dynamics.com", "DATAVERSE_ACCESS_TOKEN": "x"})
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("desktop-flows-mcp: DATAVERSE_URL: must use https")
+    assert "Example: DATAVERSE_URL=https://contoso.crm.dynamics.com" in lines[0]
+
+
+def test_without_a_tenant_the_server_says_it_serves_the_emulator_and_keeps_stdout_clean() -> None:
+    result = run_cli()  # stdin is empty, so the stdio server ends at once
+    assert "serving the built-in Dataverse emulator" in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_token_given_on_the_command_line_never_reaches_the_output() -> None:
+    result = run_cli("--dataverse-url", "https://contoso.crm.dynamics.com", "--access-token", "tok-very-secret")
+    assert "Dataverse https://contoso.crm.dynamics.com, sign-in access_token" in result.stderr
+    assert "tok-very-secret" not in result.stderr + result.stdout
+
+
+def test_default_start_up_imports_neither_msal_nor_json_schema_validation() -> None:
+    code = (
+        "import sys\n"
+        "from desktop_flows_mcp.cli import _parser, settings_from\n"
+        "from desktop_flows_mcp.server import build_server\n"
+        "build_server(settings_from(_parser().parse_args([]), {}))\n"
+        "print(sorted(m for m in ('msal', 'jsonschema', 'desktop_flows_mcp.emulator', "
+        "'desktop_flows_mcp.http_transport') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
