@@ -53,7 +53,9 @@ async def emulator_on_loopback() -> AsyncIterator[tuple[Emulator, str]]:
 
 
 @asynccontextmanager
-async def server_over_stdio(url: str, token: str = EMULATOR_TOKEN, **env: str) -> AsyncIterator[Client]:
+async def server_over_stdio(
+    url: str, token: str = EMULATOR_TOKEN, mode: Any = "legacy", **env: str
+) -> AsyncIterator[Client]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATAVERSE_", "DESKTOP_FLOWS_"))}
     clean.update(
         DATAVERSE_URL=url,
@@ -63,8 +65,18 @@ async def server_over_stdio(url: str, token: str = EMULATOR_TOKEN, **env: str) -
         **env,
     )
     params = StdioServerParameters(command=console_script(), args=["--log-level", "INFO"], env=clean)
-    async with Client(params, mode="legacy") as client:
+    async with Client(params, mode=mode) as client:
         yield client
+
+
+@pytest.mark.parametrize(("mode", "version"), [("legacy", "2025-11-25"), ("auto", "2026-07-28")])
+async def test_both_protocol_eras_over_stdio(mode: str, version: str) -> None:
+    async with emulator_on_loopback() as (_, url), server_over_stdio(url, mode=mode) as client:
+        assert client.protocol_version == version
+        flows = ok(await client.call_tool("list_desktop_flows", {"search": "Zählerstände"}))["flows"]
+        error = error_of(await client.call_tool("run_desktop_flow", {"flow": flows[0]["id"], "inputs": {"x": 1}}))
+    assert flows[0]["name"] == "Zählerstände übertragen"
+    assert error["code"] == "invalid_argument"
 
 
 async def test_every_tool_against_the_emulator_over_stdio() -> None:
