@@ -404,3 +404,28 @@ async def test_cancelling_a_wait_stops_the_waiting_but_never_cancels_the_run(dat
             await server_cancelled.wait()
     assert status.call_count == 1
     assert not cancel.called
+
+
+async def test_starting_and_cancelling_write_one_audit_line_each_without_input_values(
+    dataverse: respx.MockRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    flow_routes(dataverse)
+    dataverse.get(f"flowsessions({RUN_ID})").mock(
+        side_effect=[
+            httpx.Response(200, json=run_row(statuscode=3, connectionid="conn-1")),
+            httpx.Response(200, json=run_row(statuscode=7)),
+        ]
+    )
+    dataverse.post(f"flowsessions({RUN_ID})/Microsoft.Dynamics.CRM.CancelDesktopFlowRun").respond(204)
+    caplog.set_level("INFO", logger="desktop_flows_mcp.audit")
+    async with connect() as client:
+        ok(await client.call_tool("run_desktop_flow", {"flow": FLOW_ID, "inputs": {"InvoiceNumber": "SECRET-42"}}))
+        ok(await client.call_tool("cancel_desktop_flow_run", {"run_id": RUN_ID}))
+    lines = [r.getMessage() for r in caplog.records if r.name == "desktop_flows_mcp.audit"]
+    assert lines == [
+        f"run started flow_id={FLOW_ID} flow='Invoice entry' run_id={RUN_ID} connection='conn-1' run_mode=attended "
+        "inputs_bytes=29",
+        f"run cancelled flow_id={FLOW_ID} run_id={RUN_ID} connection='conn-1' run_mode=attended "
+        "previous_status=Waiting",
+    ]
+    assert "SECRET-42" not in caplog.text

@@ -298,7 +298,8 @@ class RunService:
 
     async def cancel(self, run_id: str) -> CancelledRun:
         run_id = parse_guid(run_id, argument="run_id")
-        before = await self.get_run(run_id)
+        row = await self._client.get_flow_session(run_id)
+        before = _to_run(row, run_id)
         if before.is_terminal:
             raise DesktopFlowsError(
                 ErrorCode.CONFLICT,
@@ -306,7 +307,14 @@ class RunService:
                 hint="Call get_desktop_flow_run to read its result.",
             )
         await self._client.cancel_flow_session(run_id)
-        audit.info("run cancelled run_id=%s flow_id=%s previous_status=%s", run_id, before.flow_id, before.status)
+        audit.info(
+            "run cancelled flow_id=%s run_id=%s connection=%r run_mode=%s previous_status=%s",
+            before.flow_id,
+            run_id,
+            row.get("connectionid"),
+            before.run_mode,
+            before.status,
+        )
         after = await self.get_run(run_id)
         hint = None if after.is_terminal else "Cancellation was requested; the run stops shortly."
         return CancelledRun(run_id=run_id, cancelled=True, status=after.status, hint=hint)

@@ -26,7 +26,7 @@ DESKTOP_FLOW_CONNECTOR_ID = "/providers/Microsoft.PowerApps/apis/shared_uiflow"
 FLOW_COLUMNS = "workflowid,name,description,statecode,modifiedon,category"
 RUN_COLUMNS = (
     "flowsessionid,statuscode,statecode,createdon,startedon,completedon,errorcode,errormessage,runmode,"
-    "_regardingobjectid_value"
+    "_regardingobjectid_value,connectionid"
 )
 CONNECTION_REFERENCE_COLUMNS = "connectionreferencelogicalname,connectionreferencedisplayname,connectorid,connectionid"
 
