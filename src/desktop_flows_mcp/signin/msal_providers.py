@@ -79,6 +79,14 @@ class MsalTokenProvider:
                 f"msal could not use the {self.mode} sign-in settings ({type(exc).__name__}).",
                 hint="Check DATAVERSE_TENANT_ID, DATAVERSE_CLIENT_ID and the credential variables, then restart.",
             ) from None
+        except Exception as exc:  # msal's own errors (MsalServiceError on an unexpected HTTP status, ...)
+            log.warning("msal failed: %s", type(exc).__name__)
+            raise DesktopFlowsError(
+                ErrorCode.DATAVERSE_UNAVAILABLE,
+                f"Entra ID answered the {self.mode} sign-in unexpectedly ({type(exc).__name__}).",
+                hint="Retry in a few seconds; if it persists, check DATAVERSE_AUTHORITY_HOST and the network proxy.",
+                retryable=True,
+            ) from None
 
     def _access_token(self, result: Mapping[str, Any]) -> str:
         token = result.get("access_token")
