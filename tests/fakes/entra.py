@@ -32,7 +32,8 @@ def _b64(data: bytes) -> str:
 class DeviceCode:
     device_code: str
     user_code: str
-    status: str = "pending"  # pending | approved | declined
+    scope: str
+    status: str = "pending"  # pending | approved | declined | used
 
 
 @dataclass
@@ -47,6 +48,7 @@ class FakeEntra:
     device_expires_in: int = 900
     requests: list[httpx.Request] = field(default_factory=list[httpx.Request])
     token_forms: list[dict[str, str]] = field(default_factory=list[dict[str, str]])
+    device_forms: list[dict[str, str]] = field(default_factory=list[dict[str, str]])
     assertion_headers: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     device_codes: list[DeviceCode] = field(default_factory=list[DeviceCode])
     issued: int = 0
@@ -88,6 +90,7 @@ class FakeEntra:
                 return httpx.Response(200, json=self._configuration(tenant))
             form = {key: values[0] for key, values in parse_qs(request.content.decode()).items()}
             if rest == "oauth2/v2.0/devicecode":
+                self.device_forms.append(form)
                 return self._device_authorization(form)
             if rest == "oauth2/v2.0/token":
                 self.token_forms.append(form)
@@ -115,7 +118,7 @@ class FakeEntra:
             return _error(400, "unauthorized_client", 700016, f"Application with identifier '{form.get('client_id')}'"
                           f" was not found in the directory '{self.tenant}'.")
         number = len(self.device_codes) + 1
-        code = DeviceCode(device_code=f"device-code-secret-{number}", user_code=f"FAKE-{number:04d}")
+        code = DeviceCode(f"device-code-secret-{number}", f"FAKE-{number:04d}", form.get("scope", ""))
         self.device_codes.append(code)
         uri = "https://microsoft.com/devicelogin"
         return httpx.Response(
@@ -148,7 +151,7 @@ class FakeEntra:
             if code.status == "declined":
                 return _error(400, "authorization_declined", 70019, "The end user denied the authorization request.")
             code.status = "used"
-            return self._issue(form, delegated=True)
+            return self._issue({**form, "scope": code.scope}, delegated=True)
         if grant == "refresh_token":
             if form.get("refresh_token") not in self._refresh_tokens:
                 return _error(400, "invalid_grant", 70008, "The refresh token has expired due to inactivity.")
@@ -195,7 +198,10 @@ class FakeEntra:
             "expires_in": self.expires_in,
             "ext_expires_in": self.expires_in,
             "access_token": f"fake-access-token-{self.issued}",
-            "scope": form.get("scope", ""),
+            # Entra answers with the granted resource scopes, without the OpenID ones msal adds.
+            "scope": " ".join(
+                scope for scope in form.get("scope", "").split() if scope not in ("openid", "profile", "offline_access")
+            ),
         }
         if delegated:
             refresh = f"fake-refresh-token-{self.issued}"
