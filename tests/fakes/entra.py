@@ -115,8 +115,13 @@ class FakeEntra:
 
     def _device_authorization(self, form: dict[str, str]) -> httpx.Response:
         if form.get("client_id") != self.client_id:
-            return _error(400, "unauthorized_client", 700016, f"Application with identifier '{form.get('client_id')}'"
-                          f" was not found in the directory '{self.tenant}'.")
+            return _error(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{form.get('client_id')}'"
+                f" was not found in the directory '{self.tenant}'.",
+            )
         number = len(self.device_codes) + 1
         code = DeviceCode(f"device-code-secret-{number}", f"FAKE-{number:04d}", form.get("scope", ""))
         self.device_codes.append(code)
@@ -137,8 +142,13 @@ class FakeEntra:
     def _token(self, form: dict[str, str]) -> httpx.Response:
         grant = form.get("grant_type")
         if form.get("client_id") != self.client_id:
-            return _error(400, "unauthorized_client", 700016, f"Application with identifier '{form.get('client_id')}'"
-                          f" was not found in the directory '{self.tenant}'.")
+            return _error(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{form.get('client_id')}'"
+                f" was not found in the directory '{self.tenant}'.",
+            )
         if grant == "client_credentials":
             refused = self._check_client(form)
             return refused or self._issue(form, delegated=False)
@@ -147,7 +157,9 @@ class FakeEntra:
             if code is None:
                 return _error(400, "expired_token", 70020, "The provided value for 'device_code' is expired.")
             if code.status == "pending":
-                return _error(400, "authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending.")
+                return _error(
+                    400, "authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending."
+                )
             if code.status == "declined":
                 return _error(400, "authorization_declined", 70019, "The end user denied the authorization request.")
             code.status = "used"
@@ -161,13 +173,19 @@ class FakeEntra:
     def _check_client(self, form: dict[str, str]) -> httpx.Response | None:
         if "client_secret" in form:
             if form["client_secret"] != self.secret:
-                return _error(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret "
-                              "being sent in the request is the client secret value, not the client secret ID.")
+                return _error(
+                    401,
+                    "invalid_client",
+                    7000215,
+                    "Invalid client secret provided. Ensure the secret "
+                    "being sent in the request is the client secret value, not the client secret ID.",
+                )
             return None
         assertion = form.get("client_assertion")
         if assertion is None:
-            return _error(400, "invalid_client", 7000218, "The request body must contain 'client_assertion' or "
-                          "'client_secret'.")
+            return _error(
+                400, "invalid_client", 7000218, "The request body must contain 'client_assertion' or 'client_secret'."
+            )
         header = jwt.get_unverified_header(assertion)
         self.assertion_headers.append(header)
         refused = _error(401, "invalid_client", 700027, "Client assertion failed signature validation.")
@@ -219,9 +237,7 @@ class FakeEntra:
                 "exp": now + 3600,
             }
             body["refresh_token"] = refresh
-            body["id_token"] = ".".join(
-                [_b64(b'{"alg":"none","typ":"JWT"}'), _b64(json.dumps(claims).encode()), ""]
-            )
+            body["id_token"] = ".".join([_b64(b'{"alg":"none","typ":"JWT"}'), _b64(json.dumps(claims).encode()), ""])
             body["client_info"] = _b64(json.dumps({"uid": "person-object-id", "utid": self.tenant}).encode())
         return httpx.Response(200, json=body)
 

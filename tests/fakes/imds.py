@@ -21,7 +21,9 @@ class FakeImds:
         if request.url.host != IMDS_HOST or request.url.path != "/metadata/identity/oauth2/token":
             return httpx.Response(404)
         if request.headers.get("Metadata") != "true":
-            return httpx.Response(400, json={"error": "invalid_request", "error_description": "Required metadata header not specified"})
+            return httpx.Response(
+                400, json={"error": "invalid_request", "error_description": "Required metadata header not specified"}
+            )
         client_id = request.url.params.get("client_id")
         if (client_id and client_id not in self.user_assigned) or (not client_id and not self.system_assigned):
             return httpx.Response(400, json={"error": "invalid_request", "error_description": "Identity not found"})

@@ -15,7 +15,12 @@ URL = "https://contoso.crm.dynamics.com"
 
 
 def settings(mode: str, **variables: str) -> Settings:
-    env = {"DATAVERSE_URL": URL, "DATAVERSE_AUTH": mode, "DATAVERSE_TENANT_ID": TENANT, "DATAVERSE_CLIENT_ID": CLIENT_ID}
+    env = {
+        "DATAVERSE_URL": URL,
+        "DATAVERSE_AUTH": mode,
+        "DATAVERSE_TENANT_ID": TENANT,
+        "DATAVERSE_CLIENT_ID": CLIENT_ID,
+    }
     if mode == "client_secret":
         env["DATAVERSE_CLIENT_SECRET"] = SECRET
     if mode == "managed_identity":
@@ -69,8 +74,6 @@ def write_pfx(certificate: Certificate, path: Path, password: bytes | None) -> P
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.serialization import pkcs12
 
-    encryption = (
-        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
-    )
+    encryption = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     path.write_bytes(pkcs12.serialize_key_and_certificates(b"app", certificate.key, certificate.cert, None, encryption))
     return path

@@ -166,7 +166,9 @@ async def test_certificate_pfx_with_password_works(tmp_path: Path) -> None:
     entra = FakeEntra(certificate_pem=certificate.cert_pem)
 
     provider = build_token_provider(
-        settings("certificate", DATAVERSE_CLIENT_CERTIFICATE=str(pfx), DATAVERSE_CLIENT_CERTIFICATE_PASSWORD="pfx-pass"),
+        settings(
+            "certificate", DATAVERSE_CLIENT_CERTIFICATE=str(pfx), DATAVERSE_CLIENT_CERTIFICATE_PASSWORD="pfx-pass"
+        ),
         http_client=MsalHttpClient(entra),
     )
 

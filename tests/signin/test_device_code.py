@@ -34,7 +34,9 @@ def clock() -> FakeClock:
 @pytest.fixture
 def provider(entra: FakeEntra, clock: FakeClock, tmp_path: Path) -> Iterator[DeviceCodeProvider]:
     built = build_token_provider(
-        settings("device_code", DATAVERSE_TOKEN_CACHE_DIR=str(tmp_path / "cache"), DATAVERSE_TOKEN_CACHE_PLAINTEXT="true"),
+        settings(
+            "device_code", DATAVERSE_TOKEN_CACHE_DIR=str(tmp_path / "cache"), DATAVERSE_TOKEN_CACHE_PLAINTEXT="true"
+        ),
         http_client=MsalHttpClient(entra),
         clock=clock,
     )
@@ -139,7 +141,9 @@ async def test_the_sign_in_survives_a_restart_in_a_private_cache_file(
     await provider.token()
 
     restarted = build_token_provider(
-        settings("device_code", DATAVERSE_TOKEN_CACHE_DIR=str(tmp_path / "cache"), DATAVERSE_TOKEN_CACHE_PLAINTEXT="true"),
+        settings(
+            "device_code", DATAVERSE_TOKEN_CACHE_DIR=str(tmp_path / "cache"), DATAVERSE_TOKEN_CACHE_PLAINTEXT="true"
+        ),
         http_client=MsalHttpClient(entra),
         clock=clock,
     )

@@ -139,7 +139,8 @@ def entra_error(result: Mapping[str, Any], context: SignInContext) -> DesktopFlo
     codes = aadsts_codes(result)
     error = str(result.get("error") or "sign_in_failed")
     described = first_line(str(result.get("error_description") or ""))
-    message = f"Entra ID refused the {context.mode} sign-in: {described or error}"
+    source = "The managed identity endpoint" if context.mode == "managed_identity" else "Entra ID"
+    message = f"{source} refused the {context.mode} sign-in: {described or error}"
     hint = next((HINTS[code] for code in codes if code in HINTS), None)
     if hint is None:
         hint = _fallback_hint(error, context)
@@ -152,6 +153,12 @@ def entra_error(result: Mapping[str, Any], context: SignInContext) -> DesktopFlo
 
 
 def _fallback_hint(error: str, context: SignInContext) -> str:
+    if context.mode == "managed_identity":
+        return (
+            "The Azure resource has no usable managed identity. Turn on its system-assigned identity (Identity > "
+            "System assigned > On), or attach a user-assigned identity and set DATAVERSE_MANAGED_IDENTITY_CLIENT_ID "
+            "to that identity's client id; then add it as a Dataverse application user with a security role."
+        )
     if error == "invalid_client":
         return HINTS[7000215] if context.mode == "client_secret" else HINTS[700027]
     if error in ("authorization_declined", "access_denied"):
