@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fakes.entra import CLIENT_ID, SECRET, TENANT
-
 from desktop_flows_mcp.config import Settings
+from fakes.entra import CLIENT_ID, SECRET, TENANT
 
 URL = "https://contoso.crm.dynamics.com"
 

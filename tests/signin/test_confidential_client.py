@@ -9,13 +9,13 @@ from pathlib import Path
 
 import anyio
 import pytest
-from fakes.entra import SECRET, FakeEntra
-from fakes.msal_http import MsalHttpClient
 from helpers_signin import URL, make_certificate, settings, write_pfx
 
 from desktop_flows_mcp.config import ConfigError
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from desktop_flows_mcp.signin import build_token_provider
+from fakes.entra import SECRET, FakeEntra
+from fakes.msal_http import MsalHttpClient
 
 pytestmark = pytest.mark.anyio
 

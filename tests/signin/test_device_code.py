@@ -9,14 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes.entra import FakeEntra
-from fakes.gds import GDS_URL
-from fakes.msal_http import MsalHttpClient
 from helpers_signin import URL, FakeClock, settings
 
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from desktop_flows_mcp.signin import DelegatedTokenProvider, build_token_provider
 from desktop_flows_mcp.signin.device_code import DeviceCodeProvider
+from fakes.entra import FakeEntra
+from fakes.gds import GDS_URL
+from fakes.msal_http import MsalHttpClient
 
 pytestmark = pytest.mark.anyio
 

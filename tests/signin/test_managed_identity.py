@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from fakes.imds import FakeImds
-from fakes.msal_http import MsalHttpClient
 from helpers_signin import URL, settings
 
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from desktop_flows_mcp.signin import build_token_provider
+from fakes.imds import FakeImds
+from fakes.msal_http import MsalHttpClient
 
 pytestmark = pytest.mark.anyio
 
