@@ -109,9 +109,6 @@ async def test_entra_refusals_become_unauthenticated_with_the_fix(
 
 
 async def test_an_unreachable_entra_is_a_retryable_network_error() -> None:
-    def offline(request: object) -> object:
-        raise ConnectionError("network is down")
-
     class Offline:
         def get(self, *args: object, **kwargs: object) -> object:
             raise ConnectionError("network is down")
