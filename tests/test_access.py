@@ -9,9 +9,6 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from fakes.entra import FakeEntra
-from fakes.gds import CONTOSO, GDS_URL, FakeGlobalDiscovery
-from fakes.msal_http import MsalHttpClient
 from mcp import Client
 
 from desktop_flows_mcp.auth import StaticTokenProvider, TokenProvider
@@ -19,6 +16,9 @@ from desktop_flows_mcp.config import EMULATOR_URL, Settings
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.signin import build_token_provider
 from desktop_flows_mcp.signin.device_code import DeviceCodeProvider
+from fakes.entra import FakeEntra
+from fakes.gds import CONTOSO, GDS_URL, FakeGlobalDiscovery
+from fakes.msal_http import MsalHttpClient
 
 pytestmark = pytest.mark.anyio
 
