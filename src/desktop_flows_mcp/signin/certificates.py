@@ -53,7 +53,10 @@ def load_client_certificate(path: str, password: Secret | None, *, now: datetime
     key: Any
     certificate: x509.Certificate
     if b"-----BEGIN" in data:
-        certificates = x509.load_pem_x509_certificates(data) if b"CERTIFICATE-----" in data else []
+        try:
+            certificates = x509.load_pem_x509_certificates(data) if b"CERTIFICATE-----" in data else []
+        except ValueError:
+            raise ConfigError(VARIABLE, f"the certificate in {str(file)!r} is not valid PEM.", _EXAMPLE) from None
         if not certificates:
             raise ConfigError(
                 VARIABLE, f"{str(file)!r} has no certificate; put the certificate after the key.", _EXAMPLE
