@@ -110,7 +110,8 @@ async def test_a_token_dataverse_refuses_is_refreshed_once_retried_once_then_bla
     probe = report["probes"][0]
     assert (probe["error_code"], probe["http_status"]) == ("unauthenticated", 401)
     assert "Application users > New app user" in probe["fix"] and APP in probe["fix"]
-    assert sum(call.request.url.path.endswith("/WhoAmI") for call in dataverse.calls) == 2
+    requests: list[httpx.Request] = [call.request for call in dataverse.calls]  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]  # respx is untyped here
+    assert sum(request.url.path.endswith("/WhoAmI") for request in requests) == 2
     assert entra.grants() == ["client_credentials", "client_credentials"]  # one forced refresh, no loop
 
 
@@ -144,13 +145,15 @@ async def test_device_code_prompt_reaches_the_agent_and_the_next_call_succeeds(
         provider.close()
 
     assert first.is_error
-    prompt = (first.structured_content or {})["error"]
+    body: dict[str, Any] = first.structured_content or {}
+    prompt: dict[str, Any] = body["error"]
     assert "FAKE-0001" in prompt["message"] and "https://microsoft.com/devicelogin" in prompt["hint"]
     assert not second.is_error
     assert (second.structured_content or {})["auth_mode"] == "device_code"
-    listed = environments.structured_content or {}
+    listed: dict[str, Any] = environments.structured_content or {}
     assert listed["source"] == "global_discovery"
-    assert [(env["url"], env["is_current"], env["state"]) for env in listed["environments"]] == [
+    environment_rows: list[dict[str, Any]] = listed["environments"]
+    assert [(env["url"], env["is_current"], env["state"]) for env in environment_rows] == [
         (CONTOSO["Url"], True, "enabled"),
         ("https://contoso-test.crm4.dynamics.com", False, "disabled"),
     ]
@@ -193,8 +196,9 @@ async def test_in_emulator_mode_list_environments_asks_the_emulator_itself() -> 
     async with Client(server) as client:
         result = await client.call_tool("list_environments", {})
 
-    listed = result.structured_content or {}
-    assert [(env["url"], env["is_current"]) for env in listed["environments"]] == [(EMULATOR_URL, True)]
+    listed: dict[str, Any] = result.structured_content or {}
+    rows: list[dict[str, Any]] = listed["environments"]
+    assert [(env["url"], env["is_current"]) for env in rows] == [(EMULATOR_URL, True)]
     assert str(seen[0].url).startswith(f"{EMULATOR_URL}/api/discovery/v2.0/Instances?")
     assert seen[0].headers["Authorization"] == "Bearer demo"
 

@@ -199,7 +199,7 @@ def test_certificate_problems_stop_start_up_naming_the_variable(tmp_path: Path) 
     mismatched = tmp_path / "mismatched.pem"
     mismatched.write_bytes(certificate.key_pem + other.cert_pem)
     pfx = write_pfx(certificate, tmp_path / "app.pfx", b"right")
-    cases = {
+    cases: dict[str, tuple[str, dict[str, str]]] = {
         str(tmp_path / "missing.pem"): ("DATAVERSE_CLIENT_CERTIFICATE", {}),
         str(mismatched): ("DATAVERSE_CLIENT_CERTIFICATE", {}),
         str(pfx): ("DATAVERSE_CLIENT_CERTIFICATE_PASSWORD", {"DATAVERSE_CLIENT_CERTIFICATE_PASSWORD": "wrong"}),
