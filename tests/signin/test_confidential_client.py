@@ -24,7 +24,10 @@ def secret_provider(entra: FakeEntra, **variables: str):
     return build_token_provider(settings("client_secret", **variables), http_client=MsalHttpClient(entra))
 
 
-async def test_client_secret_token_comes_from_entra_once_then_from_msal_cache() -> None:
+async def test_client_secret_token_comes_from_entra_once_then_from_msal_cache(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
     entra = FakeEntra()
     provider = secret_provider(entra)
 
@@ -34,6 +37,8 @@ async def test_client_secret_token_comes_from_entra_once_then_from_msal_cache() 
     assert entra.grants() == ["client_credentials"]
     assert entra.token_forms[0]["scope"] == f"{URL}/.default"
     assert provider.mode == "client_secret"
+    assert SECRET not in caplog.text + repr(provider)
+    assert "fake-access-token" not in caplog.text
 
 
 async def test_a_token_close_to_expiry_is_renewed_on_the_next_call() -> None:
