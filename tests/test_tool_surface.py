@@ -79,7 +79,7 @@ def readme_tools_table(tools: list[dict[str, Any]]) -> str:
     ]
     for tool in tools:
         hints = tool["annotations"]
-        arguments = ", ".join(f"`{name}`" for name in tool["inputSchema"]["properties"])
+        arguments = ", ".join(f"`{name}`" for name in tool["inputSchema"]["properties"]) or "—"
         lines.append(
             f"| `{tool['name']}` | {tool['title']} | {yes(hints['readOnlyHint'])} | {yes(hints['destructiveHint'])} "
             f"| {yes(hints['idempotentHint'])} | {yes(hints['openWorldHint'])} | {arguments} |"

@@ -10,16 +10,28 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .config import ConfigError, Settings
 from .logs import configure_logging
+
+if TYPE_CHECKING:
+    from .auth import TokenProvider
 
 # flag → environment variable it overrides
 _FLAGS: dict[str, str] = {
     "dataverse_url": "DATAVERSE_URL",
     "auth": "DATAVERSE_AUTH",
     "access_token": "DATAVERSE_ACCESS_TOKEN",
+    "tenant_id": "DATAVERSE_TENANT_ID",
+    "client_id": "DATAVERSE_CLIENT_ID",
+    "client_secret": "DATAVERSE_CLIENT_SECRET",
+    "client_certificate": "DATAVERSE_CLIENT_CERTIFICATE",
+    "client_certificate_password": "DATAVERSE_CLIENT_CERTIFICATE_PASSWORD",
+    "managed_identity_client_id": "DATAVERSE_MANAGED_IDENTITY_CLIENT_ID",
+    "authority_host": "DATAVERSE_AUTHORITY_HOST",
+    "token_cache_dir": "DATAVERSE_TOKEN_CACHE_DIR",
     "connection": "DESKTOP_FLOWS_CONNECTION",
     "connection_type": "DESKTOP_FLOWS_CONNECTION_TYPE",
     "run_mode": "DESKTOP_FLOWS_RUN_MODE",
@@ -37,8 +49,32 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"desktop-flows-mcp {__version__}")
     parser.add_argument("--emulator", action="store_true", help="use the built-in Dataverse emulator (no tenant)")
     parser.add_argument("--dataverse-url", help="environment URL, e.g. https://contoso.crm.dynamics.com")
-    parser.add_argument("--auth", help="sign-in mode (DATAVERSE_AUTH)")
+    parser.add_argument(
+        "--auth",
+        help="sign-in mode (DATAVERSE_AUTH): client_secret, certificate, device_code, interactive, managed_identity, "
+        "access_token; inferred from the credentials when omitted",
+    )
     parser.add_argument("--access-token", help="bearer token; prefer DATAVERSE_ACCESS_TOKEN (visible to ps)")
+    parser.add_argument("--tenant-id", help="Entra tenant id or domain (DATAVERSE_TENANT_ID)")
+    parser.add_argument("--client-id", help="app registration's Application (client) ID (DATAVERSE_CLIENT_ID)")
+    parser.add_argument("--client-secret", help="client secret; prefer DATAVERSE_CLIENT_SECRET (visible to ps)")
+    parser.add_argument(
+        "--client-certificate", help="PEM (key + certificate) or PFX file (DATAVERSE_CLIENT_CERTIFICATE)"
+    )
+    parser.add_argument(
+        "--client-certificate-password", help="PFX or key password; prefer DATAVERSE_CLIENT_CERTIFICATE_PASSWORD"
+    )
+    parser.add_argument(
+        "--managed-identity-client-id", help="user-assigned identity's client id (DATAVERSE_MANAGED_IDENTITY_CLIENT_ID)"
+    )
+    parser.add_argument("--authority-host", help="Entra sign-in host override, e.g. https://login.microsoftonline.us")
+    parser.add_argument("--token-cache-dir", help="where a person's sign-in is kept (DATAVERSE_TOKEN_CACHE_DIR)")
+    parser.add_argument(
+        "--token-cache-plaintext",
+        action="store_true",
+        default=None,
+        help="allow an unencrypted token cache file where encryption is unavailable",
+    )
     parser.add_argument("--connection", help="default connection name for runs")
     parser.add_argument("--connection-type", help="connection | connection_reference")
     parser.add_argument("--run-mode", help="attended | unattended")
@@ -65,6 +101,7 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     overrides: dict[str, str | bool | None] = {var: getattr(args, flag) for flag, var in _FLAGS.items()}
     overrides["DESKTOP_FLOWS_EMULATOR"] = True if args.emulator else None
     overrides["DESKTOP_FLOWS_READ_ONLY"] = True if args.read_only else None
+    overrides["DATAVERSE_TOKEN_CACHE_PLAINTEXT"] = True if args.token_cache_plaintext else None
     return Settings.from_env(env, overrides)
 
 
@@ -100,12 +137,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         print(
             f"desktop-flows-mcp: Dataverse {settings.dataverse_url}, sign-in {settings.auth_mode}"
+            + (f" ({settings.auth_reason})" if settings.auth_reason else "")
             + (", read-only" if settings.read_only else ""),
             file=sys.stderr,
         )
     from .server import build_server
 
-    server = build_server(settings)
+    server = build_server(settings, token_provider=_start_up_token_provider(settings))
     if http is None:
         server.run()
         return
@@ -119,6 +157,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         file=sys.stderr,
     )
     anyio.run(serve_http, server, http)
+
+
+def _start_up_token_provider(settings: Settings) -> TokenProvider | None:
+    """Build the msal provider now, so a bad certificate or cache setting stops start-up with its variable."""
+    if settings.uses_emulator or settings.auth_mode == "access_token":
+        return None
+    from .signin import build_token_provider
+
+    try:
+        return build_token_provider(settings)
+    except ConfigError as error:
+        print(f"desktop-flows-mcp: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _serve_emulator(host: str, port: int, *, test_api: bool) -> None:

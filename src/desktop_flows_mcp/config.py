@@ -8,16 +8,27 @@ Nothing else in the package reads ``os.environ``.
 from __future__ import annotations
 
 import ipaddress
+import re
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, cast
 from urllib.parse import urlsplit
 
-AuthMode = Literal["access_token", "emulator"]
+AuthMode = Literal[
+    "access_token", "emulator", "client_secret", "certificate", "device_code", "interactive", "managed_identity"
+]
 ConnectionType = Literal["connection", "connection_reference"]
 RunMode = Literal["attended", "unattended"]
 
-AUTH_MODES: tuple[str, ...] = ("access_token",)
+AUTH_MODES: tuple[str, ...] = (
+    "client_secret",
+    "certificate",
+    "device_code",
+    "interactive",
+    "managed_identity",
+    "access_token",
+)
 EXAMPLE_URL = "https://contoso.crm.dynamics.com"
 EMULATOR_URL = "http://emulator.local"
 
@@ -76,13 +87,31 @@ class Settings:
     poll_interval_seconds: float = 2.0
     # Why the emulator was chosen, for the start-up line on stderr; None when a tenant is configured.
     emulator_reason: str | None = field(default=None, compare=False)
+    # Sign-in (see _sign_in below and docs/sign-in.md).
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: Secret | None = None
+    client_certificate: str | None = None
+    client_certificate_password: Secret | None = None
+    managed_identity_client_id: str | None = None
+    authority_host: str | None = None
+    token_cache_dir: str | None = None
+    token_cache_plaintext: bool = False
+    # How the sign-in mode was chosen, for the start-up line on stderr.
+    auth_reason: str | None = field(default=None, compare=False)
 
     @property
     def uses_emulator(self) -> bool:
         return self.auth_mode == "emulator"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], overrides: Mapping[str, str | bool | None] | None = None) -> Settings:
+    def from_env(
+        cls,
+        env: Mapping[str, str],
+        overrides: Mapping[str, str | bool | None] | None = None,
+        *,
+        platform: str = sys.platform,
+    ) -> Settings:
         """Build settings from ``env``; ``overrides`` (command-line flags, by variable name) win."""
         values = _Values(env, overrides or {})
         use_emulator = values.flag("DESKTOP_FLOWS_EMULATOR")
@@ -91,7 +120,7 @@ class Settings:
         if use_emulator:
             reason = "--emulator was given"
         elif url is None:
-            configured = [name for name in ("DATAVERSE_AUTH", "DATAVERSE_ACCESS_TOKEN") if values.get(name)]
+            configured = [name for name in ("DATAVERSE_AUTH", *_CREDENTIAL_VARIABLES) if values.get(name)]
             if configured:
                 raise ConfigError(
                     "DATAVERSE_URL",
@@ -117,28 +146,169 @@ class Settings:
 
         assert url is not None
         dataverse_url = normalise_dataverse_url(url)
-        mode = values.choice("DATAVERSE_AUTH", AUTH_MODES, None)
-        token = values.get("DATAVERSE_ACCESS_TOKEN")
-        if mode is None:
-            if token is None:
-                raise ConfigError(
-                    "DATAVERSE_AUTH",
-                    "is not set and no credentials were found; choose how to sign in to Dataverse.",
-                    "access_token (with DATAVERSE_ACCESS_TOKEN=eyJ0eXAi...)",
-                )
-            mode = "access_token"
-        if mode == "access_token" and token is None:
-            raise ConfigError(
-                "DATAVERSE_ACCESS_TOKEN",
-                "is required when DATAVERSE_AUTH=access_token.",
-                "eyJ0eXAiOiJKV1Qi... (a bearer token for " + dataverse_url + ")",
-            )
-        return cls(
-            dataverse_url=dataverse_url,
-            auth_mode=cast(AuthMode, mode),
-            access_token=Secret(token) if token else None,
-            **options.__dict__,
+        sign_in = _sign_in(values, dataverse_url, env, platform)
+        return cls(dataverse_url=dataverse_url, **sign_in.__dict__, **options.__dict__)
+
+
+# Variables that only make sense with a real environment; one of them without DATAVERSE_URL is a mistake.
+_CREDENTIAL_VARIABLES = (
+    "DATAVERSE_ACCESS_TOKEN",
+    "DATAVERSE_CLIENT_ID",
+    "DATAVERSE_CLIENT_SECRET",
+    "DATAVERSE_CLIENT_CERTIFICATE",
+    "DATAVERSE_MANAGED_IDENTITY_CLIENT_ID",
+)
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
+EXAMPLE_GUID = "00000000-1111-2222-3333-444444444444"
+SAMPLE_PUBLIC_CLIENT_ID = "51f81489-12ee-4a9e-aaae-a2591f45987d"  # Microsoft's sample app in the Dataverse docs
+_SHARED_TENANTS = ("common", "organizations", "consumers")
+
+
+def _infer_mode(values: _Values) -> tuple[str, str]:
+    """The sign-in mode when DATAVERSE_AUTH is unset, in this order, and why (for the start-up line).
+
+    1. DATAVERSE_ACCESS_TOKEN                access_token
+    2. DATAVERSE_CLIENT_CERTIFICATE          certificate
+    3. DATAVERSE_CLIENT_SECRET               client_secret
+    4. DATAVERSE_MANAGED_IDENTITY_CLIENT_ID  managed_identity (user-assigned)
+    5. DATAVERSE_CLIENT_ID alone             device_code (a person, works without a browser)
+    """
+    for variable, mode in (
+        ("DATAVERSE_ACCESS_TOKEN", "access_token"),
+        ("DATAVERSE_CLIENT_CERTIFICATE", "certificate"),
+        ("DATAVERSE_CLIENT_SECRET", "client_secret"),
+        ("DATAVERSE_MANAGED_IDENTITY_CLIENT_ID", "managed_identity"),
+        ("DATAVERSE_CLIENT_ID", "device_code"),
+    ):
+        if values.get(variable):
+            return mode, f"DATAVERSE_AUTH is not set; chose {mode} because {variable} is set"
+    raise ConfigError(
+        "DATAVERSE_AUTH",
+        "is not set and no credentials were found; choose how to sign in to Dataverse: "
+        + ", ".join(AUTH_MODES)
+        + " (see docs/sign-in.md).",
+        f"device_code (with DATAVERSE_CLIENT_ID={SAMPLE_PUBLIC_CLIENT_ID} or your own app's id)",
+    )
+
+
+@dataclass(frozen=True)
+class _SignIn:
+    auth_mode: AuthMode
+    auth_reason: str
+    authority_host: str | None = None
+    access_token: Secret | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: Secret | None = None
+    client_certificate: str | None = None
+    client_certificate_password: Secret | None = None
+    managed_identity_client_id: str | None = None
+    token_cache_dir: str | None = None
+    token_cache_plaintext: bool = False
+
+
+def _sign_in(values: _Values, dataverse_url: str, env: Mapping[str, str], platform: str) -> _SignIn:
+    """The sign-in fields of Settings for the chosen mode, each required variable checked."""
+    explicit = values.choice("DATAVERSE_AUTH", AUTH_MODES, None)
+    mode, reason = (explicit, f"DATAVERSE_AUTH={explicit}") if explicit else _infer_mode(values)
+    authority = values.get("DATAVERSE_AUTHORITY_HOST")
+    base = _SignIn(
+        auth_mode=cast(AuthMode, mode),
+        auth_reason=reason,
+        authority_host=_authority_host(authority) if authority is not None else None,
+    )
+    if mode == "access_token":
+        example = f"eyJ0eXAiOiJKV1Qi... (a bearer token for {dataverse_url})"
+        return replace(base, access_token=Secret(_require(values, "DATAVERSE_ACCESS_TOKEN", mode, example)))
+    if mode in ("client_secret", "certificate"):
+        base = replace(
+            base, tenant_id=_tenant(values, confidential=True), client_id=_guid(values, "DATAVERSE_CLIENT_ID", mode)
         )
+        if mode == "client_secret":
+            return replace(base, client_secret=Secret(_require(values, "DATAVERSE_CLIENT_SECRET", mode, "Abc8Q~...")))
+        password = values.get("DATAVERSE_CLIENT_CERTIFICATE_PASSWORD")
+        return replace(
+            base,
+            client_certificate=_require(values, "DATAVERSE_CLIENT_CERTIFICATE", mode, "/etc/desktop-flows-mcp/app.pem"),
+            client_certificate_password=Secret(password) if password else None,
+        )
+    if mode in ("device_code", "interactive"):
+        return replace(
+            base,
+            tenant_id=_tenant(values, confidential=False),
+            client_id=_guid(values, "DATAVERSE_CLIENT_ID", mode, example=SAMPLE_PUBLIC_CLIENT_ID),
+            token_cache_dir=values.get("DATAVERSE_TOKEN_CACHE_DIR") or default_token_cache_dir(env, platform),
+            token_cache_plaintext=values.flag("DATAVERSE_TOKEN_CACHE_PLAINTEXT"),
+        )
+    # managed_identity
+    identity = values.get("DATAVERSE_MANAGED_IDENTITY_CLIENT_ID")
+    if identity is None and values.get("DATAVERSE_CLIENT_ID"):
+        raise ConfigError(
+            "DATAVERSE_MANAGED_IDENTITY_CLIENT_ID",
+            "is not set, but DATAVERSE_CLIENT_ID is: a user-assigned identity's client id goes in "
+            "DATAVERSE_MANAGED_IDENTITY_CLIENT_ID; unset DATAVERSE_CLIENT_ID to use the system-assigned identity.",
+            EXAMPLE_GUID,
+        )
+    return replace(
+        base,
+        managed_identity_client_id=_guid(values, "DATAVERSE_MANAGED_IDENTITY_CLIENT_ID", mode) if identity else None,
+    )
+
+
+def _require(values: _Values, name: str, mode: str, example: str) -> str:
+    value = values.get(name)
+    if value is None:
+        raise ConfigError(name, f"is required when DATAVERSE_AUTH={mode}.", example)
+    return value
+
+
+def _guid(values: _Values, name: str, mode: str, *, example: str = EXAMPLE_GUID) -> str:
+    value = _require(values, name, mode, example)
+    if not _GUID.match(value):
+        raise ConfigError(name, f"must be a GUID, the app's 'Application (client) ID' (got {value!r}).", example)
+    return value.lower()
+
+
+def _tenant(values: _Values, *, confidential: bool) -> str | None:
+    example = f"{EXAMPLE_GUID} (the 'Directory (tenant) ID') or contoso.onmicrosoft.com"
+    value = values.get("DATAVERSE_TENANT_ID")
+    if value is None:
+        if confidential:
+            raise ConfigError(
+                "DATAVERSE_TENANT_ID", "is required for app sign-in (client_secret, certificate).", example
+            )
+        return None
+    if not (_GUID.match(value) or (_TENANT.match(value) and ("." in value or value.lower() in _SHARED_TENANTS))):
+        raise ConfigError("DATAVERSE_TENANT_ID", f"must be a tenant GUID or domain (got {value!r}).", example)
+    if confidential and value.lower() in _SHARED_TENANTS:
+        raise ConfigError("DATAVERSE_TENANT_ID", f"cannot be {value!r} for app sign-in; use your tenant.", example)
+    return value.lower()
+
+
+def _authority_host(raw: str) -> str:
+    example = "https://login.microsoftonline.us"
+    text = raw.strip().rstrip("/")
+    parts = urlsplit(text if "://" in text else "https://" + text)
+    if parts.scheme != "https" or not parts.hostname or parts.path or parts.query or parts.username:
+        raise ConfigError(
+            "DATAVERSE_AUTHORITY_HOST", f"must be an https host such as {example} (got {raw!r}).", example
+        )
+    return f"https://{parts.netloc.lower()}"
+
+
+def default_token_cache_dir(env: Mapping[str, str], platform: str) -> str | None:
+    """The per-user cache directory for this platform, from the environment; None when there is no home."""
+    if platform.startswith("win"):
+        base = env.get("LOCALAPPDATA")
+        return f"{base}\\desktop-flows-mcp" if base else None
+    home = env.get("HOME")
+    if platform == "darwin":
+        return f"{home}/Library/Caches/desktop-flows-mcp" if home else None
+    xdg = env.get("XDG_CACHE_HOME")
+    if xdg:
+        return f"{xdg}/desktop-flows-mcp"
+    return f"{home}/.cache/desktop-flows-mcp" if home else None
 
 
 def normalise_dataverse_url(raw: str) -> str:

@@ -25,6 +25,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from . import __version__
+from .access import AccessReport, EnvironmentList
 from .config import Settings
 from .errors import DesktopFlowsError, ErrorCode
 from .models import (
@@ -42,6 +43,7 @@ from .models import (
 if TYPE_CHECKING:
     import httpx
 
+    from .access import AccessService
     from .auth import TokenProvider
     from .flows import FlowCatalogue
     from .runs import RunService
@@ -81,6 +83,7 @@ CursorArg = Annotated[
 class Services:
     catalogue: FlowCatalogue
     runs: RunService
+    access: AccessService | None = None
 
 
 def _services(ctx: Context[Services]) -> Services:
@@ -172,6 +175,7 @@ def build_server(
     _register_read_tools(mcp)
     if not settings.read_only:
         _register_write_tools(mcp)
+    _register_access_tools(mcp)
     return mcp
 
 
@@ -186,6 +190,7 @@ async def _connect(
     """One pooled HTTP client for the process, and the services built on it."""
     import httpx  # the HTTP stack loads when the server starts serving, not when the CLI parses flags
 
+    from .access import build_access_service
     from .auth import BearerAuth
     from .cursors import CursorCodec
     from .dataverse.client import DataverseClient, default_timeout
@@ -214,7 +219,8 @@ async def _connect(
             )
             cursors = CursorCodec()
             catalogue = FlowCatalogue(client, AllowList(settings.allowed_flows), cursors)
-            yield Services(catalogue, RunService(client, catalogue, settings, cursors, clock=clock, sleep=sleep))
+            runs = RunService(client, catalogue, settings, cursors, clock=clock, sleep=sleep)
+            yield Services(catalogue, runs, access=build_access_service(settings, http, client, provider))
         background.cancel_scope.cancel()
 
 
@@ -241,6 +247,10 @@ def _token_provider(settings: Settings) -> TokenProvider:
         from .emulator import EMULATOR_TOKEN
 
         return StaticTokenProvider(EMULATOR_TOKEN, mode="emulator")
+    if settings.auth_mode != "access_token":
+        from .signin import build_token_provider
+
+        return build_token_provider(settings)
     if settings.access_token is None:
         raise DesktopFlowsError(ErrorCode.UNAUTHENTICATED, "No access token is configured.")
     return StaticTokenProvider(settings.access_token.reveal())
@@ -471,6 +481,45 @@ def _register_write_tools(mcp: MCPServer[Services]) -> None:
         return await _services(ctx).runs.cancel(run_id)
 
 
+def _register_access_tools(mcp: MCPServer[Services]) -> None:
+    def access(ctx: Context[Services]) -> AccessService:
+        service = _services(ctx).access
+        if service is None:
+            raise DesktopFlowsError(ErrorCode.INTERNAL, "The access checks are not configured in this server.")
+        return service
+
+    @mcp.tool(
+        title="Check sign-in and access",
+        annotations=_annotations("Check access", read_only=True, idempotent=True),
+    )
+    @_tool_boundary
+    async def check_access(ctx: Context[Services]) -> AccessReport:
+        """Check who this server signs in to Dataverse as, and what that identity may do. Changes nothing.
+
+        Call it first whenever a tool fails with unauthenticated or permission_denied, or when a person asks why
+        nothing works. Returns the environment URL, the sign-in mode, who Dataverse says the caller is (WhoAmI),
+        and one probe each for listing desktop flows, reading run history and seeing connection references; a
+        failed probe carries the exact fix for an administrator. If sign-in itself is pending (device code), the
+        error carries the URL and code to show the person.
+        """
+        return await access(ctx).check_access()
+
+    @mcp.tool(
+        title="List reachable Dataverse environments",
+        annotations=_annotations("List environments", read_only=True, idempotent=True),
+    )
+    @_tool_boundary
+    async def list_environments(ctx: Context[Services]) -> EnvironmentList:
+        """List the Dataverse environments the signed-in person can reach, to tell them which DATAVERSE_URL to use.
+
+        Uses the Global Discovery Service of the environment's cloud, so it needs a person's sign-in
+        (DATAVERSE_AUTH=device_code or interactive); with app sign-in it returns only the configured environment
+        and says why. The environment in use has is_current: true. Switching environments means restarting the
+        server with another DATAVERSE_URL.
+        """
+        return await access(ctx).list_environments()
+
+
 TOOL_NAMES = (
     "list_desktop_flows",
     "get_desktop_flow_schema",
@@ -481,4 +530,6 @@ TOOL_NAMES = (
     "list_connection_references",
     "run_desktop_flow",
     "cancel_desktop_flow_run",
+    "check_access",
+    "list_environments",
 )

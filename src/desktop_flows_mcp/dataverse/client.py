@@ -194,6 +194,11 @@ class DataverseClient:
     async def who_am_i(self) -> Row:
         return await self._get_json("WhoAmI", {}, operation="who_am_i")
 
+    async def get_system_user(self, user_id: str) -> Row:
+        """The Dataverse user behind WhoAmI's UserId (applicationid is set for application users)."""
+        params = {"$select": "fullname,domainname,applicationid,isdisabled"}
+        return await self._get_json(f"systemusers({user_id})", params, operation="who_am_i")
+
     # ---- plumbing -------------------------------------------------------------------------------------------
 
     async def _get_page(

@@ -1,0 +1,112 @@
+"""Sign-in to Dataverse with msal: one ``TokenProvider`` (see ``auth.py``) per ``DATAVERSE_AUTH`` mode.
+
+``build_token_provider`` runs once at start-up. It checks what can be checked without the network (the
+certificate file, the token cache directory) so a wrong setting stops the server with a message naming the
+variable, and leaves every network call (and the msal import) to the first tool call that needs a token.
+
+    clouds.py          Dataverse host → Entra authority host and Global Discovery URL
+    certificates.py    PEM/PFX → msal client credential, validated at start-up
+    token_cache.py     the persisted, encrypted user token cache for the person-facing modes
+    msal_providers.py  the providers: confidential client, managed identity, interactive
+    device_code.py     device-code sign-in that surfaces the code through tool results
+    aadsts.py          Entra's AADSTS codes → what to fix
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from .aadsts import SignInContext
+from .clouds import cloud_for
+
+if TYPE_CHECKING:
+    from ..auth import TokenProvider
+    from ..config import Settings
+    from .token_cache import OpenedCache
+
+log = logging.getLogger("desktop_flows_mcp.signin")
+
+DELEGATED_MODES = ("device_code", "interactive")
+APP_ONLY_MODES = ("client_secret", "certificate", "managed_identity")
+
+
+@runtime_checkable
+class DelegatedTokenProvider(Protocol):
+    """A provider signed in as a person, which can also get tokens for the Global Discovery Service."""
+
+    @property
+    def mode(self) -> str: ...
+
+    async def token(self, *, force_refresh: bool = False) -> str: ...
+
+    async def token_for_resource(self, resource: str) -> str: ...
+
+
+def sign_in_context(settings: Settings) -> SignInContext:
+    cloud = cloud_for(settings.dataverse_url, settings.authority_host)
+    return SignInContext(
+        mode=settings.auth_mode,
+        dataverse_url=settings.dataverse_url,
+        client_id=settings.client_id or settings.managed_identity_client_id,
+        tenant=settings.tenant_id or ("organizations" if settings.auth_mode in DELEGATED_MODES else None),
+        authority_host=cloud.authority_host,
+    )
+
+
+def build_token_provider(
+    settings: Settings,
+    *,
+    http_client: Any = None,
+    clock: Callable[[], float] = time.monotonic,
+    open_cache: Callable[[Settings], OpenedCache] | None = None,
+) -> TokenProvider:
+    """The provider for ``settings.auth_mode`` (not emulator or access_token, which ``server.py`` handles).
+
+    ``http_client`` is handed to msal (a requests-like object; tests route it to a fake Entra ID).
+    Raises ConfigError when a setting is unusable (for example a certificate that does not open).
+    """
+    context = sign_in_context(settings)
+    mode = settings.auth_mode
+    if mode == "client_secret":
+        from .msal_providers import ConfidentialClientProvider
+
+        assert settings.client_secret is not None  # Settings.from_env requires it
+        return ConfidentialClientProvider(context, settings.client_secret.reveal(), http_client=http_client)
+    if mode == "certificate":
+        from .certificates import load_client_certificate
+        from .msal_providers import ConfidentialClientProvider
+
+        assert settings.client_certificate is not None
+        certificate = load_client_certificate(settings.client_certificate, settings.client_certificate_password)
+        log.warning(
+            "certificate thumbprint %s (SHA-1, as Entra lists it), valid until %s",
+            certificate.sha1_thumbprint,
+            f"{certificate.not_after:%Y-%m-%d}",
+        )
+        return ConfidentialClientProvider(context, certificate.msal_credential(), http_client=http_client)
+    if mode == "managed_identity":
+        from .msal_providers import ManagedIdentityProvider
+
+        return ManagedIdentityProvider(
+            context, identity_client_id=settings.managed_identity_client_id, http_client=http_client
+        )
+    if mode in DELEGATED_MODES:
+        opened = (open_cache or _open_cache)(settings)
+        log.warning("sign-in cache: %s", opened.note)
+        if mode == "device_code":
+            from .device_code import DeviceCodeProvider
+
+            return DeviceCodeProvider(context, cache=opened.cache, http_client=http_client, clock=clock)
+        from .msal_providers import InteractiveProvider
+
+        return InteractiveProvider(context, cache=opened.cache, http_client=http_client)
+    raise ValueError(f"build_token_provider does not handle auth mode {mode!r}")
+
+
+def _open_cache(settings: Settings) -> OpenedCache:
+    from .token_cache import open_token_cache
+
+    return open_token_cache(settings.token_cache_dir, allow_plaintext=settings.token_cache_plaintext)

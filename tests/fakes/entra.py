@@ -1,0 +1,255 @@
+"""A fake Entra ID token service that speaks the wire format msal expects.
+
+Serves, per tenant: the OpenID configuration, the v2 token endpoint (client_credentials with a secret or a
+certificate-signed assertion, device_code, refresh_token) and the device authorization endpoint. Errors carry
+the real AADSTS codes. Client assertions are verified against the registered certificate.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import jwt
+
+TENANT = "11111111-2222-3333-4444-555555555555"
+CLIENT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+SECRET = "fake-secret-value~0123456789"
+HOST = "login.microsoftonline.com"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass
+class DeviceCode:
+    device_code: str
+    user_code: str
+    scope: str
+    status: str = "pending"  # pending | approved | declined | used
+
+
+@dataclass
+class FakeEntra:
+    tenant: str = TENANT
+    client_id: str = CLIENT_ID
+    secret: str = SECRET
+    host: str = HOST
+    expires_in: int = 3600
+    certificate_pem: bytes | None = None  # the public certificate uploaded to the app registration
+    device_interval: int = 1
+    device_expires_in: int = 900
+    requests: list[httpx.Request] = field(default_factory=list[httpx.Request])
+    token_forms: list[dict[str, str]] = field(default_factory=list[dict[str, str]])
+    device_forms: list[dict[str, str]] = field(default_factory=list[dict[str, str]])
+    assertion_headers: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+    device_codes: list[DeviceCode] = field(default_factory=list[DeviceCode])
+    issued: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _refresh_tokens: set[str] = field(default_factory=set[str])
+
+    # ---- what a test does as the person ---------------------------------------------------------------------
+
+    def approve(self, user_code: str) -> None:
+        self._device(user_code).status = "approved"
+
+    def decline(self, user_code: str) -> None:
+        self._device(user_code).status = "declined"
+
+    def _device(self, user_code: str) -> DeviceCode:
+        return next(code for code in self.device_codes if code.user_code == user_code)
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"https://{self.host}/{self.tenant}/oauth2/v2.0/token"
+
+    def grants(self) -> list[str]:
+        return [form.get("grant_type", "") for form in self.token_forms]
+
+    # ---- the wire ------------------------------------------------------------------------------------------
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.requests.append(request)
+            if request.url.host != self.host:
+                return httpx.Response(404, text="unknown host")
+            segments = request.url.path.strip("/").split("/")
+            tenant, rest = segments[0], "/".join(segments[1:])
+            if tenant not in (self.tenant, "organizations", "common"):
+                return _error(400, "invalid_tenant", 90002, f"Tenant '{tenant}' not found.")
+            if tenant == "common" and rest == "discovery/instance":  # msal reads the host's aliases
+                return httpx.Response(200, json=self._instance_metadata())
+            if rest == "v2.0/.well-known/openid-configuration":
+                return httpx.Response(200, json=self._configuration(tenant))
+            form = {key: values[0] for key, values in parse_qs(request.content.decode()).items()}
+            if rest == "oauth2/v2.0/devicecode":
+                self.device_forms.append(form)
+                return self._device_authorization(form)
+            if rest == "oauth2/v2.0/token":
+                self.token_forms.append(form)
+                return self._token(form)
+            return httpx.Response(404, text="not found")
+
+    def _instance_metadata(self) -> dict[str, Any]:
+        return {
+            "tenant_discovery_endpoint": f"https://{self.host}/common/v2.0/.well-known/openid-configuration",
+            "api-version": "1.1",
+            "metadata": [{"preferred_network": self.host, "preferred_cache": self.host, "aliases": [self.host]}],
+        }
+
+    def _configuration(self, tenant: str) -> dict[str, Any]:
+        base = f"https://{self.host}/{tenant}"
+        return {
+            "issuer": f"https://{self.host}/{self.tenant}/v2.0",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+        }
+
+    def _device_authorization(self, form: dict[str, str]) -> httpx.Response:
+        if form.get("client_id") != self.client_id:
+            return _error(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{form.get('client_id')}'"
+                f" was not found in the directory '{self.tenant}'.",
+            )
+        number = len(self.device_codes) + 1
+        code = DeviceCode(f"device-code-secret-{number}", f"FAKE-{number:04d}", form.get("scope", ""))
+        self.device_codes.append(code)
+        uri = "https://microsoft.com/devicelogin"
+        return httpx.Response(
+            200,
+            json={
+                "user_code": code.user_code,
+                "device_code": code.device_code,
+                "verification_uri": uri,
+                "expires_in": self.device_expires_in,
+                "interval": self.device_interval,
+                "message": f"To sign in, use a web browser to open the page {uri} and enter the code "
+                f"{code.user_code} to authenticate.",
+            },
+        )
+
+    def _token(self, form: dict[str, str]) -> httpx.Response:
+        grant = form.get("grant_type")
+        if form.get("client_id") != self.client_id:
+            return _error(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{form.get('client_id')}'"
+                f" was not found in the directory '{self.tenant}'.",
+            )
+        if grant == "client_credentials":
+            refused = self._check_client(form)
+            return refused or self._issue(form, delegated=False)
+        if grant == "urn:ietf:params:oauth:grant-type:device_code":
+            code = next((c for c in self.device_codes if c.device_code == form.get("device_code")), None)
+            if code is None:
+                return _error(400, "expired_token", 70020, "The provided value for 'device_code' is expired.")
+            if code.status == "pending":
+                return _error(
+                    400, "authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending."
+                )
+            if code.status == "declined":
+                return _error(400, "authorization_declined", 70019, "The end user denied the authorization request.")
+            code.status = "used"
+            return self._issue({**form, "scope": code.scope}, delegated=True)
+        if grant == "refresh_token":
+            if form.get("refresh_token") not in self._refresh_tokens:
+                return _error(400, "invalid_grant", 70008, "The refresh token has expired due to inactivity.")
+            return self._issue(form, delegated=True)
+        return _error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
+
+    def _check_client(self, form: dict[str, str]) -> httpx.Response | None:
+        if "client_secret" in form:
+            if form["client_secret"] != self.secret:
+                return _error(
+                    401,
+                    "invalid_client",
+                    7000215,
+                    "Invalid client secret provided. Ensure the secret "
+                    "being sent in the request is the client secret value, not the client secret ID.",
+                )
+            return None
+        assertion = form.get("client_assertion")
+        if assertion is None:
+            return _error(
+                400, "invalid_client", 7000218, "The request body must contain 'client_assertion' or 'client_secret'."
+            )
+        header = jwt.get_unverified_header(assertion)
+        self.assertion_headers.append(header)
+        refused = _error(401, "invalid_client", 700027, "Client assertion failed signature validation.")
+        if self.certificate_pem is None:
+            return refused
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
+        certificate = x509.load_pem_x509_certificate(self.certificate_pem)
+        if str(header.get("x5t#S256", "")).rstrip("=") != _b64(certificate.fingerprint(hashes.SHA256())):
+            return refused
+        try:
+            jwt.decode(
+                assertion,
+                certificate.public_key(),  # pyright: ignore[reportArgumentType]
+                algorithms=[header["alg"]],
+                audience=self.token_endpoint,
+                issuer=self.client_id,
+            )
+        except jwt.InvalidTokenError:
+            return refused
+        return None
+
+    def _issue(self, form: dict[str, str], *, delegated: bool) -> httpx.Response:
+        self.issued += 1
+        body: dict[str, Any] = {
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "ext_expires_in": self.expires_in,
+            "access_token": f"fake-access-token-{self.issued}",
+            # Entra answers with the granted resource scopes, without the OpenID ones msal adds.
+            "scope": " ".join(
+                scope for scope in form.get("scope", "").split() if scope not in ("openid", "profile", "offline_access")
+            ),
+        }
+        if delegated:
+            refresh = f"fake-refresh-token-{self.issued}"
+            self._refresh_tokens.add(refresh)
+            now = int(time.time())
+            claims = {
+                "iss": f"https://{self.host}/{self.tenant}/v2.0",
+                "aud": self.client_id,
+                "sub": "person-subject",
+                "oid": "person-object-id",
+                "tid": self.tenant,
+                "preferred_username": "ada@contoso.example",
+                "name": "Ada Lovelace",
+                "iat": now,
+                "exp": now + 3600,
+            }
+            body["refresh_token"] = refresh
+            body["id_token"] = ".".join([_b64(b'{"alg":"none","typ":"JWT"}'), _b64(json.dumps(claims).encode()), ""])
+            body["client_info"] = _b64(json.dumps({"uid": "person-object-id", "utid": self.tenant}).encode())
+        return httpx.Response(200, json=body)
+
+
+def _error(status: int, error: str, code: int, text: str) -> httpx.Response:
+    return httpx.Response(
+        status,
+        json={
+            "error": error,
+            "error_description": f"AADSTS{code}: {text} Trace ID: 0000 Correlation ID: 1111 Timestamp: 2026-01-01",
+            "error_codes": [code],
+            "trace_id": "0000",
+            "correlation_id": "1111",
+        },
+    )

@@ -1,0 +1,62 @@
+"""Where the person's sign-in is kept: encrypted, plain only on opt-in, always private to the user."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import msal_extensions  # pyright: ignore[reportMissingTypeStubs]  # untyped; used as the platform keyring stand-in
+import pytest
+
+from desktop_flows_mcp.signin.token_cache import ENCRYPTED_FILE, PLAINTEXT_FILE, open_token_cache
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+
+
+def no_keyring(path: str) -> Any:
+    raise ImportError("Unable to import module 'gi'")
+
+
+def keyring(path: str) -> Any:
+    persistence = msal_extensions.FilePersistence(path)
+    persistence.is_encrypted = True  # stands in for DPAPI / Keychain / libsecret
+    return persistence
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@posix_only
+def test_an_encrypted_cache_is_used_where_the_platform_can_encrypt(tmp_path: Path) -> None:
+    opened = open_token_cache(str(tmp_path / "c"), allow_plaintext=False, encrypted_persistence=keyring)
+    opened.cache.modify("AccessToken", {}, {})  # force a write through msal-extensions
+
+    assert (opened.storage, opened.path) == ("encrypted", tmp_path / "c" / ENCRYPTED_FILE)
+    assert (mode(tmp_path / "c"), mode(tmp_path / "c" / ENCRYPTED_FILE)) == (0o700, 0o600)
+
+
+def test_without_encryption_nothing_is_written_unless_the_person_opts_in(tmp_path: Path) -> None:
+    opened = open_token_cache(str(tmp_path), allow_plaintext=False, encrypted_persistence=no_keyring)
+
+    assert opened.storage == "memory"
+    assert "DATAVERSE_TOKEN_CACHE_PLAINTEXT=true" in opened.note
+    assert list(tmp_path.iterdir()) == []
+
+
+@posix_only
+def test_the_plaintext_opt_in_writes_a_file_only_the_user_can_read(tmp_path: Path) -> None:
+    existing = tmp_path / PLAINTEXT_FILE
+    existing.write_text("{}")
+    existing.chmod(0o644)
+
+    opened = open_token_cache(str(tmp_path), allow_plaintext=True, encrypted_persistence=no_keyring)
+
+    assert (opened.storage, opened.path) == ("plaintext", existing)
+    assert mode(existing) == 0o600
+
+
+def test_no_cache_directory_means_memory_only() -> None:
+    assert open_token_cache(None, allow_plaintext=True).storage == "memory"

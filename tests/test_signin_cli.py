@@ -1,0 +1,58 @@
+"""The command line mirrors the sign-in variables and stops early on a bad certificate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from desktop_flows_mcp.cli import _parser, _start_up_token_provider, settings_from  # pyright: ignore[reportPrivateUsage]
+
+APP = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+TENANT = "11111111-2222-3333-4444-555555555555"
+
+
+def test_sign_in_flags_override_the_environment() -> None:
+    args = _parser().parse_args(
+        [
+            "--dataverse-url",
+            "https://contoso.crm.dynamics.com",
+            "--client-id",
+            APP,
+            "--tenant-id",
+            TENANT,
+            "--client-secret",
+            "from-flag",
+            "--token-cache-plaintext",
+        ]
+    )
+
+    settings = settings_from(args, {"DATAVERSE_CLIENT_SECRET": "from-env", "HOME": "/home/ada"})
+
+    assert (settings.auth_mode, settings.tenant_id, settings.client_id) == ("client_secret", TENANT, APP)
+    assert settings.client_secret is not None and settings.client_secret.reveal() == "from-flag"
+
+
+def test_a_certificate_that_does_not_open_stops_start_up_naming_the_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "app.pem"
+    broken.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    args = _parser().parse_args(
+        [
+            "--dataverse-url",
+            "https://contoso.crm.dynamics.com",
+            "--client-id",
+            APP,
+            "--tenant-id",
+            TENANT,
+            "--client-certificate",
+            str(broken),
+        ]
+    )
+
+    with pytest.raises(SystemExit) as stopped:
+        _start_up_token_provider(settings_from(args, {}))
+
+    assert stopped.value.code == 2
+    assert "DATAVERSE_CLIENT_CERTIFICATE" in capsys.readouterr().err

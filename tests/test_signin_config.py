@@ -1,0 +1,146 @@
+"""Settings.from_env for sign-in: mode inference, required variables, and errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from desktop_flows_mcp.config import ConfigError, Settings
+
+URL = "https://contoso.crm.dynamics.com"
+TENANT = "11111111-2222-3333-4444-555555555555"
+APP = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+
+
+def from_env(**env: str) -> Settings:
+    return Settings.from_env({"DATAVERSE_URL": URL, **env}, platform="linux")
+
+
+@pytest.mark.parametrize(
+    ("env", "mode", "because"),
+    [
+        ({"DATAVERSE_ACCESS_TOKEN": "eyJ", "DATAVERSE_CLIENT_ID": APP}, "access_token", "DATAVERSE_ACCESS_TOKEN"),
+        (
+            {
+                "DATAVERSE_CLIENT_CERTIFICATE": "/a.pem",
+                "DATAVERSE_CLIENT_SECRET": "s",
+                "DATAVERSE_CLIENT_ID": APP,
+                "DATAVERSE_TENANT_ID": TENANT,
+            },
+            "certificate",
+            "DATAVERSE_CLIENT_CERTIFICATE",
+        ),
+        (
+            {"DATAVERSE_CLIENT_SECRET": "s", "DATAVERSE_CLIENT_ID": APP, "DATAVERSE_TENANT_ID": TENANT},
+            "client_secret",
+            "DATAVERSE_CLIENT_SECRET",
+        ),
+        ({"DATAVERSE_MANAGED_IDENTITY_CLIENT_ID": APP}, "managed_identity", "DATAVERSE_MANAGED_IDENTITY_CLIENT_ID"),
+        ({"DATAVERSE_CLIENT_ID": APP}, "device_code", "DATAVERSE_CLIENT_ID"),
+        # Placeholders an MCP host passes for empty optional fields count as unset.
+        ({"DATAVERSE_CLIENT_ID": APP, "DATAVERSE_CLIENT_SECRET": "${user_config.secret}"}, "device_code", "CLIENT_ID"),
+    ],
+)
+def test_the_mode_is_inferred_from_what_is_configured_and_the_reason_is_kept(
+    env: dict[str, str], mode: str, because: str
+) -> None:
+    settings = from_env(**env)
+
+    assert settings.auth_mode == mode
+    assert because in (settings.auth_reason or "")
+
+
+def test_an_explicit_mode_wins_and_secrets_never_print() -> None:
+    settings = from_env(
+        DATAVERSE_AUTH="client_secret",
+        DATAVERSE_CLIENT_SECRET="hunter2",
+        DATAVERSE_CLIENT_ID=APP.upper(),
+        DATAVERSE_TENANT_ID=TENANT,
+        DATAVERSE_ACCESS_TOKEN="eyJ",
+    )
+
+    assert (settings.auth_mode, settings.auth_reason, settings.client_id) == (
+        "client_secret",
+        "DATAVERSE_AUTH=client_secret",
+        APP,
+    )
+    assert "hunter2" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        (
+            {"DATAVERSE_AUTH": "client_secret", "DATAVERSE_CLIENT_ID": APP, "DATAVERSE_TENANT_ID": TENANT},
+            "DATAVERSE_CLIENT_SECRET",
+        ),
+        (
+            {"DATAVERSE_AUTH": "client_secret", "DATAVERSE_CLIENT_ID": APP, "DATAVERSE_CLIENT_SECRET": "s"},
+            "DATAVERSE_TENANT_ID",
+        ),
+        (
+            {
+                "DATAVERSE_AUTH": "client_secret",
+                "DATAVERSE_CLIENT_ID": APP,
+                "DATAVERSE_CLIENT_SECRET": "s",
+                "DATAVERSE_TENANT_ID": "common",
+            },
+            "DATAVERSE_TENANT_ID",
+        ),
+        (
+            {"DATAVERSE_AUTH": "certificate", "DATAVERSE_CLIENT_ID": APP, "DATAVERSE_TENANT_ID": TENANT},
+            "DATAVERSE_CLIENT_CERTIFICATE",
+        ),
+        ({"DATAVERSE_AUTH": "device_code"}, "DATAVERSE_CLIENT_ID"),
+        ({"DATAVERSE_AUTH": "interactive", "DATAVERSE_CLIENT_ID": "my-app"}, "DATAVERSE_CLIENT_ID"),
+        (
+            {"DATAVERSE_AUTH": "device_code", "DATAVERSE_CLIENT_ID": APP, "DATAVERSE_TENANT_ID": "not a tenant"},
+            "DATAVERSE_TENANT_ID",
+        ),
+        ({"DATAVERSE_AUTH": "managed_identity", "DATAVERSE_CLIENT_ID": APP}, "DATAVERSE_MANAGED_IDENTITY_CLIENT_ID"),
+        ({"DATAVERSE_AUTH": "kerberos"}, "DATAVERSE_AUTH"),
+        ({}, "DATAVERSE_AUTH"),
+        ({"DATAVERSE_CLIENT_ID": APP, "DATAVERSE_AUTHORITY_HOST": "http://login.example"}, "DATAVERSE_AUTHORITY_HOST"),
+    ],
+)
+def test_config_errors_name_the_variable_with_an_example(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        from_env(**env)
+
+    assert caught.value.variable == variable
+    assert f"Example: {variable}=" in str(caught.value)
+
+
+def test_credentials_without_an_environment_url_are_a_mistake_not_the_emulator() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"DATAVERSE_CLIENT_ID": APP})
+
+    assert caught.value.variable == "DATAVERSE_URL"
+
+
+@pytest.mark.parametrize(
+    ("platform", "env", "expected"),
+    [
+        ("linux", {"HOME": "/home/ada"}, "/home/ada/.cache/desktop-flows-mcp"),
+        ("linux", {"HOME": "/home/ada", "XDG_CACHE_HOME": "/xdg"}, "/xdg/desktop-flows-mcp"),
+        ("darwin", {"HOME": "/Users/ada"}, "/Users/ada/Library/Caches/desktop-flows-mcp"),
+        (
+            "win32",
+            {"LOCALAPPDATA": "C:\\Users\\ada\\AppData\\Local"},
+            "C:\\Users\\ada\\AppData\\Local\\desktop-flows-mcp",
+        ),
+        ("linux", {}, None),
+    ],
+)
+def test_the_token_cache_lives_in_the_per_user_cache_directory(
+    platform: str, env: dict[str, str], expected: str | None
+) -> None:
+    settings = Settings.from_env({"DATAVERSE_URL": URL, "DATAVERSE_CLIENT_ID": APP, **env}, platform=platform)
+
+    assert settings.token_cache_dir == expected
+    assert settings.token_cache_plaintext is False
+
+
+def test_the_authority_host_override_is_normalised() -> None:
+    settings = from_env(DATAVERSE_CLIENT_ID=APP, DATAVERSE_AUTHORITY_HOST="login.microsoftonline.us/")
+
+    assert settings.authority_host == "https://login.microsoftonline.us"
