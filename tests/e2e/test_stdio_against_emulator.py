@@ -152,6 +152,13 @@ async def test_every_tool_against_the_emulator_over_stdio() -> None:
         assert history["runs"][0]["run_id"] == queued["run_id"]
         assert history["next_cursor"]
 
+        access = ok(await client.call_tool("check_access", {}))
+        assert access["all_ok"] is True
+        assert access["identity"]["name"] == "Avery Demo (emulator)"
+        assert [probe["ok"] for probe in access["probes"]] == [True] * len(access["probes"])
+        environments = ok(await client.call_tool("list_environments", {}))
+        assert [env["url"] for env in environments["environments"]] == [url]
+
 
 async def test_a_run_only_identity_can_start_runs_but_not_read_others() -> None:
     async with emulator_on_loopback() as (_, url):

@@ -110,6 +110,14 @@ class Emulator:
             )
         return principal
 
+    async def handle_discovery(self, request: Request) -> Response:
+        """``/api/discovery/v2.0/Instances``, the Global Discovery Service, answered by this emulator."""
+        try:
+            call = h.Call(request, self.principal_for(request), self.now(), self.store, self.callbacks)
+            return h.discovery_instances(call)
+        except DataverseError as error:
+            return error_response(error)
+
     async def handle_api(self, request: Request) -> Response:
         try:
             principal = self.principal_for(request)
@@ -183,6 +191,8 @@ def _record_routes(name: str, key: str) -> dict[tuple[str, ...], tuple[str, Hand
         }
     if name == "connectionreferences":
         return {(): ("GET", lambda c: h.get_connection_reference(c, key))}
+    if name == "systemusers":
+        return {(): ("GET", lambda c: h.get_systemuser(c, key))}
     raise unknown_segment(name)
 
 
@@ -204,7 +214,8 @@ class EmulatorApp(Starlette):
                 f"{SERVICE_PATH}{{path:path}}",
                 emulator.handle_api,
                 methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "PUT", "OPTIONS"],
-            )
+            ),
+            Route("/api/discovery/v2.0/Instances", emulator.handle_discovery, methods=["GET"]),
         ]
         if emulator.test_api:
             routes += test_routes(emulator)

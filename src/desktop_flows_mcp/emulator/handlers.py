@@ -11,11 +11,11 @@ from starlette.responses import Response
 from .callbacks import CallbackDispatcher
 from .errors import OBJECT_NOT_FOUND, DataverseError, not_found
 from .odata import SERVICE_PATH, context_url, next_link, page_size, parse_query, project, run_query
-from .principals import BUSINESS_UNIT_ID, ORGANIZATION_ID, Principal
+from .principals import BUSINESS_UNIT_ID, ENVIRONMENT_ID, ORGANIZATION_ID, TENANT_ID, Principal
 from .run_request import parse_run_request
 from .runs import flowsession_row, observe
 from .state import Store
-from .tables import CONNECTION_REFERENCE, FLOWSESSION, WORKFLOW, Table
+from .tables import CONNECTION_REFERENCE, FLOWSESSION, SYSTEMUSER, WORKFLOW, Table
 
 ODATA_JSON = "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"
 
@@ -78,6 +78,45 @@ def whoami(call: Call) -> Response:
             "BusinessUnitId": BUSINESS_UNIT_ID,
             "UserId": call.principal.user_id,
             "OrganizationId": ORGANIZATION_ID,
+        }
+    )
+
+
+def get_systemuser(call: Call, user_id: str) -> Response:
+    """Only the caller's own systemuser row is readable here: the emulator models no user administration."""
+    if user_id != call.principal.user_id.lower():
+        raise DataverseError(404, OBJECT_NOT_FOUND, f"Entity 'systemuser' With Id = {user_id} Does Not Exist")
+    row: dict[str, object] = {
+        "systemuserid": call.principal.user_id,
+        "fullname": call.principal.name,
+        "domainname": call.principal.domain_name,
+        "applicationid": None,
+        "isdisabled": False,
+        "versionnumber": 1004211,
+    }
+    return one_row(call, SYSTEMUSER, row)
+
+
+def discovery_instances(call: Call) -> Response:
+    """Global Discovery Service ``Instances``: the emulator itself is the one environment this user reaches."""
+    return json_response(
+        {
+            "@odata.context": f"{call.base}/api/discovery/v2.0/$metadata#Instances",
+            "value": [
+                {
+                    "Id": ORGANIZATION_ID,
+                    "EnvironmentId": ENVIRONMENT_ID,
+                    "UniqueName": "emulator",
+                    "UrlName": "emulator",
+                    "FriendlyName": "Dataverse emulator",
+                    "Url": call.base,
+                    "ApiUrl": call.base,
+                    "Region": "local",
+                    "State": 0,
+                    "Version": "9.2.0.0",
+                    "TenantId": TENANT_ID,
+                }
+            ],
         }
     )
 

@@ -1,4 +1,4 @@
-"""Column types of the three tables the emulator serves, and their choice labels.
+"""Column types of the tables the emulator serves, and their choice labels.
 
 Written from the workflow, flowsession and connectionreference table references; only the
 columns a desktop-flows client reads are modelled. Anything else is an unknown property (400).
@@ -100,7 +100,14 @@ CONNECTION_REFERENCE = Table(
     },
 )
 
-TABLES = {table.entity_set: table for table in (WORKFLOW, FLOWSESSION, CONNECTION_REFERENCE)}
+SYSTEMUSER = Table(
+    "systemusers",
+    "systemuser",
+    "systemuserid",
+    {"systemuserid": G, "fullname": S, "domainname": S, "applicationid": G, "isdisabled": B, "versionnumber": N},
+)
+
+TABLES = {table.entity_set: table for table in (WORKFLOW, FLOWSESSION, CONNECTION_REFERENCE, SYSTEMUSER)}
 
 FLOWSESSION_STATUS = {
     0: "NotSpecified",
