@@ -87,7 +87,7 @@ class Settings:
     poll_interval_seconds: float = 2.0
     # Why the emulator was chosen, for the start-up line on stderr; None when a tenant is configured.
     emulator_reason: str | None = field(default=None, compare=False)
-    # Sign-in (see _sign_in below and docs/sign-in.md).
+    # Sign-in (see _sign_in below and the README's Sign-in section).
     tenant_id: str | None = None
     client_id: str | None = None
     client_secret: Secret | None = None
@@ -187,7 +187,7 @@ def _infer_mode(values: _Values) -> tuple[str, str]:
         "DATAVERSE_AUTH",
         "is not set and no credentials were found; choose how to sign in to Dataverse: "
         + ", ".join(AUTH_MODES)
-        + " (see docs/sign-in.md).",
+        + " (see the README's Sign-in section).",
         f"device_code (with DATAVERSE_CLIENT_ID={SAMPLE_PUBLIC_CLIENT_ID} or your own app's id)",
     )
 
