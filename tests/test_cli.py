@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.e2e.test_stdio_against_emulator import console_script
 
 
@@ -44,12 +46,17 @@ def test_a_token_given_on_the_command_line_never_reaches_the_output() -> None:
     assert "tok-very-secret" not in result.stderr + result.stdout
 
 
-def test_default_start_up_imports_neither_msal_nor_json_schema_validation() -> None:
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"DATAVERSE_URL": "https://contoso.crm.dynamics.com", "DATAVERSE_ACCESS_TOKEN": "t"}],
+    ids=["emulator", "access_token"],
+)
+def test_start_up_without_msal_sign_in_imports_neither_msal_nor_json_schema_validation(env: dict[str, str]) -> None:
     code = (
         "import sys\n"
         "from desktop_flows_mcp.cli import _parser, settings_from\n"
         "from desktop_flows_mcp.server import build_server\n"
-        "build_server(settings_from(_parser().parse_args([]), {}))\n"
+        f"build_server(settings_from(_parser().parse_args([]), {env!r}))\n"
         "print(sorted(m for m in ('msal', 'jsonschema', 'desktop_flows_mcp.emulator', "
         "'desktop_flows_mcp.http_transport') if m in sys.modules))\n"
     )
