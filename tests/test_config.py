@@ -45,8 +45,8 @@ def test_bad_dataverse_url_stops_start_up_naming_the_variable_with_an_example(ra
 
 def test_access_token_mode_is_inferred_from_a_token() -> None:
     settings = Settings.from_env({"DATAVERSE_URL": URL, "DATAVERSE_ACCESS_TOKEN": "abc"})
-    assert settings.auth_mode == "access_token"
-    assert settings.access_token is not None and settings.access_token.reveal() == "abc"
+    assert settings.sign_in.mode == "access_token"
+    assert settings.sign_in.access_token is not None and settings.sign_in.access_token.reveal() == "abc"
 
 
 def test_secret_never_shows_in_repr() -> None:
@@ -63,7 +63,7 @@ def test_missing_token_for_access_token_mode_names_the_token_variable() -> None:
 def test_no_url_and_no_credentials_means_the_built_in_emulator() -> None:
     settings = Settings.from_env({})
     assert settings.uses_emulator
-    assert settings.emulator_reason == "DATAVERSE_URL is not set"
+    assert settings.sign_in.reason == "DATAVERSE_URL is not set"
 
 
 def test_credentials_without_a_url_are_an_error_not_a_silent_emulator() -> None:
@@ -83,10 +83,10 @@ def test_empty_and_unexpanded_placeholders_count_as_unset(placeholder: str) -> N
             "DESKTOP_FLOWS_READ_ONLY": placeholder,
         }
     )
-    assert settings.allowed_flows == ()
-    assert settings.connection_name is None
-    assert settings.run_mode == "attended"
-    assert settings.read_only is False
+    assert settings.run.allowed_flows == ()
+    assert settings.run.connection_name is None
+    assert settings.run.run_mode == "attended"
+    assert settings.run.read_only is False
 
 
 def test_run_options_are_read_and_validated() -> None:
@@ -101,10 +101,10 @@ def test_run_options_are_read_and_validated() -> None:
             "DESKTOP_FLOWS_READ_ONLY": "true",
         }
     )
-    assert settings.connection_type == "connection_reference"
-    assert settings.run_mode == "unattended"
-    assert settings.allowed_flows == ("Invoice entry", "f091ffab-58bb-4630-a115-659453d56f59")
-    assert settings.read_only is True
+    assert settings.run.connection_type == "connection_reference"
+    assert settings.run.run_mode == "unattended"
+    assert settings.run.allowed_flows == ("Invoice entry", "f091ffab-58bb-4630-a115-659453d56f59")
+    assert settings.run.read_only is True
 
 
 @pytest.mark.parametrize(
@@ -129,5 +129,5 @@ def test_command_line_flags_win_over_the_environment() -> None:
         {"DATAVERSE_URL": URL, "DATAVERSE_ACCESS_TOKEN": "abc", "DESKTOP_FLOWS_RUN_MODE": "attended"},
         {"DESKTOP_FLOWS_RUN_MODE": "unattended", "DESKTOP_FLOWS_READ_ONLY": True},
     )
-    assert settings.run_mode == "unattended"
-    assert settings.read_only is True
+    assert settings.run.run_mode == "unattended"
+    assert settings.run.read_only is True

@@ -29,8 +29,12 @@ def test_sign_in_flags_override_the_environment() -> None:
 
     settings = settings_from(args, {"DATAVERSE_CLIENT_SECRET": "from-env", "HOME": "/home/ada"})
 
-    assert (settings.auth_mode, settings.tenant_id, settings.client_id) == ("client_secret", TENANT, APP)
-    assert settings.client_secret is not None and settings.client_secret.reveal() == "from-flag"
+    assert (settings.sign_in.mode, settings.sign_in.tenant_id, settings.sign_in.client_id) == (
+        "client_secret",
+        TENANT,
+        APP,
+    )
+    assert settings.sign_in.client_secret is not None and settings.sign_in.client_secret.reveal() == "from-flag"
 
 
 def test_a_certificate_that_does_not_open_stops_start_up_naming_the_variable(

@@ -45,8 +45,8 @@ def test_the_mode_is_inferred_from_what_is_configured_and_the_reason_is_kept(
 ) -> None:
     settings = from_env(**env)
 
-    assert settings.auth_mode == mode
-    assert because in (settings.auth_reason or "")
+    assert settings.sign_in.mode == mode
+    assert because in (settings.sign_in.reason or "")
 
 
 def test_an_explicit_mode_wins_and_secrets_never_print() -> None:
@@ -58,7 +58,7 @@ def test_an_explicit_mode_wins_and_secrets_never_print() -> None:
         DATAVERSE_ACCESS_TOKEN="eyJ",
     )
 
-    assert (settings.auth_mode, settings.auth_reason, settings.client_id) == (
+    assert (settings.sign_in.mode, settings.sign_in.reason, settings.sign_in.client_id) == (
         "client_secret",
         "DATAVERSE_AUTH=client_secret",
         APP,
@@ -136,11 +136,11 @@ def test_the_token_cache_lives_in_the_per_user_cache_directory(
 ) -> None:
     settings = Settings.from_env({"DATAVERSE_URL": URL, "DATAVERSE_CLIENT_ID": APP, **env}, platform=platform)
 
-    assert settings.token_cache_dir == expected
-    assert settings.token_cache_plaintext is False
+    assert settings.sign_in.token_cache_dir == expected
+    assert settings.sign_in.token_cache_plaintext is False
 
 
 def test_the_authority_host_override_is_normalised() -> None:
     settings = from_env(DATAVERSE_CLIENT_ID=APP, DATAVERSE_AUTHORITY_HOST="login.microsoftonline.us/")
 
-    assert settings.authority_host == "https://login.microsoftonline.us"
+    assert settings.sign_in.authority_host == "https://login.microsoftonline.us"

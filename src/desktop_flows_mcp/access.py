@@ -271,7 +271,7 @@ def build_access_service(
     from .discovery import GlobalDiscovery
     from .signin import DelegatedTokenProvider, sign_in_context
 
-    cloud = cloud_for(settings.dataverse_url, settings.authority_host)
+    cloud = cloud_for(settings.dataverse_url, settings.sign_in.authority_host)
     discovery: EnvironmentDiscovery | None = None
     if settings.uses_emulator:
         # The emulator answers the discovery path itself, with the same demo token.

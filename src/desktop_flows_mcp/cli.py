@@ -130,15 +130,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(2) from None
     if settings.uses_emulator:
         print(
-            f"desktop-flows-mcp: {settings.emulator_reason}: serving the built-in Dataverse emulator (demo data). "
+            f"desktop-flows-mcp: {settings.sign_in.reason}: serving the built-in Dataverse emulator (demo data). "
             "Set DATAVERSE_URL to use a real environment.",
             file=sys.stderr,
         )
     else:
         print(
-            f"desktop-flows-mcp: Dataverse {settings.dataverse_url}, sign-in {settings.auth_mode}"
-            + (f" ({settings.auth_reason})" if settings.auth_reason else "")
-            + (", read-only" if settings.read_only else ""),
+            f"desktop-flows-mcp: Dataverse {settings.dataverse_url}, sign-in {settings.sign_in.mode}"
+            + (f" ({settings.sign_in.reason})" if settings.sign_in.reason else "")
+            + (", read-only" if settings.run.read_only else ""),
             file=sys.stderr,
         )
     from .server import build_server
@@ -161,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _start_up_token_provider(settings: Settings) -> TokenProvider | None:
     """Build the msal provider now, so a bad certificate or cache setting stops start-up with its variable."""
-    if settings.uses_emulator or settings.auth_mode == "access_token":
+    if settings.uses_emulator or settings.sign_in.mode == "access_token":
         return None
     from .signin import build_token_provider
 

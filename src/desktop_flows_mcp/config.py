@@ -65,44 +65,26 @@ class Secret:
 
 
 @dataclass(frozen=True)
-class _RunOptions:
-    connection_name: str | None
-    connection_type: ConnectionType
-    run_mode: RunMode
-    allowed_flows: tuple[str, ...]
-    read_only: bool
-    poll_interval_seconds: float
+class RunOptions:
+    """How runs are started and followed (DESKTOP_FLOWS_*)."""
 
-
-@dataclass(frozen=True)
-class Settings:
-    dataverse_url: str
-    auth_mode: AuthMode
-    access_token: Secret | None = None
     connection_name: str | None = None
     connection_type: ConnectionType = "connection"
     run_mode: RunMode = "attended"
     allowed_flows: tuple[str, ...] = ()
     read_only: bool = False
     poll_interval_seconds: float = 2.0
-    # Why the emulator was chosen, for the start-up line on stderr; None when a tenant is configured.
-    emulator_reason: str | None = field(default=None, compare=False)
-    # Sign-in (see _sign_in below and the README's Sign-in section).
-    tenant_id: str | None = None
-    client_id: str | None = None
-    client_secret: Secret | None = None
-    client_certificate: str | None = None
-    client_certificate_password: Secret | None = None
-    managed_identity_client_id: str | None = None
-    authority_host: str | None = None
-    token_cache_dir: str | None = None
-    token_cache_plaintext: bool = False
-    # How the sign-in mode was chosen, for the start-up line on stderr.
-    auth_reason: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    dataverse_url: str
+    sign_in: SignIn
+    run: RunOptions = field(default_factory=RunOptions)
 
     @property
     def uses_emulator(self) -> bool:
-        return self.auth_mode == "emulator"
+        return self.sign_in.mode == "emulator"
 
     @classmethod
     def from_env(
@@ -116,7 +98,7 @@ class Settings:
         values = _Values(env, overrides or {})
         use_emulator = values.flag("DESKTOP_FLOWS_EMULATOR")
         url = values.get("DATAVERSE_URL")
-        reason: str | None = None
+        reason = ""  # why the emulator serves, when it does (the start-up line says it)
         if use_emulator:
             reason = "--emulator was given"
         elif url is None:
@@ -130,7 +112,7 @@ class Settings:
             use_emulator = True
             reason = "DATAVERSE_URL is not set"
 
-        options = _RunOptions(
+        options = RunOptions(
             connection_name=values.get("DESKTOP_FLOWS_CONNECTION"),
             connection_type=cast(
                 ConnectionType,
@@ -142,12 +124,12 @@ class Settings:
             poll_interval_seconds=values.number("DESKTOP_FLOWS_POLL_SECONDS", 2.0, low=0.0, high=60.0),
         )
         if use_emulator:
-            return cls(dataverse_url=EMULATOR_URL, auth_mode="emulator", emulator_reason=reason, **options.__dict__)
+            return cls(EMULATOR_URL, SignIn(mode="emulator", reason=reason), options)
 
         assert url is not None
         dataverse_url = normalise_dataverse_url(url)
         sign_in = _sign_in(values, dataverse_url, env, platform)
-        return cls(dataverse_url=dataverse_url, **sign_in.__dict__, **options.__dict__)
+        return cls(dataverse_url, sign_in, options)
 
 
 # Variables that only make sense with a real environment; one of them without DATAVERSE_URL is a mistake.
@@ -193,9 +175,11 @@ def _infer_mode(values: _Values) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
-class _SignIn:
-    auth_mode: AuthMode
-    auth_reason: str
+class SignIn:
+    """How to get tokens: the mode, why it was chosen (for the start-up line), and that mode's settings."""
+
+    mode: AuthMode
+    reason: str
     authority_host: str | None = None
     access_token: Secret | None = None
     tenant_id: str | None = None
@@ -208,14 +192,14 @@ class _SignIn:
     token_cache_plaintext: bool = False
 
 
-def _sign_in(values: _Values, dataverse_url: str, env: Mapping[str, str], platform: str) -> _SignIn:
+def _sign_in(values: _Values, dataverse_url: str, env: Mapping[str, str], platform: str) -> SignIn:
     """The sign-in fields of Settings for the chosen mode, each required variable checked."""
     explicit = values.choice("DATAVERSE_AUTH", AUTH_MODES, None)
     mode, reason = (explicit, f"DATAVERSE_AUTH={explicit}") if explicit else _infer_mode(values)
     authority = values.get("DATAVERSE_AUTHORITY_HOST")
-    base = _SignIn(
-        auth_mode=cast(AuthMode, mode),
-        auth_reason=reason,
+    base = SignIn(
+        mode=cast(AuthMode, mode),
+        reason=reason,
         authority_host=_authority_host(authority) if authority is not None else None,
     )
     if mode == "access_token":

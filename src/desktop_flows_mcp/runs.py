@@ -88,7 +88,7 @@ class RunService:
 
     async def run(self, request: RunRequest, progress: Progress = _no_progress) -> StartedRun:
         connection, connection_type = self._connection(request)
-        run_mode = request.run_mode or self._settings.run_mode
+        run_mode = request.run_mode or self._settings.run.run_mode
         if request.callback_url is not None:
             _check_callback_url(request.callback_url)
         inputs_text = json.dumps(request.inputs, ensure_ascii=False, separators=(",", ":"))
@@ -142,7 +142,7 @@ class RunService:
         return started
 
     def _connection(self, request: RunRequest) -> tuple[str, ConnectionType]:
-        connection = (request.connection_name or self._settings.connection_name or "").strip()
+        connection = (request.connection_name or self._settings.run.connection_name or "").strip()
         if not connection:
             raise invalid_argument(
                 "No connection to run on: pass connection_name, or set DESKTOP_FLOWS_CONNECTION for this server.",
@@ -152,7 +152,7 @@ class RunService:
         if len(connection) > 200:
             raise invalid_argument("connection_name is at most 200 characters.")
         connection_type = request.connection_type or (
-            self._settings.connection_type if not request.connection_name else "connection"
+            self._settings.run.connection_type if not request.connection_name else "connection"
         )
         return connection, connection_type
 
@@ -255,7 +255,7 @@ class RunService:
         run_id = parse_guid(run_id, argument="run_id")
         started = self._clock()
         deadline = started + timeout_seconds
-        interval = self._settings.poll_interval_seconds
+        interval = self._settings.run.poll_interval_seconds
         while True:
             run = await self.get_run(run_id)
             elapsed = self._clock() - started

@@ -173,7 +173,7 @@ def build_server(
         log_level="WARNING",  # the CLI configures logging; the SDK must not turn on INFO for httpx
     )
     _register_read_tools(mcp)
-    if not settings.read_only:
+    if not settings.run.read_only:
         _register_write_tools(mcp)
     _register_access_tools(mcp)
     return mcp
@@ -218,7 +218,7 @@ async def _connect(
                 run_limiter=RunRateLimiter(clock=clock, sleep=sleep),
             )
             cursors = CursorCodec()
-            catalogue = FlowCatalogue(client, AllowList(settings.allowed_flows), cursors)
+            catalogue = FlowCatalogue(client, AllowList(settings.run.allowed_flows), cursors)
             runs = RunService(client, catalogue, settings, cursors, clock=clock, sleep=sleep)
             yield Services(catalogue, runs, access=build_access_service(settings, http, client, provider))
         background.cancel_scope.cancel()
@@ -247,13 +247,13 @@ def _token_provider(settings: Settings) -> TokenProvider:
         from .emulator import EMULATOR_TOKEN
 
         return StaticTokenProvider(EMULATOR_TOKEN, mode="emulator")
-    if settings.auth_mode != "access_token":
+    if settings.sign_in.mode != "access_token":
         from .signin import build_token_provider
 
         return build_token_provider(settings)
-    if settings.access_token is None:
+    if settings.sign_in.access_token is None:
         raise DesktopFlowsError(ErrorCode.UNAUTHENTICATED, "No access token is configured.")
-    return StaticTokenProvider(settings.access_token.reveal())
+    return StaticTokenProvider(settings.sign_in.access_token.reveal())
 
 
 def _register_read_tools(mcp: MCPServer[Services]) -> None:

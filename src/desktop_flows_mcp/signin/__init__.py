@@ -46,12 +46,12 @@ class DelegatedTokenProvider(Protocol):
 
 
 def sign_in_context(settings: Settings) -> SignInContext:
-    cloud = cloud_for(settings.dataverse_url, settings.authority_host)
+    cloud = cloud_for(settings.dataverse_url, settings.sign_in.authority_host)
     return SignInContext(
-        mode=settings.auth_mode,
+        mode=settings.sign_in.mode,
         dataverse_url=settings.dataverse_url,
-        client_id=settings.client_id or settings.managed_identity_client_id,
-        tenant=settings.tenant_id or ("organizations" if settings.auth_mode in DELEGATED_MODES else None),
+        client_id=settings.sign_in.client_id or settings.sign_in.managed_identity_client_id,
+        tenant=settings.sign_in.tenant_id or ("organizations" if settings.sign_in.mode in DELEGATED_MODES else None),
         authority_host=cloud.authority_host,
     )
 
@@ -63,24 +63,26 @@ def build_token_provider(
     clock: Callable[[], float] = time.monotonic,
     open_cache: Callable[[Settings], OpenedCache] | None = None,
 ) -> TokenProvider:
-    """The provider for ``settings.auth_mode`` (not emulator or access_token, which ``server.py`` handles).
+    """The provider for ``settings.sign_in.mode`` (not emulator or access_token, which ``server.py`` handles).
 
     ``http_client`` is handed to msal (a requests-like object; tests route it to a fake Entra ID).
     Raises ConfigError when a setting is unusable (for example a certificate that does not open).
     """
     context = sign_in_context(settings)
-    mode = settings.auth_mode
+    mode = settings.sign_in.mode
     if mode == "client_secret":
         from .msal_providers import ConfidentialClientProvider
 
-        assert settings.client_secret is not None  # Settings.from_env requires it
-        return ConfidentialClientProvider(context, settings.client_secret.reveal(), http_client=http_client)
+        assert settings.sign_in.client_secret is not None  # Settings.from_env requires it
+        return ConfidentialClientProvider(context, settings.sign_in.client_secret.reveal(), http_client=http_client)
     if mode == "certificate":
         from .certificates import load_client_certificate
         from .msal_providers import ConfidentialClientProvider
 
-        assert settings.client_certificate is not None
-        certificate = load_client_certificate(settings.client_certificate, settings.client_certificate_password)
+        assert settings.sign_in.client_certificate is not None
+        certificate = load_client_certificate(
+            settings.sign_in.client_certificate, settings.sign_in.client_certificate_password
+        )
         log.warning(
             "certificate thumbprint %s (SHA-1, as Entra lists it), valid until %s",
             certificate.sha1_thumbprint,
@@ -91,7 +93,7 @@ def build_token_provider(
         from .msal_providers import ManagedIdentityProvider
 
         return ManagedIdentityProvider(
-            context, identity_client_id=settings.managed_identity_client_id, http_client=http_client
+            context, identity_client_id=settings.sign_in.managed_identity_client_id, http_client=http_client
         )
     if mode in DELEGATED_MODES:
         opened = (open_cache or _open_cache)(settings)
@@ -109,4 +111,4 @@ def build_token_provider(
 def _open_cache(settings: Settings) -> OpenedCache:
     from .token_cache import open_token_cache
 
-    return open_token_cache(settings.token_cache_dir, allow_plaintext=settings.token_cache_plaintext)
+    return open_token_cache(settings.sign_in.token_cache_dir, allow_plaintext=settings.sign_in.token_cache_plaintext)
