@@ -136,16 +136,29 @@ def error_result(error: DesktopFlowsError) -> CallToolResult:
     )
 
 
-def _annotations(
-    title: str, *, read_only: bool, destructive: bool = False, idempotent: bool, open_world: bool = False
-) -> ToolAnnotations:
-    return ToolAnnotations(
-        title=title,
-        read_only_hint=read_only,
-        destructive_hint=destructive,
-        idempotent_hint=idempotent,
-        open_world_hint=open_world,
-    )
+def _tool(
+    mcp: MCPServer[Services],
+    title: str,
+    *,
+    read_only: bool,
+    destructive: bool = False,
+    idempotent: bool,
+    open_world: bool = False,
+) -> Callable[[Callable[P, Awaitable[M]]], Callable[P, Awaitable[M]]]:
+    """Register a tool behind the error boundary, with its title and all four annotations set on purpose."""
+
+    def register(fn: Callable[P, Awaitable[M]]) -> Callable[P, Awaitable[M]]:
+        annotations = ToolAnnotations(
+            title=title,
+            read_only_hint=read_only,
+            destructive_hint=destructive,
+            idempotent_hint=idempotent,
+            open_world_hint=open_world,
+        )
+        mcp.tool(title=title, annotations=annotations)(_tool_boundary(fn))
+        return fn
+
+    return register
 
 
 def build_server(
@@ -257,11 +270,7 @@ def _token_provider(settings: Settings) -> TokenProvider:
 
 
 def _register_read_tools(mcp: MCPServer[Services]) -> None:
-    @mcp.tool(
-        title="List desktop flows",
-        annotations=_annotations("List desktop flows", read_only=True, idempotent=True),
-    )
-    @_tool_boundary
+    @_tool(mcp, "List desktop flows", read_only=True, idempotent=True)
     async def list_desktop_flows(
         ctx: Context[Services],
         search: Annotated[
@@ -282,11 +291,7 @@ def _register_read_tools(mcp: MCPServer[Services]) -> None:
             search=search, include_drafts=include_drafts, limit=limit, cursor=cursor
         )
 
-    @mcp.tool(
-        title="Get a desktop flow's inputs and outputs",
-        annotations=_annotations("Get desktop flow schema", read_only=True, idempotent=True),
-    )
-    @_tool_boundary
+    @_tool(mcp, "Get a desktop flow's inputs and outputs", read_only=True, idempotent=True)
     async def get_desktop_flow_schema(ctx: Context[Services], flow: FlowArg) -> FlowSchema:
         """Get the JSON Schemas of a desktop flow's inputs and outputs.
 
@@ -296,11 +301,7 @@ def _register_read_tools(mcp: MCPServer[Services]) -> None:
         """
         return await _services(ctx).catalogue.get_schema(flow)
 
-    @mcp.tool(
-        title="Get a desktop flow run",
-        annotations=_annotations("Get desktop flow run", read_only=True, idempotent=True),
-    )
-    @_tool_boundary
+    @_tool(mcp, "Get a desktop flow run", read_only=True, idempotent=True)
     async def get_desktop_flow_run(ctx: Context[Services], run_id: RunIdArg) -> FlowRun:
         """Get the current status of one desktop flow run, without waiting.
 
@@ -310,11 +311,7 @@ def _register_read_tools(mcp: MCPServer[Services]) -> None:
         """
         return await _services(ctx).runs.get_run(run_id)
 
-    @mcp.tool(
-        title="Get a desktop flow run's outputs",
-        annotations=_annotations("Get desktop flow run outputs", read_only=True, idempotent=True),
-    )
-    @_tool_boundary
+    @_tool(mcp, "Get a desktop flow run's outputs", read_only=True, idempotent=True)
     async def get_desktop_flow_run_outputs(ctx: Context[Services], run_id: RunIdArg) -> RunOutputs:
         """Get the output variables a desktop flow run produced.
 
@@ -323,11 +320,7 @@ def _register_read_tools(mcp: MCPServer[Services]) -> None:
         """
         return await _services(ctx).runs.get_outputs(run_id)
 
-    @mcp.tool(
-        title="Wait for a desktop flow run",
-        annotations=_annotations("Wait for desktop flow run", read_only=True, idempotent=True),
-    )
-    @_tool_boundary
+    @_tool(mcp, "Wait for a desktop flow run", read_only=True, idempotent=True)
     async def wait_for_desktop_flow_run(
         ctx: Context[Services],
         run_id: RunIdArg,
@@ -346,11 +339,7 @@ def _register_read_tools(mcp: MCPServer[Services]) -> None:
 
         return await _services(ctx).runs.wait(run_id, timeout_seconds, progress)
 
-    @mcp.tool(
-        title="List desktop flow runs",
-        annotations=_annotations("List desktop flow runs", read_only=True, idempotent=True),
-    )
-    @_tool_boundary
+    @_tool(mcp, "List desktop flow runs", read_only=True, idempotent=True)
     async def list_desktop_flow_runs(
         ctx: Context[Services],
         flow: Annotated[
@@ -368,11 +357,7 @@ def _register_read_tools(mcp: MCPServer[Services]) -> None:
         """
         return await _services(ctx).runs.list_runs(flow=flow, status=status, limit=limit, cursor=cursor)
 
-    @mcp.tool(
-        title="List desktop flow connection references",
-        annotations=_annotations("List connection references", read_only=True, idempotent=True),
-    )
-    @_tool_boundary
+    @_tool(mcp, "List desktop flow connection references", read_only=True, idempotent=True)
     async def list_connection_references(
         ctx: Context[Services],
         search: Annotated[
@@ -393,11 +378,7 @@ def _register_read_tools(mcp: MCPServer[Services]) -> None:
 def _register_write_tools(mcp: MCPServer[Services]) -> None:
     from .runs import RunRequest
 
-    @mcp.tool(
-        title="Run a desktop flow",
-        annotations=_annotations("Run desktop flow", read_only=False, idempotent=False, open_world=True),
-    )
-    @_tool_boundary
+    @_tool(mcp, "Run a desktop flow", read_only=False, idempotent=False, open_world=True)
     async def run_desktop_flow(
         ctx: Context[Services],
         flow: FlowArg,
@@ -467,11 +448,7 @@ def _register_write_tools(mcp: MCPServer[Services]) -> None:
         )
         return await _services(ctx).runs.run(request, progress)
 
-    @mcp.tool(
-        title="Cancel a desktop flow run",
-        annotations=_annotations("Cancel desktop flow run", read_only=False, destructive=True, idempotent=True),
-    )
-    @_tool_boundary
+    @_tool(mcp, "Cancel a desktop flow run", read_only=False, destructive=True, idempotent=True)
     async def cancel_desktop_flow_run(ctx: Context[Services], run_id: RunIdArg) -> CancelledRun:
         """Cancel a queued or running desktop flow run.
 
@@ -488,11 +465,7 @@ def _register_access_tools(mcp: MCPServer[Services]) -> None:
             raise DesktopFlowsError(ErrorCode.INTERNAL, "The access checks are not configured in this server.")
         return service
 
-    @mcp.tool(
-        title="Check sign-in and access",
-        annotations=_annotations("Check access", read_only=True, idempotent=True),
-    )
-    @_tool_boundary
+    @_tool(mcp, "Check sign-in and access", read_only=True, idempotent=True)
     async def check_access(ctx: Context[Services]) -> AccessReport:
         """Check who this server signs in to Dataverse as, and what that identity may do. Changes nothing.
 
@@ -504,11 +477,7 @@ def _register_access_tools(mcp: MCPServer[Services]) -> None:
         """
         return await access(ctx).check_access()
 
-    @mcp.tool(
-        title="List reachable Dataverse environments",
-        annotations=_annotations("List environments", read_only=True, idempotent=True),
-    )
-    @_tool_boundary
+    @_tool(mcp, "List reachable Dataverse environments", read_only=True, idempotent=True)
     async def list_environments(ctx: Context[Services]) -> EnvironmentList:
         """List the Dataverse environments the signed-in person can reach, to tell them which DATAVERSE_URL to use.
 
