@@ -69,4 +69,9 @@ class GlobalDiscovery:
                 "permission Dynamics CRM > user_impersonation with consent; DATAVERSE_URL itself still works. "
                 "Call check_access to see what this identity can do there."
             )
+        elif not error.retryable:
+            error.hint = (
+                "The discovery service could not list environments for this person; DATAVERSE_URL itself is not "
+                "affected. Check DATAVERSE_AUTHORITY_HOST and the cloud of DATAVERSE_URL, or call check_access."
+            )
         return error
