@@ -142,7 +142,7 @@ def _category_for_status(status: int) -> ErrorCode:
         return ErrorCode.THROTTLED
     if status in (408, 504):
         return ErrorCode.TIMEOUT
-    if status in (501,):
+    if status == 501:
         return ErrorCode.INTERNAL
     if status >= 500:
         return ErrorCode.DATAVERSE_UNAVAILABLE

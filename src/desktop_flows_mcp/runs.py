@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 import time
@@ -17,10 +18,10 @@ import anyio
 from .config import ConnectionType, RunMode, Settings, is_loopback_host
 from .cursors import CursorCodec, PageToken
 from .dataverse.client import DataverseClient, Row
-from .dataverse.odata import parse_guid
+from .dataverse.odata import is_guid, parse_guid
 from .dataverse.resilience import Clock, Sleep
 from .errors import DesktopFlowsError, ErrorCode, invalid_argument
-from .flows import FlowCatalogue, FlowRef
+from .flows import FlowCatalogue, FlowRef, gather
 from .idempotency import IdempotencyStore, KeyRecord
 from .models import (
     CancelledRun,
@@ -100,13 +101,13 @@ class RunService:
                 "(2 MB). Nothing was sent.",
                 hint="Pass large content by reference (a file path or URL the flow can read) instead of inline.",
             )
-        ref = await self._catalogue.resolve_allowed(request.flow)
+        ref, schema_text = await self._flow_and_input_schema(request.flow)
         if ref.state != "published":
             raise invalid_argument(
                 f"Desktop flow {ref.name!r} is {ref.state}, and only published flows can run.",
                 hint="Publish the flow in Power Automate Desktop, or pick another flow from list_desktop_flows.",
             )
-        schema = normalise(await self._client.get_flow_schema_text(ref.id, "inputs"), closed=True)
+        schema = normalise(schema_text, closed=True)
         validate_inputs(schema, request.inputs, flow_name=ref.name)
 
         body: dict[str, Any] = {
@@ -140,6 +141,18 @@ class RunService:
         if request.wait_seconds > 0:
             return await self._wait_after_start(started, request.wait_seconds, progress)
         return started
+
+    async def _flow_and_input_schema(self, flow: str) -> tuple[FlowRef, str | None]:
+        """The flow (allow-list enforced) and its input schema text; for a GUID the allow-list does not refuse
+        outright, both are read in parallel: one round trip less on every run."""
+        if not is_guid(flow) or self._catalogue.allowed.decide_before_lookup(flow) is False:
+            ref = await self._catalogue.resolve_allowed(flow)
+            return ref, await self._client.get_flow_schema_text(ref.id, "inputs")
+        flow_id = parse_guid(flow, argument="flow")
+        ref, text = await gather(
+            self._catalogue.resolve_allowed(flow), self._client.get_flow_schema_text(flow_id, "inputs")
+        )
+        return ref, text
 
     def _connection(self, request: RunRequest) -> tuple[str, ConnectionType]:
         connection = (request.connection_name or self._settings.run.connection_name or "").strip()
@@ -389,8 +402,6 @@ def _check_callback_url(url: str) -> None:
 
 
 def _is_ip_literal(host: str) -> bool:
-    import ipaddress
-
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
