@@ -21,6 +21,7 @@ TOKEN = "test-token-5f2b"
 FLOW_ID = "f091ffab-58bb-4630-a115-659453d56f59"
 OTHER_FLOW_ID = "eafba1a2-e8d4-4efa-b549-11d4dfd9a3d1"
 RUN_ID = "d9687093-d0c0-ec11-983e-0022480b428a"
+OTHER_RUN_ID = "5b1e2c3d-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
 
 
 @pytest.fixture

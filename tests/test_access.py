@@ -83,7 +83,7 @@ async def test_check_access_reports_each_probe_and_the_fix_for_the_one_that_fail
         "name": "# desktop-flows-mcp",
         "kind": "application",
     }
-    verdicts = {probe["check"]: (probe["ok"], probe["error_code"]) for probe in report["probes"]}
+    verdicts = {probe["check"]: (probe["ok"], probe.get("error_code")) for probe in report["probes"]}
     assert verdicts == {
         "who_am_i": (True, None),
         "list_desktop_flows": (True, None),
@@ -168,13 +168,6 @@ async def test_list_environments_with_app_sign_in_returns_the_configured_environ
     assert listed["environments"] == [
         {
             "url": URL,
-            "api_url": None,
-            "name": None,
-            "unique_name": None,
-            "environment_id": None,
-            "region": None,
-            "state": None,
-            "version": None,
             "is_current": True,
         }
     ]
@@ -191,7 +184,9 @@ async def test_in_emulator_mode_list_environments_asks_the_emulator_itself() -> 
 
     settings = Settings.from_env({}, {"DESKTOP_FLOWS_EMULATOR": True})
     server = build_server(
-        settings, transport=httpx.MockTransport(emulator), token_provider=StaticTokenProvider("demo", mode="emulator")
+        settings,
+        dataverse_transport=httpx.MockTransport(emulator),
+        token_provider=StaticTokenProvider("demo", mode="emulator"),
     )
     async with Client(server) as client:
         result = await client.call_tool("list_environments", {})

@@ -58,7 +58,7 @@ def test_start_up_without_msal_sign_in_imports_neither_msal_nor_json_schema_vali
         "from desktop_flows_mcp.server import build_server\n"
         f"build_server(settings_from(_parser().parse_args([]), {env!r}))\n"
         "print(sorted(m for m in ('msal', 'jsonschema', 'desktop_flows_mcp.emulator', "
-        "'desktop_flows_mcp.http_transport') if m in sys.modules))\n"
+        "'desktop_flows_mcp.streamable_http') if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .auth import TokenProvider
     from .config import Settings
     from .dataverse.client import DataverseClient
-    from .discovery import EnvironmentDiscovery
+    from .dataverse.discovery import EnvironmentDiscovery
 
 ProbeName = Literal["who_am_i", "list_desktop_flows", "read_run_history", "list_connection_references"]
 
@@ -58,46 +58,46 @@ _PRIVILEGE_FIX: dict[ProbeName, str] = {
 
 
 class Identity(BaseModel):
-    user_id: str | None = Field(default=None, description="systemuserid Dataverse maps this sign-in to (WhoAmI).")
+    user_id: str | None = Field(default=None, description="systemuserid (WhoAmI).")
     business_unit_id: str | None = None
     organization_id: str | None = None
-    name: str | None = Field(default=None, description="The Dataverse user's full name, when readable.")
+    name: str | None = None
     kind: Literal["application", "person"] | None = Field(
-        default=None, description="application for an application user (app sign-in), person for a user."
+        default=None, description="application: an application user (app sign-in)."
     )
 
 
 class AccessProbe(BaseModel):
     check: ProbeName
-    what: str = Field(description="What the probe tried.")
+    what: str
     ok: bool
-    error_code: str | None = Field(default=None, description="The error category when it failed.")
+    error_code: str | None = None
     http_status: int | None = None
     dataverse_code: str | None = None
-    message: str | None = Field(default=None, description="Dataverse's own message when it failed.")
-    fix: str | None = Field(default=None, description="What an administrator must change; null when ok.")
+    message: str | None = None
+    fix: str | None = Field(default=None, description="What an administrator must change.")
 
 
 class AccessReport(ToolResult):
     environment_url: str
     auth_mode: str = Field(description="The sign-in mode (DATAVERSE_AUTH).")
     cloud: str
-    identity: Identity | None = Field(default=None, description="Who Dataverse says the caller is; null if refused.")
+    identity: Identity | None = Field(default=None, description="Who Dataverse says the caller is.")
     probes: list[AccessProbe]
     all_ok: bool
     next_step: str
 
 
 class DataverseEnvironment(BaseModel):
-    url: str = Field(description="The environment URL; use it as DATAVERSE_URL.")
+    url: str = Field(description="Use it as DATAVERSE_URL.")
     api_url: str | None = None
-    name: str | None = Field(default=None, description="Friendly name.")
+    name: str | None = None
     unique_name: str | None = None
     environment_id: str | None = None
     region: str | None = None
     state: Literal["enabled", "disabled"] | None = None
     version: str | None = None
-    is_current: bool = Field(description="True for the environment this server is configured with.")
+    is_current: bool = Field(description="True for the one in use.")
 
 
 class EnvironmentList(ToolResult):
@@ -268,7 +268,7 @@ def build_access_service(
     settings: Settings, http: httpx.AsyncClient, client: DataverseClient, provider: TokenProvider
 ) -> AccessService:
     """The seam that picks discovery: the person's GDS, the emulator's own endpoint, or none (app sign-in)."""
-    from .discovery import GlobalDiscovery
+    from .dataverse.discovery import GlobalDiscovery
     from .signin import DelegatedTokenProvider, sign_in_context
 
     cloud = cloud_for(settings.dataverse_url, settings.sign_in.authority_host)

@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = settings_from(args, os.environ)
         http = None
         if args.transport == "streamable-http":
-            from .http_transport import HttpSettings
+            from .streamable_http import HttpSettings
 
             http = HttpSettings.from_env(
                 os.environ,
@@ -134,6 +134,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             "Set DATAVERSE_URL to use a real environment.",
             file=sys.stderr,
         )
+        if not settings.run.connection_name:
+            print(
+                "desktop-flows-mcp: DESKTOP_FLOWS_CONNECTION is not set: runs use the emulator's demo connection.",
+                file=sys.stderr,
+            )
     else:
         print(
             f"desktop-flows-mcp: Dataverse {settings.dataverse_url}, sign-in {settings.sign_in.mode}"
@@ -149,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     import anyio
 
-    from .http_transport import serve_http
+    from .streamable_http import serve_http
 
     print(
         f"desktop-flows-mcp: MCP on http://{http.host}:{http.port}/mcp"
@@ -163,10 +168,10 @@ def _start_up_token_provider(settings: Settings) -> TokenProvider | None:
     """Build the msal provider now, so a bad certificate or cache setting stops start-up with its variable."""
     if settings.uses_emulator or settings.sign_in.mode == "access_token":
         return None
-    from .signin import build_token_provider
+    from .wiring import token_provider_for
 
     try:
-        return build_token_provider(settings)
+        return token_provider_for(settings)
     except ConfigError as error:
         print(f"desktop-flows-mcp: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -19,6 +19,7 @@ The categories (``ErrorCode``) are a public API: tools return them in ``structur
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -38,7 +39,17 @@ class ErrorCode(StrEnum):
 
 
 class DesktopFlowsError(Exception):
-    """A failure with everything an agent needs to decide its next move."""
+    """A failure with everything an agent needs to decide its next move. Immutable once built: the wording and
+    flags are decided here, by the constructors below, never rewritten further up."""
+
+    code: ErrorCode
+    message: str
+    hint: str | None
+    retryable: bool
+    http_status: int | None
+    dataverse_code: str | None
+    retry_after_seconds: float | None
+    outcome_unknown: bool  # a run request that failed but may still have started a run (5xx, read timeout)
 
     def __init__(
         self,
@@ -53,15 +64,24 @@ class DesktopFlowsError(Exception):
         outcome_unknown: bool = False,
     ) -> None:
         super().__init__(message)
-        # True when a run request may have started a run although it failed (5xx, read timeout).
-        self.outcome_unknown = outcome_unknown
-        self.code = code
-        self.message = message
-        self.hint = hint
-        self.retryable = retryable
-        self.http_status = http_status
-        self.dataverse_code = dataverse_code
-        self.retry_after_seconds = retry_after_seconds
+        fields = {
+            "code": code,
+            "message": message,
+            "hint": hint,
+            "retryable": retryable,
+            "http_status": http_status,
+            "dataverse_code": dataverse_code,
+            "retry_after_seconds": retry_after_seconds,
+            "outcome_unknown": outcome_unknown,
+        }
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name.startswith("__"):  # Python itself sets __traceback__, __cause__, __notes__
+            object.__setattr__(self, name, value)
+            return
+        raise AttributeError(f"DesktopFlowsError is immutable; build a new one in errors.py (tried to set {name})")
 
     def to_payload(self) -> dict[str, Any]:
         """The contract's error object (``structuredContent["error"]``)."""
@@ -220,14 +240,155 @@ def from_status(
     code = _DATAVERSE_CODES.get(normalised or "") or _category_for_status(status)
     if status == 429:
         code = ErrorCode.THROTTLED
-    message = (dataverse_message or "").strip() or f"Dataverse answered HTTP {status} with no error message."
+    message = scrub(dataverse_message or "").strip() or f"Dataverse answered HTTP {status} with no error message."
+    # A run request answered 5xx or 408 may still have started a run: never retryable, and the hint says why.
+    outcome_unknown = operation == "run_flow" and (status >= 500 or status == 408)
     retryable = code in _RETRYABLE and not (operation == "run_flow" and code is not ErrorCode.THROTTLED)
     return DesktopFlowsError(
         code,
-        message,
-        hint=_hint(code, operation, retry_after),
+        cap(message),
+        hint=RUN_OUTCOME_UNKNOWN_HINT if outcome_unknown else _hint(code, operation, retry_after),
         retryable=retryable,
         http_status=status,
         dataverse_code=dataverse_code or None,
         retry_after_seconds=retry_after,
+        outcome_unknown=outcome_unknown,
+    )
+
+
+# ---- the other constructors: every error an agent can see is worded here ----------------------------------
+
+
+def transport_error(what: str, *, timed_out: bool, operation: Operation, sent: bool) -> DesktopFlowsError:
+    """The network failed. ``sent``: the request may have reached Dataverse (so a run may have started)."""
+    code = ErrorCode.TIMEOUT if timed_out else ErrorCode.DATAVERSE_UNAVAILABLE
+    if operation == "run_flow" and sent:
+        return DesktopFlowsError(code, what, hint=RUN_OUTCOME_UNKNOWN_HINT, retryable=False, outcome_unknown=True)
+    return DesktopFlowsError(
+        code, what, hint="Check the network and DATAVERSE_URL, then retry in a few seconds.", retryable=True
+    )
+
+
+def unexpected_answer(operation: str, what: str) -> DesktopFlowsError:
+    return DesktopFlowsError(
+        ErrorCode.INTERNAL,
+        f"Dataverse answered {operation} with {what}.",
+        hint="This is unexpected; retry once, and report it if it persists.",
+    )
+
+
+def throttled(message: str, *, retry_after: float | None) -> DesktopFlowsError:
+    when = f"after {retry_after:.0f} seconds" if retry_after is not None else "shortly"
+    return DesktopFlowsError(
+        ErrorCode.THROTTLED,
+        message,
+        hint=f"Retry the same call {when}. Do not retry in a tight loop.",
+        retryable=True,
+        http_status=429,
+        retry_after_seconds=retry_after,
+    )
+
+
+def not_allowed(flow: str) -> DesktopFlowsError:
+    return DesktopFlowsError(
+        ErrorCode.FLOW_NOT_ALLOWED,
+        f"Desktop flow {flow!r} is not in DESKTOP_FLOWS_ALLOWED, so this server will not run it. Nothing was sent.",
+        hint="Call list_desktop_flows and pick a flow whose runnable is true, or ask the person who configured this "
+        "server to add the flow to DESKTOP_FLOWS_ALLOWED.",
+    )
+
+
+def flow_name_not_found(name: str, suggestions: list[str]) -> DesktopFlowsError:
+    if suggestions:
+        hint = "Did you mean " + ", ".join(repr(s) for s in suggestions) + "? Names must match exactly."
+    else:
+        hint = f"Names must match exactly. Call list_desktop_flows with search={name[:30]!r} to find it."
+    return DesktopFlowsError(ErrorCode.NOT_FOUND, f"No desktop flow is named {name!r}.", hint=hint)
+
+
+def flow_id_not_found(flow_id: str, cause: DesktopFlowsError) -> DesktopFlowsError:
+    return DesktopFlowsError(
+        ErrorCode.NOT_FOUND,
+        f"No desktop flow has id {flow_id}. ({cause.message})",
+        hint=cause.hint,
+        http_status=cause.http_status,
+        dataverse_code=cause.dataverse_code,
+    )
+
+
+def not_a_desktop_flow(flow_id: str, category: object) -> DesktopFlowsError:
+    return DesktopFlowsError(
+        ErrorCode.NOT_FOUND,
+        f"Workflow {flow_id} exists but is not a desktop flow (category {category}).",
+        hint="Call list_desktop_flows to see the desktop flows in this environment.",
+    )
+
+
+def internal_crash(tool: str, exc: BaseException) -> DesktopFlowsError:
+    return DesktopFlowsError(
+        ErrorCode.INTERNAL,
+        f"Unexpected {type(exc).__name__} in {tool}; the details are in the server log.",
+        hint="This is a bug in desktop-flows-mcp. Retry once; if it repeats, report it with the log.",
+    )
+
+
+def discovery_failed(base_url: str, status: int) -> DesktopFlowsError:
+    """The Global Discovery Service refused; DATAVERSE_URL itself is not affected."""
+    mapped = from_status(status, None, None, operation="who_am_i")
+    if status == 401:
+        hint = (
+            "The discovery service refused the person's token. The app registration needs the delegated "
+            "permission Dynamics CRM > user_impersonation with consent; DATAVERSE_URL itself still works. "
+            "Call check_access to see what this identity can do there."
+        )
+    elif mapped.retryable:
+        hint = mapped.hint
+    else:
+        hint = (
+            "The discovery service could not list environments for this person; DATAVERSE_URL itself is not "
+            "affected. Check DATAVERSE_AUTHORITY_HOST and the cloud of DATAVERSE_URL, or call check_access."
+        )
+    return DesktopFlowsError(
+        mapped.code,
+        f"The Global Discovery Service ({base_url}) answered HTTP {status}.",
+        hint=hint,
+        retryable=mapped.retryable,
+        http_status=status,
+    )
+
+
+def discovery_unreachable(base_url: str, exc: BaseException) -> DesktopFlowsError:
+    return DesktopFlowsError(
+        ErrorCode.DATAVERSE_UNAVAILABLE,
+        f"Could not reach the Global Discovery Service at {base_url} ({type(exc).__name__}).",
+        hint="Check the network and retry in a few seconds.",
+        retryable=True,
+    )
+
+
+# ---- text from Dataverse or a flow: capped and scrubbed before an agent or a log sees it -------------------
+
+MAX_TEXT = 2048
+_CREDENTIAL = re.compile(
+    r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*"  # an Authorization header value
+    r"|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"  # a JWT anywhere
+    r"|((?:client_secret|password|secret|access_token|refresh_token|sig)\s*[=:]\s*)[^\s&,;\"']+"
+)
+
+
+def scrub(text: str) -> str:
+    """Replace anything that looks like a bearer token, a JWT or a secret parameter with [redacted]."""
+    return _CREDENTIAL.sub(lambda m: (m.group(1) or m.group(2) or "") + "[redacted]", text)
+
+
+def cap(text: str, limit: int = MAX_TEXT) -> str:
+    """At most ``limit`` characters, marked when cut."""
+    return text if len(text) <= limit else text[: limit - 20].rstrip() + " ...[cut, too long]"
+
+
+def run_accepted_without_id() -> DesktopFlowsError:
+    return DesktopFlowsError(
+        ErrorCode.INTERNAL,
+        "Dataverse accepted the run but returned no flowsessionId.",
+        hint="Call list_desktop_flow_runs for this flow to find the run; do not start it again.",
     )

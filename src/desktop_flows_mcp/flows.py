@@ -1,36 +1,45 @@
-"""Finding desktop flows: lists, schemas, connection references, name resolution and the allow-list."""
+"""Finding desktop flows: lists, schemas, connection references, name resolution and the allow-list.
+
+What the catalogue read moments ago is reused for ``FLOW_TTL`` seconds (a flow's row and its schemas), so a
+list → schema → run sequence reads each thing once; a 404 drops what it knew about that flow.
+"""
 
 from __future__ import annotations
 
+import difflib
+import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio
 
 from .cursors import CursorCodec, PageToken
-from .dataverse.client import DataverseClient, Row
+from .dataverse.client import DataverseClient, Page
 from .dataverse.odata import is_guid, parse_guid
-from .errors import DesktopFlowsError, ErrorCode, invalid_argument
+from .dataverse.resilience import Clock
+from .errors import (
+    DesktopFlowsError,
+    ErrorCode,
+    flow_id_not_found,
+    flow_name_not_found,
+    invalid_argument,
+    not_a_desktop_flow,
+    not_allowed,
+)
 from .models import (
     ConnectionReference,
     ConnectionReferenceList,
     DesktopFlow,
     FlowList,
+    FlowRef,
     FlowSchema,
-    flow_state,
-    parse_timestamp,
 )
+from .recent import Recent
 from .schema import normalise
 
+Which = Literal["inputs", "outputs"]
+
 MAX_NAME_LENGTH = 100  # workflow.name is String(100)
-
-
-@dataclass(frozen=True)
-class FlowRef:
-    id: str
-    name: str
-    state: str
 
 
 class AllowList:
@@ -60,20 +69,20 @@ class AllowList:
         return not self.active or ref.id in self.ids or ref.name.casefold() in self.names
 
 
-def not_allowed(flow: str) -> DesktopFlowsError:
-    return DesktopFlowsError(
-        ErrorCode.FLOW_NOT_ALLOWED,
-        f"Desktop flow {flow!r} is not in DESKTOP_FLOWS_ALLOWED, so this server will not run it. Nothing was sent.",
-        hint="Call list_desktop_flows and pick a flow whose runnable is true, or ask the person who configured this "
-        "server to add the flow to DESKTOP_FLOWS_ALLOWED.",
-    )
+FLOW_TTL = 60.0  # seconds a flow's row and schemas are reused
+SUGGESTIONS = 3
 
 
 class FlowCatalogue:
-    def __init__(self, client: DataverseClient, allowed: AllowList, cursors: CursorCodec) -> None:
+    def __init__(
+        self, client: DataverseClient, allowed: AllowList, cursors: CursorCodec, *, clock: Clock = time.monotonic
+    ) -> None:
         self._client = client
         self.allowed = allowed
         self._cursors = cursors
+        self._refs: Recent[str, FlowRef] = Recent(FLOW_TTL, 500, clock)  # by flow id
+        self._ids_by_name: Recent[str, str] = Recent(FLOW_TTL, 500, clock)  # casefolded name → flow id
+        self._schemas: Recent[tuple[str, Which], str] = Recent(FLOW_TTL, 200, clock)  # "" when empty
 
     async def list_flows(self, *, search: str | None, include_drafts: bool, limit: int, cursor: str | None) -> FlowList:
         next_link: str | None = None
@@ -83,23 +92,24 @@ class FlowCatalogue:
         page = await self._client.list_desktop_flows(
             search=search, include_drafts=include_drafts, page_size=limit, next_link=next_link
         )
-        flows = [self._to_flow(row) for row in page.rows]
+        self._remember_page(page)
+        flows = [DesktopFlow.from_row(row, allowed=self.allowed.allows(FlowRef.from_row(row))) for row in page.rows]
         next_cursor = None
         if page.next_link:
             extra = "drafts" if include_drafts else ""
             next_cursor = self._cursors.encode("flows", PageToken(page.next_link, limit, extra))
         return FlowList(flows=flows, next_cursor=next_cursor)
 
-    def _to_flow(self, row: Row) -> DesktopFlow:
-        ref = _ref(row)
-        return DesktopFlow(
-            id=ref.id,
-            name=ref.name,
-            description=(row.get("description") or None),
-            state=flow_state(row.get("statecode")),
-            modified_on=parse_timestamp(row.get("modifiedon")),
-            runnable=ref.state == "published" and self.allowed.allows(ref),
-        )
+    def _remember_page(self, page: Page) -> None:
+        """Keep each listed flow, and its name unless the name is ambiguous or might continue on the next page
+        (the list is sorted by name, so a duplicate can only hide there)."""
+        refs = [FlowRef.from_row(row) for row in page.rows]
+        names = [ref.name.casefold() for ref in refs]
+        for index, ref in enumerate(refs):
+            self._refs.put(ref.id, ref)
+            last = index == len(refs) - 1 and page.next_link is not None
+            if names.count(names[index]) == 1 and not last:
+                self._ids_by_name.put(names[index], ref.id)
 
     async def resolve(self, flow: str) -> FlowRef:
         """A flow GUID or exact name (case-insensitive) → the flow; invalid_argument when a name is ambiguous."""
@@ -107,36 +117,62 @@ class FlowCatalogue:
         if not text:
             raise invalid_argument("flow must be a desktop flow GUID or its exact name (got an empty string).")
         if is_guid(text):
-            flow_id = parse_guid(text, argument="flow")
-            try:
-                row = await self._client.get_workflow(flow_id)
-            except DesktopFlowsError as error:
-                if error.code is ErrorCode.NOT_FOUND:
-                    error.message = f"No desktop flow has id {flow_id}. ({error.message})"
-                raise
-            if row.get("category") not in (6, None):
-                raise DesktopFlowsError(
-                    ErrorCode.NOT_FOUND,
-                    f"Workflow {flow_id} exists but is not a desktop flow (category {row.get('category')}).",
-                    hint="Call list_desktop_flows to see the desktop flows in this environment.",
-                )
-            return _ref(row)
+            return await self._by_id(parse_guid(text, argument="flow"))
         if len(text) > MAX_NAME_LENGTH:
             raise invalid_argument(f"flow names are at most {MAX_NAME_LENGTH} characters (got {len(text)}).")
+        known = self._ids_by_name.get(text.casefold())
+        ref = self._refs.get(known) if known else None
+        if ref is not None and ref.name.casefold() == text.casefold():
+            return ref
         rows = await self._client.find_desktop_flows_by_name(text)
         if not rows:
-            raise DesktopFlowsError(
-                ErrorCode.NOT_FOUND,
-                f"No desktop flow is named {text!r}.",
-                hint=f"Names must match exactly. Call list_desktop_flows with search={text[:30]!r} to find it.",
-            )
+            raise flow_name_not_found(text, await self._suggest(text))
         if len(rows) > 1:
-            candidates = ", ".join(f"{_ref(r).id} ({_ref(r).state})" for r in rows)
+            candidates = ", ".join(f"{FlowRef.from_row(r).id} ({FlowRef.from_row(r).state})" for r in rows)
             raise invalid_argument(
                 f"{len(rows)} desktop flows are named {text!r}: {candidates}.",
                 hint="Call again with the flow's id instead of its name.",
             )
-        return _ref(rows[0])
+        ref = FlowRef.from_row(rows[0])
+        self._refs.put(ref.id, ref)
+        self._ids_by_name.put(ref.name.casefold(), ref.id)
+        return ref
+
+    async def _by_id(self, flow_id: str) -> FlowRef:
+        cached = self._refs.get(flow_id)
+        if cached is not None:
+            return cached
+        try:
+            row = await self._client.get_workflow(flow_id)
+        except DesktopFlowsError as error:
+            if error.code is ErrorCode.NOT_FOUND:
+                self.forget(flow_id)
+                raise flow_id_not_found(flow_id, error) from error
+            raise
+        if row.get("category") not in (6, None):
+            raise not_a_desktop_flow(flow_id, row.get("category"))
+        ref = FlowRef.from_row(row)
+        self._refs.put(ref.id, ref)
+        return ref
+
+    async def _suggest(self, name: str) -> list[str]:
+        """Up to three real names close to ``name``, from one query of names only; none if that query fails."""
+        try:
+            names = await self._client.list_desktop_flow_names()
+        except DesktopFlowsError:
+            return []
+        by_key = {candidate.casefold(): candidate for candidate in names}
+        close = difflib.get_close_matches(name.casefold(), list(by_key), n=SUGGESTIONS, cutoff=0.6)
+        return [by_key[key] for key in close]
+
+    def forget(self, flow_id: str) -> None:
+        """Drop what is known of a flow (it answered 404, or a run start said it is gone)."""
+        ref = self._refs.get(flow_id)
+        self._refs.drop(flow_id)
+        if ref is not None:
+            self._ids_by_name.drop(ref.name.casefold())
+        for which in ("inputs", "outputs"):
+            self._schemas.drop((flow_id, which))
 
     async def resolve_allowed(self, flow: str) -> FlowRef:
         """Resolve, enforcing the allow-list; refused before any request when the argument alone decides."""
@@ -148,17 +184,29 @@ class FlowCatalogue:
             raise not_allowed(ref.name)
         return ref
 
-    async def get_schema(self, flow: str) -> FlowSchema:
-        async def text(which: Literal["inputs", "outputs"]) -> Any:
-            return await self._client.get_flow_schema_text(flow_id, which)
+    async def schema_text(self, flow_id: str, which: Which) -> str:
+        """A flow's raw inputs or outputs schema ("" when the column is empty), reused for FLOW_TTL seconds."""
+        cached = self._schemas.get((flow_id, which))
+        if cached is not None:
+            return cached
+        try:
+            text = await self._client.get_flow_schema_text(flow_id, which) or ""
+        except DesktopFlowsError as error:
+            if error.code is ErrorCode.NOT_FOUND:
+                self.forget(flow_id)
+            raise
+        self._schemas.put((flow_id, which), text)
+        return text
 
+    async def get_schema(self, flow: str) -> FlowSchema:
         if is_guid(flow):  # the flow lookup and both schemas in parallel
             flow_id = parse_guid(flow, argument="flow")
-            ref, inputs, outputs = await gather(self.resolve(flow_id), text("inputs"), text("outputs"))
+            ref, inputs, outputs = await gather(
+                self.resolve(flow_id), self.schema_text(flow_id, "inputs"), self.schema_text(flow_id, "outputs")
+            )
         else:
             ref = await self.resolve(flow)
-            flow_id = ref.id
-            inputs, outputs = await gather(text("inputs"), text("outputs"))
+            inputs, outputs = await gather(self.schema_text(ref.id, "inputs"), self.schema_text(ref.id, "outputs"))
         return FlowSchema(
             flow_id=ref.id,
             name=ref.name,
@@ -168,22 +216,8 @@ class FlowCatalogue:
 
     async def list_connection_references(self, *, search: str | None, limit: int = 200) -> ConnectionReferenceList:
         page = await self._client.list_connection_references(search=search, limit=limit)
-        references = [
-            ConnectionReference(
-                logical_name=str(row.get("connectionreferencelogicalname") or ""),
-                display_name=row.get("connectionreferencedisplayname"),
-                connector_id=row.get("connectorid"),
-                connection_id=row.get("connectionid"),
-            )
-            for row in page.rows
-        ]
+        references = [ConnectionReference.from_row(row) for row in page.rows]
         return ConnectionReferenceList(connection_references=references, truncated=page.next_link is not None)
-
-
-def _ref(row: Row) -> FlowRef:
-    return FlowRef(
-        id=str(row.get("workflowid") or ""), name=str(row.get("name") or ""), state=flow_state(row.get("statecode"))
-    )
 
 
 async def gather(*calls: Awaitable[Any]) -> list[Any]:

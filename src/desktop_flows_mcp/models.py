@@ -7,34 +7,34 @@ clients validate error results against ``outputSchema`` too.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .errors import cap, scrub
+from .run_errors import hint_for
 
-class ToolErrorBody(BaseModel):
-    code: str
-    message: str
-    retryable: bool
-    http_status: int | None = None
-    dataverse_code: str | None = None
-    hint: str | None = None
-    retry_after_seconds: float | None = None
+# The error envelope as every output schema admits it. Its fields (code, message, hint, retryable, ...) are the
+# same for every tool and described once, in the server's instructions, rather than in each tool's schema.
+ERROR_ENVELOPE: dict[str, Any] = {"type": "object", "required": ["code", "message"]}
 
 
 def _admit_error_envelope(schema: dict[str, Any]) -> None:
     """Make the advertised schema accept either the success shape or ``{"error": ...}``."""
     required = schema.pop("required", [])
     properties = schema.setdefault("properties", {})
-    envelope = ToolErrorBody.model_json_schema()
-    # A run's own `error` (the flow's errorcode) shares the name; either shape is valid there.
-    properties["error"] = {"anyOf": [properties["error"], envelope]} if "error" in properties else envelope
+    # A run's own `error` (the flow's errorcode) shares the name, and its schema already admits the envelope.
+    properties.setdefault("error", ERROR_ENVELOPE)
     schema["anyOf"] = [{"required": required}, {"required": ["error"]}]
 
 
 class ToolResult(BaseModel):
+    """A tool's result. Fields that are None are left out of the result (compact JSON); so the output schemas
+    publish no nulls."""
+
     model_config = ConfigDict(json_schema_extra=_admit_error_envelope)
 
 
@@ -132,34 +132,76 @@ def parse_timestamp(value: Any) -> datetime | None:
         return None
 
 
+Row = dict[str, Any]  # a Dataverse row as the Web API returns it
+
+
+def _text(row: Row, column: str) -> str | None:
+    value = row.get(column)
+    return value if isinstance(value, str) and value else None
+
+
+def _int(row: Row, column: str) -> int | None:
+    value = row.get(column)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class FlowRef:
+    """Just enough of a workflow row to resolve, allow and run a flow."""
+
+    id: str
+    name: str
+    state: FlowState
+
+    @classmethod
+    def from_row(cls, row: Row) -> FlowRef:
+        return cls(
+            id=str(row.get("workflowid") or ""),
+            name=str(row.get("name") or ""),
+            state=flow_state(_int(row, "statecode")),
+        )
+
+
 # ---- tool results -------------------------------------------------------------------------------------------
 
 
 class DesktopFlow(BaseModel):
-    id: str = Field(description="The flow's GUID (workflowid); pass it as `flow` to the other tools.")
+    id: str = Field(description="GUID; pass as `flow` to the other tools.")
     name: str
     description: str | None = None
-    state: FlowState = Field(description="published flows can run; drafts and suspended flows cannot.")
+    state: FlowState = Field(description="Only published flows run.")
     modified_on: datetime | None = None
-    runnable: bool = Field(description="False when the flow is not published or DESKTOP_FLOWS_ALLOWED excludes it.")
+    runnable: bool = Field(description="False when not published or not in DESKTOP_FLOWS_ALLOWED.")
+
+    @classmethod
+    def from_row(cls, row: Row, *, allowed: bool) -> DesktopFlow:
+        ref = FlowRef.from_row(row)
+        return cls(
+            id=ref.id,
+            name=ref.name,
+            description=_text(row, "description"),
+            state=ref.state,
+            modified_on=parse_timestamp(row.get("modifiedon")),
+            runnable=ref.state == "published" and allowed,
+        )
 
 
 class FlowList(ToolResult):
     flows: list[DesktopFlow]
-    next_cursor: str | None = Field(
-        default=None, description="Pass as `cursor` to get the next page; null when this is the last page."
-    )
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page.")
 
 
 class FlowSchema(ToolResult):
     flow_id: str
     name: str
-    inputs: dict[str, Any] = Field(description="JSON Schema of the `inputs` object that run_desktop_flow accepts.")
-    outputs: dict[str, Any] = Field(description="JSON Schema of the outputs a successful run returns.")
+    inputs: dict[str, Any] = Field(description="JSON Schema of run_desktop_flow's `inputs`.")
+    outputs: dict[str, Any] = Field(description="JSON Schema of a successful run's outputs.")
 
 
 class RunError(BaseModel):
-    code: str | None = Field(description="flowsession.errorcode, e.g. NoCandidateMachine.")
+    """A run's own failure (flowsession.errorcode); its shape also admits the tool error envelope."""
+
+    code: str | None = Field(default=None, description="e.g. NoCandidateMachine")
     message: str | None = None
     hint: str | None = None
     retryable: bool = False
@@ -168,34 +210,58 @@ class RunError(BaseModel):
 class FlowRun(ToolResult):
     run_id: str
     flow_id: str | None = None
-    status: str = Field(description="Label of statuscode: Waiting, Running, Succeeded, Failed, Cancelled, ...")
+    status: str = Field(description="Waiting, Running, Succeeded, Failed, Cancelled, TimedOut, ...")
     status_code: int | None = None
-    state_code: int | None = None
-    is_terminal: bool = Field(description="True once the run has finished (decided by statuscode).")
+    is_terminal: bool = Field(description="True once the run has finished.")
     created_on: datetime | None = None
     started_on: datetime | None = None
     completed_on: datetime | None = None
     run_mode: str | None = None
     error: RunError | None = None
-    outputs: dict[str, Any] | str | None = Field(
-        default=None, description="The run's outputs, present once it succeeded and outputs were read."
-    )
+    outputs: dict[str, Any] | str | None = Field(default=None, description="Set once a run succeeded.")
     hint: str | None = Field(default=None, description="What to do next.")
+
+    @classmethod
+    def from_row(cls, row: Row) -> FlowRun:
+        """A flowsession row; error text is capped and scrubbed, since a flow writes it."""
+        status_code = _int(row, "statuscode")
+        status = status_label(status_code)
+        error = None
+        error_code, error_message = _text(row, "errorcode"), _text(row, "errormessage")
+        if error_code or error_message or status in ("Failed", "Faulted", "TimedOut", "Aborted"):
+            hint, retryable = hint_for(error_code, status)
+            error = RunError(
+                code=cap(error_code, 200) if error_code else None,
+                message=cap(scrub(error_message)) if error_message else None,
+                hint=hint,
+                retryable=retryable,
+            )
+        return cls(
+            run_id=str(row.get("flowsessionid") or ""),
+            flow_id=_text(row, "_regardingobjectid_value"),
+            status=status,
+            status_code=status_code,
+            is_terminal=is_terminal(status_code),
+            created_on=parse_timestamp(row.get("createdon")),
+            started_on=parse_timestamp(row.get("startedon")),
+            completed_on=parse_timestamp(row.get("completedon")),
+            run_mode=run_mode_label(_int(row, "runmode")),
+            error=error,
+        )
 
 
 class StartedRun(FlowRun):
     flow_name: str | None = None
     connection_name: str
     connection_type: Literal["connection", "connection_reference"]
-    reused: bool = Field(
-        default=False, description="True when idempotency_key matched an earlier run and no new run was started."
-    )
-    license_check: str | None = Field(default=None, description="Dataverse's license coverage verdict for the run.")
+    reused: bool = Field(default=False, description="True: idempotency_key matched an earlier run; none started.")
+    license_check: str | None = Field(default=None, description="Dataverse's licence verdict for the run.")
+    warning: str | None = Field(default=None, description="Set when the run started but could not be followed.")
 
 
 class RunOutputs(ToolResult):
     run_id: str
-    outputs: dict[str, Any] | str = Field(description="An object, or the raw text when the outputs are not JSON.")
+    outputs: dict[str, Any] | str = Field(description="An object, or raw text when not JSON.")
     note: str | None = None
 
 
@@ -215,7 +281,16 @@ class ConnectionReference(BaseModel):
     logical_name: str = Field(description="Pass as connection_name with connection_type='connection_reference'.")
     display_name: str | None = None
     connector_id: str | None = None
-    connection_id: str | None = Field(default=None, description="Null when the reference is not bound yet.")
+    connection_id: str | None = Field(default=None, description="Absent when not bound yet (cannot run).")
+
+    @classmethod
+    def from_row(cls, row: Row) -> ConnectionReference:
+        return cls(
+            logical_name=str(row.get("connectionreferencelogicalname") or ""),
+            display_name=_text(row, "connectionreferencedisplayname"),
+            connector_id=_text(row, "connectorid"),
+            connection_id=_text(row, "connectionid"),
+        )
 
 
 class ConnectionReferenceList(ToolResult):

@@ -1,4 +1,8 @@
-"""Running desktop flows and following their runs (the flowsession table)."""
+"""Running desktop flows and following their runs (the flowsession table).
+
+A finished run never changes, so its row and outputs are kept (``FINISHED_TTL``); a run that is not terminal is
+always read fresh.
+"""
 
 from __future__ import annotations
 
@@ -17,31 +21,21 @@ import anyio
 
 from .config import ConnectionType, RunMode, Settings, is_loopback_host
 from .cursors import CursorCodec, PageToken
-from .dataverse.client import DataverseClient, Row
+from .dataverse.client import DataverseClient, RunDesktopFlowRequest
 from .dataverse.odata import is_guid, parse_guid
 from .dataverse.resilience import Clock, Sleep
 from .errors import DesktopFlowsError, ErrorCode, invalid_argument
-from .flows import FlowCatalogue, FlowRef, gather
+from .flows import FlowCatalogue, gather
 from .idempotency import IdempotencyStore, KeyRecord
-from .models import (
-    CancelledRun,
-    FlowRun,
-    RunError,
-    RunList,
-    RunOutputs,
-    RunStatus,
-    StartedRun,
-    is_terminal,
-    parse_timestamp,
-    run_mode_label,
-    status_label,
-)
-from .run_errors import hint_for
+from .models import CancelledRun, FlowRef, FlowRun, RunList, RunOutputs, RunStatus, StartedRun
+from .recent import Recent
 from .schema import normalise, validate_inputs
 
 MAX_INPUT_BYTES = 2 * 1024 * 1024
 MAX_POLL_INTERVAL = 15.0
+FINISHED_TTL = 3600.0  # a finished run's row and outputs are reused this long
 audit = logging.getLogger("desktop_flows_mcp.audit")
+log = logging.getLogger("desktop_flows_mcp")
 
 Progress = Callable[[float, float, str], Awaitable[None]]
 
@@ -84,6 +78,8 @@ class RunService:
         self._sleep = sleep
         self._now = now
         self._keys = IdempotencyStore(clock)
+        self._finished: Recent[str, FlowRun] = Recent(FINISHED_TTL, 256, clock)
+        self._outputs: Recent[str, RunOutputs] = Recent(FINISHED_TTL, 64, clock)
 
     # ---- start ----------------------------------------------------------------------------------------------
 
@@ -92,8 +88,16 @@ class RunService:
         run_mode = request.run_mode or self._settings.run.run_mode
         if request.callback_url is not None:
             _check_callback_url(request.callback_url)
-        inputs_text = json.dumps(request.inputs, ensure_ascii=False, separators=(",", ":"))
-        size = len(inputs_text.encode())
+        wire = RunDesktopFlowRequest(
+            connection_name=connection,
+            connection_type=connection_type,
+            run_mode=run_mode,
+            inputs=request.inputs,
+            run_priority=request.run_priority,
+            timeout_seconds=request.timeout_seconds,
+            callback_url=request.callback_url,
+        )
+        size = len(wire.inputs_json.encode())
         if size > MAX_INPUT_BYTES:
             raise DesktopFlowsError(
                 ErrorCode.INPUT_TOO_LARGE,
@@ -110,24 +114,12 @@ class RunService:
         schema = normalise(schema_text, closed=True)
         validate_inputs(schema, request.inputs, flow_name=ref.name)
 
-        body: dict[str, Any] = {
-            "runMode": run_mode,
-            "runPriority": request.run_priority,
-            "connectionName": connection,
-            "timeout": request.timeout_seconds,
-            "inputs": inputs_text,
-        }
-        if connection_type == "connection_reference":
-            body["connectionType"] = 2
-        if request.callback_url:
-            body["callbackUrl"] = request.callback_url
         started = StartedRun(
             run_id="",
             flow_id=ref.id,
             flow_name=ref.name,
             status=RunStatus.Waiting.name,
             status_code=int(RunStatus.Waiting),
-            state_code=0,
             is_terminal=False,
             run_mode=run_mode,
             connection_name=connection,
@@ -135,23 +127,22 @@ class RunService:
             hint="The run is queued. Call wait_for_desktop_flow_run with this run_id to follow it to the end.",
         )
         if request.idempotency_key:
-            started = await self._start_once(request.idempotency_key, ref, body, started)
+            started = await self._start_once(request.idempotency_key, ref, wire, started)
         else:
-            started = await self._start(ref, body, started)
+            started = await self._start(ref, wire, started)
         if request.wait_seconds > 0:
             return await self._wait_after_start(started, request.wait_seconds, progress)
         return started
 
-    async def _flow_and_input_schema(self, flow: str) -> tuple[FlowRef, str | None]:
+    async def _flow_and_input_schema(self, flow: str) -> tuple[FlowRef, str]:
         """The flow (allow-list enforced) and its input schema text; for a GUID the allow-list does not refuse
         outright, both are read in parallel: one round trip less on every run."""
-        if not is_guid(flow) or self._catalogue.allowed.decide_before_lookup(flow) is False:
-            ref = await self._catalogue.resolve_allowed(flow)
-            return ref, await self._client.get_flow_schema_text(ref.id, "inputs")
+        catalogue = self._catalogue
+        if not is_guid(flow) or catalogue.allowed.decide_before_lookup(flow) is False:
+            ref = await catalogue.resolve_allowed(flow)
+            return ref, await catalogue.schema_text(ref.id, "inputs")
         flow_id = parse_guid(flow, argument="flow")
-        ref, text = await gather(
-            self._catalogue.resolve_allowed(flow), self._client.get_flow_schema_text(flow_id, "inputs")
-        )
+        ref, text = await gather(catalogue.resolve_allowed(flow), catalogue.schema_text(flow_id, "inputs"))
         return ref, text
 
     def _connection(self, request: RunRequest) -> tuple[str, ConnectionType]:
@@ -169,36 +160,26 @@ class RunService:
         )
         return connection, connection_type
 
-    async def _start(self, ref: FlowRef, body: dict[str, Any], started: StartedRun) -> StartedRun:
-        response = await self._client.run_desktop_flow(ref.id, body, connection=body["connectionName"])
-        run_id = response.get("flowsessionId")
-        if not isinstance(run_id, str) or not run_id:
-            raise DesktopFlowsError(
-                ErrorCode.INTERNAL,
-                "Dataverse accepted the run but returned no flowsessionId.",
-                hint="Call list_desktop_flow_runs for this flow to find the run; do not start it again.",
-            )
-        license_check: Any = response.get("licenseCheck")
+    async def _start(self, ref: FlowRef, wire: RunDesktopFlowRequest, started: StartedRun) -> StartedRun:
+        try:
+            response = await self._client.run_desktop_flow(ref.id, wire)
+        except DesktopFlowsError as error:
+            if error.code is ErrorCode.NOT_FOUND:
+                self._catalogue.forget(ref.id)
+            raise
         audit.info(
             "run started flow_id=%s flow=%r run_id=%s connection=%r run_mode=%s inputs_bytes=%d",
             ref.id,
             ref.name,
-            run_id,
-            body["connectionName"],
-            body["runMode"],
-            len(body["inputs"].encode()),
+            response.run_id,
+            wire.connection_name,
+            wire.run_mode,
+            len(wire.inputs_json.encode()),
         )
-        return started.model_copy(
-            update={
-                "run_id": run_id,
-                "license_check": cast(dict[str, Any], license_check).get("code")
-                if isinstance(license_check, dict)
-                else None,
-            }
-        )
+        return started.model_copy(update={"run_id": response.run_id, "license_check": response.license_check})
 
-    async def _start_once(self, key: str, ref: FlowRef, body: dict[str, Any], started: StartedRun) -> StartedRun:
-        fingerprint = hashlib.sha256(json.dumps([ref.id, body], sort_keys=True).encode()).hexdigest()
+    async def _start_once(self, key: str, ref: FlowRef, wire: RunDesktopFlowRequest, started: StartedRun) -> StartedRun:
+        fingerprint = hashlib.sha256(json.dumps([ref.id, wire.body()], sort_keys=True).encode()).hexdigest()
         async with self._keys.lock(key):
             record = self._keys.get(key)
             if record is not None and record.fingerprint != fingerprint:
@@ -216,14 +197,13 @@ class RunService:
                         "reused": True,
                         "status": "Unknown",
                         "status_code": None,
-                        "state_code": None,
                         "hint": "An earlier call with this idempotency_key started this run; no new run was "
                         "started. Call get_desktop_flow_run for its current status.",
                     }
                 )
             attempted_at = self._now()
             try:
-                result = await self._start(ref, body, started)
+                result = await self._start(ref, wire, started)
             except DesktopFlowsError as error:
                 if error.outcome_unknown:
                     self._keys.remember(key, KeyRecord(fingerprint, ref.id, self._clock(), None, attempted_at))
@@ -239,16 +219,21 @@ class RunService:
         return run_id if isinstance(run_id, str) else None
 
     async def _wait_after_start(self, started: StartedRun, wait_seconds: float, progress: Progress) -> StartedRun:
+        """Follow a run that Dataverse accepted. Whatever goes wrong now, the result carries its run_id: an error
+        here would invite a retry, and a retry would start a second run."""
         try:
             run = await self.wait(started.run_id, wait_seconds, progress)
         except DesktopFlowsError as error:
-            if error.code is not ErrorCode.PERMISSION_DENIED:
-                raise
+            log.warning("run %s started, but following it failed: %s %s", started.run_id, error.code, error.message)
             return started.model_copy(
                 update={
-                    "hint": "The run started, but this identity cannot read run status (that needs Owner-level "
-                    "access to flow sessions, while starting a run needs only User). Check it in the Power "
-                    "Automate portal, or ask an admin for read access to Flow Sessions."
+                    "status": "Unknown",
+                    "status_code": None,
+                    "warning": f"The run started, but reading its status failed ({error.code.value}: {error.message})",
+                    "hint": _STATUS_UNREADABLE_HINT
+                    if error.code is ErrorCode.PERMISSION_DENIED
+                    else "The run started; do not start it again. Call get_desktop_flow_run with this run_id "
+                    "for its status, or wait_for_desktop_flow_run to follow it.",
                 }
             )
         fields = {name: getattr(run, name) for name in FlowRun.model_fields if name not in ("run_id", "flow_id")}
@@ -258,7 +243,14 @@ class RunService:
 
     async def get_run(self, run_id: str) -> FlowRun:
         run_id = parse_guid(run_id, argument="run_id")
-        return _to_run(await self._client.get_flow_session(run_id), run_id)
+        finished = self._finished.get(run_id)
+        if finished is not None:
+            return finished.model_copy(deep=True)
+        run = FlowRun.from_row(await self._client.get_flow_session(run_id))
+        run.run_id = run_id
+        if run.is_terminal:
+            self._finished.put(run_id, run.model_copy(deep=True))
+        return run
 
     async def wait(self, run_id: str, timeout_seconds: float, progress: Progress = _no_progress) -> FlowRun:
         """Poll with back-off until the run ends or ``timeout_seconds`` pass; the deadline is not an error.
@@ -290,29 +282,28 @@ class RunService:
 
     async def get_outputs(self, run_id: str) -> RunOutputs:
         run_id = parse_guid(run_id, argument="run_id")
+        known = self._outputs.get(run_id)
+        if known is not None:
+            return known.model_copy(deep=True)
         content = await self._client.get_flow_session_outputs(run_id)
         if content is None:
             run = await self.get_run(run_id)  # not_found here means the run itself does not exist
-            note = (
-                "The run finished without outputs."
-                if run.is_terminal
-                else f"The run is {run.status}; outputs appear once it has finished. Call "
-                "wait_for_desktop_flow_run first."
-            )
-            return RunOutputs(run_id=run_id, outputs={}, note=note)
-        text = content.decode("utf-8", errors="replace")
-        try:
-            parsed: Any = json.loads(text)
-        except ValueError:
-            return RunOutputs(run_id=run_id, outputs=text, note="The outputs are not JSON; returned as text.")
-        if isinstance(parsed, dict):
-            return RunOutputs(run_id=run_id, outputs=cast(dict[str, Any], parsed))
-        return RunOutputs(run_id=run_id, outputs=text, note="The outputs are JSON but not an object; returned as text.")
+            if not run.is_terminal:
+                note = (
+                    f"The run is {run.status}; outputs appear once it has finished. Call wait_for_desktop_flow_run "
+                    "first."
+                )
+                return RunOutputs(run_id=run_id, outputs={}, note=note)
+            result = RunOutputs(run_id=run_id, outputs={}, note="The run finished without outputs.")
+        else:
+            result = _parse_outputs(run_id, content)  # Dataverse writes the outputs file once, when the run ends
+        self._outputs.put(run_id, result.model_copy(deep=True))
+        return result
 
     async def cancel(self, run_id: str) -> CancelledRun:
         run_id = parse_guid(run_id, argument="run_id")
         row = await self._client.get_flow_session(run_id)
-        before = _to_run(row, run_id)
+        before = FlowRun.from_row(row)
         if before.is_terminal:
             raise DesktopFlowsError(
                 ErrorCode.CONFLICT,
@@ -346,35 +337,27 @@ class RunService:
             page_size=limit,
             next_link=next_link,
         )
-        runs = [_to_run(row, str(row.get("flowsessionid") or "")) for row in page.rows]
+        runs = [FlowRun.from_row(row) for row in page.rows]
         next_cursor = self._cursors.encode("runs", PageToken(page.next_link, limit)) if page.next_link else None
         return RunList(runs=runs, next_cursor=next_cursor)
 
 
-def _to_run(row: Row, run_id: str) -> FlowRun:
-    status_code = row.get("statuscode")
-    status_code = status_code if isinstance(status_code, int) else None
-    status = status_label(status_code)
-    error = None
-    error_code, error_message = row.get("errorcode"), row.get("errormessage")
-    if error_code or error_message or status in ("Failed", "Faulted", "TimedOut", "Aborted"):
-        hint, retryable = hint_for(error_code, status)
-        error = RunError(code=error_code or None, message=error_message or None, hint=hint, retryable=retryable)
-    state_code = row.get("statecode")
-    run_mode = row.get("runmode")
-    return FlowRun(
-        run_id=run_id,
-        flow_id=row.get("_regardingobjectid_value"),
-        status=status,
-        status_code=status_code,
-        state_code=state_code if isinstance(state_code, int) else None,
-        is_terminal=is_terminal(status_code),
-        created_on=parse_timestamp(row.get("createdon")),
-        started_on=parse_timestamp(row.get("startedon")),
-        completed_on=parse_timestamp(row.get("completedon")),
-        run_mode=run_mode_label(run_mode if isinstance(run_mode, int) else None),
-        error=error,
-    )
+def _parse_outputs(run_id: str, content: bytes) -> RunOutputs:
+    text = content.decode("utf-8", errors="replace")
+    try:
+        parsed: Any = json.loads(text)
+    except ValueError:
+        return RunOutputs(run_id=run_id, outputs=text, note="The outputs are not JSON; returned as text.")
+    if isinstance(parsed, dict):
+        return RunOutputs(run_id=run_id, outputs=cast(dict[str, Any], parsed))
+    return RunOutputs(run_id=run_id, outputs=text, note="The outputs are JSON but not an object; returned as text.")
+
+
+_STATUS_UNREADABLE_HINT = (
+    "The run started, but this identity cannot read run status (that needs Owner-level access to flow sessions, "
+    "while starting a run needs only User). Check it in the Power Automate portal, or ask an admin for read "
+    "access to Flow Sessions."
+)
 
 
 def _check_callback_url(url: str) -> None:

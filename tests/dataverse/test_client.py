@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from desktop_flows_mcp.auth import BearerAuth, StaticTokenProvider
-from desktop_flows_mcp.dataverse.client import DataverseClient
+from desktop_flows_mcp.dataverse.client import DataverseClient, RunDesktopFlowRequest
 from desktop_flows_mcp.dataverse.resilience import RunRateLimiter
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from tests.conftest import API, ENV_URL, FLOW_ID, RUN_ID, TOKEN, FakeClock, flow_row, run_row
@@ -30,6 +30,9 @@ async def client(dataverse: respx.MockRouter, clock: FakeClock) -> AsyncIterator
             rng=lambda: 0.5,
             run_limiter=RunRateLimiter(clock=clock, sleep=clock.sleep),
         )
+
+
+RUN_REQUEST = RunDesktopFlowRequest(connection_name="c", connection_type="connection", run_mode="attended", inputs={})
 
 
 def query(request: httpx.Request) -> dict[str, str]:
@@ -85,12 +88,31 @@ async def test_next_link_is_followed_verbatim_below_the_api_root(
     assert str(route.calls.last.request.url) == next_link
 
 
-async def test_a_next_link_on_another_origin_is_ignored(client: DataverseClient, dataverse: respx.MockRouter) -> None:
+async def test_a_next_link_on_another_origin_is_an_error_not_a_short_list(
+    client: DataverseClient, dataverse: respx.MockRouter
+) -> None:
     dataverse.get("workflows").respond(
         json={"value": [], "@odata.nextLink": "https://evil.example.com/api/data/v9.2/workflows?$skiptoken=1"}
     )
+    with pytest.raises(DesktopFlowsError) as caught:
+        await client.list_desktop_flows(search=None, include_drafts=False, page_size=1, next_link=None)
+    assert "next-page link" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://CONTOSO.crm.dynamics.com/api/data/v9.2/workflows?$skiptoken=1",
+        "https://contoso.crm.dynamics.com:443/api/data/v9.2/workflows?$skiptoken=1",
+        "https://contoso.crm.dynamics.com./api/data/v9.2/workflows?$skiptoken=1",
+    ],
+)
+async def test_a_next_link_to_the_same_environment_spelled_differently_is_followed(
+    client: DataverseClient, dataverse: respx.MockRouter, link: str
+) -> None:
+    dataverse.get("workflows").respond(json={"value": [], "@odata.nextLink": link})
     page = await client.list_desktop_flows(search=None, include_drafts=False, page_size=1, next_link=None)
-    assert page.next_link is None
+    assert page.next_link == "workflows?$skiptoken=1"
 
 
 async def test_schema_value_is_read_without_odata_headers(client: DataverseClient, dataverse: respx.MockRouter) -> None:
@@ -109,8 +131,11 @@ async def test_run_desktop_flow_posts_the_documented_body(client: DataverseClien
     route = dataverse.post(f"workflows({FLOW_ID})/Microsoft.Dynamics.CRM.RunDesktopFlow").respond(
         json={"flowsessionId": RUN_ID}
     )
-    body = {"runMode": "attended", "connectionName": "c", "timeout": 7200, "inputs": '{"a":1}'}
-    assert (await client.run_desktop_flow(FLOW_ID, body, connection="c"))["flowsessionId"] == RUN_ID
+    request = RunDesktopFlowRequest(
+        connection_name="c", connection_type="connection", run_mode="attended", inputs={"a": 1}
+    )
+    assert (await client.run_desktop_flow(FLOW_ID, request)).run_id == RUN_ID
+    body = {"runMode": "attended", "runPriority": "normal", "connectionName": "c", "timeout": 7200, "inputs": '{"a":1}'}
     request = route.calls.last.request
     assert json.loads(request.content) == body
     assert request.headers["Content-Type"] == "application/json; charset=utf-8"
@@ -272,7 +297,7 @@ async def test_run_is_never_retried_once_the_request_may_have_started_a_run(
         side_effect=[failure, httpx.Response(200, json={"flowsessionId": RUN_ID})]
     )
     with pytest.raises(DesktopFlowsError) as caught:
-        await client.run_desktop_flow(FLOW_ID, {"connectionName": "c"}, connection="c")
+        await client.run_desktop_flow(FLOW_ID, RUN_REQUEST)
     assert route.call_count == 1
     assert caught.value.outcome_unknown
     assert not caught.value.retryable
@@ -292,7 +317,7 @@ async def test_run_is_retried_when_dataverse_certainly_did_not_start_it(
     route = dataverse.post(f"workflows({FLOW_ID})/Microsoft.Dynamics.CRM.RunDesktopFlow").mock(
         side_effect=[failure, httpx.Response(200, json={"flowsessionId": RUN_ID})]
     )
-    assert (await client.run_desktop_flow(FLOW_ID, {"connectionName": "c"}, connection="c"))["flowsessionId"] == RUN_ID
+    assert (await client.run_desktop_flow(FLOW_ID, RUN_REQUEST)).run_id == RUN_ID
     assert route.call_count == 2
 
 

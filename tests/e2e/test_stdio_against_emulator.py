@@ -88,7 +88,7 @@ async def test_every_tool_against_the_emulator_over_stdio() -> None:
             args: dict[str, Any] = {"limit": 5} | ({"cursor": cursor} if cursor else {})
             page = ok(await client.call_tool("list_desktop_flows", args))
             names += [flow["name"] for flow in page["flows"]]
-            cursor = page["next_cursor"]
+            cursor = page.get("next_cursor")
             if cursor is None:
                 break
         assert len(names) == len(set(names)) == 17
@@ -144,7 +144,7 @@ async def test_every_tool_against_the_emulator_over_stdio() -> None:
 
         queued = ok(await client.call_tool("run_desktop_flow", {"flow": INVOICE_FLOW, "inputs": inputs}))
         cancelled = ok(await client.call_tool("cancel_desktop_flow_run", {"run_id": queued["run_id"]}))
-        assert cancelled == {"run_id": queued["run_id"], "cancelled": True, "status": "Cancelled", "hint": None}
+        assert cancelled == {"run_id": queued["run_id"], "cancelled": True, "status": "Cancelled"}
         again = error_of(await client.call_tool("cancel_desktop_flow_run", {"run_id": queued["run_id"]}))
         assert again["code"] == "conflict"
 

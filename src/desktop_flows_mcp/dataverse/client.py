@@ -6,20 +6,43 @@ One method per Web API call. Every failure is raised as ``DesktopFlowsError`` (s
 
 from __future__ import annotations
 
-import email.utils
+import json
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
 
-from ..errors import RUN_OUTCOME_UNKNOWN_HINT, DesktopFlowsError, ErrorCode, Operation, from_status
+from ..config import ConnectionType, RunMode, is_loopback_host
+from ..errors import (
+    DesktopFlowsError,
+    ErrorCode,
+    Operation,
+    from_status,
+    invalid_argument,
+    run_accepted_without_id,
+    transport_error,
+    unexpected_answer,
+)
+from ..models import Row
 from .odata import like_literal, string_literal
-from .resilience import Clock, RetryPolicy, RunRateLimiter, Sleep, ThrottleGate
+from .resilience import (
+    IDENTITY,
+    Clock,
+    Failure,
+    Idempotency,
+    RetryPolicy,
+    RunRateLimiter,
+    Sleep,
+    ThrottleGate,
+    connection_scope,
+    parse_retry_after,
+)
 
 API_PATH = "/api/data/v9.2/"
 DESKTOP_FLOW_CONNECTOR_ID = "/providers/Microsoft.PowerApps/apis/shared_uiflow"
@@ -40,8 +63,47 @@ ODATA_HEADERS = {
 RAW_HEADERS = {"Accept": "*/*"}
 INCLUDE_DRAFTS = {"MSCRM.IncludeUnpublished": "true"}
 
-Row = dict[str, Any]
-Retry = Literal["safe", "not_if_sent"]
+# Dataverse codes of service-protection limits: a 429 with one of these pauses every call of the identity;
+# any other 429 on a run start (DesktopFlowsActionThrottled) pauses only runs on that connection.
+SERVICE_PROTECTION_CODES = frozenset({"0x80072322", "0x80072321", "0x80072326", "0x8005f103"})
+
+
+@dataclass(frozen=True)
+class RunDesktopFlowRequest:
+    """The RunDesktopFlow action's parameters, typed; ``body()`` is the only place its wire format is written."""
+
+    connection_name: str
+    connection_type: ConnectionType
+    run_mode: RunMode
+    inputs: Mapping[str, Any]
+    run_priority: Literal["normal", "high"] = "normal"
+    timeout_seconds: int = 7200
+    callback_url: str | None = None
+
+    @property
+    def inputs_json(self) -> str:
+        """The inputs as Dataverse takes them: one compact JSON string."""
+        return json.dumps(self.inputs, ensure_ascii=False, separators=(",", ":"))
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "runMode": self.run_mode,
+            "runPriority": self.run_priority,
+            "connectionName": self.connection_name,
+            "timeout": self.timeout_seconds,
+            "inputs": self.inputs_json,
+        }
+        if self.connection_type == "connection_reference":
+            body["connectionType"] = 2
+        if self.callback_url:
+            body["callbackUrl"] = self.callback_url
+        return body
+
+
+@dataclass(frozen=True)
+class RunDesktopFlowResponse:
+    run_id: str  # flowsessionId
+    license_check: str | None  # licenseCheck.code, when Dataverse reports one
 
 
 @dataclass(frozen=True)
@@ -99,6 +161,13 @@ class DataverseClient:
         body = await self._get_json("workflows", params, headers=INCLUDE_DRAFTS, operation="get_flow")
         return list(body.get("value") or [])
 
+    async def list_desktop_flow_names(self, limit: int = 500) -> list[str]:
+        """Names only, drafts included: the cheap query behind "did you mean" suggestions."""
+        params = {"$select": "name", "$filter": "category eq 6", "$orderby": "name asc"}
+        headers = {"Prefer": f"odata.maxpagesize={limit}", **INCLUDE_DRAFTS}
+        page = await self._get_page("workflows", params, None, headers=headers, operation="list_flows")
+        return [name for row in page.rows if isinstance(name := row.get("name"), str) and name]
+
     async def get_workflow(self, flow_id: str) -> Row:
         return await self._get_json(
             f"workflows({flow_id})", {"$select": FLOW_COLUMNS}, headers=INCLUDE_DRAFTS, operation="get_flow"
@@ -107,22 +176,28 @@ class DataverseClient:
     async def get_flow_schema_text(self, flow_id: str, which: Literal["inputs", "outputs"]) -> str | None:
         """The raw schema JSON text, or None when the column is empty."""
         response = await self._send(
-            "GET", f"workflows({flow_id})/{which}/$value", headers=RAW_HEADERS, operation="read_schema", retry="safe"
+            "GET", f"workflows({flow_id})/{which}/$value", headers=RAW_HEADERS, operation="read_schema"
         )
         text = response.text
         return text if response.status_code != 204 and text.strip() else None
 
-    async def run_desktop_flow(self, flow_id: str, body: Mapping[str, Any], *, connection: str) -> Row:
-        """POST RunDesktopFlow. Retried only when Dataverse certainly did not start a run."""
-        await self._run_limiter.acquire(connection)
+    async def run_desktop_flow(self, flow_id: str, request: RunDesktopFlowRequest) -> RunDesktopFlowResponse:
+        """POST RunDesktopFlow. Sent again only when Dataverse certainly did not start a run."""
+        await self._run_limiter.acquire(request.connection_name)
         response = await self._send(
             "POST",
             f"workflows({flow_id})/Microsoft.Dynamics.CRM.RunDesktopFlow",
-            json=dict(body),
+            json=request.body(),
             operation="run_flow",
-            retry="not_if_sent",
+            kind="not_if_sent",
+            connection=request.connection_name,
         )
-        return _json_object(response, "run_flow")
+        body = _json_object(response, "run_flow")
+        run_id = body.get("flowsessionId")
+        if not isinstance(run_id, str) or not run_id:
+            raise run_accepted_without_id()
+        license_check = _object(body.get("licenseCheck")).get("code")
+        return RunDesktopFlowResponse(run_id, license_check if isinstance(license_check, str) else None)
 
     # ---- flow sessions (runs) -------------------------------------------------------------------------------
 
@@ -168,7 +243,7 @@ class DataverseClient:
             "POST",
             f"flowsessions({run_id})/Microsoft.Dynamics.CRM.CancelDesktopFlowRun",
             operation="cancel_run",
-            retry="not_if_sent",
+            kind="not_if_sent",
         )
 
     # ---- connection references, identity --------------------------------------------------------------------
@@ -213,20 +288,27 @@ class DataverseClient:
         if next_link is not None:
             # Only ever a continuation of the same entity set below our own API root.
             if not next_link.startswith(entity_set + "?"):
-                raise DesktopFlowsError(ErrorCode.INVALID_ARGUMENT, "The cursor does not belong to this list.")
+                raise invalid_argument("The cursor does not belong to this list.")
             body = await self._get_json(next_link, None, headers=headers, operation=operation)
         else:
             body = await self._get_json(entity_set, params, headers=headers, operation=operation)
         rows: Any = body.get("value")
         if not isinstance(rows, list):
-            raise _unexpected(operation, "a list response without 'value'")
-        return Page(rows=[_object(row) for row in cast(list[Any], rows)], next_link=self._relative(body))
+            raise unexpected_answer(operation, "a list response without 'value'")
+        return Page(rows=[_object(row) for row in cast(list[Any], rows)], next_link=self._relative(body, operation))
 
-    def _relative(self, body: Row) -> str | None:
+    def _relative(self, body: Row, operation: Operation) -> str | None:
+        """The next-page link below our API root. The same environment spelled differently (host case, default
+        port, a loopback alias) still counts; a link anywhere else is an error, never a silently short list."""
         link = body.get("@odata.nextLink")
-        if not isinstance(link, str) or not link.startswith(self.api_root):
+        if link is None:
             return None
-        return link[len(self.api_root) :]
+        if isinstance(link, str):
+            ours, theirs = urlsplit(self.api_root), urlsplit(link)
+            if _same_origin(ours, theirs) and theirs.path.lower().startswith(ours.path.lower()):
+                rest = theirs.path[len(ours.path) :]
+                return rest + ("?" + theirs.query if theirs.query else "")
+        raise unexpected_answer(operation, "a next-page link outside this environment's Web API")
 
     async def _get_json(
         self,
@@ -250,63 +332,72 @@ class DataverseClient:
         params: dict[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         json: dict[str, Any] | None = None,
-        retry: Retry = "safe",
+        kind: Idempotency = "safe",
+        connection: str | None = None,
     ) -> httpx.Response:
+        """One request, sent again only where ``RetryPolicy`` says so; every failure as a DesktopFlowsError."""
         url = self.api_root + path
         send_headers = dict(headers or ODATA_HEADERS)
         if json is not None:
             send_headers.update({**ODATA_HEADERS, "Content-Type": "application/json; charset=utf-8"})
+        scopes = (IDENTITY, connection_scope(connection)) if connection else (IDENTITY,)
         policy = self._retry
-        for attempt in range(1, policy.attempts + 1):
-            last = attempt == policy.attempts
-            await self._gate.wait(policy.max_retry_after)
+        attempt = 0
+        while True:
+            attempt += 1
+            await self._gate.wait(policy.max_retry_after, scopes)
             try:
                 response = await self._http.request(method, url, params=params, headers=send_headers, json=json)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                # The request never left this machine, so even a run request can be sent again.
-                if last:
-                    raise _transport_error(exc, operation, sent=False) from exc
-                await self._sleep(policy.backoff(attempt, self._rng))
-                continue
             except httpx.TransportError as exc:
-                if retry == "not_if_sent" or last:
-                    raise _transport_error(exc, operation, sent=True) from exc
-                await self._sleep(policy.backoff(attempt, self._rng))
+                failure = Failure.NOT_SENT if isinstance(exc, _NOT_SENT) else Failure.LOST
+                delay = policy.delay(kind, failure, attempt, rng=self._rng)
+                if delay is None:
+                    raise _transport_error(exc, operation, sent=failure is Failure.LOST) from exc
+                await self._sleep(delay)
                 continue
-
             status = response.status_code
+            if status < 400:
+                return response
             if status == 429:
-                retry_after = _retry_after(response)
-                self._gate.close_for(retry_after if retry_after is not None else policy.backoff(attempt, self._rng))
-                if not last and (retry_after or 0) <= policy.max_retry_after:
-                    continue  # the gate waits before the next attempt
-                raise await _error_from(response, operation, retry_after)
-            if status >= 500 or status == 408:
-                if retry == "safe" and not last:
-                    await response.aread()
-                    await self._sleep(policy.backoff(attempt, self._rng))
-                    continue
-                raise await _error_from(response, operation, None)
-            if status >= 400:
-                raise await _error_from(response, operation, None)
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                error = await _error_from(response, operation, retry_after)
+                scope = IDENTITY
+                if connection and (error.dataverse_code or "").lower() not in SERVICE_PROTECTION_CODES:
+                    scope = connection_scope(connection)
+                self._gate.close_for(retry_after, scope)
+                if policy.delay(kind, Failure.THROTTLED, attempt, retry_after=retry_after) is None:
+                    raise error
+                continue  # the gate waits before the next attempt
+            error = await _error_from(response, operation)
+            failure = Failure.SERVER if status >= 500 or status == 408 else Failure.REFUSED
+            delay = policy.delay(kind, failure, attempt, rng=self._rng)
+            if delay is None:
+                raise error
+            await self._sleep(delay)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _same_origin(ours: Any, theirs: Any) -> bool:
+    """Same scheme and port, and the same host ignoring case, a trailing dot, or another spelling of loopback."""
+    if theirs.scheme.lower() != ours.scheme or _port(theirs) != _port(ours):
+        return False
+    mine, other = (ours.hostname or "").rstrip("."), (theirs.hostname or "").rstrip(".")
+    return mine == other or (is_loopback_host(mine) and is_loopback_host(other))
+
+
+def _port(parts: Any) -> int | None:
     try:
-        return max(0.0, float(value))
+        port: int | None = parts.port
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        if parsed is None:
-            return None
-        return max(0.0, parsed.timestamp() - time.time())
+        return None
+    return port or {"https": 443, "http": 80}.get(parts.scheme.lower())
 
 
-async def _error_from(response: httpx.Response, operation: Operation, retry_after: float | None) -> DesktopFlowsError:
+async def _error_from(
+    response: httpx.Response, operation: Operation, retry_after: float | None = None
+) -> DesktopFlowsError:
     await response.aread()
     code: str | None = None
     message: str | None = None
@@ -314,34 +405,24 @@ async def _error_from(response: httpx.Response, operation: Operation, retry_afte
         body: Any = response.json()
     except (ValueError, UnicodeDecodeError):
         body = None
-    error = _object(body).get("error")
-    if isinstance(error, dict):
-        error = _object(error)
-        raw_code = error.get("code")
-        raw_message = error.get("message")
-        code = raw_code if isinstance(raw_code, str) and raw_code.strip() else None
+    error = _object(_object(body).get("error"))
+    if error:
+        raw_code, raw_message = error.get("code"), error.get("message")
+        if isinstance(raw_code, int) and not isinstance(raw_code, bool):
+            raw_code = f"0x{raw_code & 0xFFFFFFFF:08x}"  # a signed decimal code, as some gateways send it
+        code = raw_code.strip() if isinstance(raw_code, str) and raw_code.strip() else None
         message = raw_message if isinstance(raw_message, str) else None
     elif response.content:
         kind = "an HTML page" if b"<html" in response.content[:512].lower() else "a body that is not Dataverse JSON"
         message = f"Dataverse (or a proxy in front of it) answered HTTP {response.status_code} with {kind}."
-    mapped = from_status(response.status_code, code, message, operation=operation, retry_after=retry_after)
-    if operation == "run_flow" and (response.status_code >= 500 or response.status_code == 408):
-        mapped.hint = RUN_OUTCOME_UNKNOWN_HINT
-        mapped.outcome_unknown = True
-    return mapped
+    return from_status(response.status_code, code, message, operation=operation, retry_after=retry_after)
 
 
 def _transport_error(exc: httpx.TransportError, operation: Operation, *, sent: bool) -> DesktopFlowsError:
     host = exc.request.url.host if _has_request(exc) else "Dataverse"
-    if isinstance(exc, httpx.TimeoutException):
-        code, what = ErrorCode.TIMEOUT, f"Timed out talking to {host} ({type(exc).__name__})."
-    else:
-        code, what = ErrorCode.DATAVERSE_UNAVAILABLE, f"Could not reach {host} ({type(exc).__name__})."
-    if operation == "run_flow" and sent:
-        return DesktopFlowsError(code, what, hint=RUN_OUTCOME_UNKNOWN_HINT, retryable=False, outcome_unknown=True)
-    return DesktopFlowsError(
-        code, what, hint="Check the network and DATAVERSE_URL, then retry in a few seconds.", retryable=True
-    )
+    timed_out = isinstance(exc, httpx.TimeoutException)
+    what = f"{'Timed out talking to' if timed_out else 'Could not reach'} {host} ({type(exc).__name__})."
+    return transport_error(what, timed_out=timed_out, operation=operation, sent=sent)
 
 
 def _has_request(exc: httpx.TransportError) -> bool:
@@ -361,15 +442,7 @@ def _json_object(response: httpx.Response, operation: Operation) -> Row:
     try:
         body = response.json()
     except (ValueError, UnicodeDecodeError) as exc:
-        raise _unexpected(operation, "a body that is not JSON") from exc
+        raise unexpected_answer(operation, "a body that is not JSON") from exc
     if not isinstance(body, dict):
-        raise _unexpected(operation, "JSON that is not an object")
-    return body  # type: ignore[return-value]  # json.loads gives dict[str, Any] for objects
-
-
-def _unexpected(operation: Operation, what: str) -> DesktopFlowsError:
-    return DesktopFlowsError(
-        ErrorCode.INTERNAL,
-        f"Dataverse answered {operation} with {what}.",
-        hint="This is unexpected; retry once, and report it if it persists.",
-    )
+        raise unexpected_answer(operation, "JSON that is not an object")
+    return cast(Row, body)

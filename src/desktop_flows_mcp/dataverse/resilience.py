@@ -9,22 +9,60 @@ and a sleep that tests replace, so no test ever sleeps.
 
 from __future__ import annotations
 
+import email.utils
+import logging
 import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import Enum
+from typing import Literal
 
 import anyio
 
-from ..errors import DesktopFlowsError, ErrorCode
+from ..errors import throttled
 
+log = logging.getLogger("desktop_flows_mcp")
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
+# What a request is, for the retry decision: a read can always be sent again; a run start (and a cancel) only
+# when Dataverse certainly did not act on it.
+Idempotency = Literal["safe", "not_if_sent"]
+
+
+class Failure(Enum):
+    NOT_SENT = "not_sent"  # connect error, connect or pool timeout: the request never left this machine
+    LOST = "lost"  # the connection broke or timed out after the request was sent
+    THROTTLED = "throttled"  # 429: Dataverse refused it unprocessed
+    SERVER = "server"  # 5xx or 408: Dataverse may or may not have acted on it
+    REFUSED = "refused"  # any other 4xx: sending it again gives the same answer
+
+
+# May a request of this kind be sent again after this failure? (Attempts and Retry-After limits apply on top.)
+SEND_AGAIN: dict[tuple[Idempotency, Failure], bool] = {
+    ("safe", Failure.NOT_SENT): True,
+    ("safe", Failure.LOST): True,
+    ("safe", Failure.THROTTLED): True,
+    ("safe", Failure.SERVER): True,
+    ("safe", Failure.REFUSED): False,
+    ("not_if_sent", Failure.NOT_SENT): True,
+    ("not_if_sent", Failure.LOST): False,
+    ("not_if_sent", Failure.THROTTLED): True,
+    ("not_if_sent", Failure.SERVER): False,
+    ("not_if_sent", Failure.REFUSED): False,
+}
+
+MAX_RETRY_AFTER = 300.0  # a Retry-After beyond five minutes is read as five minutes
+DEFAULT_RETRY_AFTER = 5.0  # a 429 whose Retry-After is missing or unreadable
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
+    """The one answer to "may this request be sent again, after which failure, and when"."""
+
     attempts: int = 4  # first try included
     base_delay: float = 0.5
     max_delay: float = 8.0
@@ -36,23 +74,67 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return ceiling * (0.5 + rng() / 2)
 
+    def delay(
+        self,
+        kind: Idempotency,
+        failure: Failure,
+        attempt: int,
+        *,
+        retry_after: float | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> float | None:
+        """Seconds to wait before sending again, or None to give up and report the failure."""
+        if attempt >= self.attempts or not SEND_AGAIN[(kind, failure)]:
+            return None
+        if failure is Failure.THROTTLED:
+            wait = DEFAULT_RETRY_AFTER if retry_after is None else retry_after
+            return wait if wait <= self.max_retry_after else None
+        return self.backoff(attempt, rng)
+
+
+def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float:
+    """Retry-After in seconds (a number or an HTTP date), capped at five minutes; unreadable → the default."""
+    if not value:
+        return DEFAULT_RETRY_AFTER
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - now()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return DEFAULT_RETRY_AFTER
+    if seconds != seconds:  # NaN
+        return DEFAULT_RETRY_AFTER
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
+
+
+IDENTITY = "identity"  # the throttle scope of service-protection limits (per user, per web server)
+
 
 class ThrottleGate:
-    """After Dataverse answers 429, every call waits out Retry-After, not only the one that got it."""
+    """After a 429, calls in its scope wait out Retry-After, not only the one that got it.
+
+    Scopes: ``IDENTITY`` (service protection: every call of this identity) or ``connection:<name>`` (a run
+    start refused for its connection: only runs on that connection pause).
+    """
 
     def __init__(self, clock: Clock = time.monotonic, sleep: Sleep = anyio.sleep) -> None:
         self._clock = clock
         self._sleep = sleep
-        self._open_at = 0.0
+        self._open_at: dict[str, float] = {}
 
-    def close_for(self, seconds: float) -> None:
-        self._open_at = max(self._open_at, self._clock() + seconds)
+    def close_for(self, seconds: float, scope: str = IDENTITY) -> None:
+        opens = self._clock() + seconds
+        if opens > self._open_at.get(scope, 0.0):
+            log.warning("Dataverse throttled %s: pausing it for %.0f s", scope, seconds)
+            self._open_at[scope] = opens
 
-    def remaining(self) -> float:
-        return max(0.0, self._open_at - self._clock())
+    def remaining(self, scopes: tuple[str, ...] = (IDENTITY,)) -> float:
+        now = self._clock()
+        return max((self._open_at.get(scope, 0.0) - now for scope in scopes), default=0.0) if scopes else 0.0
 
-    async def wait(self, max_wait: float) -> None:
-        remaining = self.remaining()
+    async def wait(self, max_wait: float, scopes: tuple[str, ...] = (IDENTITY,)) -> None:
+        remaining = self.remaining(scopes)
         if remaining <= 0:
             return
         if remaining > max_wait:
@@ -61,6 +143,10 @@ class ThrottleGate:
                 retry_after=remaining,
             )
         await self._sleep(remaining)
+
+
+def connection_scope(connection: str) -> str:
+    return "connection:" + connection.lower()
 
 
 class RunRateLimiter:
@@ -103,15 +189,3 @@ class RunRateLimiter:
                     retry_after=wait,
                 )
             await self._sleep(wait)
-
-
-def throttled(message: str, *, retry_after: float | None) -> DesktopFlowsError:
-    when = f"after {retry_after:.0f} seconds" if retry_after is not None else "shortly"
-    return DesktopFlowsError(
-        ErrorCode.THROTTLED,
-        message,
-        hint=f"Retry the same call {when}. Do not retry in a tight loop.",
-        retryable=True,
-        http_status=429,
-        retry_after_seconds=retry_after,
-    )

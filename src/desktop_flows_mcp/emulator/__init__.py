@@ -61,9 +61,13 @@ Seeded connections (connectionType 1): ``shared-uiflow-7f3c1a`` (Finance bots ma
 from .app import Emulator, EmulatorApp, create_app
 from .faults import Fault, Faults, FaultsDisabledError
 from .principals import DEMO_USER, EMULATOR_TOKEN, RUN_ONLY_TOKEN, RUN_ONLY_USER, Principal
+from .seed import CONNECTIONS
 from .server import serve
 
+DEMO_CONNECTION = next(iter(CONNECTIONS))  # what --emulator runs on when no connection is configured
+
 __all__ = [
+    "DEMO_CONNECTION",
     "DEMO_USER",
     "EMULATOR_TOKEN",
     "RUN_ONLY_TOKEN",

@@ -11,7 +11,7 @@ from typing import Any, Protocol, cast
 
 import httpx
 
-from .errors import DesktopFlowsError, ErrorCode, from_status
+from ..errors import discovery_failed, discovery_unreachable, unexpected_answer
 
 INSTANCES_PATH = "/api/discovery/v2.0/Instances"
 INSTANCE_COLUMNS = "Url,ApiUrl,FriendlyName,UniqueName,EnvironmentId,Region,State,Version"
@@ -39,39 +39,14 @@ class GlobalDiscovery:
                 auth=None,  # the client's BearerAuth would send the Dataverse token instead
             )
         except httpx.TransportError as exc:
-            raise DesktopFlowsError(
-                ErrorCode.DATAVERSE_UNAVAILABLE,
-                f"Could not reach the Global Discovery Service at {self.base_url} ({type(exc).__name__}).",
-                hint="Check the network and retry in a few seconds.",
-                retryable=True,
-            ) from exc
+            raise discovery_unreachable(self.base_url, exc) from exc
         if response.status_code >= 400:
-            raise self._error(response)
+            raise discovery_failed(self.base_url, response.status_code)
         try:
             body: Any = response.json()
         except ValueError:
             body = None
         rows: Any = cast(dict[str, Any], body).get("value") if isinstance(body, dict) else None
         if not isinstance(rows, list):
-            raise DesktopFlowsError(
-                ErrorCode.INTERNAL,
-                "The Global Discovery Service answered without a list of instances.",
-                hint="Retry once; report it if it persists.",
-            )
+            raise unexpected_answer("Instances (Global Discovery)", "no list of instances")
         return [cast(dict[str, Any], row) for row in cast(list[Any], rows) if isinstance(row, dict)]
-
-    def _error(self, response: httpx.Response) -> DesktopFlowsError:
-        error = from_status(response.status_code, None, None, operation="who_am_i")
-        error.message = f"The Global Discovery Service ({self.base_url}) answered HTTP {response.status_code}."
-        if response.status_code == 401:
-            error.hint = (
-                "The discovery service refused the person's token. The app registration needs the delegated "
-                "permission Dynamics CRM > user_impersonation with consent; DATAVERSE_URL itself still works. "
-                "Call check_access to see what this identity can do there."
-            )
-        elif not error.retryable:
-            error.hint = (
-                "The discovery service could not list environments for this person; DATAVERSE_URL itself is not "
-                "affected. Check DATAVERSE_AUTHORITY_HOST and the cloud of DATAVERSE_URL, or call check_access."
-            )
-        return error

@@ -1,0 +1,133 @@
+"""The MCP tools, one module per area; this module holds what they share.
+
+``register`` puts a tool behind ``_boundary``, the one place that turns a ``DesktopFlowsError`` into the
+contract's ``isError`` result with ``structuredContent = {"error": {...}}``. Every result's text is the compact
+JSON of its ``structuredContent`` (some clients read only one of the two), and fields that are None are left out.
+Tool names and argument names are a public API.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from types import UnionType
+from typing import Annotated, Any, ParamSpec, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from ..errors import DesktopFlowsError, internal_crash
+from ..wiring import Services
+
+log = logging.getLogger("desktop_flows_mcp")
+
+FlowArg = Annotated[
+    str,
+    Field(min_length=1, max_length=100, description="Flow GUID (from list_desktop_flows) or exact name."),
+]
+RunIdArg = Annotated[
+    str,
+    Field(min_length=1, max_length=64, description="The run's GUID (run_id from run_desktop_flow or a list)."),
+]
+CursorArg = Annotated[str | None, Field(max_length=4096, description="next_cursor of the previous page.")]
+
+P = ParamSpec("P")
+M = TypeVar("M", bound=BaseModel)
+
+
+def services(ctx: Context[Services]) -> Services:
+    return ctx.request_context.lifespan_context
+
+
+def compact(body: dict[str, Any]) -> str:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def success_result(model: BaseModel) -> CallToolResult:
+    body = model.model_dump(mode="json", exclude_none=True)
+    return CallToolResult(content=[TextContent(type="text", text=compact(body))], structured_content=body)
+
+
+def error_result(error: DesktopFlowsError) -> CallToolResult:
+    body = {"error": error.to_payload()}
+    return CallToolResult(
+        content=[TextContent(type="text", text=compact(body))], structured_content=body, is_error=True
+    )
+
+
+def _boundary(fn: Callable[P, Awaitable[M]]) -> Callable[P, Awaitable[CallToolResult]]:
+    """DesktopFlowsError → the contract's error result; anything else → ``internal`` without its details.
+
+    The wrapper advertises ``Annotated[CallToolResult, <model>]``, so the SDK publishes the model's output
+    schema (which admits the error envelope) and passes error results through unvalidated.
+    """
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> CallToolResult:
+        try:
+            return success_result(await fn(*args, **kwargs))
+        except DesktopFlowsError as error:
+            log.info("tool %s failed: %s %s", fn.__name__, error.code.value, error.message)
+            return error_result(error)
+        except Exception as exc:
+            log.warning("tool %s crashed", fn.__name__, exc_info=True)
+            return error_result(internal_crash(fn.__name__, exc))
+
+    hints = {name: _without_null(hint) for name, hint in get_type_hints(fn, include_extras=True).items()}
+    result_type = Annotated[CallToolResult, hints["return"]]
+    signature = inspect.signature(fn, eval_str=True)
+    parameters = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()]
+    published = signature.replace(parameters=parameters, return_annotation=result_type)
+    setattr(wrapper, "__signature__", published)  # noqa: B010
+    wrapper.__annotations__ = {**hints, "return": result_type}
+    wrapper.__doc__ = inspect.cleandoc(fn.__doc__ or "")  # the tool description, without source indentation
+    return wrapper
+
+
+def _without_null(hint: Any) -> Any:
+    """``Annotated[X | None, f]`` → ``Annotated[X, f]``: an optional argument is published as its type. JSON null
+    still means "not given" (the surface drops it), and the SDK no longer turns the string "null" into None."""
+    if get_origin(hint) is not Annotated:
+        return hint
+    inner, *metadata = get_args(hint)
+    if get_origin(inner) not in (Union, UnionType) or type(None) not in get_args(inner):
+        return hint
+    rest = tuple(arg for arg in get_args(inner) if arg is not type(None))
+    base = rest[0] if len(rest) == 1 else Union[rest]  # noqa: UP007  # a union built at run time
+    return Annotated[(base, *metadata)]  # type: ignore[valid-type]  # pyright cannot follow a runtime Annotated
+
+
+def register(
+    mcp: MCPServer[Services],
+    title: str,
+    *,
+    read_only: bool,
+    destructive: bool = False,
+    idempotent: bool,
+    open_world: bool = False,
+) -> Callable[[Callable[P, Awaitable[M]]], Callable[P, Awaitable[M]]]:
+    """Register a tool behind the error boundary, with its title and all four annotations set on purpose."""
+
+    def decorate(fn: Callable[P, Awaitable[M]]) -> Callable[P, Awaitable[M]]:
+        annotations = ToolAnnotations(  # the title is the tool's own; repeating it here costs every tools/list
+            read_only_hint=read_only,
+            destructive_hint=destructive,
+            idempotent_hint=idempotent,
+            open_world_hint=open_world,
+        )
+        mcp.tool(title=title, annotations=annotations)(_boundary(fn))
+        return fn
+
+    return decorate
+
+
+def progress_reporter(ctx: Context[Services]) -> Callable[[float, float, str], Awaitable[None]]:
+    async def progress(done: float, total: float, message: str) -> None:
+        await ctx.report_progress(done, total, message)
+
+    return progress

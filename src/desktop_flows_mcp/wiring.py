@@ -1,0 +1,128 @@
+"""Wiring: the one place that assembles what the tools run on.
+
+settings ─► token provider (one factory, shared with the CLI's start-up check)
+         ─► httpx.AsyncClient (pooled, BearerAuth)  ─► DataverseClient ─► FlowCatalogue, RunService, AccessService
+         ─► the Dataverse transport: the network, a caller's (tests), or the embedded emulator (--emulator)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+
+from . import __version__
+from .config import Settings
+from .errors import DesktopFlowsError, ErrorCode
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .access import AccessService
+    from .auth import TokenProvider
+    from .flows import FlowCatalogue
+    from .runs import RunService
+
+log = logging.getLogger("desktop_flows_mcp")
+
+
+@dataclass
+class Services:
+    catalogue: FlowCatalogue
+    runs: RunService
+    access: AccessService | None = None
+
+
+def token_provider_for(settings: Settings) -> TokenProvider:
+    """The token provider for the configured sign-in mode; msal is imported only for the msal modes."""
+    from .auth import StaticTokenProvider
+
+    if settings.uses_emulator:
+        from .emulator import EMULATOR_TOKEN
+
+        return StaticTokenProvider(EMULATOR_TOKEN, mode="emulator")
+    if settings.sign_in.mode != "access_token":
+        from .signin import build_token_provider
+
+        return build_token_provider(settings)
+    if settings.sign_in.access_token is None:
+        raise DesktopFlowsError(ErrorCode.UNAUTHENTICATED, "No access token is configured.")
+    return StaticTokenProvider(settings.sign_in.access_token.reveal())
+
+
+def with_emulator_defaults(settings: Settings) -> Settings:
+    """On the emulator with no connection configured, runs go to the emulator's demo connection."""
+    if not settings.uses_emulator or settings.run.connection_name:
+        return settings
+    from .emulator import DEMO_CONNECTION
+
+    return replace(settings, run=replace(settings.run, connection_name=DEMO_CONNECTION))
+
+
+@asynccontextmanager
+async def connect(
+    settings: Settings,
+    *,
+    dataverse_transport: httpx.AsyncBaseTransport | None = None,
+    token_provider: TokenProvider | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+) -> AsyncGenerator[Services, None]:
+    """One pooled HTTP client for the process, and the services built on it."""
+    import httpx  # the HTTP stack loads when the server starts serving, not when the CLI parses flags
+
+    from .access import build_access_service
+    from .auth import BearerAuth
+    from .cursors import CursorCodec
+    from .dataverse.client import DataverseClient, default_timeout
+    from .dataverse.resilience import RunRateLimiter
+    from .flows import AllowList, FlowCatalogue
+    from .runs import RunService
+
+    settings = with_emulator_defaults(settings)
+    provider = token_provider or token_provider_for(settings)
+    async with anyio.create_task_group() as background:
+        if settings.uses_emulator and dataverse_transport is None:
+            dataverse_transport = _embedded_emulator(background)
+        async with httpx.AsyncClient(
+            transport=dataverse_transport,
+            auth=BearerAuth(provider),
+            timeout=default_timeout(),
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            headers={"User-Agent": f"desktop-flows-mcp/{__version__}"},
+            follow_redirects=False,
+        ) as http:
+            client = DataverseClient(
+                http,
+                settings.dataverse_url,
+                clock=clock,
+                sleep=sleep,
+                run_limiter=RunRateLimiter(clock=clock, sleep=sleep),
+            )
+            cursors = CursorCodec()
+            catalogue = FlowCatalogue(client, AllowList(settings.run.allowed_flows), cursors, clock=clock)
+            runs = RunService(client, catalogue, settings, cursors, clock=clock, sleep=sleep)
+            yield Services(catalogue, runs, access=build_access_service(settings, http, client, provider))
+        background.cancel_scope.cancel()
+
+
+def _embedded_emulator(background: anyio.abc.TaskGroup) -> httpx.AsyncBaseTransport:
+    """The emulator in-process: same client code path as production, no port. Its callbacks are logged,
+    not sent, so a demo never makes outbound calls."""
+    import httpx
+
+    from .emulator import Emulator
+
+    def log_callback(request: httpx.Request) -> httpx.Response:
+        log.warning("emulator: run finished; a real Dataverse would now POST its callback to %s", request.url)
+        return httpx.Response(200)
+
+    emulator = Emulator(callback_transport=httpx.MockTransport(log_callback))
+    background.start_soon(emulator.run_scheduler)
+    return emulator.transport()
