@@ -80,6 +80,7 @@ class RunService:
         self._keys = IdempotencyStore(clock)
         self._finished: Recent[str, FlowRun] = Recent(FINISHED_TTL, 256, clock)
         self._outputs: Recent[str, RunOutputs] = Recent(FINISHED_TTL, 64, clock)
+        self._just_started: Recent[str, float] = Recent(MAX_POLL_INTERVAL, 256, clock)  # run id → when it started
 
     # ---- start ----------------------------------------------------------------------------------------------
 
@@ -176,6 +177,7 @@ class RunService:
             wire.run_mode,
             len(wire.inputs_json.encode()),
         )
+        self._just_started.put(response.run_id, self._clock())
         return started.model_copy(update={"run_id": response.run_id, "license_check": response.license_check})
 
     async def _start_once(self, key: str, ref: FlowRef, wire: RunDesktopFlowRequest, started: StartedRun) -> StartedRun:
@@ -261,6 +263,10 @@ class RunService:
         started = self._clock()
         deadline = started + timeout_seconds
         interval = self._settings.run.poll_interval_seconds
+        queued_at = self._just_started.get(run_id)
+        if queued_at is not None and self._finished.get(run_id) is None:
+            # This process started it moments ago and Dataverse said Waiting: a read now would only say so again.
+            await self._sleep(max(0.0, min(queued_at + interval - started, timeout_seconds)))
         while True:
             run = await self.get_run(run_id)
             elapsed = self._clock() - started
