@@ -202,7 +202,7 @@ async def test_run_with_wait_returns_the_finished_run_and_its_outputs(dataverse:
     assert result["is_terminal"] is True
     assert result["outputs"] == {"DocumentNumber": "5100000042"}
     assert result["flow_name"] == "Invoice entry"
-    assert clock.sleeps == [2.0]
+    assert clock.sleeps == [2.0, 2.0]  # a run started moments ago is first read one poll interval later
 
 
 async def test_a_run_only_identity_gets_its_run_id_even_when_it_cannot_read_status(
