@@ -3,9 +3,11 @@
 Shared machines are noisy, so nothing here is an absolute threshold: each figure is compared with a baseline
 taken interleaved with it, and the medians are reported.
 
-    python bench/bench.py              # both
+    python bench/bench.py              # all three
     python bench/bench.py startup      # process start-up only
     python bench/bench.py calls        # per-call overhead only
+    python bench/bench.py economy      # bytes and Dataverse requests an agent pays for
+    python bench/bench.py --json ...   # one JSON object instead of the table
 
 Start-up: desktop hosts spawn the server on every start. Baseline: a process that only imports the MCP SDK
 (the floor any SDK-based server pays). Ours: import the CLI, parse settings and build the server, which is
@@ -14,17 +16,32 @@ what happens before the first byte of stdio is read.
 Per call: baseline: a bare MCPServer tool returning a pydantic model through the in-memory client. Ours:
 get_desktop_flow_run through the same client, with Dataverse answered by an in-process httpx transport, so
 the figure is our own per-call path (validation, client, parsing, error boundary) without the network.
+
+Economy: counts, not timings, so exact and repeatable. The server runs in process over the emulator on fake time
+(both protocol eras); every Dataverse request crosses a counting transport.
+
+    tools/list       compact JSON bytes of {"tools": [...]} as the client receives it, and per tool
+    short job        list_desktop_flows(search) -> get_desktop_flow_schema -> run_desktop_flow ->
+                     wait_for_desktop_flow_run -> get_desktop_flow_run_outputs: requests and result text bytes
+    waiting          a 600 s run watched with wait_for_desktop_flow_run(timeout_seconds=60) for 10 fake minutes:
+                     status reads (GET flowsessions(id)) per call, i.e. per minute of waiting
 """
 
 from __future__ import annotations
 
+import json
+import re
 import statistics
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    import httpx
+    from mcp import Client
 
 RUNS = 9
 CALLS = 300
@@ -51,7 +68,7 @@ def _time_process(code: str) -> float:
     return time.perf_counter() - started
 
 
-def startup() -> None:
+def startup() -> dict[str, float]:
     baseline: list[float] = []
     ours: list[float] = []
     _time_process(OUR_STARTUP)  # warm the file cache and byte-code for both
@@ -60,6 +77,7 @@ def startup() -> None:
         ours.append(_time_process(OUR_STARTUP))
     b, o = statistics.median(baseline), statistics.median(ours)
     print(f"startup  baseline(import mcp.server) {b * 1000:7.1f} ms   ours {o * 1000:7.1f} ms   ratio {o / b:5.2f}")
+    return {"baseline_ms": round(b * 1000, 1), "ours_ms": round(o * 1000, 1), "ratio": round(o / b, 2)}
 
 
 async def _calls() -> tuple[float, float]:
@@ -87,7 +105,7 @@ async def _calls() -> tuple[float, float]:
     }
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json=row))
     settings = Settings.from_env({"DATAVERSE_URL": "https://contoso.crm.dynamics.com", "DATAVERSE_ACCESS_TOKEN": "t"})
-    ours = build_server(settings, transport=transport)
+    ours = build_server(settings, dataverse_transport=transport)
     args = {"run_id": row["flowsessionid"]}
 
     async with Client(bare) as base_client, Client(ours) as our_client:
@@ -110,19 +128,220 @@ async def _calls() -> tuple[float, float]:
     return statistics.median(base_times) / per, statistics.median(our_times) / per
 
 
-def calls() -> None:
+def calls() -> dict[str, float]:
     import anyio
 
     b, o = anyio.run(_calls)
     print(f"per call baseline(bare SDK tool)     {b * 1e6:7.0f} us   ours {o * 1e6:7.0f} us   ratio {o / b:5.2f}")
+    return {"baseline_us": round(b * 1e6), "ours_us": round(o * 1e6), "ratio": round(o / b, 2)}
+
+
+# ---- economy --------------------------------------------------------------------------------------------------
+
+ERAS = {"legacy": "legacy", "2026-07-28": "auto"}  # era label -> Client mode (auto negotiates server/discover)
+ISSUE_8_BASELINE = {"tools_list_kb": 36.8, "tools": 11, "short_job_requests": 11}
+INVOICE_FLOW = "Enter invoices into legacy ERP"
+INVOICE_INPUTS = {"InvoiceNumber": "INV-1", "VendorId": "V-9", "Amount": 12.5, "Currency": "EUR"}
+REPORT_FLOW = "Download monthly sales report"  # runs 600 s in the emulator
+REPORT_INPUTS = {"Month": "2026-10", "Region": "EMEA"}
+WAIT_CALL_SECONDS, WAIT_MINUTES = 60, 10
+GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def _compact(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+class FakeClock:
+    """Monotonic time that moves only when the server sleeps; the emulator reads the same clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class _Wire:
+    """Every Dataverse request the server sends, with the fake time it was sent at."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, clock: FakeClock) -> None:
+        import httpx
+
+        self.inner, self.clock = inner, clock
+        self.sent: list[tuple[float, httpx.Request]] = []
+        outer = self
+
+        class Counting(httpx.AsyncBaseTransport):
+            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+                outer.sent.append((outer.clock(), request))
+                return await outer.inner.handle_async_request(request)
+
+        self.transport = Counting()
+
+    def lines(self, start: int = 0) -> list[str]:
+        """``METHOD path`` under the Web API root, ids as {id} so runs compare across processes."""
+        out: list[str] = []
+        for _, request in self.sent[start:]:
+            path = request.url.path.split("/api/data/v9.2/", 1)[-1]
+            out.append(f"{request.method} {GUID.sub('{id}', path)}")
+        return out
+
+
+async def _economy_era(mode: str) -> dict[str, Any]:
+    from mcp import Client
+
+    from desktop_flows_mcp.config import Settings
+    from desktop_flows_mcp.emulator import Emulator
+    from desktop_flows_mcp.server import build_server
+
+    clock = FakeClock()
+    wire = _Wire(Emulator(clock=clock).transport(), clock)
+    server = build_server(Settings.from_env({}), dataverse_transport=wire.transport, clock=clock, sleep=clock.sleep)
+    async with Client(server, mode=mode, raise_exceptions=True) as client:  # type: ignore[arg-type]
+        listed = (await client.list_tools()).model_dump(mode="json", by_alias=True, exclude_none=True)
+        tools = listed["tools"]
+        figures: dict[str, Any] = {
+            "tools_list": {
+                "tools": len(tools),
+                "bytes": _compact({"tools": tools}),
+                "result_bytes": _compact(listed),  # with cursor and cache hints, as the whole result
+                "per_tool": {tool["name"]: _compact(tool) for tool in tools},
+            }
+        }
+        figures["short_job"] = await _short_job(client, wire)
+        figures["waiting"] = await _waiting(client, wire, clock)
+    return figures
+
+
+async def _call(client: Client, wire: _Wire, tool: str, arguments: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    before = len(wire.sent)
+    result = await client.call_tool(tool, arguments)
+    text = "".join(getattr(block, "text", "") for block in result.content)
+    if result.is_error:
+        raise RuntimeError(f"{tool} failed: {text}")
+    step = {"tool": tool, "result_bytes": len(text.encode()), "requests": wire.lines(before)}
+    return step, result.structured_content
+
+
+async def _short_job(client: Client, wire: _Wire) -> dict[str, Any]:
+    start = len(wire.sent)
+    steps: list[dict[str, Any]] = []
+    step, listed = await _call(client, wire, "list_desktop_flows", {"search": "invoices into"})
+    steps.append(step)
+    flow = listed["flows"][0]["name"]
+    assert flow == INVOICE_FLOW, flow
+    steps.append((await _call(client, wire, "get_desktop_flow_schema", {"flow": flow}))[0])
+    step, started = await _call(client, wire, "run_desktop_flow", {"flow": flow, "inputs": INVOICE_INPUTS})
+    steps.append(step)
+    run_id = {"run_id": started["run_id"]}
+    step, finished = await _call(client, wire, "wait_for_desktop_flow_run", run_id)
+    steps.append(step)
+    assert finished["status"] == "Succeeded", finished
+    steps.append((await _call(client, wire, "get_desktop_flow_run_outputs", run_id))[0])
+    return {
+        "requests": len(wire.sent) - start,
+        "result_bytes": sum(s["result_bytes"] for s in steps),
+        "steps": steps,
+    }
+
+
+async def _waiting(client: Client, wire: _Wire, clock: FakeClock) -> dict[str, Any]:
+    start, started_at = len(wire.sent), clock()
+    _, started = await _call(client, wire, "run_desktop_flow", {"flow": REPORT_FLOW, "inputs": REPORT_INPUTS})
+    run_path = f"flowsessions({started['run_id']})"
+    reads_per_call: list[int] = []
+    status = started["status"]
+    for _ in range(WAIT_MINUTES):
+        before = len(wire.sent)
+        arguments = {"run_id": started["run_id"], "timeout_seconds": WAIT_CALL_SECONDS}
+        _, run = await _call(client, wire, "wait_for_desktop_flow_run", arguments)
+        reads = [r for _, r in wire.sent[before:] if r.method == "GET" and r.url.path.endswith(run_path)]
+        reads_per_call.append(len(reads))
+        status = run["status"]
+        if run["is_terminal"]:
+            break
+    later = reads_per_call[1:]
+    return {
+        "wait_calls": len(reads_per_call),
+        "fake_seconds": round(clock() - started_at, 1),
+        "status_reads_per_call": reads_per_call,
+        "status_reads_minute_1": reads_per_call[0],
+        "status_reads_per_minute_after": round(statistics.mean(later), 2) if later else None,
+        "other_requests": [line for line in wire.lines(start) if not line.startswith("GET flowsessions({id})")],
+        "final_status": status,
+    }
+
+
+def _economy_table(figures: dict[str, Any]) -> None:
+    eras = list(figures["eras"])
+    first = figures["eras"][eras[0]]
+    base = ISSUE_8_BASELINE
+    print(
+        f"economy  issue #8 baseline, measured on the previous main: tools/list {base['tools_list_kb']} KB "
+        f"({base['tools']} tools), short job {base['short_job_requests']} Dataverse requests"
+    )
+    for era in eras:
+        tl = figures["eras"][era]["tools_list"]
+        print(
+            f"tools/list {era:<10} {tl['bytes']:6d} B ({tl['bytes'] / 1024:4.1f} KB) for {tl['tools']} tools"
+            f"   whole result {tl['result_bytes']} B"
+        )
+    print("  per tool (bytes): " + ", ".join(f"{n} {b}" for n, b in first["tools_list"]["per_tool"].items()))
+    job = first["short_job"]
+    print(f"short job  {job['requests']} Dataverse requests, {job['result_bytes']} B of result text")
+    for step in job["steps"]:
+        print(f"  {step['tool']:<30} {step['result_bytes']:5d} B  {len(step['requests'])} req  ", end="")
+        print("; ".join(step["requests"]) or "-")
+    wait = first["waiting"]
+    print(
+        f"waiting    {wait['wait_calls']} x wait_for_desktop_flow_run(timeout_seconds={WAIT_CALL_SECONDS}) "
+        f"on a 600 s run: status reads minute 1 {wait['status_reads_minute_1']}, "
+        f"then {wait['status_reads_per_minute_after']}/min over {wait['fake_seconds']:g} fake s, run still "
+        f"{wait['final_status']}"
+    )
+    print(f"  per call {wait['status_reads_per_call']}; other requests: {'; '.join(wait['other_requests']) or '-'}")
+    for era in eras[1:]:
+        other = figures["eras"][era]
+        same = all(other[k] == first[k] for k in ("short_job", "waiting"))
+        same = same and other["tools_list"]["per_tool"] == first["tools_list"]["per_tool"]
+        print(f"  {era}: per-tool bytes, short job and waiting " + ("same as " + eras[0] if same else "DIFFER"))
+
+
+def economy(quiet: bool = False) -> dict[str, Any]:
+    import anyio
+
+    figures: dict[str, Any] = {
+        "issue_8_baseline": {"note": "measured on the previous main", **ISSUE_8_BASELINE},
+        "eras": {era: anyio.run(_economy_era, mode) for era, mode in ERAS.items()},
+    }
+    if not quiet:
+        _economy_table(figures)
+    return figures
 
 
 if __name__ == "__main__":
+    import contextlib
+    import io
     import logging
 
     logging.basicConfig(level=logging.WARNING)  # before MCPServer() would turn on INFO for every request
-    which = sys.argv[1:] or ["startup", "calls"]
-    if "startup" in which:
-        startup()
-    if "calls" in which:
-        calls()
+    as_json = "--json" in sys.argv[1:]
+    which = [a for a in sys.argv[1:] if a != "--json"] or ["startup", "calls", "economy"]
+    unknown = set(which) - {"startup", "calls", "economy"}
+    if unknown:
+        sys.exit(f"unknown section(s) {sorted(unknown)}; choose from startup, calls, economy, and --json")
+    report: dict[str, Any] = {}
+    sections = {"startup": startup, "calls": calls, "economy": economy}
+    for name in ("startup", "calls", "economy"):
+        if name in which:
+            if as_json:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    report[name] = sections[name]()
+            else:
+                sections[name]()
+    if as_json:
+        print(json.dumps(report, separators=(",", ":")))

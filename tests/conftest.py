@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -119,7 +119,7 @@ INPUT_SCHEMA = {
 @asynccontextmanager
 async def connect(
     settings: Settings | None = None, clock: FakeClock | None = None, mode: str = "auto"
-) -> AsyncIterator[Client]:
+) -> AsyncGenerator[Client, None]:
     """An in-memory MCP client on a server whose HTTP goes to respx (tests add the routes)."""
     clock = clock or FakeClock()
     server = build_server(settings or make_settings(), clock=clock, sleep=clock.sleep)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult
+from mcp.types import CallToolResult, TextContent
 
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import Emulator
@@ -48,14 +48,16 @@ class Stack:
     async def call(self, tool: str, arguments: dict[str, Any]) -> CallToolResult:
         result = await self.client.call_tool(tool, arguments)
         # Both channels complete and compact: the text is exactly the structured content.
-        text = result.content[0].text  # type: ignore[union-attr]
+        content = result.content[0]
+        assert isinstance(content, TextContent)
+        text = content.text
         assert json.loads(text) == result.structured_content
         assert text == json.dumps(result.structured_content, ensure_ascii=False, separators=(",", ":"))
         return result
 
 
 @asynccontextmanager
-async def full_stack(mode: str = "legacy", env: dict[str, str] | None = None) -> AsyncIterator[Stack]:
+async def full_stack(mode: str = "legacy", env: dict[str, str] | None = None) -> AsyncGenerator[Stack, None]:
     clock = FakeClock()
     emulator = Emulator(clock=clock)
     wire = CountingTransport(emulator.transport())

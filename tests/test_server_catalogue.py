@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -80,7 +81,7 @@ async def test_paging_hands_out_an_opaque_cursor_that_fetches_the_next_link(data
         second = ok(await client.call_tool("list_desktop_flows", {"cursor": first["next_cursor"]}))
     assert [f["name"] for f in second["flows"]] == ["Second"]
     assert "next_cursor" not in second
-    page_two = route.calls[1].request
+    page_two = cast(httpx.Request, route.calls[1].request)  # pyright: ignore[reportUnknownMemberType]
     assert str(page_two.url) == next_link
     assert page_two.headers["Prefer"] == "odata.maxpagesize=1"  # the page size travels with the cursor
     assert page_two.headers["MSCRM.IncludeUnpublished"] == "true"

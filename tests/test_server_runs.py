@@ -321,10 +321,10 @@ async def test_wait_polls_with_backoff_and_reports_progress_until_success(datave
         side_effect=[httpx.Response(200, json=run_row(statuscode=s)) for s in statuses]
     )
     dataverse.get(f"flowsessions({RUN_ID})/outputs/$value").respond(content=b'{"Total": 3}')
-    progress: list[tuple[float, float | None, str | None]] = []
+    seen: list[tuple[float, float | None, str | None]] = []
 
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append((done, total, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
 
     clock = FakeClock()
     async with connect(clock=clock) as client:
@@ -336,11 +336,11 @@ async def test_wait_polls_with_backoff_and_reports_progress_until_success(datave
     assert result["status"] == "Succeeded"
     assert result["outputs"] == {"Total": 3}
     assert clock.sleeps == [2.0, 3.0, 4.5, 6.75]
-    assert [m for _, _, m in progress] == [
+    assert [m for _, _, m in seen] == [
         f"Run {RUN_ID} is {s}" for s in ["Waiting", "Waiting", "Running", "Running", "Succeeded"]
     ]
-    assert [d for d, _, _ in progress] == [0.0, 2.0, 5.0, 9.5, 16.25]
-    assert {t for _, t, _ in progress} == {60}
+    assert [d for d, _, _ in seen] == [0.0, 2.0, 5.0, 9.5, 16.25]
+    assert {t for _, t, _ in seen} == {60}
 
 
 async def test_wait_returns_the_current_state_at_the_deadline_without_an_error(dataverse: respx.MockRouter) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,7 +25,7 @@ TOKEN = "s3cret-token-for-tests-only"
 
 
 @asynccontextmanager
-async def serving(http: HttpSettings, clock: FakeClock | None = None) -> AsyncIterator[str]:
+async def serving(http: HttpSettings, clock: FakeClock | None = None) -> AsyncGenerator[str, None]:
     clock = clock or FakeClock()
     app = build_http_app(build_server(make_settings(), clock=clock, sleep=clock.sleep), http)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
@@ -72,10 +72,10 @@ async def test_tools_errors_and_progress_work_over_http(dataverse: respx.MockRou
         side_effect=[httpx.Response(200, json=run_row(statuscode=s)) for s in (3, 2, 4)]
     )
     dataverse.get(f"flowsessions({RUN_ID})/outputs/$value").respond(content=b'{"Done": true}')
-    progress: list[str | None] = []
+    messages: list[str | None] = []
 
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append(message)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        messages.append(message)
 
     async with serving(HttpSettings(token=make_secret())) as base:
         headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -91,7 +91,7 @@ async def test_tools_errors_and_progress_work_over_http(dataverse: respx.MockRou
     assert "run_desktop_flow" in names
     assert error_of(bad)["code"] == "invalid_argument"
     assert ok(waited)["outputs"] == {"Done": True}
-    assert progress == [f"Run {RUN_ID} is {s}" for s in ("Waiting", "Running", "Succeeded")]
+    assert messages == [f"Run {RUN_ID} is {s}" for s in ("Waiting", "Running", "Succeeded")]
 
 
 def make_secret() -> Any:

@@ -81,6 +81,7 @@ class RunService:
         self._finished: Recent[str, FlowRun] = Recent(FINISHED_TTL, 256, clock)
         self._outputs: Recent[str, RunOutputs] = Recent(FINISHED_TTL, 64, clock)
         self._just_started: Recent[str, float] = Recent(MAX_POLL_INTERVAL, 256, clock)  # run id → when it started
+        self._intervals: Recent[str, float] = Recent(15 * 60.0, 256, clock)  # run id → its current poll interval
 
     # ---- start ----------------------------------------------------------------------------------------------
 
@@ -262,7 +263,9 @@ class RunService:
         run_id = parse_guid(run_id, argument="run_id")
         started = self._clock()
         deadline = started + timeout_seconds
-        interval = self._settings.run.poll_interval_seconds
+        # The back-off goes on across calls: an agent that waits 60 s at a time on a long run reads it ever
+        # more rarely, not nine times in every call.
+        interval = self._intervals.get(run_id) or self._settings.run.poll_interval_seconds
         queued_at = self._just_started.get(run_id)
         if queued_at is not None and self._finished.get(run_id) is None:
             # This process started it moments ago and Dataverse said Waiting: a read now would only say so again.
@@ -285,6 +288,7 @@ class RunService:
                 return run
             await self._sleep(min(interval, remaining))
             interval = min(max(interval * 1.5, 1.0), MAX_POLL_INTERVAL)
+            self._intervals.put(run_id, interval)
 
     async def get_outputs(self, run_id: str) -> RunOutputs:
         run_id = parse_guid(run_id, argument="run_id")

@@ -7,7 +7,7 @@ import json
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -77,7 +77,7 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def http_server(url: str) -> AsyncIterator[str]:
+async def http_server(url: str) -> AsyncGenerator[str, None]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATAVERSE_", "DESKTOP_FLOWS_"))}
     env.update(server_env(url))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ def console_script() -> str:
 
 
 @asynccontextmanager
-async def emulator_on_loopback() -> AsyncIterator[tuple[Emulator, str]]:
+async def emulator_on_loopback() -> AsyncGenerator[tuple[Emulator, str], None]:
     emulator = Emulator(test_api=True)
     ready = anyio.Event()
     urls: list[str] = []
@@ -55,7 +55,7 @@ async def emulator_on_loopback() -> AsyncIterator[tuple[Emulator, str]]:
 @asynccontextmanager
 async def server_over_stdio(
     url: str, token: str = EMULATOR_TOKEN, mode: Any = "legacy", **env: str
-) -> AsyncIterator[Client]:
+) -> AsyncGenerator[Client, None]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATAVERSE_", "DESKTOP_FLOWS_"))}
     clean.update(
         DATAVERSE_URL=url,
@@ -111,10 +111,10 @@ async def test_every_tool_against_the_emulator_over_stdio() -> None:
         assert started["status"] == "Waiting"
         run_id = started["run_id"]
 
-        progress: list[str | None] = []
+        messages: list[str | None] = []
 
-        async def on_progress(done: float, total: float | None, message: str | None) -> None:
-            progress.append(message)
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            messages.append(message)
 
         early = ok(
             await client.call_tool(
@@ -130,7 +130,7 @@ async def test_every_tool_against_the_emulator_over_stdio() -> None:
         )
         assert done["status"] == "Succeeded"
         assert done["outputs"]["PostedTotal"] == 1250.5
-        assert progress and progress[-1] == f"Run {run_id} is Succeeded"
+        assert messages and messages[-1] == f"Run {run_id} is Succeeded"
 
         outputs = ok(await client.call_tool("get_desktop_flow_run_outputs", {"run_id": run_id}))
         assert outputs["outputs"] == done["outputs"]
