@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -57,16 +58,24 @@ class Stack:
 
 
 @asynccontextmanager
-async def full_stack(mode: str = "legacy", env: dict[str, str] | None = None) -> AsyncGenerator[Stack, None]:
+async def full_stack(
+    mode: str = "legacy",
+    env: dict[str, str] | None = None,
+    wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
+) -> AsyncGenerator[Stack, None]:
+    """``wrap`` puts a transport of the test's between the server and the emulator (a lost answer, say)."""
     clock = FakeClock()
     emulator = Emulator(clock=clock)
-    wire = CountingTransport(emulator.transport())
+    inner: httpx.AsyncBaseTransport = emulator.transport()
+    wire = CountingTransport(wrap(inner) if wrap else inner)
 
     async def sleep(seconds: float) -> None:
         await clock.sleep(seconds)  # the server's clock and the emulator's move together
 
     settings = Settings.from_env(env or {})
-    server = build_server(settings, dataverse_transport=wire, clock=clock, sleep=sleep)
+    server = build_server(
+        settings, dataverse_transport=wire, clock=clock, sleep=sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)
+    )
     async with Client(server, mode=mode, raise_exceptions=True) as client:
         yield Stack(client, emulator, wire, clock)
 

@@ -168,24 +168,6 @@ async def test_the_same_idempotency_key_returns_the_first_run_without_a_second_r
     assert changed["code"] == "conflict"
 
 
-async def test_after_an_ambiguous_failure_the_same_key_finds_the_run_instead_of_starting_another(
-    dataverse: respx.MockRouter,
-) -> None:
-    run = flow_routes(dataverse)
-    run.mock(side_effect=[httpx.Response(502), httpx.Response(200, json=RUN_RESPONSE)])
-    lookup = dataverse.get("flowsessions").respond(json={"value": [run_row(statuscode=3)]})
-    args = {"flow": FLOW_ID, "idempotency_key": "order-43"}
-    async with connect() as client:
-        error = error_of(await client.call_tool("run_desktop_flow", args))
-        assert error["code"] == "dataverse_unavailable"
-        assert error["retryable"] is False
-        assert "idempotency_key" in error["hint"]
-        again = ok(await client.call_tool("run_desktop_flow", args))
-    assert run.call_count == 1
-    assert again["reused"] is True and again["run_id"] == RUN_ID
-    assert f"_regardingobjectid_value eq {FLOW_ID} and createdon ge " in lookup.calls.last.request.url.params["$filter"]
-
-
 async def test_run_with_wait_returns_the_finished_run_and_its_outputs(dataverse: respx.MockRouter) -> None:
     flow_routes(dataverse)
     dataverse.get(f"flowsessions({RUN_ID})").mock(

@@ -13,12 +13,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 import anyio
 
+from .adoption import RunAdopter
 from .config import ConnectionType, RunMode, Settings, is_loopback_host
 from .cursors import CursorCodec, PageToken
 from .dataverse.client import DataverseClient, RunDesktopFlowRequest
@@ -26,7 +27,7 @@ from .dataverse.odata import is_guid, parse_guid
 from .dataverse.resilience import Clock, Sleep
 from .errors import DesktopFlowsError, ErrorCode, invalid_argument
 from .flows import FlowCatalogue, gather
-from .idempotency import IdempotencyStore, KeyRecord
+from .idempotency import Attempt, IdempotencyStore, KeyRecord
 from .models import CancelledRun, FlowRef, FlowRun, RunList, RunOutputs, RunStatus, StartedRun
 from .recent import Recent
 from .schema import normalise, validate_inputs
@@ -78,6 +79,7 @@ class RunService:
         self._sleep = sleep
         self._now = now
         self._keys = IdempotencyStore(clock)
+        self._adopter = RunAdopter(client, clock, sleep)
         self._finished: Recent[str, FlowRun] = Recent(FINISHED_TTL, 256, clock)
         self._outputs: Recent[str, RunOutputs] = Recent(FINISHED_TTL, 64, clock)
         self._just_started: Recent[str, float] = Recent(MAX_POLL_INTERVAL, 256, clock)  # run id → when it started
@@ -182,6 +184,7 @@ class RunService:
         return started.model_copy(update={"run_id": response.run_id, "license_check": response.license_check})
 
     async def _start_once(self, key: str, ref: FlowRef, wire: RunDesktopFlowRequest, started: StartedRun) -> StartedRun:
+        """At most one run per key; after an uncertain start, adopt only the run ``adoption`` proves it made."""
         fingerprint = hashlib.sha256(json.dumps([ref.id, wire.body()], sort_keys=True).encode()).hexdigest()
         async with self._keys.lock(key):
             record = self._keys.get(key)
@@ -191,8 +194,11 @@ class RunService:
                     "This idempotency_key was already used in the last 24 hours with different arguments.",
                     hint="Use a new idempotency_key for a different run, or repeat the original arguments exactly.",
                 )
-            if record is not None and record.run_id is None and record.uncertain_since is not None:
-                record.run_id = await self._find_run_since(ref.id, record.uncertain_since)
+            if record is not None and record.run_id is None and record.attempt is not None:
+                found = await self._adopter.find(record.attempt, claimed=self._keys.claimed_runs(except_key=key))
+                if found is not None:
+                    record.run_id = found
+                    audit.info("run adopted for an idempotency key flow_id=%s run_id=%s", ref.id, found)
             if record is not None and record.run_id is not None:
                 return started.model_copy(
                     update={
@@ -204,22 +210,24 @@ class RunService:
                         "started. Call get_desktop_flow_run for its current status.",
                     }
                 )
-            attempted_at = self._now()
+            began = self._now()
             try:
                 result = await self._start(ref, wire, started)
             except DesktopFlowsError as error:
                 if error.outcome_unknown:
-                    self._keys.remember(key, KeyRecord(fingerprint, ref.id, self._clock(), None, attempted_at))
+                    attempt = Attempt(
+                        ref.id,
+                        wire.connection_name,
+                        wire.connection_type,
+                        dict(wire.inputs),
+                        began,
+                        self._now(),
+                        self._clock(),
+                    )
+                    self._keys.remember(key, KeyRecord(fingerprint, self._clock(), None, attempt))
                 raise
-            self._keys.remember(key, KeyRecord(fingerprint, ref.id, self._clock(), result.run_id))
+            self._keys.remember(key, KeyRecord(fingerprint, self._clock(), result.run_id))
             return result
-
-    async def _find_run_since(self, flow_id: str, since: datetime) -> str | None:
-        page = await self._client.list_flow_sessions(
-            flow_id=flow_id, status_code=None, page_size=1, next_link=None, created_since=since - timedelta(minutes=2)
-        )
-        run_id = page.rows[0].get("flowsessionid") if page.rows else None
-        return run_id if isinstance(run_id, str) else None
 
     async def _wait_after_start(self, started: StartedRun, wait_seconds: float, progress: Progress) -> StartedRun:
         """Follow a run that Dataverse accepted. Whatever goes wrong now, the result carries its run_id: an error

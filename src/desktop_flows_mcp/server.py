@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import anyio
@@ -48,13 +49,20 @@ def build_server(
     token_provider: TokenProvider | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> MCPServer[Services]:
-    """The MCP server for ``settings``. ``dataverse_transport`` replaces the network (the emulator, tests)."""
+    """The MCP server for ``settings``. ``dataverse_transport`` replaces the network (the emulator, tests);
+    ``clock``/``sleep`` (monotonic) and ``now`` (wall clock, compared with Dataverse's timestamps) replace time."""
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[Services]) -> AsyncGenerator[Services, None]:
         async with connect(
-            settings, dataverse_transport=dataverse_transport, token_provider=token_provider, clock=clock, sleep=sleep
+            settings,
+            dataverse_transport=dataverse_transport,
+            token_provider=token_provider,
+            clock=clock,
+            sleep=sleep,
+            now=now,
         ) as services:
             yield services
 

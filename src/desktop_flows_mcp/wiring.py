@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import anyio
@@ -73,6 +74,7 @@ async def connect(
     token_provider: TokenProvider | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> AsyncGenerator[Services, None]:
     """One pooled HTTP client for the process, and the services built on it."""
     import httpx  # the HTTP stack loads when the server starts serving, not when the CLI parses flags
@@ -107,7 +109,7 @@ async def connect(
             )
             cursors = CursorCodec()
             catalogue = FlowCatalogue(client, AllowList(settings.run.allowed_flows), cursors, clock=clock)
-            runs = RunService(client, catalogue, settings, cursors, clock=clock, sleep=sleep)
+            runs = RunService(client, catalogue, settings, cursors, clock=clock, sleep=sleep, now=now)
             yield Services(catalogue, runs, access=build_access_service(settings, http, client, provider))
         background.cancel_scope.cancel()
 

@@ -204,17 +204,55 @@ class DataverseClient:
     async def get_flow_session(self, run_id: str) -> Row:
         return await self._get_json(f"flowsessions({run_id})", {"$select": RUN_COLUMNS}, operation="read_run")
 
-    async def get_flow_session_outputs(self, run_id: str) -> bytes | None:
-        """The outputs file, or None when the run has none (404 or an empty body)."""
+    async def get_flow_session_inputs(self, run_id: str) -> bytes | None:
+        """The inputs the run was started with, or None when it has none."""
+        return await self._file(f"flowsessions({run_id})/inputs/$value", "read_run")
+
+    async def list_runs_created_between(self, flow_id: str, since: datetime, until: datetime) -> list[Row]:
+        """A flow's runs created in a window, with their owner and connection: candidates for adoption."""
+        stamp = "%Y-%m-%dT%H:%M:%SZ"
+        clauses = (
+            f"_regardingobjectid_value eq {flow_id}",
+            f"createdon ge {since.astimezone(UTC).strftime(stamp)}",
+            f"createdon le {until.astimezone(UTC).strftime(stamp)}",
+        )
+        params = {
+            "$select": "flowsessionid,createdon,connectionid,_ownerid_value",
+            "$filter": " and ".join(clauses),
+            "$orderby": "createdon desc",
+        }
+        page = await self._get_page(
+            "flowsessions", params, None, headers={"Prefer": "odata.maxpagesize=50"}, operation="list_runs"
+        )
+        return page.rows
+
+    async def get_connection_id(self, logical_name: str) -> str | None:
+        """The connection a connection reference is bound to (None when unbound or unknown)."""
+        params = {
+            "$select": "connectionid",
+            "$filter": f"connectionreferencelogicalname eq {string_literal(logical_name)}",
+            "$top": "1",
+        }
+        rows = (await self._get_json("connectionreferences", params, operation="list_connection_references")).get(
+            "value"
+        )
+        first = _object(cast(list[Any], rows)[0]) if isinstance(rows, list) and rows else {}
+        connection = first.get("connectionid")
+        return connection if isinstance(connection, str) else None
+
+    async def _file(self, path: str, operation: Operation) -> bytes | None:
+        """A file column's content, or None when there is none (404 or an empty body)."""
         try:
-            response = await self._send(
-                "GET", f"flowsessions({run_id})/outputs/$value", headers=RAW_HEADERS, operation="read_outputs"
-            )
+            response = await self._send("GET", path, headers=RAW_HEADERS, operation=operation)
         except DesktopFlowsError as error:
             if error.code is ErrorCode.NOT_FOUND:
                 return None
             raise
         return response.content if response.status_code != 204 and response.content.strip() else None
+
+    async def get_flow_session_outputs(self, run_id: str) -> bytes | None:
+        """The outputs file, or None when the run has none (404 or an empty body)."""
+        return await self._file(f"flowsessions({run_id})/outputs/$value", "read_outputs")
 
     async def list_flow_sessions(
         self,
