@@ -21,8 +21,8 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(autouse=True)
 def no_real_browser(monkeypatch: pytest.MonkeyPatch) -> None:
-    # msal prefers Microsoft Edge on Linux unless BROWSER says otherwise; never launch a real one here.
-    monkeypatch.setenv("BROWSER", "desktop-flows-mcp-fake-browser")
+    # msal prefers Microsoft Edge on Linux when BROWSER is unset; an empty BROWSER is a preference for none.
+    monkeypatch.setenv("BROWSER", "")
 
 
 @pytest.fixture

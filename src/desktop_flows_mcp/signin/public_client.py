@@ -58,7 +58,6 @@ class PublicClientProvider(MsalTokenProvider):
         self._app: Any = None
         self._pending: PendingSignIn | None = None
         self._offered: set[str] = set()
-        self._offer_lock = anyio.Lock()
         self._offer_wait = offer_wait_seconds  # after the person accepted an offer; under most clients' 60 s
 
     def _application(self) -> Any:
@@ -100,15 +99,14 @@ class PublicClientProvider(MsalTokenProvider):
         prompt = needed.prompt
         if presenter is None or prompt.url is None:
             raise needed
-        async with self._offer_lock:
-            if prompt.elicitation_id in self._offered:
-                raise needed
-            self._offered.add(prompt.elicitation_id)
-            try:
-                accepted = await presenter.offer(prompt)
-            except Exception as exc:  # the client could not show it; the error-with-hint still can
-                log.warning("could not offer the sign-in through the MCP client: %s", type(exc).__name__)
-                accepted = False
+        if prompt.elicitation_id in self._offered:  # once per attempt; concurrent calls get the error at once
+            raise needed
+        self._offered.add(prompt.elicitation_id)
+        try:
+            accepted = await presenter.offer(prompt)
+        except Exception as exc:  # the client could not show it; the error-with-hint still can
+            log.warning("could not offer the sign-in through the MCP client: %s", type(exc).__name__)
+            accepted = False
         if not accepted or not await self.wait_for_sign_in(self._offer_wait):
             raise needed
         token = await MsalTokenProvider.token(self)
