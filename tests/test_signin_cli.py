@@ -26,6 +26,9 @@ def test_sign_in_flags_override_the_environment() -> None:
             "--token-cache-plaintext",
         ]
     )
+    person = _parser().parse_args(
+        ["--dataverse-url", "https://contoso.crm.dynamics.com", "--client-id", APP, "--username", "ada@contoso.com"]
+    )
 
     settings = settings_from(args, {"DATAVERSE_CLIENT_SECRET": "from-env", "HOME": "/home/ada"})
 
@@ -35,6 +38,7 @@ def test_sign_in_flags_override_the_environment() -> None:
         APP,
     )
     assert settings.sign_in.client_secret is not None and settings.sign_in.client_secret.reveal() == "from-flag"
+    assert settings_from(person, {"DATAVERSE_USERNAME": "grace@contoso.com"}).sign_in.username == "ada@contoso.com"
 
 
 def test_a_certificate_that_does_not_open_stops_start_up_naming_the_variable(

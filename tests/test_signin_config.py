@@ -60,7 +60,7 @@ def test_an_explicit_mode_wins_and_secrets_never_print() -> None:
 
     assert (settings.sign_in.mode, settings.sign_in.reason, settings.sign_in.client_id) == (
         "client_secret",
-        "DATAVERSE_AUTH=client_secret",
+        "DATAVERSE_AUTH=client_secret; DATAVERSE_ACCESS_TOKEN is ignored",
         APP,
     )
     assert "hunter2" not in repr(settings)
@@ -144,3 +144,53 @@ def test_the_authority_host_override_is_normalised() -> None:
     settings = from_env(DATAVERSE_CLIENT_ID=APP, DATAVERSE_AUTHORITY_HOST="login.microsoftonline.us/")
 
     assert settings.sign_in.authority_host == "https://login.microsoftonline.us"
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [
+        {"DATAVERSE_CLIENT_SECRET": "s", "DATAVERSE_CLIENT_ID": APP, "DATAVERSE_TENANT_ID": TENANT},
+        {"DATAVERSE_CLIENT_CERTIFICATE": "/a.pem", "DATAVERSE_CLIENT_ID": APP, "DATAVERSE_TENANT_ID": TENANT},
+        {"DATAVERSE_MANAGED_IDENTITY_CLIENT_ID": APP},
+    ],
+    ids=["secret", "certificate", "managed-identity"],
+)
+def test_an_access_token_next_to_app_credentials_is_a_start_up_error_not_a_silent_choice(
+    credential: dict[str, str],
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        from_env(DATAVERSE_ACCESS_TOKEN="eyJ-secret-token", **credential)
+
+    assert caught.value.variable == "DATAVERSE_AUTH"
+    assert "DATAVERSE_ACCESS_TOKEN" in str(caught.value) and next(iter(credential)) in str(caught.value)
+    assert "eyJ-secret-token" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "mode"),
+    [
+        ("DATAVERSE_CLIENT_ID", "device_code"),
+        ("DATAVERSE_MANAGED_IDENTITY_CLIENT_ID", "managed_identity"),
+        ("DATAVERSE_TENANT_ID", "device_code"),
+    ],
+)
+def test_a_malformed_id_is_refused_without_repeating_it(variable: str, mode: str) -> None:
+    pasted_secret = "Abc8Q~not-an-id-but-a-client-secret"
+    env = {"DATAVERSE_AUTH": mode, variable: pasted_secret}
+    if variable == "DATAVERSE_TENANT_ID":
+        env["DATAVERSE_CLIENT_ID"] = APP
+
+    with pytest.raises(ConfigError) as caught:
+        from_env(**env)
+
+    assert caught.value.variable == variable
+    assert pasted_secret not in str(caught.value)
+
+
+def test_the_person_to_sign_in_as_is_read_for_person_modes() -> None:
+    settings = from_env(DATAVERSE_CLIENT_ID=APP, DATAVERSE_USERNAME="Ada@Contoso.com")
+
+    assert (settings.sign_in.mode, settings.sign_in.username) == ("device_code", "ada@contoso.com")
+    with pytest.raises(ConfigError) as caught:
+        from_env(DATAVERSE_CLIENT_ID=APP, DATAVERSE_USERNAME="ada")
+    assert caught.value.variable == "DATAVERSE_USERNAME"

@@ -30,6 +30,7 @@ _FLAGS: dict[str, str] = {
     "client_certificate": "DATAVERSE_CLIENT_CERTIFICATE",
     "client_certificate_password": "DATAVERSE_CLIENT_CERTIFICATE_PASSWORD",
     "managed_identity_client_id": "DATAVERSE_MANAGED_IDENTITY_CLIENT_ID",
+    "username": "DATAVERSE_USERNAME",
     "authority_host": "DATAVERSE_AUTHORITY_HOST",
     "token_cache_dir": "DATAVERSE_TOKEN_CACHE_DIR",
     "connection": "DESKTOP_FLOWS_CONNECTION",
@@ -66,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--managed-identity-client-id", help="user-assigned identity's client id (DATAVERSE_MANAGED_IDENTITY_CLIENT_ID)"
+    )
+    parser.add_argument(
+        "--username",
+        help="device_code/interactive: the person to sign in as, e.g. ada@contoso.com (DATAVERSE_USERNAME)",
     )
     parser.add_argument("--authority-host", help="Entra sign-in host override, e.g. https://login.microsoftonline.us")
     parser.add_argument("--token-cache-dir", help="where a person's sign-in is kept (DATAVERSE_TOKEN_CACHE_DIR)")

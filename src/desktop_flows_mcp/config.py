@@ -140,6 +140,20 @@ _CREDENTIAL_VARIABLES = (
     "DATAVERSE_CLIENT_CERTIFICATE",
     "DATAVERSE_MANAGED_IDENTITY_CLIENT_ID",
 )
+# App credentials that an access token must not silently win over, and the mode each one means.
+_APP_CREDENTIALS = {
+    "DATAVERSE_CLIENT_CERTIFICATE": "certificate",
+    "DATAVERSE_CLIENT_SECRET": "client_secret",
+    "DATAVERSE_MANAGED_IDENTITY_CLIENT_ID": "managed_identity",
+}
+# The credential variables each mode reads; the others are reported as ignored when the mode is explicit.
+_USED_BY: dict[str, tuple[str, ...]] = {
+    "access_token": ("DATAVERSE_ACCESS_TOKEN",),
+    "client_secret": ("DATAVERSE_CLIENT_SECRET",),
+    "certificate": ("DATAVERSE_CLIENT_CERTIFICATE",),
+    "managed_identity": ("DATAVERSE_MANAGED_IDENTITY_CLIENT_ID",),
+}
+_USERNAME = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
 EXAMPLE_GUID = "00000000-1111-2222-3333-444444444444"
@@ -155,7 +169,17 @@ def _infer_mode(values: _Values) -> tuple[str, str]:
     3. DATAVERSE_CLIENT_SECRET               client_secret
     4. DATAVERSE_MANAGED_IDENTITY_CLIENT_ID  managed_identity (user-assigned)
     5. DATAVERSE_CLIENT_ID alone             device_code (a person, works without a browser)
+
+    An access token next to app credentials (2-4) is not guessed between: DATAVERSE_AUTH must say which.
     """
+    app_credentials = [name for name in _APP_CREDENTIALS if values.get(name)]
+    if values.get("DATAVERSE_ACCESS_TOKEN") and app_credentials:
+        raise ConfigError(
+            "DATAVERSE_AUTH",
+            f"is not set, and both DATAVERSE_ACCESS_TOKEN and {app_credentials[0]} are set; say which to use (or "
+            "unset the one you do not mean).",
+            "access_token (or " + _APP_CREDENTIALS[app_credentials[0]] + ")",
+        )
     for variable, mode in (
         ("DATAVERSE_ACCESS_TOKEN", "access_token"),
         ("DATAVERSE_CLIENT_CERTIFICATE", "certificate"),
@@ -188,6 +212,7 @@ class SignIn:
     client_certificate: str | None = None
     client_certificate_password: Secret | None = None
     managed_identity_client_id: str | None = None
+    username: str | None = None  # the person to sign in as (person modes)
     token_cache_dir: str | None = None
     token_cache_plaintext: bool = False
 
@@ -197,6 +222,10 @@ def _sign_in(values: _Values, dataverse_url: str, env: Mapping[str, str], platfo
     explicit = values.choice("DATAVERSE_AUTH", AUTH_MODES, None)
     mode, reason = (explicit, f"DATAVERSE_AUTH={explicit}") if explicit else _infer_mode(values)
     authority = values.get("DATAVERSE_AUTHORITY_HOST")
+    ignored = [name for name in ("DATAVERSE_ACCESS_TOKEN", *_APP_CREDENTIALS) if values.get(name)]
+    ignored = [name for name in ignored if explicit and name not in _USED_BY.get(explicit, ())]
+    if ignored:  # an explicit mode wins, and the start-up line says what it leaves unused
+        reason += f"; {', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored"
     base = SignIn(
         mode=cast(AuthMode, mode),
         reason=reason,
@@ -222,6 +251,7 @@ def _sign_in(values: _Values, dataverse_url: str, env: Mapping[str, str], platfo
             base,
             tenant_id=_tenant(values, confidential=False),
             client_id=_guid(values, "DATAVERSE_CLIENT_ID", mode, example=SAMPLE_PUBLIC_CLIENT_ID),
+            username=_username(values),
             token_cache_dir=values.get("DATAVERSE_TOKEN_CACHE_DIR") or default_token_cache_dir(env, platform),
             token_cache_plaintext=values.flag("DATAVERSE_TOKEN_CACHE_PLAINTEXT"),
         )
@@ -250,7 +280,12 @@ def _require(values: _Values, name: str, mode: str, example: str) -> str:
 def _guid(values: _Values, name: str, mode: str, *, example: str = EXAMPLE_GUID) -> str:
     value = _require(values, name, mode, example)
     if not _GUID.match(value):
-        raise ConfigError(name, f"must be a GUID, the app's 'Application (client) ID' (got {value!r}).", example)
+        # The value is not repeated: a secret pasted into the wrong field must not reach a log.
+        raise ConfigError(
+            name,
+            f"must be a GUID, the app's 'Application (client) ID' (the value set has {len(value)} characters).",
+            example,
+        )
     return value.lower()
 
 
@@ -264,10 +299,19 @@ def _tenant(values: _Values, *, confidential: bool) -> str | None:
             )
         return None
     if not (_GUID.match(value) or (_TENANT.match(value) and ("." in value or value.lower() in _SHARED_TENANTS))):
-        raise ConfigError("DATAVERSE_TENANT_ID", f"must be a tenant GUID or domain (got {value!r}).", example)
+        raise ConfigError("DATAVERSE_TENANT_ID", "must be a tenant GUID or domain (the value set is neither).", example)
     if confidential and value.lower() in _SHARED_TENANTS:
         raise ConfigError("DATAVERSE_TENANT_ID", f"cannot be {value!r} for app sign-in; use your tenant.", example)
     return value.lower()
+
+
+def _username(values: _Values) -> str | None:
+    value = values.get("DATAVERSE_USERNAME")
+    if value is not None and not _USERNAME.match(value):
+        raise ConfigError(
+            "DATAVERSE_USERNAME", "must be the person's sign-in name (user principal name).", "ada@contoso.com"
+        )
+    return value.lower() if value else None
 
 
 def _authority_host(raw: str) -> str:
@@ -275,9 +319,7 @@ def _authority_host(raw: str) -> str:
     text = raw.strip().rstrip("/")
     parts = urlsplit(text if "://" in text else "https://" + text)
     if parts.scheme != "https" or not parts.hostname or parts.path or parts.query or parts.username:
-        raise ConfigError(
-            "DATAVERSE_AUTHORITY_HOST", f"must be an https host such as {example} (got {raw!r}).", example
-        )
+        raise ConfigError("DATAVERSE_AUTHORITY_HOST", f"must be an https host such as {example}.", example)
     return f"https://{parts.netloc.lower()}"
 
 

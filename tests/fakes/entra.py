@@ -1,19 +1,23 @@
 """A fake Entra ID token service that speaks the wire format msal expects.
 
 Serves, per tenant: the OpenID configuration, the v2 token endpoint (client_credentials with a secret or a
-certificate-signed assertion, device_code, refresh_token) and the device authorization endpoint. Errors carry
-the real AADSTS codes. Client assertions are verified against the registered certificate.
+certificate-signed assertion, device_code, refresh_token, authorization_code with PKCE) and the device
+authorization endpoint; ``browser_sign_in`` plays the authorize page for a fake browser. Errors carry the real
+AADSTS codes. Client assertions are verified against the registered certificate. ``single_tenant`` refuses the
+shared 'organizations' endpoint the way Entra does for a single-tenant app; ``stalled`` never answers (the
+request times out).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
@@ -28,12 +32,33 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+@dataclass(frozen=True)
+class Person:
+    username: str
+    object_id: str
+    name: str
+
+
+ADA = Person("ada@contoso.example", "person-object-id", "Ada Lovelace")
+GRACE = Person("grace@contoso.example", "grace-object-id", "Grace Hopper")
+
+
 @dataclass
 class DeviceCode:
     device_code: str
     user_code: str
     scope: str
     status: str = "pending"  # pending | approved | declined | used
+    person: Person = ADA
+
+
+@dataclass
+class AuthorizationCode:
+    scope: str
+    redirect_uri: str
+    code_challenge: str
+    nonce: str
+    person: Person
 
 
 @dataclass
@@ -52,13 +77,28 @@ class FakeEntra:
     assertion_headers: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     device_codes: list[DeviceCode] = field(default_factory=list[DeviceCode])
     issued: int = 0
+    single_tenant: bool = False
+    stalled: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _refresh_tokens: set[str] = field(default_factory=set[str])
+    _refresh_tokens: dict[str, Person] = field(default_factory=dict[str, Person])
+    _auth_codes: dict[str, AuthorizationCode] = field(default_factory=dict[str, AuthorizationCode])
 
     # ---- what a test does as the person ---------------------------------------------------------------------
 
-    def approve(self, user_code: str) -> None:
-        self._device(user_code).status = "approved"
+    def approve(self, user_code: str, person: Person = ADA) -> None:
+        device = self._device(user_code)
+        device.status, device.person = "approved", person
+
+    def browser_sign_in(self, auth_uri: str, person: Person = ADA) -> dict[str, str]:
+        """The authorize page: the person signs in; returns the form the browser posts to the redirect URI."""
+        query = {key: values[0] for key, values in parse_qs(urlsplit(auth_uri).query).items()}
+        assert query["response_mode"] == "form_post" and query["code_challenge_method"] == "S256"
+        with self._lock:
+            code = f"auth-code-{len(self._auth_codes) + 1}"
+            self._auth_codes[code] = AuthorizationCode(
+                query["scope"], query["redirect_uri"], query["code_challenge"], query["nonce"], person
+            )
+        return {"code": code, "state": query["state"]}
 
     def decline(self, user_code: str) -> None:
         self._device(user_code).status = "declined"
@@ -78,12 +118,23 @@ class FakeEntra:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         with self._lock:
             self.requests.append(request)
+            if self.stalled:
+                raise httpx.ReadTimeout("no answer", request=request)
             if request.url.host != self.host:
                 return httpx.Response(404, text="unknown host")
             segments = request.url.path.strip("/").split("/")
             tenant, rest = segments[0], "/".join(segments[1:])
             if tenant not in (self.tenant, "organizations", "common"):
                 return _error(400, "invalid_tenant", 90002, f"Tenant '{tenant}' not found.")
+            if self.single_tenant and tenant in ("organizations", "common") and rest.startswith("oauth2/"):
+                return _error(
+                    400,
+                    "invalid_request",
+                    50194,
+                    f"Application '{self.client_id}'(desktop-flows-mcp) is not configured as a multi-tenant "
+                    "application. Usage of the /common endpoint is not supported for such applications created after "
+                    "'10/15/2018'. Use a tenant-specific endpoint or configure the application to be multi-tenant.",
+                )
             if tenant == "common" and rest == "discovery/instance":  # msal reads the host's aliases
                 return httpx.Response(200, json=self._instance_metadata())
             if rest == "v2.0/.well-known/openid-configuration":
@@ -151,7 +202,7 @@ class FakeEntra:
             )
         if grant == "client_credentials":
             refused = self._check_client(form)
-            return refused or self._issue(form, delegated=False)
+            return refused or self._issue(form)
         if grant == "urn:ietf:params:oauth:grant-type:device_code":
             code = next((c for c in self.device_codes if c.device_code == form.get("device_code")), None)
             if code is None:
@@ -163,11 +214,22 @@ class FakeEntra:
             if code.status == "declined":
                 return _error(400, "authorization_declined", 70019, "The end user denied the authorization request.")
             code.status = "used"
-            return self._issue({**form, "scope": code.scope}, delegated=True)
+            return self._issue({**form, "scope": code.scope}, person=code.person)
         if grant == "refresh_token":
-            if form.get("refresh_token") not in self._refresh_tokens:
+            person = self._refresh_tokens.get(form.get("refresh_token", ""))
+            if person is None:
                 return _error(400, "invalid_grant", 70008, "The refresh token has expired due to inactivity.")
-            return self._issue(form, delegated=True)
+            return self._issue(form, person=person)
+        if grant == "authorization_code":
+            granted = self._auth_codes.pop(form.get("code", ""), None)
+            verifier = form.get("code_verifier", "")
+            if (
+                granted is None
+                or granted.redirect_uri != form.get("redirect_uri")
+                or _b64(hashlib.sha256(verifier.encode()).digest()) != granted.code_challenge
+            ):
+                return _error(400, "invalid_grant", 54005, "OAuth2 Authorization code was already redeemed.")
+            return self._issue({**form, "scope": granted.scope}, person=granted.person, nonce=granted.nonce)
         return _error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
 
     def _check_client(self, form: dict[str, str]) -> httpx.Response | None:
@@ -209,7 +271,7 @@ class FakeEntra:
             return refused
         return None
 
-    def _issue(self, form: dict[str, str], *, delegated: bool) -> httpx.Response:
+    def _issue(self, form: dict[str, str], *, person: Person | None = None, nonce: str | None = None) -> httpx.Response:
         self.issued += 1
         body: dict[str, Any] = {
             "token_type": "Bearer",
@@ -221,24 +283,26 @@ class FakeEntra:
                 scope for scope in form.get("scope", "").split() if scope not in ("openid", "profile", "offline_access")
             ),
         }
-        if delegated:
+        if person is not None:
             refresh = f"fake-refresh-token-{self.issued}"
-            self._refresh_tokens.add(refresh)
+            self._refresh_tokens[refresh] = person
             now = int(time.time())
-            claims = {
+            claims: dict[str, Any] = {
                 "iss": f"https://{self.host}/{self.tenant}/v2.0",
                 "aud": self.client_id,
-                "sub": "person-subject",
-                "oid": "person-object-id",
+                "sub": f"{person.object_id}-subject",
+                "oid": person.object_id,
                 "tid": self.tenant,
-                "preferred_username": "ada@contoso.example",
-                "name": "Ada Lovelace",
+                "preferred_username": person.username,
+                "name": person.name,
                 "iat": now,
                 "exp": now + 3600,
             }
+            if nonce is not None:
+                claims["nonce"] = nonce
             body["refresh_token"] = refresh
             body["id_token"] = ".".join([_b64(b'{"alg":"none","typ":"JWT"}'), _b64(json.dumps(claims).encode()), ""])
-            body["client_info"] = _b64(json.dumps({"uid": "person-object-id", "utid": self.tenant}).encode())
+            body["client_info"] = _b64(json.dumps({"uid": person.object_id, "utid": self.tenant}).encode())
         return httpx.Response(200, json=body)
 
 

@@ -13,11 +13,14 @@ IMDS_HOST = "169.254.169.254"
 class FakeImds:
     user_assigned: tuple[str, ...] = ()  # client ids of user-assigned identities attached to the "VM"
     system_assigned: bool = True
+    stalled: bool = False  # accepts the connection and never answers
     requests: list[httpx.Request] = field(default_factory=list[httpx.Request])
     issued: int = 0
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
+        if self.stalled:
+            raise httpx.ReadTimeout("no answer", request=request)
         if request.url.host != IMDS_HOST or request.url.path != "/metadata/identity/oauth2/token":
             return httpx.Response(404)
         if request.headers.get("Metadata") != "true":

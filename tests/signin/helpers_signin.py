@@ -44,7 +44,12 @@ class Certificate:
     cert: Any
 
 
-def make_certificate(common_name: str = "desktop-flows-mcp test") -> Certificate:
+def make_certificate(
+    common_name: str = "desktop-flows-mcp test",
+    *,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+) -> Certificate:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -59,8 +64,8 @@ def make_certificate(common_name: str = "desktop-flows-mcp test") -> Certificate
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
+        .not_valid_before(not_before or now - dt.timedelta(days=1))
+        .not_valid_after(not_after or now + dt.timedelta(days=30))
         .sign(key, hashes.SHA256())
     )
     key_pem = key.private_bytes(

@@ -45,7 +45,7 @@ from desktop_flows_mcp.signin.clouds import cloud_for
         (
             "https://contoso.crm.dynamics.cn",
             "china",
-            "https://login.chinacloudapi.cn",
+            "https://login.partner.microsoftonline.cn",
             "https://globaldisco.crm.dynamics.cn",
         ),
         (
@@ -60,6 +60,25 @@ def test_the_cloud_follows_the_environment_host(url: str, cloud: str, authority:
     found = cloud_for(url)
 
     assert (found.name, found.authority_host, found.discovery_url) == (cloud, authority, discovery)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://a.crm.dynamics.com",
+        "https://a.crm9.dynamics.com",
+        "https://a.crm.microsoftdynamics.us",
+        "https://a.crm.appsplatform.us",
+        "https://a.crm.dynamics.cn",
+    ],
+)
+def test_every_cloud_signs_in_at_a_host_msal_knows_and_does_not_call_deprecated(url: str) -> None:
+    from msal import authority  # pyright: ignore[reportMissingTypeStubs]
+
+    host = cloud_for(url).authority_host.removeprefix("https://")
+
+    assert host in authority.WELL_KNOWN_AUTHORITY_HOSTS
+    assert host != authority.DEPRECATED_AZURE_CHINA
 
 
 def test_the_authority_host_override_replaces_only_the_sign_in_host() -> None:
@@ -84,6 +103,10 @@ CONTEXT = SignInContext("client_secret", "https://contoso.crm.dynamics.com", "ap
         (700027, "Certificates & secrets > Certificates"),
         (7000218, "Allow public client flows"),
         (50059, "DATAVERSE_TENANT_ID"),
+        (50194, "Set DATAVERSE_TENANT_ID to the 'Directory (tenant) ID'"),
+        (90072, "invite the person as a guest"),
+        (65004, "declined to consent"),
+        (70043, "sign-in frequency"),
     ],
 )
 def test_each_common_aadsts_code_has_its_own_fix(code: int, words: str) -> None:
@@ -118,3 +141,22 @@ def test_the_application_user_hint_depends_on_who_signed_in() -> None:
     assert "Application users > New app user" in application_user_hint(CONTEXT)
     person = SignInContext("device_code", "https://contoso.crm.dynamics.com")
     assert "user of the environment" in application_user_hint(person)
+
+
+PERSON = SignInContext("device_code", "https://contoso.crm.dynamics.com", "app-id", tenant=None)
+
+
+@pytest.mark.parametrize("code", [70008, 700082, 70043, 50173])
+def test_an_expired_person_sign_in_says_to_call_again_for_a_new_code_not_to_restart(code: int) -> None:
+    error = entra_error({"error": "invalid_grant", "error_codes": [code]}, PERSON)
+
+    assert "call the tool again for a new code" in (error.hint or "")
+    assert "restart" not in (error.hint or "")
+
+
+@pytest.mark.parametrize("code", [700016, 50020, 50034, 90072, 500011])
+def test_hints_never_name_a_tenant_called_organizations_when_none_is_set(code: int) -> None:
+    hint = entra_error({"error": "invalid_request", "error_codes": [code]}, PERSON).hint or ""
+
+    assert "organizations" not in hint
+    assert "the tenant you signed in to" in hint

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import logging
 from pathlib import Path
@@ -214,3 +215,28 @@ def test_certificate_problems_stop_start_up_naming_the_variable(tmp_path: Path) 
             build_token_provider(settings("certificate", DATAVERSE_CLIENT_CERTIFICATE=path, **extra))
         assert caught.value.variable == variable, path
         assert "BEGIN" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("starts", "ends", "words"),
+    [
+        (dt.timedelta(days=2), dt.timedelta(days=400), "is not valid yet"),
+        (dt.timedelta(days=-400), dt.timedelta(days=-2), "has expired"),
+    ],
+    ids=["not-yet-valid", "expired"],
+)
+def test_a_certificate_outside_its_validity_window_stops_start_up_with_its_dates(
+    tmp_path: Path, starts: dt.timedelta, ends: dt.timedelta, words: str
+) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    certificate = make_certificate(not_before=now + starts, not_after=now + ends)
+    pem = tmp_path / "app.pem"
+    pem.write_bytes(certificate.key_pem + certificate.cert_pem)
+
+    with pytest.raises(ConfigError) as caught:
+        build_token_provider(settings("certificate", DATAVERSE_CLIENT_CERTIFICATE=str(pem)))
+
+    message = str(caught.value)
+    assert caught.value.variable == "DATAVERSE_CLIENT_CERTIFICATE"
+    assert words in message
+    assert f"valid from {now + starts:%Y-%m-%d %H:%M} to {now + ends:%Y-%m-%d %H:%M} UTC" in message

@@ -123,12 +123,13 @@ async def test_an_expired_access_token_is_refreshed_with_the_refresh_token_not_a
     try:
         await sign_in_prompt(provider)
         entra.approve("FAKE-0001")
-        assert await provider.token() == "fake-access-token-1"
+        first = await provider.token()
 
-        assert await provider.token() == "fake-access-token-2"
+        second = await provider.token()
     finally:
         provider.close()
 
+    assert first != second
     assert entra.grants()[-1] == "refresh_token"
     assert len(entra.device_codes) == 1
 
@@ -186,3 +187,129 @@ def test_logging_does_not_need_msal_at_import(caplog: pytest.LogCaptureFixture) 
     import desktop_flows_mcp.signin as signin
 
     assert "msal" not in signin.__dict__
+
+
+# ---- the cache first, on every call ------------------------------------------------------------------------
+
+
+def shared_cache_provider(entra: FakeEntra, clock: FakeClock, cache_dir: Path) -> DeviceCodeProvider:
+    """One server process; several of them pointed at the same cache folder share the person's sign-in."""
+    built = build_token_provider(
+        settings("device_code", DATAVERSE_TOKEN_CACHE_DIR=str(cache_dir), DATAVERSE_TOKEN_CACHE_PLAINTEXT="true"),
+        http_client=MsalHttpClient(entra),
+        clock=clock,
+    )
+    assert isinstance(built, DeviceCodeProvider)
+    return built
+
+
+async def test_a_sign_in_completed_by_another_process_ends_this_ones_pending_code(
+    entra: FakeEntra, clock: FakeClock, tmp_path: Path
+) -> None:
+    first, second = (shared_cache_provider(entra, clock, tmp_path) for _ in range(2))
+    try:
+        await sign_in_prompt(first)
+        await sign_in_prompt(second)  # FAKE-0002: the person will never use it
+        entra.approve("FAKE-0001")
+        assert await first.token() == "fake-access-token-1"
+
+        clock.now += 15 * 60  # much later: the second process's code has expired meanwhile,
+        assert await second.wait_for_sign_in(5)  # and its poller has seen that
+        token = await second.token()
+    finally:
+        first.close()
+        second.close()
+
+    assert token == "fake-access-token-1"
+    assert second.pending_prompt is None
+    assert len(entra.device_codes) == 2
+    assert entra.issued == 1
+
+
+async def test_a_declined_code_does_not_hide_a_valid_sign_in_in_the_shared_cache(
+    entra: FakeEntra, clock: FakeClock, tmp_path: Path
+) -> None:
+    first, second = (shared_cache_provider(entra, clock, tmp_path) for _ in range(2))
+    try:
+        await sign_in_prompt(first)
+        await sign_in_prompt(second)
+        entra.decline("FAKE-0002")
+        assert await second.wait_for_sign_in(5)  # its poller got the refusal
+        entra.approve("FAKE-0001")
+        await first.token()
+
+        token = await second.token()
+    finally:
+        first.close()
+        second.close()
+
+    assert token == "fake-access-token-1"
+
+
+# ---- tenants -----------------------------------------------------------------------------------------------
+
+
+async def test_a_single_tenant_app_without_a_tenant_is_told_to_set_it(
+    clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    entra = FakeEntra(single_tenant=True)
+    provider = build_token_provider(
+        settings("device_code", DATAVERSE_TENANT_ID="", DATAVERSE_TOKEN_CACHE_DIR=str(tmp_path)),
+        http_client=MsalHttpClient(entra),
+        clock=clock,
+    )
+    start_up = caplog.text
+
+    with pytest.raises(DesktopFlowsError) as caught:
+        await provider.token()
+
+    assert "DATAVERSE_TENANT_ID is not set" in start_up and "AADSTS50194" in start_up
+    assert caught.value.dataverse_code == "AADSTS50194"
+    assert "Set DATAVERSE_TENANT_ID to the 'Directory (tenant) ID'" in (caught.value.hint or "")
+
+
+async def test_a_single_tenant_app_with_its_tenant_signs_in(clock: FakeClock, tmp_path: Path) -> None:
+    entra = FakeEntra(single_tenant=True)
+    provider = build_token_provider(
+        settings("device_code", DATAVERSE_TOKEN_CACHE_DIR=str(tmp_path)), http_client=MsalHttpClient(entra), clock=clock
+    )
+    assert isinstance(provider, DeviceCodeProvider)
+    try:
+        await sign_in_prompt(provider)
+        entra.approve("FAKE-0001")
+        assert await provider.token() == "fake-access-token-1"
+    finally:
+        provider.close()
+
+
+def test_microsofts_sample_app_needs_no_tenant_and_gets_no_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from desktop_flows_mcp.config import SAMPLE_PUBLIC_CLIENT_ID
+
+    build_token_provider(
+        settings(
+            "device_code",
+            DATAVERSE_TENANT_ID="",
+            DATAVERSE_CLIENT_ID=SAMPLE_PUBLIC_CLIENT_ID,
+            DATAVERSE_TOKEN_CACHE_DIR=str(tmp_path),
+        )
+    )
+
+    assert "DATAVERSE_TENANT_ID" not in caplog.text
+
+
+async def test_without_a_tenant_the_hint_does_not_call_organizations_a_tenant(clock: FakeClock, tmp_path: Path) -> None:
+    entra = FakeEntra(client_id="99999999-9999-9999-9999-999999999999")
+    provider = build_token_provider(
+        settings("device_code", DATAVERSE_TENANT_ID="", DATAVERSE_TOKEN_CACHE_DIR=str(tmp_path)),
+        http_client=MsalHttpClient(entra),
+        clock=clock,
+    )
+
+    with pytest.raises(DesktopFlowsError) as caught:
+        await provider.token()
+
+    assert caught.value.dataverse_code == "AADSTS700016"
+    assert "organizations" not in (caught.value.hint or "")
+    assert entra.requests[-1].url.path.startswith("/organizations/")

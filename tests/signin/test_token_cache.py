@@ -60,3 +60,29 @@ def test_the_plaintext_opt_in_writes_a_file_only_the_user_can_read(tmp_path: Pat
 
 def test_no_cache_directory_means_memory_only() -> None:
     assert open_token_cache(None, allow_plaintext=True).storage == "memory"
+
+
+# ---- a cache file that cannot be read ----------------------------------------------------------------------
+
+
+def undecryptable(path: str) -> Any:
+    from msal_extensions.persistence import PersistenceDecryptionError  # pyright: ignore[reportMissingTypeStubs]
+
+    persistence = keyring(path)
+
+    def load() -> str:
+        raise PersistenceDecryptionError(message="The data is invalid", location=path)
+
+    persistence.load = load
+    return persistence
+
+
+def test_an_undecryptable_cache_is_named_with_the_fix_and_left_alone(tmp_path: Path) -> None:
+    (tmp_path / ENCRYPTED_FILE).write_bytes(b"\x01\x02 sealed by another key")
+
+    opened = open_token_cache(str(tmp_path), allow_plaintext=False, encrypted_persistence=undecryptable)
+
+    assert opened.storage == "memory"
+    assert str(tmp_path / ENCRYPTED_FILE) in opened.note and "delete that file" in opened.note
+    assert "PersistenceDecryptionError" in opened.note
+    assert (tmp_path / ENCRYPTED_FILE).read_bytes() == b"\x01\x02 sealed by another key"

@@ -7,8 +7,13 @@ variable, and leaves every network call (and the msal import) to the first tool 
     clouds.py          Dataverse host → Entra authority host and Global Discovery URL
     certificates.py    PEM/PFX → msal client credential, validated at start-up
     token_cache.py     the persisted, encrypted user token cache for the person-facing modes
-    msal_providers.py  the providers: confidential client, managed identity, interactive
+    entra_http.py      the time-limited HTTP client every msal call goes through
+    msal_providers.py  the app providers: confidential client, managed identity
+    public_client.py   a person's sign-in: the account, the cache first, the sign-in in the background
     device_code.py     device-code sign-in that surfaces the code through tool results
+    interactive.py     the system browser, in the background
+    pending.py         a sign-in the person is doing elsewhere, run by a thread
+    prompts.py         what the person must do, and the seam to show it through the MCP client
     aadsts.py          Entra's AADSTS codes → what to fix
 """
 
@@ -19,8 +24,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ..config import SAMPLE_PUBLIC_CLIENT_ID
 from .aadsts import SignInContext
 from .clouds import cloud_for
+from .prompts import SignInPresenter, SignInPrompt, SignInRequired, presenting_sign_in_through
 
 if TYPE_CHECKING:
     from ..auth import TokenProvider
@@ -28,6 +35,16 @@ if TYPE_CHECKING:
     from .token_cache import OpenedCache
 
 log = logging.getLogger("desktop_flows_mcp.signin")
+
+__all__ = [
+    "DelegatedTokenProvider",
+    "SignInPresenter",
+    "SignInPrompt",
+    "SignInRequired",
+    "build_token_provider",
+    "presenting_sign_in_through",
+    "sign_in_context",
+]
 
 DELEGATED_MODES = ("device_code", "interactive")
 APP_ONLY_MODES = ("client_secret", "certificate", "managed_identity")
@@ -46,13 +63,16 @@ class DelegatedTokenProvider(Protocol):
 
 
 def sign_in_context(settings: Settings) -> SignInContext:
-    cloud = cloud_for(settings.dataverse_url, settings.sign_in.authority_host)
+    sign_in = settings.sign_in
+    cloud = cloud_for(settings.dataverse_url, sign_in.authority_host)
     return SignInContext(
-        mode=settings.sign_in.mode,
+        mode=sign_in.mode,
         dataverse_url=settings.dataverse_url,
-        client_id=settings.sign_in.client_id or settings.sign_in.managed_identity_client_id,
-        tenant=settings.sign_in.tenant_id or ("organizations" if settings.sign_in.mode in DELEGATED_MODES else None),
+        client_id=sign_in.client_id or sign_in.managed_identity_client_id,
+        tenant=sign_in.tenant_id,
         authority_host=cloud.authority_host,
+        custom_authority=sign_in.authority_host is not None,
+        username=sign_in.username,
     )
 
 
@@ -98,13 +118,19 @@ def build_token_provider(
     if mode in DELEGATED_MODES:
         opened = (open_cache or _open_cache)(settings)
         log.warning("sign-in cache: %s", opened.note)
+        if context.tenant is None and context.client_id != SAMPLE_PUBLIC_CLIENT_ID:
+            log.warning(
+                "DATAVERSE_TENANT_ID is not set, so the person signs in through 'organizations'. An app registration "
+                "for one organization only (the usual choice) refuses that with AADSTS50194: set DATAVERSE_TENANT_ID "
+                "to the app's 'Directory (tenant) ID'."
+            )
         if mode == "device_code":
             from .device_code import DeviceCodeProvider
 
             return DeviceCodeProvider(context, cache=opened.cache, http_client=http_client, clock=clock)
-        from .msal_providers import InteractiveProvider
+        from .interactive import InteractiveProvider
 
-        return InteractiveProvider(context, cache=opened.cache, http_client=http_client)
+        return InteractiveProvider(context, cache=opened.cache, http_client=http_client, clock=clock)
     raise ValueError(f"build_token_provider does not handle auth mode {mode!r}")
 
 

@@ -8,23 +8,31 @@ trace and correlation ids are noise to an agent). Entra never echoes secrets, an
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ..errors import DesktopFlowsError, ErrorCode
 
 
 @dataclass(frozen=True)
 class SignInContext:
-    """What a hint may name: never a secret."""
+    """What a hint may name: never a secret. ``tenant`` is None when DATAVERSE_TENANT_ID is not set."""
 
     mode: str
     dataverse_url: str
     client_id: str | None = None
     tenant: str | None = None
     authority_host: str | None = None
+    custom_authority: bool = False  # DATAVERSE_AUTHORITY_HOST is set: msal must not check the host with Microsoft
+    username: str | None = None  # DATAVERSE_USERNAME: the person to sign in as
+
+    @property
+    def authority(self) -> str:
+        """The msal authority; a person without a configured tenant signs in through 'organizations'."""
+        return f"{self.authority_host or 'https://login.microsoftonline.com'}/{self.tenant or 'organizations'}"
 
 
 _APP_USER_STEPS = (
@@ -32,7 +40,8 @@ _APP_USER_STEPS = (
     "Application users > New app user, pick the app with client id {client_id}, and give it a security role."
 )
 
-# AADSTS code → what to do. Placeholders: {client_id}, {tenant}, {url}, {authority}.
+# AADSTS code → what to do. Placeholders: {client_id}; {the_tenant} ("tenant X", or "the tenant you signed in to"
+# when DATAVERSE_TENANT_ID is not set); {url}; {authority}; {again} (how this mode signs in again).
 HINTS: dict[int, str] = {
     7000215: (
         "The client secret is wrong. In Entra ID > App registrations > (app {client_id}) > Certificates & secrets, "
@@ -43,17 +52,17 @@ HINTS: dict[int, str] = {
         "Certificates & secrets, set DATAVERSE_CLIENT_SECRET to its Value, then restart."
     ),
     700016: (
-        "No application with client id {client_id} exists in tenant {tenant}. Check DATAVERSE_CLIENT_ID against the "
+        "No application with client id {client_id} exists in {the_tenant}. Check DATAVERSE_CLIENT_ID against the "
         "app's 'Application (client) ID' (not its Object ID) and DATAVERSE_TENANT_ID against the 'Directory (tenant) "
         "ID' on the app's Overview page."
     ),
     90002: (
-        "Tenant {tenant} was not found in {authority}. Set DATAVERSE_TENANT_ID to the 'Directory (tenant) ID' GUID "
-        "from the app's Overview page (or the tenant's primary domain), and check that the cloud is right "
+        "Entra ID at {authority} does not know {the_tenant}. Set DATAVERSE_TENANT_ID to the 'Directory (tenant) ID' "
+        "GUID from the app's Overview page (or the tenant's primary domain), and check that the cloud is right "
         "(DATAVERSE_AUTHORITY_HOST)."
     ),
     900023: (
-        "DATAVERSE_TENANT_ID ({tenant}) is not a valid tenant. Use the 'Directory (tenant) ID' GUID or the tenant's "
+        "DATAVERSE_TENANT_ID does not name a valid tenant. Use the 'Directory (tenant) ID' GUID or the tenant's "
         "primary domain such as contoso.onmicrosoft.com."
     ),
     65001: (
@@ -77,7 +86,7 @@ HINTS: dict[int, str] = {
         "interactive), or use client_secret / certificate sign-in."
     ),
     500011: (
-        "Dataverse ({url}) is not known in tenant {tenant}: DATAVERSE_URL and DATAVERSE_TENANT_ID point to different "
+        "Dataverse ({url}) is not known in {the_tenant}: DATAVERSE_URL and DATAVERSE_TENANT_ID point to different "
         "tenants. Use the environment URL from the Power Platform admin center of the tenant you sign in to."
     ),
     500113: (
@@ -90,7 +99,7 @@ HINTS: dict[int, str] = {
         "with redirect URI http://localhost under Authentication for app {client_id}."
     ),
     50020: (
-        "The account signed in belongs to another tenant than {tenant}. Sign in with an account of that tenant, or "
+        "The account signed in belongs to another tenant than {the_tenant}. Sign in with an account of that tenant, or "
         "add the person as a guest and give them a Dataverse security role."
     ),
     50076: (
@@ -106,17 +115,34 @@ HINTS: dict[int, str] = {
         "The signed-in person is not assigned to app {client_id}. An administrator can assign them under Entra ID > "
         "Enterprise applications > (app) > Users and groups, or turn off 'Assignment required'."
     ),
-    70008: "The sign-in has expired or was revoked. Sign in again (restart the server to get a new code).",
-    700082: "The sign-in has expired after a long time unused. Sign in again (call the tool again for a new code).",
-    50173: "The sign-in is no longer valid because the password changed. Sign in again.",
+    70008: "The saved sign-in has expired or was revoked. Sign in again: {again}.",
+    700082: "The saved sign-in has expired after a long time unused. Sign in again: {again}.",
+    70043: (
+        "The saved sign-in has expired under a Conditional Access sign-in frequency policy. Sign in again: {again}."
+    ),
+    50173: "The saved sign-in is no longer valid because the password changed. Sign in again: {again}.",
+    50194: (
+        "App {client_id} is a single-tenant app registration, so it cannot sign in through 'organizations'. Set "
+        "DATAVERSE_TENANT_ID to the 'Directory (tenant) ID' on the app's Overview page, then restart."
+    ),
+    90072: (
+        "The account is not a member or guest of {the_tenant}. Sign in with an account of that tenant, or have an "
+        "administrator invite the person as a guest and give them a Dataverse security role."
+    ),
+    65004: (
+        "The person declined to consent to app {client_id}. Sign in again and accept the consent prompt ({again}), "
+        "or have an administrator grant admin consent for Dynamics CRM > user_impersonation under Entra ID > App "
+        "registrations > (app) > API permissions."
+    ),
     7000112: "App {client_id} is disabled in Entra ID. An administrator must enable it (Enterprise applications).",
-    50034: "The account does not exist in tenant {tenant}. Sign in with an account of that tenant.",
+    50034: "The account does not exist in {the_tenant}. Sign in with an account of that tenant.",
     50126: "The user name or password is wrong.",
     50053: "The account is locked after too many failed sign-ins. Wait, or ask an administrator to unlock it.",
     50057: "The account is disabled. Ask an administrator to enable it.",
 }
 
 _CODE = re.compile(r"AADSTS(\d+)")
+_QUOTED_BODY = re.compile(r"Error: (\{.*\})\s*$", re.DOTALL)
 
 
 def aadsts_codes(result: Mapping[str, Any]) -> list[int]:
@@ -132,6 +158,28 @@ def first_line(description: str) -> str:
     """Entra's own sentence without trace ids, timestamps or the documentation boilerplate."""
     line = description.strip().splitlines()[0] if description.strip() else ""
     return re.split(r"\s+Trace ID:", line)[0].strip()
+
+
+def entra_body_in(exc: BaseException) -> dict[str, Any] | None:
+    """Entra's own JSON error when msal quoted it in an exception (or the one it replaced), else None.
+
+    msal turns a refused OpenID configuration request into a ValueError that quotes the answer, then wraps that
+    in another ValueError without it; the code must come from Entra's answer, never be guessed from the text.
+    """
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            break
+        found = _QUOTED_BODY.search(str(seen))
+        if found:
+            try:
+                body = json.loads(found.group(1))
+            except ValueError:
+                body = None
+            if isinstance(body, dict) and ("error" in body or "error_codes" in body):
+                return cast(dict[str, Any], body)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def entra_error(result: Mapping[str, Any], context: SignInContext) -> DesktopFlowsError:
@@ -162,7 +210,7 @@ def _fallback_hint(error: str, context: SignInContext) -> str:
     if error == "invalid_client":
         return HINTS[7000215] if context.mode == "client_secret" else HINTS[700027]
     if error in ("authorization_declined", "access_denied"):
-        return "The person declined the sign-in. Call the tool again to get a new code if that was a mistake."
+        return "The person declined the sign-in. If that was a mistake, {again}."
     if error in ("expired_token", "code_expired"):
         return "The sign-in code expired before it was used. Call the tool again for a new code."
     return (
@@ -171,12 +219,19 @@ def _fallback_hint(error: str, context: SignInContext) -> str:
     )
 
 
+_AGAIN = {
+    "device_code": "call the tool again for a new code",
+    "interactive": "call the tool again to open the browser sign-in",
+}
+
+
 def _fill(hint: str, context: SignInContext) -> str:
     return hint.format(
         client_id=context.client_id or "(not set)",
-        tenant=context.tenant or "(not set)",
+        the_tenant=f"tenant {context.tenant}" if context.tenant else "the tenant you signed in to",
         url=context.dataverse_url,
         authority=context.authority_host or "Entra ID",
+        again=_AGAIN.get(context.mode, "retry the call; a new token is requested"),
     )
 
 

@@ -109,12 +109,20 @@ def load_client_certificate(path: str, password: Secret | None, *, now: datetime
 
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ConfigError(VARIABLE, "must hold an RSA key; Entra signs client assertions with RSA only.", _EXAMPLE)
-    not_after = certificate.not_valid_after_utc
-    if not_after <= (now or datetime.now(UTC)):
+    not_before, not_after = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    moment = now or datetime.now(UTC)
+    valid = f"valid from {not_before:%Y-%m-%d %H:%M} to {not_after:%Y-%m-%d %H:%M} UTC"
+    if not_after <= moment:
         raise ConfigError(
             VARIABLE,
-            f"the certificate in {str(file)!r} expired on {not_after:%Y-%m-%d}; upload a new one to the app "
-            "registration.",
+            f"the certificate in {str(file)!r} has expired ({valid}); upload a new one to the app registration.",
+            _EXAMPLE,
+        )
+    if not_before > moment:  # Entra refuses an assertion signed with it, with a less helpful error
+        raise ConfigError(
+            VARIABLE,
+            f"the certificate in {str(file)!r} is not valid yet ({valid}); wait until then, or check this "
+            "machine's clock.",
             _EXAMPLE,
         )
     return ClientCertificate(

@@ -4,14 +4,15 @@ Each cloud has its own Entra ID sign-in host (the authority) and its own Global 
 from the wrong cloud is refused, so both follow the environment URL; ``DATAVERSE_AUTHORITY_HOST`` overrides
 the sign-in host for clouds or proxies this table does not know.
 
-    host ends with             cloud       authority host                       Global Discovery
-    .crm9.dynamics.com         gcc         https://login.microsoftonline.com    https://globaldisco.crm9.dynamics.com
-    .dynamics.com              commercial  https://login.microsoftonline.com    https://globaldisco.crm.dynamics.com
-    .microsoftdynamics.us      gcc_high    https://login.microsoftonline.us     https://globaldisco.crm.microsoftdynamics.us
-    .appsplatform.us           dod         https://login.microsoftonline.us     https://globaldisco.crm.appsplatform.us
-    .dynamics.cn               china       https://login.chinacloudapi.cn       https://globaldisco.crm.dynamics.cn
+    host ends with         cloud       authority host                            Global Discovery (https://globaldisco.…)
+    .crm9.dynamics.com     gcc         https://login.microsoftonline.com         crm9.dynamics.com
+    .dynamics.com          commercial  https://login.microsoftonline.com         crm.dynamics.com
+    .microsoftdynamics.us  gcc_high    https://login.microsoftonline.us          crm.microsoftdynamics.us
+    .appsplatform.us       dod         https://login.microsoftonline.us          crm.appsplatform.us
+    .dynamics.cn           china       https://login.partner.microsoftonline.cn  crm.dynamics.cn
 
-Anything else (a loopback test server, the emulator) is treated as commercial.
+Anything else (a loopback test server, the emulator) is treated as commercial. China's sign-in host is the one
+Microsoft documents today; msal marks the older ``login.chinacloudapi.cn`` as deprecated.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ _BY_SUFFIX: tuple[tuple[str, Cloud], ...] = (
         Cloud("gcc_high", "https://login.microsoftonline.us", "https://globaldisco.crm.microsoftdynamics.us"),
     ),
     (".appsplatform.us", Cloud("dod", "https://login.microsoftonline.us", "https://globaldisco.crm.appsplatform.us")),
-    (".dynamics.cn", Cloud("china", "https://login.chinacloudapi.cn", "https://globaldisco.crm.dynamics.cn")),
+    (
+        ".dynamics.cn",
+        Cloud("china", "https://login.partner.microsoftonline.cn", "https://globaldisco.crm.dynamics.cn"),
+    ),
 )
 
 

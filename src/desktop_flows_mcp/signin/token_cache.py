@@ -6,6 +6,9 @@ cannot encrypt (Linux without a keyring, a container), the cache is written as a
 opted in with ``DATAVERSE_TOKEN_CACHE_PLAINTEXT=true``; otherwise it lives in memory and the person signs in
 again after each restart. Files are created in a per-user directory (mode 0700) with mode 0600.
 
+A cache file that cannot be read (corrupt, or encrypted with a key this user no longer has) is named once,
+with the fix (delete it), and the server goes on with an empty cache in memory; the file is left as it is.
+
 App-only modes (client_secret, certificate, managed_identity) keep their tokens in memory: they can always
 get a new one without a person, so there is nothing worth persisting.
 """
@@ -13,6 +16,7 @@ get a new one without a person, so there is nothing worth persisting.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -38,6 +42,11 @@ class OpenedCache:
 
 def _extensions() -> Any:
     return importlib.import_module("msal_extensions")
+
+
+def _not_found() -> Any:
+    """msal-extensions' 'no cache yet' exception, which its cache treats as empty."""
+    return importlib.import_module("msal_extensions.persistence").PersistenceNotFound
 
 
 def _default_encrypted(path: str) -> Any:
@@ -73,12 +82,7 @@ def open_token_cache(
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'unavailable'}"
     else:
         _restrict(encrypted_path)
-        return OpenedCache(
-            _extensions().PersistedTokenCache(persistence),
-            "encrypted",
-            encrypted_path,
-            f"encrypted at {encrypted_path}",
-        )
+        return _persisted(persistence, "encrypted", encrypted_path, f"encrypted at {encrypted_path}")
     if not allow_plaintext:
         return OpenedCache(
             msal.SerializableTokenCache(),
@@ -92,12 +96,87 @@ def open_token_cache(
     if not plain_path.exists():
         persistence.save("{}")
     _restrict(plain_path)
-    return OpenedCache(
-        _extensions().PersistedTokenCache(persistence),
+    return _persisted(
+        persistence,
         "plaintext",
         plain_path,
         f"PLAIN TEXT at {plain_path} (mode 0600; DATAVERSE_TOKEN_CACHE_PLAINTEXT=true)",
     )
+
+
+def _persisted(persistence: Any, storage: Storage, path: Path, note: str) -> OpenedCache:
+    """The persisted cache, or an empty one in memory when the file is there but cannot be read."""
+    guarded = GuardedPersistence(persistence, path)
+    try:
+        guarded.load()  # read it now, so a broken file is named at start-up rather than on every call
+    except _not_found():
+        pass
+    if guarded.unreadable is not None:
+        return OpenedCache(importlib.import_module("msal").SerializableTokenCache(), "memory", path, guarded.unreadable)
+    guarded.report = log.warning  # from now on a file that turns unreadable is named once in the log
+    return OpenedCache(_extensions().PersistedTokenCache(guarded), storage, path, note)
+
+
+class GuardedPersistence:
+    """An msal-extensions persistence that treats a file it cannot read as absent, after naming it once.
+
+    msal-extensions would raise on every cache lookup (after sleeping between retries) and the person would see
+    an unrelated sign-in error each time. Instead: a read that fails twice in a row (once could be another
+    process mid-write) marks the file unreadable; from then on reads find nothing and writes are skipped, so
+    msal keeps the sign-in in memory and the file stays untouched until the person deletes it.
+    """
+
+    def __init__(self, inner: Any, path: Path) -> None:
+        self._inner = inner
+        self._path = path
+        self.is_encrypted: bool = bool(getattr(inner, "is_encrypted", False))
+        self.unreadable: str | None = None  # the one-line note naming the file and the fix
+        self.report: Callable[[str], None] = lambda note: None
+
+    def get_location(self) -> str:
+        return str(self._inner.get_location())
+
+    def time_last_modified(self) -> float:
+        if self.unreadable is not None:
+            raise _not_found()(location=str(self._path))
+        return float(self._inner.time_last_modified())
+
+    def load(self) -> str:
+        not_found = _not_found()
+        if self.unreadable is not None:
+            raise not_found(location=str(self._path))
+        failure: Exception | None = None
+        for _ in range(2):
+            try:
+                return _checked(self._inner.load())
+            except not_found:
+                raise
+            except Exception as exc:  # corrupt JSON, PersistenceDecryptionError, a keyring error
+                failure = exc
+        assert failure is not None
+        self.unreadable = (
+            f"cannot read the token cache {self._path} ({_why(failure)}); delete that file to keep sign-ins across "
+            "restarts again. Until then the sign-in is kept in memory only."
+        )
+        self.report(self.unreadable)
+        raise not_found(location=str(self._path)) from None
+
+    def save(self, content: str) -> None:
+        if self.unreadable is None:
+            self._inner.save(content)
+
+
+def _checked(text: str) -> str:
+    """msal deserializes the text as a JSON object; anything else is a broken file."""
+    if text and not isinstance(json.loads(text), dict):
+        raise ValueError("not a JSON object")
+    return text
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, ValueError):  # JSONDecodeError included; its text would quote the file
+        return "its content is not a token cache"
+    return f"{type(exc).__name__}: it may be encrypted with a key this user no longer has"
 
 
 def _private_directory(folder: Path) -> None:

@@ -1,0 +1,133 @@
+"""Interactive sign-in: the system browser on the machine running the server, with msal's loopback redirect.
+
+call 1   the cache has no token → a background thread runs msal's browser sign-in (it opens the browser and
+         listens on http://localhost:<free port> for Entra's answer) → raise ``SignInRequired`` at once
+call 2+  the cache first; while the browser window is open, the same answer at once: nothing waits for the
+         person and no lock is held, so other tool calls go on
+ended    a token → return it; no browser could open → use device_code; no answer within
+         ``timeout_seconds`` (by the injected clock, or msal's own timeout) → a clear ``unauthenticated``
+         error, and the next call opens the browser again
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+from ..errors import DesktopFlowsError, ErrorCode
+from .aadsts import SignInContext
+from .pending import PendingSignIn
+from .prompts import SignInPrompt, SignInRequired
+from .public_client import PublicClientProvider
+
+log = logging.getLogger("desktop_flows_mcp.signin")
+
+_TIMED_OUT = "browser_timeout"
+_NO_BROWSER = "no_browser"
+
+
+class InteractiveProvider(PublicClientProvider):
+    def __init__(
+        self,
+        context: SignInContext,
+        *,
+        cache: Any,
+        http_client: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+        timeout_seconds: int = 300,
+    ) -> None:
+        super().__init__(context, cache=cache, http_client=http_client, clock=clock)
+        self._timeout_seconds = timeout_seconds
+
+    def _start(self) -> PendingSignIn:
+        who = f" as {self.context.username}" if self.context.username else ""
+        prompt = SignInPrompt(
+            elicitation_id=self._new_id(),
+            message=f"Finish signing in to Dataverse ({self.context.dataverse_url}){who} in the browser window that "
+            "opened on the machine running this server.",
+        )
+        log.warning("Opening the system browser to sign in to Dataverse (%s).", self.context.dataverse_url)
+        return _BrowserSignIn(
+            self._application(),
+            self._scopes,
+            prompt,
+            username=self.context.username,
+            timeout_seconds=self._timeout_seconds,
+            clock=self._clock,
+        )
+
+    def _required(self, pending: PendingSignIn) -> SignInRequired:
+        minutes = max(1, round((pending.deadline - self._clock()) / 60))
+        who = self.context.username or f"the work account that uses {self.context.dataverse_url}"
+        return SignInRequired(
+            pending.prompt,
+            "Sign-in needed: a browser window opened on the machine running this server to sign in to Dataverse "
+            f"({self.context.dataverse_url}). It waits about {minutes} more minutes.",
+            hint=f"Ask the person to finish signing in there with {who}, then call the tool again. Until then every "
+            "call returns this answer at once. If that machine has no browser the person can reach, set "
+            "DATAVERSE_AUTH=device_code and restart.",
+        )
+
+    def _ended(self, outcome: dict[str, Any]) -> dict[str, Any]:
+        error = outcome.get("error")
+        if error == _TIMED_OUT:
+            raise DesktopFlowsError(
+                ErrorCode.UNAUTHENTICATED,
+                f"The browser sign-in was not finished within {_duration(self._timeout_seconds)}.",
+                hint="Call the tool again to open a new browser window, and ask the person to finish signing in "
+                "there soon; or set DATAVERSE_AUTH=device_code and restart.",
+            )
+        if error == _NO_BROWSER:
+            raise DesktopFlowsError(
+                ErrorCode.UNAUTHENTICATED,
+                "No browser could be opened on the machine running this server.",
+                hint="Set DATAVERSE_AUTH=device_code (the person signs in on any device) and restart the server.",
+            )
+        return super()._ended(outcome)
+
+
+class _BrowserSignIn(PendingSignIn):
+    """msal's ``acquire_token_interactive`` in its own thread; it blocks until Entra answers or it times out."""
+
+    def __init__(
+        self,
+        app: Any,
+        scopes: list[str],
+        prompt: SignInPrompt,
+        *,
+        username: str | None,
+        timeout_seconds: int,
+        clock: Callable[[], float],
+    ) -> None:
+        super().__init__(prompt, deadline=clock() + timeout_seconds, clock=clock)
+        self._app = app
+        self._scopes = scopes
+        self._username = username
+        self._timeout_seconds = timeout_seconds
+
+    def expired_outcome(self) -> dict[str, Any]:
+        return {"error": _TIMED_OUT}
+
+    def _run(self) -> None:
+        try:
+            result = self._app.acquire_token_interactive(
+                self._scopes,
+                prompt="select_account",
+                login_hint=self._username,
+                timeout=self._timeout_seconds,
+                auth_uri_callback=self._no_browser,  # msal calls it when no browser could be opened
+            )
+        except RuntimeError as exc:
+            if type(exc).__name__ != "BrowserInteractionTimeoutError":
+                raise
+            result = self.expired_outcome()
+        self._finish(cast(dict[str, Any], result))
+
+    def _no_browser(self, _auth_uri: str) -> None:
+        self._finish({"error": _NO_BROWSER})
+
+
+def _duration(seconds: int) -> str:
+    return f"{round(seconds / 60)} minutes" if seconds >= 120 else f"{seconds} seconds"
