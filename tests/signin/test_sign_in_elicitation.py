@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import mcp.types as types
 import pytest
@@ -101,7 +101,7 @@ class Person:
             code = re.search(r"code (\S+?)\.", params.message)
             assert code is not None
             self._entra.approve(code.group(1))
-        return types.ElicitResult(action=self._answer)
+        return types.ElicitResult(action=cast(Literal["accept", "decline", "cancel"], self._answer))
 
     async def notice(self, message: Any) -> None:
         if isinstance(message, types.ElicitCompleteNotification):

@@ -93,7 +93,9 @@ class _Recorder(requests.adapters.BaseAdapter):
         super().__init__()
         self.timeouts: list[Any] = []
 
-    def send(self, request: requests.PreparedRequest, timeout: Any = None, **_: Mapping[str, Any]) -> Any:
+    def send(  # pyright: ignore[reportIncompatibleMethodOverride]  # records what msal passes
+        self, request: requests.PreparedRequest, timeout: Any = None, **_: Mapping[str, Any]
+    ) -> Any:
         self.timeouts.append(timeout)
         response = requests.Response()
         response.status_code, response.request, response.url = 200, request, request.url or ""

@@ -53,9 +53,11 @@ class SignInPresenter(Protocol):
 class SignInRequired(DesktopFlowsError):
     """``unauthenticated`` until the person does what ``prompt`` says."""
 
+    prompt: SignInPrompt
+
     def __init__(self, prompt: SignInPrompt, message: str, *, hint: str) -> None:
+        object.__setattr__(self, "prompt", prompt)  # set before the error freezes, like its other fields
         super().__init__(ErrorCode.UNAUTHENTICATED, message, hint=hint)
-        self.prompt = prompt
 
 
 _presenter: ContextVar[SignInPresenter | None] = ContextVar("desktop_flows_mcp_sign_in_presenter", default=None)
