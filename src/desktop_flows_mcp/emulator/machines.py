@@ -148,7 +148,7 @@ def internal_blob(seed: str, size: int) -> str:
     while sum(map(len, chunks)) < size:
         digest = hashlib.sha256(digest).digest()
         chunks.append(digest.hex())
-    return json.dumps({"v": 3, "payload": "".join(chunks)[: max(0, size - 28)]})
+    return json.dumps({"v": 3, "payload": "".join(chunks)[: max(0, size - 23)]})
 
 
 def _long_error(summary: str, seed: str) -> str:
