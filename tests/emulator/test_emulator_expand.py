@@ -191,3 +191,12 @@ async def test_logs_follow_the_runs_a_principal_may_read(emulator: Emulator) -> 
     assert own_logs == []  # it owns no runs, so it sees no run's logs
     assert denied[:2] == (403, "0x80040220") and "prvReadflowlog" in denied[2]
     assert machines.status_code == 200
+
+
+async def test_expanding_into_an_unreadable_table_is_403_even_when_no_row_would_expand(emulator: Emulator) -> None:
+    async with api_client(emulator, RUN_ONLY_TOKEN) as client:
+        empty = await client.get("flowsessions", params={"$select": "statuscode"})
+        expanded = await client.get("flowsessions", params={"$expand": "MachineId($select=name)"})
+
+    assert empty.json()["value"] == []  # the run-only identity owns no runs yet
+    assert error_of(expanded)[:2] == (403, "0x80040220") and "prvReadflowmachine " in error_of(expanded)[2]

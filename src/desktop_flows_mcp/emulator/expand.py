@@ -92,6 +92,13 @@ def _parse_item(item: str, table: Table) -> Expand:
     return Expand(navigation, target, query, parse_expand(options.get("$expand"), target))
 
 
+def check_access(expands: Sequence[Expand], related: Related) -> None:
+    """Read every expanded entity set once, so a missing privilege is a 403 even when no row would expand."""
+    for expand in expands:
+        related(expand.navigation.target)
+        check_access(expand.nested, related)
+
+
 def expand_into(
     body: dict[str, object], row: Row, table: Table, expands: Sequence[Expand], related: Related
 ) -> dict[str, object]:

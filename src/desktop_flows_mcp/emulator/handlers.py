@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from .callbacks import CallbackDispatcher
 from .errors import OBJECT_NOT_FOUND, DataverseError, not_found
-from .expand import expand_into, parse_expand
+from .expand import check_access, expand_into, parse_expand
 from .odata import SERVICE_PATH, context_url, next_link, page_size, parse_query, project, run_query
 from .odata_filter import Row
 from .principals import BUSINESS_UNIT_ID, ENVIRONMENT_ID, ORGANIZATION_ID, TENANT_ID, Principal
@@ -64,6 +64,7 @@ def json_response(data: object, status: int = 200, headers: dict[str, str] | Non
 def list_rows(call: Call, table: Table, rows: Sequence[Row]) -> Response:
     query = parse_query(call.params, table)
     expands = parse_expand(call.params.get("$expand"), table)
+    check_access(expands, call.related)
     size = page_size(call.request.headers.get("Prefer"))
     page = run_query(rows, query, table, size)
     expanded = [expand.context_part for expand in expands]
@@ -82,6 +83,7 @@ def list_rows(call: Call, table: Table, rows: Sequence[Row]) -> Response:
 def one_row(call: Call, table: Table, row: Row) -> Response:
     query = parse_query(call.params, table, collection=False)
     expands = parse_expand(call.params.get("$expand"), table)
+    check_access(expands, call.related)
     expanded = [expand.context_part for expand in expands]
     body: dict[str, object] = {
         "@odata.context": context_url(call.base, table, query.select, entity=True, expanded=expanded)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 
 from .tables import INACTIVE_FLOWSESSION_STATUSES
 
@@ -139,6 +140,7 @@ def assigned_machine(run: Run, now: float) -> str | None:
     return run.machine_id if run.outcome.assigned and now >= assigned_at and not cancelled_first else None
 
 
+@cache
 def inner_error(code: str, message: str | None) -> str:
     """A service-side stack trace of realistic size (about 12 KB), so clients must cap what they show."""
     frames = "".join(
