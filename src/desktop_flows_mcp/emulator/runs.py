@@ -152,7 +152,6 @@ def inner_error(code: str, message: str | None) -> str:
 
 def flowsession_row(run: Run, now: float) -> dict[str, object]:
     state = observe(run, now)
-    failed = state.errorcode is not None
     return {
         "flowsessionid": run.id,
         "name": run.name,
@@ -173,6 +172,6 @@ def flowsession_row(run: Run, now: float) -> dict[str, object]:
         "versionnumber": state.version,
         "_machineid_value": assigned_machine(run, now),
         "_machinegroupid_value": run.group_id,
-        "errordetails": end_of(run)[1].errordetails if failed else None,
+        "errordetails": end_of(run)[1].errordetails if state.errorcode else None,
         "errorinnererror": inner_error(state.errorcode, state.errormessage) if state.errorcode else None,
     }
