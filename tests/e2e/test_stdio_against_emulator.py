@@ -81,7 +81,7 @@ async def test_both_protocol_eras_over_stdio(mode: str, version: str) -> None:
 
 async def test_every_tool_against_the_emulator_over_stdio() -> None:
     async with emulator_on_loopback() as (emulator, url), server_over_stdio(url) as client:
-        # List with paging: 17 published desktop flows, five a page.
+        # List with paging: 21 published desktop flows, five a page.
         names: list[str] = []
         cursor: str | None = None
         for _ in range(10):
@@ -91,7 +91,7 @@ async def test_every_tool_against_the_emulator_over_stdio() -> None:
             cursor = page.get("next_cursor")
             if cursor is None:
                 break
-        assert len(names) == len(set(names)) == 17
+        assert len(names) == len(set(names)) == 21
         assert names == sorted(names, key=str.casefold)
 
         found = ok(await client.call_tool("list_desktop_flows", {"search": "o'brien"}))["flows"]

@@ -142,7 +142,7 @@ async def test_orderby_sorts_descending_dates_and_breaks_ties_stably(client: htt
 async def test_count_reports_the_total_of_matching_rows(client: httpx.AsyncClient) -> None:
     response = await client.get("workflows", params={"$filter": "category eq 6", "$count": "true", "$top": "1"})
 
-    assert response.json()["@odata.count"] == 17
+    assert response.json()["@odata.count"] == 21
 
 
 async def test_connection_references_filter_on_the_desktop_flows_connector(client: httpx.AsyncClient) -> None:

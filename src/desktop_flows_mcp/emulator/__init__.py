@@ -33,6 +33,15 @@ Behaviour choices where the reference leaves Dataverse's behaviour open, and why
   flowsession read at User depth, so it can read and cancel the runs it started (it owns them)
   but gets 403 0x80040220 "... missing prvReadflowsession privilege" on runs owned by others, and
   ``GET flowsessions`` lists only its own runs (Dataverse filters by depth, it does not 403 lists).
+  It has no read privilege at all on flowmachine, flowmachinegroup and flowlog: every read of
+  those, including ``$expand`` into them, is 403 0x80040220 naming the missing privilege.
+- Machines and diagnosis (``machines``, ``placement``, ``scenarios``, ``flowlogs``): each
+  connection targets a machine group or a standalone machine; runs carry ``_machinegroupid_value``
+  and ``_machineid_value``, queue on busy groups, wait on an offline machine, fail on a hosted group
+  that failed to provision or a machine without an unattended bot (RunDesktopFlow then answers a
+  failed ``licenseCheck``). Seeded scenario runs with fixed ids cover every diagnosis; failed runs
+  started from a cloud flow carry ``flowlogs`` action logs as ``organizations`` log settings say.
+  ``$expand`` works on navigation properties (see ``expand``); internal memo columns are large.
 - Cancel on a terminal run: 400 0x80040203 "... has already completed ... cannot be cancelled".
 - Run outputs: ``flowsessions(id)/outputs/$value`` exists only for Succeeded runs; otherwise 404
   0x80040217 "No file attachment found for attribute: outputs ...". ``inputs/$value`` likewise.
@@ -50,8 +59,10 @@ Behaviour choices where the reference leaves Dataverse's behaviour open, and why
 - Faults (``test_api=True`` only): a dropped connection aborts the socket under uvicorn and raises
   ``httpx.RemoteProtocolError`` in-process, which is what httpx raises for a server that hung up.
 
-Seeded connections (connectionType 1): ``shared-uiflow-7f3c1a`` (Finance bots machine group) and
-``shared-uiflow-2b9e44`` (Ops workstation). Desktop-flow connection references (type 2):
+Seeded connections (connectionType 1): ``shared-uiflow-7f3c1a`` (Finance bots machine group),
+``shared-uiflow-2b9e44`` (Ops workstation), ``shared-uiflow-4d1e90`` (offline WH-PC-07),
+``shared-uiflow-c35a02`` (busy claims group), ``shared-uiflow-91b7e6`` (hosted group that failed to
+provision) and ``shared-uiflow-e6f208`` (HR-PC-03, no unattended bot). Desktop-flow connection references (type 2):
 ``contoso_DesktopFlowsFinanceBots`` → 7f3c1a, ``contoso_DesktopFlowsOpsWorkstation`` → 2b9e44,
 ``contoso_DesktopFlowsUnbound`` (no connection). ``contoso_SharePointOnline`` and
 ``contoso_Office365Outlook`` use other connectors. Tokens: ``EMULATOR_TOKEN`` (full access) and

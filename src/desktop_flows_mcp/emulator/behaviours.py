@@ -120,6 +120,7 @@ def no_candidate_machine(inputs: Inputs) -> Outcome:
             "flow. The run waited in the queue for longer than the allowed time."
         ),
         leaves_queue=False,
+        assigned=False,
     )
 
 
@@ -138,6 +139,8 @@ def extract_pdf(inputs: Inputs) -> Outcome:
             f"Extract tables from PDF: The file '{folder}\\scan_0042.pdf' is password protected "
             "(Subflow: main, Action: 7, Action name: Extract tables from PDF)."
         ),
+        failed_action="Extract tables from PDF",
+        errordetails='{"subflow": "main", "actionIndex": 7, "actionName": "Extract tables from PDF"}',
     )
 
 
@@ -197,3 +200,31 @@ def export_balances(inputs: Inputs) -> Outcome:
 
 def vpn_check(inputs: Inputs) -> Outcome:
     return succeed(Reachable=True, LatencyMs=23)
+
+
+def windows_identity_incorrect(inputs: Inputs) -> Outcome:
+    return Outcome(
+        FAILED,
+        errorcode="WindowsIdentityIncorrect",
+        errormessage=(
+            "The credentials of the connection could not sign in to the machine: the user name or password for "
+            "'CONTOSO\\svc-rpa-supplier' is incorrect."
+        ),
+        leaves_queue=False,
+        errordetails='{"sessionUser": "CONTOSO\\\\svc-rpa-supplier"}',
+    )
+
+
+def ship_pick_lists(inputs: Inputs) -> Outcome:
+    orders = items(inputs, "OrderIds")
+    return succeed(PickListsPrinted=len(orders), Wave=f"W-{digits(str(orders), 5)}")
+
+
+def process_claim(inputs: Inputs) -> Outcome:
+    claim = text(inputs, "ClaimNumber", "CLM-000000")
+    return succeed(Decision="Approved" if int(digits(claim, 2)) % 3 else "Referred", Reference=f"CR{digits(claim, 8)}")
+
+
+def approve_timesheets(inputs: Inputs) -> Outcome:
+    week = text(inputs, "Week", "2026-W22")
+    return succeed(Approved=int(digits(week, 2)), Week=week)

@@ -6,6 +6,8 @@ import json
 
 from starlette.responses import Response
 
+from .principals import READ_PRIVILEGES
+
 # Codes written from the Dataverse error-code reference, not shared with the client.
 QUERY_SYNTAX = "0x0"  # OData parser errors carry code 0x0
 UNKNOWN_PROPERTY = "0x80060888"
@@ -55,6 +57,17 @@ def unknown_property(name: str, logical_name: str) -> DataverseError:
         400,
         UNKNOWN_PROPERTY,
         f"Could not find a property named '{name}' on type 'Microsoft.Dynamics.CRM.{logical_name}'.",
+    )
+
+
+def privilege_denied(user_id: str, logical_name: str) -> DataverseError:
+    """403 for a principal without read privilege on a table, in Dataverse's message shape."""
+    privilege, privilege_id, type_code = READ_PRIVILEGES[logical_name]
+    return DataverseError(
+        403,
+        PRIVILEGE_DENIED,
+        f"Principal user (Id={user_id}, type=8) is missing {privilege} privilege "
+        f"(Id={privilege_id}) on OTC={type_code} for entity '{logical_name}'.",
     )
 
 

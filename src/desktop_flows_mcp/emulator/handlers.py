@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .callbacks import CallbackDispatcher
 from .errors import OBJECT_NOT_FOUND, DataverseError, not_found
+from .expand import check_access, expand_into, parse_expand
 from .odata import SERVICE_PATH, context_url, next_link, page_size, parse_query, project, run_query
+from .odata_filter import Row
 from .principals import BUSINESS_UNIT_ID, ENVIRONMENT_ID, ORGANIZATION_ID, TENANT_ID, Principal
 from .run_request import parse_run_request
 from .runs import flowsession_row, observe
@@ -29,6 +32,13 @@ class Call:
     now: float
     store: Store
     callbacks: CallbackDispatcher
+    _related: dict[str, list[dict[str, object]]] = field(default_factory=dict[str, list[dict[str, object]]])
+
+    def related(self, entity_set: str) -> Sequence[Row]:
+        """The rows of an entity set the caller may read, computed once per request (for ``$expand``)."""
+        if entity_set not in self._related:
+            self._related[entity_set] = self.store.rows(entity_set, self.principal, self.now)
+        return self._related[entity_set]
 
     @property
     def base(self) -> str:
@@ -51,24 +61,34 @@ def json_response(data: object, status: int = 200, headers: dict[str, str] | Non
     return Response(body, status, {"OData-Version": "4.0", **(headers or {})}, media_type=ODATA_JSON)
 
 
-def list_rows(call: Call, table: Table, rows: list[dict[str, object]]) -> Response:
+def list_rows(call: Call, table: Table, rows: Sequence[Row]) -> Response:
     query = parse_query(call.params, table)
+    expands = parse_expand(call.params.get("$expand"), table)
+    check_access(expands, call.related)
     size = page_size(call.request.headers.get("Prefer"))
     page = run_query(rows, query, table, size)
-    body: dict[str, object] = {"@odata.context": context_url(call.base, table, query.select)}
+    expanded = [expand.context_part for expand in expands]
+    body: dict[str, object] = {"@odata.context": context_url(call.base, table, query.select, expanded=expanded)}
     if query.count:
         body["@odata.count"] = page.total
-    body["value"] = [project(row, query.select, table) for row in page.rows]
+    body["value"] = [
+        expand_into(project(row, query.select, table), row, table, expands, call.related) for row in page.rows
+    ]
     if page.next_offset is not None:
         body["@odata.nextLink"] = next_link(call.base, call.request.url.path, call.params, query, page.next_offset)
     headers = {"Preference-Applied": f"odata.maxpagesize={size}"} if size is not None else {}
     return json_response(body, headers=headers)
 
 
-def one_row(call: Call, table: Table, row: dict[str, object]) -> Response:
+def one_row(call: Call, table: Table, row: Row) -> Response:
     query = parse_query(call.params, table, collection=False)
-    body = {"@odata.context": context_url(call.base, table, query.select, entity=True)}
-    return json_response({**body, **project(row, query.select, table)})
+    expands = parse_expand(call.params.get("$expand"), table)
+    check_access(expands, call.related)
+    expanded = [expand.context_part for expand in expands]
+    body: dict[str, object] = {
+        "@odata.context": context_url(call.base, table, query.select, entity=True, expanded=expanded)
+    }
+    return json_response({**body, **expand_into(project(row, query.select, table), row, table, expands, call.related)})
 
 
 def whoami(call: Call) -> Response:
@@ -155,8 +175,8 @@ async def run_desktop_flow(call: Call, workflow_id: str) -> Response:
             "flowsessionId": run.id,
             "licenseCheck": {
                 "@odata.context": "#Microsoft.Dynamics.CRM.expando",
-                "code": "ValidLicenseCoverage",
-                "message": "Valid License Coverage",
+                "code": run.license_check[0],
+                "message": run.license_check[1],
             },
         }
     )

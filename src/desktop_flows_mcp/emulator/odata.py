@@ -1,5 +1,7 @@
 """OData query options on collections: ``$select``, ``$orderby``, ``$top``, paging and context URLs.
 
+``$expand`` is parsed and applied by ``expand``; a single record accepts only ``$select`` and ``$expand``.
+
 Paging follows the Dataverse docs: ``Prefer: odata.maxpagesize=N`` pages the result, the response
 says ``Preference-Applied`` and carries an opaque absolute ``@odata.nextLink`` with ``$skiptoken``;
 ``$top`` is ignored when a page size is requested, and ``$skip`` is rejected.
@@ -18,7 +20,8 @@ from .tables import ColumnType, Table
 
 SERVICE_PATH = "/api/data/v9.2/"
 MAX_PAGE_SIZE = 5000
-_SUPPORTED = {"$filter", "$select", "$orderby", "$top", "$skiptoken", "$count"}
+_SUPPORTED = {"$filter", "$select", "$orderby", "$top", "$skiptoken", "$count", "$expand"}
+_SINGLE_RECORD = {"$select", "$expand"}
 _SKIPTOKEN = re.compile(r'<cookie pagenumber="(\d+)" offset="(\d+)" />')
 _PAGE_SIZE = re.compile(r"odata\.maxpagesize\s*=\s*(\d+)")
 
@@ -54,22 +57,22 @@ def parse_select(text: str | None, table: Table) -> tuple[str, ...]:
 def parse_query(params: Mapping[str, str], table: Table, *, collection: bool = True) -> Query:
     """Validate the query options of a request against ``table``."""
     for name in params:
-        if name.startswith("$") and (name not in _SUPPORTED or (not collection and name != "$select")):
+        if name.startswith("$") and (name not in _SUPPORTED or (not collection and name not in _SINGLE_RECORD)):
             raise bad_query(f"The query parameter {name} is not supported.")
     predicate = parse_filter(params["$filter"], table) if "$filter" in params else None
     offset, page_number = _parse_skiptoken(params.get("$skiptoken"))
     return Query(
         filter=predicate,
         select=parse_select(params.get("$select"), table),
-        orderby=_parse_orderby(params.get("$orderby"), table),
-        top=_parse_top(params.get("$top")),
+        orderby=parse_orderby(params.get("$orderby"), table),
+        top=parse_top(params.get("$top")),
         offset=offset,
         page_number=page_number,
         count=params.get("$count", "false").lower() == "true",
     )
 
 
-def _parse_orderby(text: str | None, table: Table) -> tuple[tuple[str, bool], ...]:
+def parse_orderby(text: str | None, table: Table) -> tuple[tuple[str, bool], ...]:
     if text is None:
         return ()
     keys: list[tuple[str, bool]] = []
@@ -83,7 +86,7 @@ def _parse_orderby(text: str | None, table: Table) -> tuple[tuple[str, bool], ..
     return tuple(keys)
 
 
-def _parse_top(text: str | None) -> int | None:
+def parse_top(text: str | None) -> int | None:
     if text is None:
         return None
     if not text.isdigit():
@@ -134,8 +137,12 @@ def project(row: Row, select: Sequence[str], table: Table) -> dict[str, object]:
     return {"@odata.etag": f'W/"{row["versionnumber"]}"', **{column: row.get(column) for column in columns}}
 
 
-def context_url(base: str, table: Table, select: Sequence[str], *, entity: bool = False) -> str:
-    shape = f"{table.entity_set}({','.join(select)})" if select else table.entity_set
+def context_url(
+    base: str, table: Table, select: Sequence[str], *, entity: bool = False, expanded: Sequence[str] = ()
+) -> str:
+    """``$metadata#set(columns,Nav(columns))``; ``expanded`` are the ``Nav(...)`` parts of ``$expand``."""
+    parts = [*select, *expanded]
+    shape = f"{table.entity_set}({','.join(parts)})" if parts else table.entity_set
     return f"{base}{SERVICE_PATH}$metadata#{shape}{'/$entity' if entity else ''}"
 
 

@@ -4,17 +4,23 @@ Waiting (3, ``startedon`` null) → Running (2, ``startedon`` set) → a termina
 ``completedon``: the flow's outcome, TimedOut (10) when its natural duration exceeds the run's
 ``timeout``, or Cancelled (7). A ``NoCandidateMachine`` failure never leaves the queue.
 Nothing ticks in the background: the state at time *t* is a pure function of the run and *t*.
+
+A run targets a machine group or a standalone machine (see ``placement``). ``_machinegroupid_value``
+is set from the start for group targets; ``_machineid_value`` is set from the start for a standalone
+machine, and for a group once a machine was assigned (when the run leaves the queue, or is refused by
+an assigned machine). Whether Dataverse fills them earlier is undocumented; this is our choice.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 
 from .tables import INACTIVE_FLOWSESSION_STATUSES
 
 WAITING, RUNNING, SUCCEEDED, CANCELLED, FAILED, TIMED_OUT = 3, 2, 4, 7, 8, 10
-TRIGGER_TYPE_API = 3
+TRIGGER_TYPE_API, TRIGGER_TYPE_CLOUD_FLOW = 3, 0
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,12 @@ class Outcome:
     errorcode: str | None = None
     errormessage: str | None = None
     leaves_queue: bool = True
+    assigned: bool = True  # False: no machine ever took the run (NoCandidateMachine)
+    failed_action: str | None = None  # the PAD action that failed, for action logs
+    errordetails: str | None = None
+
+
+VALID_LICENCE = ("ValidLicenseCoverage", "Valid License Coverage")
 
 
 @dataclass
@@ -46,6 +58,11 @@ class Run:
     cancelled_at: float | None = None
     base_version: int = 1_000_000
     priority: str = field(default="normal")
+    machine_id: str | None = None
+    group_id: str | None = None
+    standalone: bool = False
+    trigger_type: int = TRIGGER_TYPE_API
+    license_check: tuple[str, str] = VALID_LICENCE
 
 
 @dataclass(frozen=True)
@@ -114,6 +131,25 @@ def statecode_for(statuscode: int) -> int:
     return 1 if statuscode in INACTIVE_FLOWSESSION_STATUSES else 0
 
 
+def assigned_machine(run: Run, now: float) -> str | None:
+    """The machine the row names at ``now`` (see the module docstring)."""
+    if run.standalone:
+        return run.machine_id
+    assigned_at = run.created_at + run.queue_seconds
+    cancelled_first = run.cancelled_at is not None and run.cancelled_at < assigned_at
+    return run.machine_id if run.outcome.assigned and now >= assigned_at and not cancelled_first else None
+
+
+@cache
+def inner_error(code: str, message: str | None) -> str:
+    """A service-side stack trace of realistic size (about 12 KB), so clients must cap what they show."""
+    frames = "".join(
+        f"\n   at Microsoft.Flow.Rpa.Orchestration.{part}.ExecuteAsync(RunContext context) in step {index}"
+        for index, part in enumerate(["QueueDispatcher", "SessionBroker", "AgentChannel", "RunMonitor"] * 30)
+    )
+    return f"{code}: {message or ''}{frames}"
+
+
 def flowsession_row(run: Run, now: float) -> dict[str, object]:
     state = observe(run, now)
     return {
@@ -128,10 +164,14 @@ def flowsession_row(run: Run, now: float) -> dict[str, object]:
         "errorcode": state.errorcode,
         "errormessage": state.errormessage,
         "runmode": run.run_mode,
-        "triggertype": TRIGGER_TYPE_API,
+        "triggertype": run.trigger_type,
         "_regardingobjectid_value": run.workflow_id,
         "connectionid": run.connection_id,
         "callbackurl": run.callback_url,
         "_ownerid_value": run.owner_id,
         "versionnumber": state.version,
+        "_machineid_value": assigned_machine(run, now),
+        "_machinegroupid_value": run.group_id,
+        "errordetails": end_of(run)[1].errordetails if state.errorcode else None,
+        "errorinnererror": inner_error(state.errorcode, state.errormessage) if state.errorcode else None,
     }

@@ -11,6 +11,13 @@ a few seconds and succeed with outputs derived from their inputs, except:
 - "Check VPN connectivity" has no inputs (its input schema ``$value`` is 204);
 - "Scrape competitor prices" and "Migrate Lotus Notes archive" are drafts, "Copy payroll export
   to FTP" is suspended: listed (drafts only with the header) but not runnable.
+
+Diagnosis demo flows (``DIAGNOSIS_FLOWS``; a ``target`` pins the machine or group a flow runs on,
+whatever connection the caller names, see ``placement``): "Generate warehouse pick lists" waits on the
+offline WH-PC-07; "Process insurance claim" queues behind the busy claims group; "Download supplier
+statements" fails ``WindowsIdentityIncorrect``; "Approve timesheets in HR system" runs on HR-PC-03,
+which has no unattended bot (licence check fails). The permit flow is pinned to the hosted group that
+failed to provision.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from dataclasses import dataclass
 
 from . import behaviours as b
 from .behaviours import Behaviour
+from .machines import BUSY_CONNECTION, HOSTED_CONNECTION, OFFLINE_CONNECTION, UNLICENSED_CONNECTION
 
 DESKTOP_FLOW, MODERN_FLOW, CLASSIC_WORKFLOW, BUSINESS_RULE = 6, 5, 0, 2
 PUBLISHED, DRAFT, SUSPENDED = "published", "draft", "suspended"
@@ -46,6 +54,7 @@ class FlowSeed:
     run_seconds: float = 3.0
     state: str = PUBLISHED
     age_days: int = 120
+    target: str | None = None  # a connection whose machine or group this flow always runs on
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,7 @@ FLOWS: tuple[FlowSeed, ...] = (
     FlowSeed("5d9b3f17-6e2a-4c8d-b1f4-3a7e9c2d6b80", "Fill permit application on government portal",
              "Completes the business permit form on the city's citizen portal.",
              (V("ApplicantName"), V("PermitType"), V("Attachments", "array")), (V("ConfirmationNumber"),),
-             b.no_candidate_machine, queue_seconds=4),
+             b.no_candidate_machine, queue_seconds=4, target=HOSTED_CONNECTION),
     FlowSeed("a6c1e8b3-4f2d-4a9e-8c57-1e3b5d7f9a26", "Reconcile bank statement",
              "Matches the bank statement export against open items in the ledger.",
              (V("StatementFile"), V("AccountNumber"), V("Transactions", "datatable")),
@@ -143,6 +152,25 @@ FLOWS: tuple[FlowSeed, ...] = (
              (V("ExportPath"),), (V("Uploaded", "boolean"),), b.vpn_check, state=SUSPENDED),
 )  # fmt: skip
 
+DIAGNOSIS_FLOWS: tuple[FlowSeed, ...] = (
+    FlowSeed("c2a8e4f1-7b3d-4e6a-9f15-8d2c6b4a1e73", "Generate warehouse pick lists",
+             "Prints the pick lists of a wave on the warehouse office PC.",
+             (V("OrderIds", "array"), V("Warehouse")), (V("PickListsPrinted", "number"), V("Wave")),
+             b.ship_pick_lists, target=OFFLINE_CONNECTION),
+    FlowSeed("4b9f1d6c-2e8a-4c7b-a5d3-9e1f7c2b8a46", "Process insurance claim",
+             "Checks a claim against the policy system and records the decision.",
+             (V("ClaimNumber"), V("PolicyNumber"), V("Amount", "number")), (V("Decision"), V("Reference")),
+             b.process_claim, run_seconds=1200, target=BUSY_CONNECTION),
+    FlowSeed("8d3c5a7e-6f2b-4d1a-b9e4-3a7c1f5d9b82", "Download supplier statements",
+             "Signs in to the supplier portal with the bot account and downloads monthly statements.",
+             (V("SupplierId"), V("Month")), (V("Files", "array"),), b.windows_identity_incorrect),
+    FlowSeed("e5b1d9f3-8c4a-4f7e-a2b6-1d8e5c3f7a90", "Approve timesheets in HR system",
+             "Approves the submitted timesheets of a week in the HR system.",
+             (V("Week", description="ISO week, e.g. 2026-W22"),), (V("Approved", "number"), V("Week")),
+             b.approve_timesheets, target=UNLICENSED_CONNECTION),
+)  # fmt: skip
+ALL_FLOWS = FLOWS + DIAGNOSIS_FLOWS
+
 OTHER_WORKFLOWS: tuple[OtherWorkflow, ...] = (
     OtherWorkflow("0d4f8b2a-6e1c-4a9d-8b35-3f7a9c1e5d42", "Enter invoices into legacy ERP (cloud trigger)",
                   MODERN_FLOW, description="Cloud flow that calls the desktop flow when an invoice arrives."),
@@ -160,6 +188,10 @@ UIFLOW_CONNECTOR = "/providers/Microsoft.PowerApps/apis/shared_uiflow"
 CONNECTIONS = {
     "shared-uiflow-7f3c1a": "Finance bots (machine group, unattended)",
     "shared-uiflow-2b9e44": "Ops workstation OPS-WS-014 (attended)",
+    OFFLINE_CONNECTION: "Warehouse PC WH-PC-07 (heartbeat stopped)",
+    BUSY_CONNECTION: "Claims processing bots (machine group, busy)",
+    HOSTED_CONNECTION: "Citizen portal bots (hosted machine group, provisioning failed)",
+    UNLICENSED_CONNECTION: "HR desk PC HR-PC-03 (no unattended bot)",
 }
 
 CONNECTION_REFERENCES: tuple[ConnectionReference, ...] = (

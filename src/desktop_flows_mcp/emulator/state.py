@@ -1,7 +1,10 @@
 """The in-memory tables and the operations on them: start, read and cancel runs.
 
 Only cancellation mutates a run; everything else about its state is derived from the clock
-(see ``runs``). Run starts are limited per connection to 70 in any 60 seconds.
+(see ``runs``). Run starts are limited per connection to 70 in any 60 seconds. Each run is
+placed on its connection's machine or group when it is created (see ``placement``). Machines,
+groups, action logs and the organization live in ``fleet``. History runs are started from a
+cloud flow (``triggertype`` 0), except about one in four started through the Web API (3).
 """
 
 from __future__ import annotations
@@ -11,23 +14,27 @@ import uuid
 from collections import deque
 
 from .errors import (
-    PRIVILEGE_DENIED,
     RECORD_NOT_FOUND_BY_KEY,
     THROTTLED,
     DataverseError,
     invalid_argument,
     not_found,
+    privilege_denied,
 )
+from .fleet import Fleet
 from .history import build_history
-from .principals import PRV_READ_FLOWSESSION, Principal
+from .machines import TARGETS
+from .placement import place
+from .principals import Principal
 from .run_request import RunRequest
-from .runs import Run, flowsession_row, iso, observe
+from .runs import TRIGGER_TYPE_API, TRIGGER_TYPE_CLOUD_FLOW, Run, flowsession_row, iso, observe
+from .scenarios import scenario_runs
 from .seed import (
+    ALL_FLOWS,
     CONNECTION_REFERENCES,
     CONNECTIONS,
     DESKTOP_FLOW,
     DRAFT,
-    FLOWS,
     OTHER_WORKFLOWS,
     SUSPENDED,
     UIFLOW_CONNECTOR,
@@ -68,9 +75,9 @@ def _workflow_row(
 
 class Store:
     def __init__(self, now: float, owner_id: str) -> None:
-        self.flows = {flow.id: flow for flow in FLOWS}
+        self.flows = {flow.id: flow for flow in ALL_FLOWS}
         self.workflows: dict[str, dict[str, object]] = {}
-        for index, flow in enumerate(FLOWS):
+        for index, flow in enumerate(ALL_FLOWS):
             state = {DRAFT: 0, SUSPENDED: 2}.get(flow.state, 1)
             row = _workflow_row(flow.id, flow.name, DESKTOP_FLOW, state, flow.description, now - flow.age_days * DAY)
             row["modifiedon"] = iso(now - (index % 9 + 1) * DAY)
@@ -88,9 +95,22 @@ class Store:
         self.references = [
             self._reference_row(reference_index, now) for reference_index in range(len(CONNECTION_REFERENCES))
         ]
-        self.runs: dict[str, Run] = {run.id: run for run in build_history(now, owner_id)}
+        self.runs: dict[str, Run] = {}
+        for run in build_history(now, owner_id):
+            run.trigger_type = TRIGGER_TYPE_API if int(run.id[:8], 16) % 4 == 0 else TRIGGER_TYPE_CLOUD_FLOW
+            self._add(run)
+        for run in scenario_runs(now, owner_id, self.flows):
+            self._add(run)
+        self.fleet = Fleet(now, owner_id, self.runs)
         self.starts: dict[str, deque[float]] = {}
         self.owner_id = owner_id
+
+    def _add(self, run: Run) -> None:
+        """Place the run on its target, queued behind the runs already on that group."""
+        target = TARGETS[self.flows[run.workflow_id].target or run.connection_id]
+        busy = [other for other in self.runs.values() if target.group_id and other.group_id == target.group_id]
+        place(run, target, busy)
+        self.runs[run.id] = run
 
     def _reference_row(self, index: int, now: float) -> dict[str, object]:
         reference = CONNECTION_REFERENCES[index]
@@ -123,13 +143,26 @@ class Store:
         if run is None:
             raise not_found("flowsession", run_id)
         if not principal.reads_all_runs and run.owner_id != principal.user_id:
-            raise DataverseError(
-                403,
-                PRIVILEGE_DENIED,
-                f"Principal user (Id={principal.user_id}, type=8) is missing prvReadflowsession privilege "
-                f"(Id={PRV_READ_FLOWSESSION}) on OTC=4720 for entity 'flowsession'.",
-            )
+            raise privilege_denied(principal.user_id, "flowsession")
         return run
+
+    def reads_run(self, principal: Principal, run_id: str) -> bool:
+        run = self.runs.get(run_id)
+        return run is not None and (principal.reads_all_runs or run.owner_id == principal.user_id)
+
+    def rows(self, entity_set: str, principal: Principal, now: float) -> list[dict[str, object]]:
+        """The rows of an entity set this principal may read (403 when it may read none)."""
+        if entity_set == "flowsessions":
+            return self.visible_runs(principal, now)
+        if entity_set == "flowmachines":
+            return self.fleet.machines(principal, now)
+        if entity_set == "flowmachinegroups":
+            return self.fleet.groups(principal, now)
+        if entity_set == "flowlogs":
+            return self.fleet.logs_for(principal, now, lambda run_id: self.reads_run(principal, run_id))
+        if entity_set == "organizations":
+            return self.fleet.organizations()
+        raise ValueError(f"No rows for entity set {entity_set}")
 
     def visible_runs(self, principal: Principal, now: float) -> list[dict[str, object]]:
         return [
@@ -152,7 +185,7 @@ class Store:
         connection_id = self._resolve_connection(request)
         self._throttle(connection_id, now)
         run = self._new_run(flow, request, principal, connection_id, now)
-        self.runs[run.id] = run
+        self._add(run)
         return run
 
     def _new_run(

@@ -1,12 +1,14 @@
-"""Column types of the tables the emulator serves, and their choice labels.
+"""Column types of the tables the emulator serves, their navigation properties, and choice labels.
 
 Written from the workflow, flowsession and connectionreference table references; only the
 columns a desktop-flows client reads are modelled. Anything else is an unknown property (400).
+Machines, machine groups, flow logs and the organization are in ``machine_tables``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import Enum
 
 
@@ -22,11 +24,27 @@ S, N, G, D, B = ColumnType.STRING, ColumnType.INT, ColumnType.GUID, ColumnType.D
 
 
 @dataclass(frozen=True)
+class Navigation:
+    """A navigation property: single-valued through this table's lookup ``column``, or collection-valued
+    through the ``column`` of the ``target`` entity set that looks up this table."""
+
+    name: str
+    target: str
+    column: str
+    collection: bool = False
+
+
+@dataclass(frozen=True)
 class Table:
     entity_set: str
     logical_name: str
     key: str
     columns: dict[str, ColumnType]
+    navigations: Mapping[str, Navigation] = field(default_factory=dict[str, Navigation])
+
+
+def navigations(*items: Navigation) -> dict[str, Navigation]:
+    return {item.name: item for item in items}
 
 
 WORKFLOW = Table(
@@ -77,7 +95,17 @@ FLOWSESSION = Table(
         "callbackurl": S,
         "_ownerid_value": G,
         "versionnumber": N,
+        "_machineid_value": G,
+        "_machinegroupid_value": G,
+        "errordetails": S,
+        "errorinnererror": S,
     },
+    navigations(
+        Navigation("MachineId", "flowmachines", "_machineid_value"),
+        Navigation("MachineGroupId", "flowmachinegroups", "_machinegroupid_value"),
+        Navigation("flowsession_flowlog_parentobjectid", "flowlogs", "_parentobjectid_value", collection=True),
+        Navigation("flowsession_flowlog_flowsessionid", "flowlogs", "_flowsessionid_value", collection=True),
+    ),
 )
 
 CONNECTION_REFERENCE = Table(
@@ -106,8 +134,6 @@ SYSTEMUSER = Table(
     "systemuserid",
     {"systemuserid": G, "fullname": S, "domainname": S, "applicationid": G, "isdisabled": B, "versionnumber": N},
 )
-
-TABLES = {table.entity_set: table for table in (WORKFLOW, FLOWSESSION, CONNECTION_REFERENCE, SYSTEMUSER)}
 
 FLOWSESSION_STATUS = {
     0: "NotSpecified",
