@@ -29,8 +29,14 @@ from desktop_flows_mcp.diagnosis.knowledge import (
 
 A, U, AU, L, ALL, NONE = "A", "U", "AU", "L", "ALL", ""
 Y, LT, F, M, N, X = Retry.YES, Retry.LATER, Retry.AFTER_FIX, Retry.MAYBE, Retry.NO, Retry.UNKNOWN
-MODES = {"A": {"attended"}, "U": {"unattended"}, "AU": {"attended", "unattended"}, "L": {"local"}, "": set()}
-MODES["ALL"] = {"attended", "unattended", "local"}
+MODES: dict[str, set[str]] = {
+    "A": {"attended"},
+    "U": {"unattended"},
+    "AU": {"attended", "unattended"},
+    "L": {"local"},
+    "": set(),
+    "ALL": {"attended", "unattended", "local"},
+}
 
 # code, HTTP status, modes, retry class: the reference's section 5 table, row by row.
 SECTION_5 = [
@@ -80,8 +86,13 @@ SECTION_5 = [
     ("SessionNotFoundAfterCreation", None, NONE, X),
     ("AccountLockedOut", None, NONE, X),
 ]
-COMMUNITY = {"MachineNotFound", "NoSessionFoundForPasswordless", "UIFlowServiceNoRdpPermissions"}
-COMMUNITY |= {"SessionNotFoundAfterCreation", "AccountLockedOut"}
+COMMUNITY = {
+    "MachineNotFound",
+    "NoSessionFoundForPasswordless",
+    "UIFlowServiceNoRdpPermissions",
+    "SessionNotFoundAfterCreation",
+    "AccountLockedOut",
+}
 
 
 def test_the_table_holds_exactly_the_codes_of_section_5() -> None:
