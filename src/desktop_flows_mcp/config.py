@@ -119,7 +119,7 @@ class Settings:
                 values.choice("DESKTOP_FLOWS_CONNECTION_TYPE", ("connection", "connection_reference"), "connection"),
             ),
             run_mode=cast(RunMode, values.choice("DESKTOP_FLOWS_RUN_MODE", ("attended", "unattended"), "attended")),
-            allowed_flows=values.csv("DESKTOP_FLOWS_ALLOWED"),
+            allowed_flows=_allowed(values),
             read_only=values.flag("DESKTOP_FLOWS_READ_ONLY"),
             poll_interval_seconds=values.number("DESKTOP_FLOWS_POLL_SECONDS", 2.0, low=0.0, high=60.0),
         )
@@ -130,6 +130,19 @@ class Settings:
         dataverse_url = normalise_dataverse_url(url)
         sign_in = _sign_in(values, dataverse_url, env, platform)
         return cls(dataverse_url, sign_in, options)
+
+
+def _allowed(values: _Values) -> tuple[str, ...]:
+    """DESKTOP_FLOWS_ALLOWED; a value that lists nothing (",", " ; ") would allow everything, so it is refused."""
+    raw = values.get("DESKTOP_FLOWS_ALLOWED")
+    entries = values.csv("DESKTOP_FLOWS_ALLOWED")
+    if raw is not None and not entries:
+        raise ConfigError(
+            "DESKTOP_FLOWS_ALLOWED",
+            f"lists no flow (got {raw!r}); unset it to allow every flow, or name the flows.",
+            "Enter invoices into legacy ERP,7c4e2a91-3d5f-4b8a-a6e0-2f9c1d7b4e53",
+        )
+    return entries
 
 
 # Variables that only make sense with a real environment; one of them without DATAVERSE_URL is a mistake.

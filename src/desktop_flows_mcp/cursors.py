@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import invalid_argument
@@ -23,6 +24,16 @@ class PageToken:
     next_link: str
     page_size: int
     extra: str = ""  # e.g. "drafts" for a flows list that included drafts
+
+
+def refuse_other_arguments(made_for: Mapping[str, object], given: Mapping[str, object]) -> None:
+    """A cursor continues the list it was made for: an argument given with it must be the one it was made with."""
+    for name, value in given.items():
+        if value is not None and value != made_for.get(name):
+            raise invalid_argument(
+                f"The cursor belongs to a list with {name}={made_for.get(name)!r}, not {name}={value!r}.",
+                hint="Pass the cursor with the arguments of the first page (or none), or start over without it.",
+            )
 
 
 class CursorCodec:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import anyio
 
-from .cursors import CursorCodec, PageToken
+from .cursors import CursorCodec, PageToken, refuse_other_arguments
 from .dataverse.client import DataverseClient, Page
 from .dataverse.odata import is_guid, parse_guid
 from .dataverse.resilience import Clock
@@ -47,7 +47,7 @@ class AllowList:
 
     def __init__(self, entries: tuple[str, ...]) -> None:
         self.ids = {parse_guid(e, argument="DESKTOP_FLOWS_ALLOWED") for e in entries if is_guid(e)}
-        self.names = {e.casefold() for e in entries if not is_guid(e)}
+        self.names = {e.lower() for e in entries if not is_guid(e)}
 
     @property
     def active(self) -> bool:
@@ -61,12 +61,13 @@ class AllowList:
             if parse_guid(flow, argument="flow") in self.ids:
                 return True
             return None if self.names else False
-        if flow.strip().casefold() in self.names:
+        if flow.strip().lower() in self.names:
             return True
         return None if self.ids else False
 
     def allows(self, ref: FlowRef) -> bool:
-        return not self.active or ref.id in self.ids or ref.name.casefold() in self.names
+        """Decided on the flow's id; a name entry matches its flow's name in any case, character for character."""
+        return not self.active or ref.id in self.ids or ref.name.lower() in self.names
 
 
 FLOW_TTL = 60.0  # seconds a flow's row and schemas are reused
@@ -75,28 +76,43 @@ SUGGESTIONS = 3
 
 class FlowCatalogue:
     def __init__(
-        self, client: DataverseClient, allowed: AllowList, cursors: CursorCodec, *, clock: Clock = time.monotonic
+        self,
+        client: DataverseClient,
+        allowed: AllowList,
+        cursors: CursorCodec,
+        *,
+        clock: Clock = time.monotonic,
+        read_only: bool = False,
     ) -> None:
         self._client = client
         self.allowed = allowed
+        self.read_only = read_only  # nothing is runnable from a read-only server
         self._cursors = cursors
         self._refs: Recent[str, FlowRef] = Recent(FLOW_TTL, 500, clock)  # by flow id
-        self._ids_by_name: Recent[str, str] = Recent(FLOW_TTL, 500, clock)  # casefolded name → flow id
+        self._ids_by_name: Recent[str, str] = Recent(FLOW_TTL, 500, clock)  # lower-case name → flow id
         self._schemas: Recent[tuple[str, Which], str] = Recent(FLOW_TTL, 200, clock)  # "" when empty
 
     async def list_flows(self, *, search: str | None, include_drafts: bool, limit: int, cursor: str | None) -> FlowList:
         next_link: str | None = None
         if cursor:
             token = self._cursors.decode("flows", cursor, tool="list_desktop_flows")
-            next_link, limit, include_drafts = token.next_link, token.page_size, token.extra == "drafts"
+            made_for = {
+                "search": token.extra.split("|", 1)[1] or None,
+                "include_drafts": token.extra.startswith("drafts"),
+            }
+            refuse_other_arguments(made_for, {"search": search, "include_drafts": include_drafts or None})
+            next_link, limit, include_drafts = token.next_link, token.page_size, bool(made_for["include_drafts"])
         page = await self._client.list_desktop_flows(
             search=search, include_drafts=include_drafts, page_size=limit, next_link=next_link
         )
         self._remember_page(page)
-        flows = [DesktopFlow.from_row(row, allowed=self.allowed.allows(FlowRef.from_row(row))) for row in page.rows]
+        flows = [
+            DesktopFlow.from_row(row, allowed=not self.read_only and self.allowed.allows(FlowRef.from_row(row)))
+            for row in page.rows
+        ]
         next_cursor = None
         if page.next_link:
-            extra = "drafts" if include_drafts else ""
+            extra = ("drafts" if include_drafts else "") + "|" + (search or "")
             next_cursor = self._cursors.encode("flows", PageToken(page.next_link, limit, extra))
         return FlowList(flows=flows, next_cursor=next_cursor)
 
@@ -104,7 +120,7 @@ class FlowCatalogue:
         """Keep each listed flow, and its name unless the name is ambiguous or might continue on the next page
         (the list is sorted by name, so a duplicate can only hide there)."""
         refs = [FlowRef.from_row(row) for row in page.rows]
-        names = [ref.name.casefold() for ref in refs]
+        names = [ref.name.lower() for ref in refs]
         for index, ref in enumerate(refs):
             self._refs.put(ref.id, ref)
             last = index == len(refs) - 1 and page.next_link is not None
@@ -120,9 +136,9 @@ class FlowCatalogue:
             return await self._by_id(parse_guid(text, argument="flow"))
         if len(text) > MAX_NAME_LENGTH:
             raise invalid_argument(f"flow names are at most {MAX_NAME_LENGTH} characters (got {len(text)}).")
-        known = self._ids_by_name.get(text.casefold())
+        known = self._ids_by_name.get(text.lower())
         ref = self._refs.get(known) if known else None
-        if ref is not None and ref.name.casefold() == text.casefold():
+        if ref is not None and ref.name.lower() == text.lower():
             return ref
         rows = await self._client.find_desktop_flows_by_name(text)
         if not rows:
@@ -135,7 +151,7 @@ class FlowCatalogue:
             )
         ref = FlowRef.from_row(rows[0])
         self._refs.put(ref.id, ref)
-        self._ids_by_name.put(ref.name.casefold(), ref.id)
+        self._ids_by_name.put(ref.name.lower(), ref.id)
         return ref
 
     async def _by_id(self, flow_id: str) -> FlowRef:
@@ -161,8 +177,8 @@ class FlowCatalogue:
             names = await self._client.list_desktop_flow_names()
         except DesktopFlowsError:
             return []
-        by_key = {candidate.casefold(): candidate for candidate in names}
-        close = difflib.get_close_matches(name.casefold(), list(by_key), n=SUGGESTIONS, cutoff=0.6)
+        by_key = {candidate.lower(): candidate for candidate in names}
+        close = difflib.get_close_matches(name.lower(), list(by_key), n=SUGGESTIONS, cutoff=0.6)
         return [by_key[key] for key in close]
 
     def forget(self, flow_id: str) -> None:
@@ -170,7 +186,7 @@ class FlowCatalogue:
         ref = self._refs.get(flow_id)
         self._refs.drop(flow_id)
         if ref is not None:
-            self._ids_by_name.drop(ref.name.casefold())
+            self._ids_by_name.drop(ref.name.lower())
         for which in ("inputs", "outputs"):
             self._schemas.drop((flow_id, which))
 

@@ -21,11 +21,11 @@ import anyio
 
 from .adoption import RunAdopter
 from .config import ConnectionType, RunMode, Settings, is_loopback_host
-from .cursors import CursorCodec, PageToken
+from .cursors import CursorCodec, PageToken, refuse_other_arguments
 from .dataverse.client import DataverseClient, RunDesktopFlowRequest
 from .dataverse.odata import is_guid, parse_guid
 from .dataverse.resilience import Clock, Sleep
-from .errors import DesktopFlowsError, ErrorCode, invalid_argument
+from .errors import DesktopFlowsError, ErrorCode, invalid_argument, not_allowed
 from .flows import FlowCatalogue, gather
 from .idempotency import Attempt, IdempotencyStore, KeyRecord
 from .models import CancelledRun, FlowRef, FlowRun, RunList, RunOutputs, RunStatus, StartedRun
@@ -322,6 +322,10 @@ class RunService:
         run_id = parse_guid(run_id, argument="run_id")
         row = await self._client.get_flow_session(run_id)
         before = FlowRun.from_row(row)
+        if self._catalogue.allowed.active:  # a run of a flow this server may not run, it may not cancel either
+            if before.flow_id is None:
+                raise not_allowed(f"the flow of run {run_id}")
+            await self._catalogue.resolve_allowed(before.flow_id)
         if before.is_terminal:
             raise DesktopFlowsError(
                 ErrorCode.CONFLICT,
@@ -344,11 +348,15 @@ class RunService:
     async def list_runs(self, *, flow: str | None, status: str | None, limit: int, cursor: str | None) -> RunList:
         next_link: str | None = None
         flow_id: str | None = None
+        if flow:
+            flow_id = (await self._catalogue.resolve(flow)).id
         if cursor:
             token = self._cursors.decode("runs", cursor, tool="list_desktop_flow_runs")
+            made_for_flow, _, made_for_status = token.extra.partition("|")
+            refuse_other_arguments(
+                {"flow": made_for_flow or None, "status": made_for_status or None}, {"flow": flow_id, "status": status}
+            )
             next_link, limit = token.next_link, token.page_size
-        elif flow:
-            flow_id = (await self._catalogue.resolve(flow)).id
         page = await self._client.list_flow_sessions(
             flow_id=flow_id,
             status_code=int(RunStatus[status]) if status else None,
@@ -356,7 +364,8 @@ class RunService:
             next_link=next_link,
         )
         runs = [FlowRun.from_row(row) for row in page.rows]
-        next_cursor = self._cursors.encode("runs", PageToken(page.next_link, limit)) if page.next_link else None
+        extra = f"{flow_id or ''}|{status or ''}"
+        next_cursor = self._cursors.encode("runs", PageToken(page.next_link, limit, extra)) if page.next_link else None
         return RunList(runs=runs, next_cursor=next_cursor)
 
 

@@ -108,7 +108,13 @@ async def connect(
                 run_limiter=RunRateLimiter(clock=clock, sleep=sleep),
             )
             cursors = CursorCodec()
-            catalogue = FlowCatalogue(client, AllowList(settings.run.allowed_flows), cursors, clock=clock)
+            catalogue = FlowCatalogue(
+                client,
+                AllowList(settings.run.allowed_flows),
+                cursors,
+                clock=clock,
+                read_only=settings.run.read_only,
+            )
             runs = RunService(client, catalogue, settings, cursors, clock=clock, sleep=sleep, now=now)
             yield Services(catalogue, runs, access=build_access_service(settings, http, client, provider))
         background.cancel_scope.cancel()
