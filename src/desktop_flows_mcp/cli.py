@@ -153,7 +153,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     from .server import build_server
 
-    server = build_server(settings, token_provider=_start_up_token_provider(settings))
+    server = build_server(
+        settings, token_provider=_start_up_token_provider(settings), offer_sign_in_prompts=http is None
+    )
     if http is None:
         server.run()
         return

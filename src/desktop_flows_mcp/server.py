@@ -50,6 +50,7 @@ def build_server(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    offer_sign_in_prompts: bool = False,
 ) -> MCPServer[Services]:
     """The MCP server for ``settings``. ``dataverse_transport`` replaces the network (the emulator, tests);
     ``clock``/``sleep`` (monotonic) and ``now`` (wall clock, compared with Dataverse's timestamps) replace time."""
@@ -63,6 +64,7 @@ def build_server(
             clock=clock,
             sleep=sleep,
             now=now,
+            offer_sign_in_prompts=offer_sign_in_prompts,
         ) as services:
             yield services
 

@@ -38,6 +38,7 @@ class Services:
     catalogue: FlowCatalogue
     runs: RunService
     access: AccessService | None = None
+    offer_sign_in_prompts: bool = False  # a local stdio server for one person: show sign-in URLs via the client
 
 
 def token_provider_for(settings: Settings) -> TokenProvider:
@@ -75,6 +76,7 @@ async def connect(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    offer_sign_in_prompts: bool = False,
 ) -> AsyncGenerator[Services, None]:
     """One pooled HTTP client for the process, and the services built on it."""
     import httpx  # the HTTP stack loads when the server starts serving, not when the CLI parses flags
@@ -116,7 +118,8 @@ async def connect(
                 read_only=settings.run.read_only,
             )
             runs = RunService(client, catalogue, settings, cursors, clock=clock, sleep=sleep, now=now)
-            yield Services(catalogue, runs, access=build_access_service(settings, http, client, provider))
+            access = build_access_service(settings, http, client, provider)
+            yield Services(catalogue, runs, access, offer_sign_in_prompts)
         background.cancel_scope.cancel()
 
 

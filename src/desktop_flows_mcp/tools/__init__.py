@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from types import UnionType
-from typing import Annotated, Any, ParamSpec, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, ParamSpec, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -22,6 +22,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from ..errors import DesktopFlowsError, internal_crash
+from ..signin.prompts import presenting_sign_in_through
 from ..wiring import Services
 
 log = logging.getLogger("desktop_flows_mcp")
@@ -69,8 +70,16 @@ def _boundary(fn: Callable[P, Awaitable[M]]) -> Callable[P, Awaitable[CallToolRe
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> CallToolResult:
+        ctx = kwargs.get("ctx")
+        presenter = None
+        if isinstance(ctx, Context):
+            from .sign_in_prompts import presenter_for
+
+            context = cast(Context[Services], ctx)
+            presenter = presenter_for(context, enabled=services(context).offer_sign_in_prompts)
         try:
-            return success_result(await fn(*args, **kwargs))
+            with presenting_sign_in_through(presenter):
+                return success_result(await fn(*args, **kwargs))
         except DesktopFlowsError as error:
             log.info("tool %s failed: %s %s", fn.__name__, error.code.value, error.message)
             return error_result(error)
