@@ -34,6 +34,20 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_the_variable() -> Non
     assert "Example: DATAVERSE_URL=https://contoso.crm.dynamics.com" in lines[0]
 
 
+@pytest.mark.parametrize("url", ["https://contoso.crm.dynamics.com:99999", "https://[contoso.crm.dynamics.com"])
+def test_an_unreadable_dataverse_url_is_one_line_and_exit_code_2_not_a_traceback(url: str) -> None:
+    result = run_cli("--dataverse-url", url, env={"DATAVERSE_ACCESS_TOKEN": "x"})
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("desktop-flows-mcp: DATAVERSE_URL: is not a valid URL (")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_http_session_cap_flag_is_read_and_checked() -> None:
+    result = run_cli("--emulator", "--transport", "streamable-http", "--http-max-sessions", "0")
+    assert result.returncode == 2
+    assert result.stderr.startswith("desktop-flows-mcp: DESKTOP_FLOWS_HTTP_MAX_SESSIONS: must be a number from 1 to")
+
+
 def test_without_a_tenant_the_server_says_it_serves_the_emulator_and_keeps_stdout_clean() -> None:
     result = run_cli()  # stdin is empty, so the stdio server ends at once
     assert "serving the built-in Dataverse emulator" in result.stderr

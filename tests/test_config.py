@@ -32,6 +32,11 @@ def test_dataverse_url_is_normalised_to_the_environment_root(raw: str, expected:
         "https://user:pw@contoso.crm.dynamics.com",
         "https://contoso.crm.dynamics.com/?x=1",
         "http://10.0.0.5",
+        "https://contoso.crm.dynamics.com:99999",
+        "https://contoso.crm.dynamics.com:https",
+        "https://contoso.crm.dynamics.com:0",
+        "https://[contoso.crm.dynamics.com",
+        "http://[::1:8080",
     ],
 )
 def test_bad_dataverse_url_stops_start_up_naming_the_variable_with_an_example(raw: str) -> None:

@@ -100,6 +100,10 @@ def test_an_explicit_mode_wins_and_secrets_never_print() -> None:
         ({"DATAVERSE_AUTH": "kerberos"}, "DATAVERSE_AUTH"),
         ({}, "DATAVERSE_AUTH"),
         ({"DATAVERSE_CLIENT_ID": APP, "DATAVERSE_AUTHORITY_HOST": "http://login.example"}, "DATAVERSE_AUTHORITY_HOST"),
+        (
+            {"DATAVERSE_CLIENT_ID": APP, "DATAVERSE_AUTHORITY_HOST": "https://login.example:x"},
+            "DATAVERSE_AUTHORITY_HOST",
+        ),
     ],
 )
 def test_config_errors_name_the_variable_with_an_example(env: dict[str, str], variable: str) -> None:

@@ -94,6 +94,54 @@ async def test_tools_errors_and_progress_work_over_http(dataverse: respx.MockRou
     assert messages == [f"Run {RUN_ID} is {s}" for s in ("Waiting", "Running", "Succeeded")]
 
 
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+STREAMABLE = {"Accept": "application/json, text/event-stream"}
+
+
+async def test_sessions_beyond_the_cap_get_503_while_open_ones_keep_working(dataverse: respx.MockRouter) -> None:
+    dataverse.route(host="127.0.0.1").pass_through()
+    async with serving(HttpSettings(max_sessions=2)) as base, httpx.AsyncClient(base_url=base) as http:
+        opened = [await http.post("/mcp", json=INITIALIZE, headers=STREAMABLE) for _ in range(2)]
+        refused = await http.post("/mcp", json=INITIALIZE, headers=STREAMABLE)
+        first = {**STREAMABLE, "Mcp-Session-Id": opened[0].headers["Mcp-Session-Id"]}
+        ping = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 2, "method": "ping"}, headers=first)
+        async with (
+            httpx2.AsyncClient() as http2,
+            Client(streamable_http_client(f"{base}/mcp", http_client=http2), mode="auto") as modern,
+        ):
+            modern_version = modern.protocol_version
+            modern_tools = await modern.list_tools()  # the 2026-07-28 era opens no session
+        closed = await http.delete("/mcp", headers=first)
+        reopened = await http.post("/mcp", json=INITIALIZE, headers=STREAMABLE)
+    assert [r.status_code for r in opened] == [200, 200]
+    assert refused.status_code == 503
+    assert refused.json()["error"]["message"] == "Too many open sessions"
+    assert ping.status_code == 200
+    assert modern_version == "2026-07-28"
+    assert modern_tools.tools
+    assert closed.status_code == 200
+    assert reopened.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({}, 100), ({"DESKTOP_FLOWS_HTTP_MAX_SESSIONS": "5"}, 5), ({"DESKTOP_FLOWS_HTTP_MAX_SESSIONS": "100000"}, 100000)],
+)
+def test_the_session_cap_is_a_setting(env: dict[str, str], expected: int) -> None:
+    assert HttpSettings.from_env(env).max_sessions == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "2.5", "many", "100001"])
+def test_a_bad_session_cap_names_its_variable(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"^DESKTOP_FLOWS_HTTP_MAX_SESSIONS: "):
+        HttpSettings.from_env({"DESKTOP_FLOWS_HTTP_MAX_SESSIONS": value})
+
+
 def make_secret() -> Any:
     from desktop_flows_mcp.config import Secret
 

@@ -92,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", help="streamable-http: address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", help="streamable-http: port (default 8000)")
     parser.add_argument("--http-token", help="streamable-http: bearer token clients must send")
+    parser.add_argument(
+        "--http-max-sessions", help="streamable-http: most sessions open at once; more get 503 (default 100)"
+    )
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
     sub = parser.add_subparsers(dest="command")
@@ -128,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "DESKTOP_FLOWS_HOST": args.host,
                     "DESKTOP_FLOWS_PORT": args.port,
                     "DESKTOP_FLOWS_HTTP_TOKEN": args.http_token,
+                    "DESKTOP_FLOWS_HTTP_MAX_SESSIONS": args.http_max_sessions,
                 },
             )
     except ConfigError as error:

@@ -330,8 +330,12 @@ def _username(values: _Values) -> str | None:
 def _authority_host(raw: str) -> str:
     example = "https://login.microsoftonline.us"
     text = raw.strip().rstrip("/")
-    parts = urlsplit(text if "://" in text else "https://" + text)
-    if parts.scheme != "https" or not parts.hostname or parts.path or parts.query or parts.username:
+    try:
+        parts = urlsplit(text if "://" in text else "https://" + text)
+        _ = parts.port  # reading it validates it
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme != "https" or not parts.hostname or parts.path or parts.query or parts.username:
         raise ConfigError("DATAVERSE_AUTHORITY_HOST", f"must be an https host such as {example}.", example)
     return f"https://{parts.netloc.lower()}"
 
@@ -353,9 +357,15 @@ def default_token_cache_dir(env: Mapping[str, str], platform: str) -> str | None
 def normalise_dataverse_url(raw: str) -> str:
     """``https://org.crm.dynamics.com/api/data/v9.2/`` → ``https://org.crm.dynamics.com``; https only."""
     text = raw.strip().rstrip("/")
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as error:  # an unreadable port or a broken [IPv6] host; the URL may hold a secret, so no echo
+        raise ConfigError("DATAVERSE_URL", f"is not a valid URL ({error}).", EXAMPLE_URL) from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigError("DATAVERSE_URL", f"is not an absolute URL ({raw!r}).", EXAMPLE_URL)
+    if port == 0:
+        raise ConfigError("DATAVERSE_URL", "has port 0; give a port from 1 to 65535, or none.", EXAMPLE_URL)
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ConfigError("DATAVERSE_URL", "must not contain credentials, a query or a fragment.", EXAMPLE_URL)
     path = parts.path.rstrip("/")
@@ -372,8 +382,8 @@ def normalise_dataverse_url(raw: str) -> str:
             "DATAVERSE_URL", "must use https (plain http is allowed only for loopback hosts).", EXAMPLE_URL
         )
     netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
+    if port is not None:
+        netloc += f":{port}"
     return f"{parts.scheme}://{netloc}"
 
 

@@ -7,7 +7,6 @@ always read fresh.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import logging
 import time
@@ -15,12 +14,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
-from urllib.parse import urlsplit
 
 import anyio
 
 from .adoption import RunAdopter
-from .config import ConnectionType, RunMode, Settings, is_loopback_host
+from .callback_urls import check_callback_url
+from .config import ConnectionType, RunMode, Settings
 from .cursors import CursorCodec, PageToken, refuse_other_arguments
 from .dataverse.client import DataverseClient, RunDesktopFlowRequest
 from .dataverse.odata import is_guid, parse_guid
@@ -91,7 +90,7 @@ class RunService:
         connection, connection_type = self._connection(request)
         run_mode = request.run_mode or self._settings.run.run_mode
         if request.callback_url is not None:
-            _check_callback_url(request.callback_url)
+            check_callback_url(request.callback_url)
         wire = RunDesktopFlowRequest(
             connection_name=connection,
             connection_type=connection_type,
@@ -385,35 +384,3 @@ _STATUS_UNREADABLE_HINT = (
     "while starting a run needs only User). Check it in the Power Automate portal, or ask an admin for read "
     "access to Flow Sessions."
 )
-
-
-def _check_callback_url(url: str) -> None:
-    problem = None
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower()
-    if len(url) > 2000:
-        problem = "is longer than 2000 characters"
-    elif parts.scheme != "https":
-        problem = "must use https"
-    elif not host:
-        problem = "has no host"
-    elif parts.username or parts.password:
-        problem = "must not contain credentials"
-    elif is_loopback_host(host) or _is_ip_literal(host):
-        problem = "must use a DNS name, not localhost or an IP address"
-    elif "." not in host:
-        problem = "must use a fully qualified DNS name"
-    if problem:
-        raise invalid_argument(
-            f"callback_url {problem} (Dataverse only calls https URLs on named hosts).",
-            hint="Pass an https URL on a public DNS name, e.g. https://hooks.contoso.com/flows/done, or omit "
-            "callback_url and use wait_for_desktop_flow_run.",
-        )
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True

@@ -1,5 +1,9 @@
 """Streamable HTTP: the MCP endpoint at ``/mcp``, ``/health``, a bearer token and DNS-rebinding protection.
 
+Sessions (the 2025 protocol era's ``Mcp-Session-Id``) are capped at ``DESKTOP_FLOWS_HTTP_MAX_SESSIONS``: beyond it a
+request that would open one gets 503 until a session ends or idles out (30 minutes); open sessions are unaffected.
+A 2026-07-28 request opens no session, so the cap never refuses it.
+
 Only imported when ``--transport streamable-http`` is chosen, so stdio start-up never pays for it.
 """
 
@@ -22,6 +26,7 @@ from .config import ConfigError, EnvReader, Secret, is_loopback_host
 
 MCP_PATH = "/mcp"
 OPEN_PATHS = frozenset({"/health"})
+DEFAULT_MAX_SESSIONS = 100
 
 
 @dataclass(frozen=True)
@@ -30,12 +35,16 @@ class HttpSettings:
     port: int = 8000
     token: Secret | None = None
     allowed_hosts: tuple[str, ...] = ()
+    max_sessions: int = DEFAULT_MAX_SESSIONS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], overrides: Mapping[str, str | bool | None] | None = None) -> HttpSettings:
         values = EnvReader(env, overrides or {})
         host = values.get("DESKTOP_FLOWS_HOST") or "127.0.0.1"
         port = int(values.number("DESKTOP_FLOWS_PORT", 8000, low=0, high=65535))
+        max_sessions = values.number("DESKTOP_FLOWS_HTTP_MAX_SESSIONS", DEFAULT_MAX_SESSIONS, low=1, high=100_000)
+        if max_sessions != int(max_sessions):
+            raise ConfigError("DESKTOP_FLOWS_HTTP_MAX_SESSIONS", "must be a whole number.", str(DEFAULT_MAX_SESSIONS))
         token = values.get("DESKTOP_FLOWS_HTTP_TOKEN")
         if token is not None and len(token) < 16:
             raise ConfigError("DESKTOP_FLOWS_HTTP_TOKEN", "must be at least 16 characters.", "$(openssl rand -hex 32)")
@@ -51,6 +60,7 @@ class HttpSettings:
             port=port,
             token=Secret(token) if token else None,
             allowed_hosts=values.csv("DESKTOP_FLOWS_HTTP_ALLOWED_HOSTS"),
+            max_sessions=int(max_sessions),
         )
 
     def transport_security(self) -> TransportSecuritySettings:
@@ -91,7 +101,10 @@ def build_http_app(mcp: MCPServer[Any], http: HttpSettings) -> ASGIApp:
         return JSONResponse({"status": "ok", "name": "desktop-flows-mcp", "version": __version__})
 
     app: ASGIApp = mcp.streamable_http_app(
-        streamable_http_path=MCP_PATH, transport_security=http.transport_security(), host=http.host
+        streamable_http_path=MCP_PATH,
+        transport_security=http.transport_security(),
+        host=http.host,
+        max_sessions=http.max_sessions,  # beyond it the SDK answers 503 "Too many open sessions" and logs why
     )
     if http.token is not None:
         app = BearerTokenMiddleware(app, http.token)

@@ -218,12 +218,12 @@ class _Parser:
                 f"arguments. The function signatures considered are: {name.text}(Edm.String Nullable=true, "
                 "Edm.String Nullable=true)."
             )
-        regex = like_pattern(template.format(argument.value))
+        pattern = like_pattern(template.format(argument.value))
         key = column.column
 
         def matches(row: Row) -> bool:
             value = row.get(key)
-            return isinstance(value, str) and regex.fullmatch(value.casefold()) is not None
+            return isinstance(value, str) and pattern.fullmatch(value.casefold())
 
         return matches
 
