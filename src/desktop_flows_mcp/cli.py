@@ -160,10 +160,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     server = build_server(
         settings, token_provider=_start_up_token_provider(settings), offer_sign_in_prompts=http is None
     )
-    if http is None:
-        server.run()
-        return
     import anyio
+
+    if http is None:
+        from .stdio import serve_stdio
+
+        try:
+            anyio.run(serve_stdio, server)
+        except KeyboardInterrupt:  # Windows, where Ctrl-C is not a signal the loop can take
+            raise SystemExit(130) from None
+        return
 
     from .streamable_http import serve_http
 

@@ -1,0 +1,235 @@
+"""stdio: bad lines get a JSON-RPC error, signals stop the server in time, and a run start in flight is not lost.
+
+In-process tests feed ``serve_stdio`` byte streams; the signal tests run the real console script, because the
+process boundary (signals, exit, stdin EOF) is what they test.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import signal
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+from anyio.abc import ByteSendStream, Process
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from desktop_flows_mcp.config import Settings
+from desktop_flows_mcp.emulator import EMULATOR_TOKEN, Emulator, serve
+from desktop_flows_mcp.server import build_server
+from desktop_flows_mcp.stdio import serve_stdio
+from tests.e2e.test_stdio_against_emulator import CONNECTION, INVOICE_FLOW, RUN_PATH, console_script
+
+pytestmark = pytest.mark.anyio
+INPUTS = {"InvoiceNumber": "INV-1", "VendorId": "V-9", "Amount": 12.5, "Currency": "EUR"}
+CLIENT_INFO = {"name": "test", "version": "1"}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": CLIENT_INFO},
+}
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+RUN = {
+    "jsonrpc": "2.0",
+    "id": 7,
+    "method": "tools/call",
+    "params": {"name": "run_desktop_flow", "arguments": {"flow": INVOICE_FLOW, "inputs": INPUTS}},
+}
+LIST: dict[str, Any] = {
+    "jsonrpc": "2.0",
+    "id": 8,
+    "method": "tools/call",
+    "params": {"name": "list_desktop_flows", "arguments": {}},
+}
+
+
+def line(message: object) -> bytes:
+    return json.dumps(message).encode() + b"\n"
+
+
+class Gate:
+    """The emulator's sleep for a delay fault: the request waits here until the test lets it through."""
+
+    def __init__(self) -> None:
+        self.arrived = anyio.Event()
+        self.release = anyio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.arrived.set()
+        await self.release.wait()
+
+
+def gated_emulator() -> tuple[Emulator, Gate]:
+    gate = Gate()
+    emulator = Emulator(test_api=True, sleep=gate.sleep)
+    emulator.faults.add(RUN_PATH, status=None, delay=1)
+    return emulator, gate
+
+
+async def serve_lines(emulator: Emulator, *lines: bytes, grace_seconds: float = 30) -> list[dict[str, Any]]:
+    """Serve the lines (then EOF) in-process; the messages written back, in order."""
+    server = build_server(Settings.from_env({}), dataverse_transport=emulator.transport())
+    out = io.BytesIO()
+    await serve_stdio(
+        server, streams=(io.BytesIO(b"".join(lines)), out), grace_seconds=grace_seconds, handle_signals=False
+    )
+    return [json.loads(text) for text in out.getvalue().splitlines()]
+
+
+async def test_malformed_lines_get_json_rpc_errors_and_the_server_keeps_serving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, "desktop_flows_mcp"):
+        answers = await serve_lines(
+            Emulator(),
+            b"this is not json\n",
+            line(INITIALIZE),
+            b"\n",  # blank lines are skipped
+            line({"jsonrpc": "2.0", "id": 2, "method": 5}),
+            line([1, 2]),
+            b"\xff\xfe{\n",
+            line(INITIALIZED),
+            line(LIST),
+        )
+    assert [(a["id"], a.get("error", {}).get("code")) for a in answers] == [
+        (None, -32700),
+        (1, None),
+        (2, -32600),  # the id is echoed, so the client waiting on it is not left hanging
+        (None, -32600),
+        (None, -32700),
+        (8, None),
+    ]
+    assert answers[-1]["result"]["structuredContent"]["flows"]
+    assert len([r for r in caplog.records if r.message.startswith("stdin: ")]) == 4
+
+
+async def test_a_run_start_in_flight_when_stdin_closes_is_answered_and_audited(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emulator, gate = gated_emulator()
+    answers: list[dict[str, Any]] = []
+
+    async def serve() -> None:
+        answers.extend(await serve_lines(emulator, line(INITIALIZE), line(INITIALIZED), line(RUN)))
+
+    with caplog.at_level(logging.INFO, "desktop_flows_mcp.audit"):
+        async with anyio.create_task_group() as group:
+            group.start_soon(serve)
+            await gate.arrived.wait()  # stdin is at EOF and Dataverse has the run request
+            gate.release.set()
+    run_id = answers[-1]["result"]["structuredContent"]["run_id"]
+    started = [r.getMessage() for r in caplog.records if r.getMessage().startswith("run started")]
+    assert len(started) == 1
+    assert f"run_id={run_id}" in started[0]
+
+
+async def test_a_run_start_still_running_at_the_deadline_is_cancelled_and_leaves_an_audit_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emulator, _ = gated_emulator()  # never released
+    with caplog.at_level(logging.INFO, "desktop_flows_mcp"):
+        answers = await serve_lines(emulator, line(INITIALIZE), line(INITIALIZED), line(RUN), grace_seconds=0)
+    assert [(a["id"], "error" in a) for a in answers] == [(1, False), (7, True)]  # the SDK: "Connection closed"
+    audit = [r for r in caplog.records if r.name == "desktop_flows_mcp.audit"]
+    assert [r.getMessage() for r in audit] == [
+        f"run start cut short by shutdown; a run may have started flow={INVOICE_FLOW!r} request_id=7"
+    ]
+
+
+# ---- the real console script --------------------------------------------------------------------------------
+
+
+class Console:
+    def __init__(self, process: Process) -> None:
+        assert process.stdin and process.stdout and process.stderr
+        self.process = process
+        self.stdin: ByteSendStream = process.stdin
+        self.stdout = BufferedByteReceiveStream(process.stdout)
+        self.stderr = BufferedByteReceiveStream(process.stderr)
+
+    async def send(self, *lines: bytes) -> None:
+        await self.stdin.send(b"".join(lines))
+
+    async def message(self) -> dict[str, Any]:
+        with anyio.fail_after(10):
+            return json.loads(await self.stdout.receive_until(b"\n", 1 << 20))
+
+    async def stderr_line_with(self, fragment: str) -> str:
+        with anyio.fail_after(10):
+            while True:
+                text = (await self.stderr.receive_until(b"\n", 1 << 20)).decode()
+                if fragment in text:
+                    return text
+
+    async def stops_within(self, seconds: float) -> int:
+        with anyio.fail_after(seconds):
+            return await self.process.wait()
+
+
+@asynccontextmanager
+async def console(*args: str, **env: str) -> AsyncGenerator[Console, None]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATAVERSE_", "DESKTOP_FLOWS_"))}
+    process = await anyio.open_process([console_script(), *args], env={**clean, **env})
+    try:
+        yield Console(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.aclose()
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_garbage_is_answered_and_a_signal_stops_the_console_script_within_two_seconds(
+    signal_number: signal.Signals,
+) -> None:
+    async with console("--emulator") as server:
+        await server.send(b"{not json\n", line(INITIALIZE))
+        garbage, initialized = await server.message(), await server.message()
+        server.process.send_signal(signal_number)  # stdin stays open: only the signal can stop it
+        code = await server.stops_within(2)
+    assert garbage["error"]["code"] == -32700
+    assert initialized["result"]["serverInfo"]["name"] == "desktop-flows-mcp"
+    assert code == 0
+
+
+async def test_sigterm_during_a_run_start_still_answers_it_and_writes_the_audit_line() -> None:
+    emulator, gate = gated_emulator()
+    urls: list[str] = []
+    ready = anyio.Event()
+
+    def on_ready(url: str) -> None:
+        urls.append(url)
+        ready.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(lambda: serve("127.0.0.1", 0, emulator=emulator, ready=on_ready))
+        await ready.wait()
+        env = {
+            "DATAVERSE_URL": urls[0],
+            "DATAVERSE_ACCESS_TOKEN": EMULATOR_TOKEN,
+            "DESKTOP_FLOWS_CONNECTION": CONNECTION,
+        }
+        async with console("--log-level", "INFO", **env) as server:
+            await server.send(line(INITIALIZE), line(INITIALIZED))
+            await server.message()
+            await server.send(line(RUN))
+            with anyio.fail_after(10):
+                await gate.arrived.wait()
+            server.process.send_signal(signal.SIGTERM)
+            stopping = await server.stderr_line_with("SIGTERM: stopping")
+            gate.release.set()  # Dataverse answers only now, after the signal
+            answer = await server.message()
+            audit = await server.stderr_line_with("run started")
+            code = await server.stops_within(2)
+        group.cancel_scope.cancel()
+        assert "1 request(s) in flight" in stopping
+        run_id: str = answer["result"]["structuredContent"]["run_id"]
+        assert f"run_id={run_id}" in audit
+        assert code == 0
