@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--run-mode", help="attended | unattended")
     parser.add_argument("--allowed", help="comma list of flow ids or exact names that may run")
     parser.add_argument("--read-only", action="store_true", default=None, help="do not offer run and cancel tools")
+    parser.add_argument(
+        "--flow-tools", action="store_true", default=None, help="also offer each allowed flow as a typed tool of its own"
+    )
     parser.add_argument("--poll-seconds", help="first poll interval while waiting for a run (default 2)")
     parser.add_argument(
         "--transport", choices=["stdio", "streamable-http"], default="stdio", help="how MCP clients connect"
@@ -109,6 +112,7 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     overrides: dict[str, str | bool | None] = {var: getattr(args, flag) for flag, var in _FLAGS.items()}
     overrides["DESKTOP_FLOWS_EMULATOR"] = True if args.emulator else None
     overrides["DESKTOP_FLOWS_READ_ONLY"] = True if args.read_only else None
+    overrides["DESKTOP_FLOWS_FLOW_TOOLS"] = True if args.flow_tools else None
     overrides["DATAVERSE_TOKEN_CACHE_PLAINTEXT"] = True if args.token_cache_plaintext else None
     return Settings.from_env(env, overrides)
 

@@ -74,6 +74,7 @@ class RunOptions:
     allowed_flows: tuple[str, ...] = ()
     read_only: bool = False
     poll_interval_seconds: float = 2.0
+    flow_tools: bool = False  # each allowed flow is also a tool of its own (tools/flow_tools.py)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class Settings:
             allowed_flows=_allowed(values),
             read_only=values.flag("DESKTOP_FLOWS_READ_ONLY"),
             poll_interval_seconds=values.number("DESKTOP_FLOWS_POLL_SECONDS", 2.0, low=0.0, high=60.0),
+            flow_tools=_flow_tools(values),
         )
         if use_emulator:
             return cls(EMULATOR_URL, SignIn(mode="emulator", reason=reason), options)
@@ -143,6 +145,28 @@ def _allowed(values: _Values) -> tuple[str, ...]:
             "Enter invoices into legacy ERP,7c4e2a91-3d5f-4b8a-a6e0-2f9c1d7b4e53",
         )
     return entries
+
+
+MAX_FLOW_TOOLS = 50
+
+
+def _flow_tools(values: _Values) -> bool:
+    """DESKTOP_FLOWS_FLOW_TOOLS: a tool per allowed flow, so the allow-list must name the flows (at most 50)."""
+    if not values.flag("DESKTOP_FLOWS_FLOW_TOOLS"):
+        return False
+    entries = values.csv("DESKTOP_FLOWS_ALLOWED")
+    example = "Enter invoices into legacy ERP,7c4e2a91-3d5f-4b8a-a6e0-2f9c1d7b4e53"
+    if not entries:
+        raise ConfigError(
+            "DESKTOP_FLOWS_ALLOWED", "must name the flows when DESKTOP_FLOWS_FLOW_TOOLS is on (each becomes a tool).", example
+        )
+    if len(entries) > MAX_FLOW_TOOLS:
+        raise ConfigError(
+            "DESKTOP_FLOWS_ALLOWED",
+            f"lists {len(entries)} flows; DESKTOP_FLOWS_FLOW_TOOLS serves at most {MAX_FLOW_TOOLS}.",
+            example,
+        )
+    return True
 
 
 # Variables that only make sense with a real environment; one of them without DATAVERSE_URL is a mistake.

@@ -316,6 +316,15 @@ def flow_id_not_found(flow_id: str, cause: DesktopFlowsError) -> DesktopFlowsErr
     )
 
 
+def flow_tool_gone(tool: str, flow_name: str, why: str) -> DesktopFlowsError:
+    """A per-flow tool whose flow was deleted, unpublished or taken off the allow-list; nothing was started."""
+    return DesktopFlowsError(
+        ErrorCode.NOT_FOUND,
+        f"{tool} has no flow behind it any more: desktop flow {flow_name!r} {why}. Nothing was started.",
+        hint="The tool list was refreshed: list the tools again, or call list_desktop_flows to pick another flow.",
+    )
+
+
 def not_a_desktop_flow(flow_id: str, category: object) -> DesktopFlowsError:
     return DesktopFlowsError(
         ErrorCode.NOT_FOUND,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import time
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio
@@ -68,6 +69,16 @@ class AllowList:
     def allows(self, ref: FlowRef) -> bool:
         """Decided on the flow's id; a name entry matches its flow's name in any case, character for character."""
         return not self.active or ref.id in self.ids or ref.name.lower() in self.names
+
+
+@dataclass(frozen=True)
+class PublishedFlow:
+    """A runnable flow with its raw schemas (``""`` when a column is empty)."""
+
+    ref: FlowRef
+    description: str
+    inputs: str
+    outputs: str
 
 
 FLOW_TTL = 60.0  # seconds a flow's row and schemas are reused
@@ -181,6 +192,25 @@ class FlowCatalogue:
         close = difflib.get_close_matches(name.lower(), list(by_key), n=SUGGESTIONS, cutoff=0.6)
         return [by_key[key] for key in close]
 
+    async def allowed_published_flows(self) -> list[PublishedFlow]:
+        """Every published flow the allow-list names, with its schemas, from one request; each is kept as a lookup
+        would keep it, so a run soon after reads nothing again."""
+        rows = await self._client.find_published_desktop_flows(sorted(self.allowed.ids), sorted(self.allowed.names))
+        found: list[PublishedFlow] = []
+        for row in rows:
+            ref = FlowRef.from_row(row)
+            if ref.state == "published" and self.allowed.allows(ref):
+                inputs, outputs, description = (_text_column(row, c) for c in ("inputs", "outputs", "description"))
+                self.remember(ref, inputs, outputs)
+                found.append(PublishedFlow(ref, description, inputs, outputs))
+        return found
+
+    def remember(self, ref: FlowRef, inputs: str, outputs: str) -> None:
+        """Keep a flow and its raw schemas read elsewhere (the per-flow tools' one read), as a lookup would."""
+        self._refs.put(ref.id, ref)
+        self._schemas.put((ref.id, "inputs"), inputs)
+        self._schemas.put((ref.id, "outputs"), outputs)
+
     def forget(self, flow_id: str) -> None:
         """Drop what is known of a flow (it answered 404, or a run start said it is gone)."""
         ref = self._refs.get(flow_id)
@@ -234,6 +264,11 @@ class FlowCatalogue:
         page = await self._client.list_connection_references(search=search, limit=limit)
         references = [ConnectionReference.from_row(row) for row in page.rows]
         return ConnectionReferenceList(connection_references=references, truncated=page.next_link is not None)
+
+
+def _text_column(row: dict[str, Any], column: str) -> str:
+    value = row.get(column)
+    return value if isinstance(value, str) else ""
 
 
 async def gather(*calls: Awaitable[Any]) -> list[Any]:

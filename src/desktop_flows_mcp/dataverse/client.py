@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
@@ -160,6 +160,19 @@ class DataverseClient:
         }
         body = await self._get_json("workflows", params, headers=INCLUDE_DRAFTS, operation="get_flow")
         return list(body.get("value") or [])
+
+    async def find_published_desktop_flows(self, ids: Sequence[str], names: Sequence[str]) -> list[Row]:
+        """Published desktop flows with one of these ids or names, their input/output schema columns included:
+        one request for the whole allow-list (the per-flow tools)."""
+        wanted = [f"workflowid eq {flow_id}" for flow_id in ids] + [f"name eq {string_literal(n)}" for n in names]
+        params = {
+            "$select": FLOW_COLUMNS + ",inputs,outputs",
+            "$filter": f"category eq 6 and statecode eq 1 and ({' or '.join(wanted)})",
+            "$orderby": "name asc,workflowid asc",
+            "$top": "100",
+        }
+        body = await self._get_json("workflows", params, operation="list_flows")
+        return [_object(row) for row in cast(list[Any], body.get("value") or [])]
 
     async def list_desktop_flow_names(self, limit: int = 500) -> list[str]:
         """Names only, drafts included: the cheap query behind "did you mean" suggestions."""

@@ -98,6 +98,9 @@ def _boundary(fn: Callable[P, Awaitable[M]]) -> Callable[P, Awaitable[CallToolRe
     return wrapper
 
 
+boundary = _boundary  # also guards the tools built at run time (tools/flow_tools.py)
+
+
 def _without_null(hint: Any) -> Any:
     """``Annotated[X | None, f]`` → ``Annotated[X, f]``: an optional argument is published as its type. JSON null
     still means "not given" (the surface drops it), and the SDK no longer turns the string "null" into None."""
