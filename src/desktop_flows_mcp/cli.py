@@ -86,7 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--allowed", help="comma list of flow ids or exact names that may run")
     parser.add_argument("--read-only", action="store_true", default=None, help="do not offer run and cancel tools")
     parser.add_argument(
-        "--flow-tools", action="store_true", default=None, help="also offer each allowed flow as a typed tool of its own"
+        "--flow-tools",
+        action="store_true",
+        default=None,
+        help="also offer each allowed flow as a typed tool of its own",
     )
     parser.add_argument("--poll-seconds", help="first poll interval while waiting for a run (default 2)")
     parser.add_argument(

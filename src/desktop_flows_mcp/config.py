@@ -158,7 +158,9 @@ def _flow_tools(values: _Values) -> bool:
     example = "Enter invoices into legacy ERP,7c4e2a91-3d5f-4b8a-a6e0-2f9c1d7b4e53"
     if not entries:
         raise ConfigError(
-            "DESKTOP_FLOWS_ALLOWED", "must name the flows when DESKTOP_FLOWS_FLOW_TOOLS is on (each becomes a tool).", example
+            "DESKTOP_FLOWS_ALLOWED",
+            "must name the flows when DESKTOP_FLOWS_FLOW_TOOLS is on (each becomes a tool).",
+            example,
         )
     if len(entries) > MAX_FLOW_TOOLS:
         raise ConfigError(

@@ -36,6 +36,11 @@ they wait for a machine; never start a run again just because it is slow - wait,
 A failed call returns {"error": {code, message, hint, retryable, http_status, dataverse_code, retry_after_seconds}}:
 follow the hint."""
 
+FLOW_TOOLS_INSTRUCTIONS = """
+Tools named run_<flow> (DESKTOP_FLOWS_FLOW_TOOLS) each start one allowed flow: its inputs are the arguments, plus
+optional run_options (run_desktop_flow's options; wait_seconds defaults to 60). They return what run_desktop_flow
+returns, with typed outputs. Set run_options.idempotency_key, so a retry never starts a second run."""
+
 # The tool list changes only with the server's configuration, so clients may keep it for a while.
 TOOLS_LIST_CACHE = CacheHint(ttl_ms=300_000, scope="public")
 
@@ -55,6 +60,8 @@ def build_server(
     """The MCP server for ``settings``. ``dataverse_transport`` replaces the network (the emulator, tests);
     ``clock``/``sleep`` (monotonic) and ``now`` (wall clock, compared with Dataverse's timestamps) replace time."""
 
+    flow_tools = settings.run.flow_tools and not settings.run.read_only  # read-only: nothing runs, so none
+
     @asynccontextmanager
     async def lifespan(server: MCPServer[Services]) -> AsyncGenerator[Services, None]:
         async with connect(
@@ -72,7 +79,7 @@ def build_server(
         "desktop-flows-mcp",
         title="Power Automate desktop flows",
         description="Discover, run, watch and cancel Power Automate desktop flows through Dataverse.",
-        instructions=INSTRUCTIONS,
+        instructions=INSTRUCTIONS + (FLOW_TOOLS_INSTRUCTIONS if flow_tools else ""),
         version=__version__,
         lifespan=lifespan,
         log_level="WARNING",  # the CLI configures logging; the SDK must not turn on INFO for httpx
@@ -83,5 +90,10 @@ def build_server(
         register_run_write_tools(mcp)
     register_run_read_tools(mcp)
     register_access_tools(mcp)
-    mcp.middleware.append(ToolSurface(mcp))
+    surface = ToolSurface(mcp)
+    mcp.middleware.append(surface)
+    if flow_tools:
+        from .tools.flow_tools import install_flow_tools
+
+        install_flow_tools(mcp, surface, clock=clock)
     return mcp

@@ -1,0 +1,135 @@
+"""What one per-flow tool publishes: its input schema, output schema and description, from the flow's schemas.
+
+============  ===============================================================================================
+input         the flow's inputs (``schema.normalise``) as top-level arguments, plus an optional ``run_options``
+              object: run_desktop_flow's own options, with ``wait_seconds`` defaulting to 60
+output        run_desktop_flow's run record, ``outputs`` typed by the flow's output schema; the error envelope
+              is admitted as for every tool
+============  ===============================================================================================
+
+A flow gets no tool when its inputs cannot become arguments (``unfit`` says why): an input named
+``run_options``, a name clients refuse as a property key, or an input schema that is not JSON.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, cast
+
+from ..errors import cap
+from ..flows import PublishedFlow
+from ..schema import normalise
+
+Schema = dict[str, Any]
+
+RUN_OPTIONS_ARGUMENT = "run_options"
+RUN_OPTION_NAMES = (
+    "wait_seconds",
+    "idempotency_key",
+    "connection_name",
+    "connection_type",
+    "run_mode",
+    "run_priority",
+    "timeout_seconds",
+    "callback_url",
+)
+WAIT_SECONDS = 60
+_PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # what the strictest clients accept as a property key
+_FORMATS = {"date", "date-time", "time", "email", "uri", "uuid"}  # PAD's others mean nothing to a client
+MAX_DESCRIPTION = 200
+_PROSE = ("description", "default", "title")
+_LIMITS = ("minimum", "maximum", "minLength", "maxLength")
+
+
+def unfit(flow: PublishedFlow) -> str | None:
+    """Why this flow cannot be a typed tool, or None."""
+    inputs = normalise(flow.inputs, closed=True)
+    if inputs.get("additionalProperties") is not False:
+        return "its input schema is not JSON"
+    names = list(cast(Schema, inputs["properties"]))
+    if RUN_OPTIONS_ARGUMENT in names:
+        return f"it has an input named {RUN_OPTIONS_ARGUMENT!r}, the name of the tool's own options"
+    odd = [name for name in names if not _PROPERTY_NAME.match(name)]
+    if odd:
+        return f"its input {odd[0]!r} is not a valid argument name"
+    return None
+
+
+def run_options_schemas(run_tool_input: Schema) -> tuple[Schema, Schema]:
+    """``run_options`` as published, and as checked: run_desktop_flow's options with their limits as that tool
+    publishes them. The published form drops the prose and limits (run_desktop_flow shows them; every per-flow
+    tool would pay for them again) but keeps types, choices and wait_seconds' bounds, defaulting to 60."""
+    given = cast(Schema, run_tool_input.get("properties") or {})
+    checked = {name: _without(cast(Schema, given[name]), _PROSE) for name in RUN_OPTION_NAMES if name in given}
+    published = {name: _terse(name, schema) for name, schema in checked.items()}
+    if "wait_seconds" in published:
+        published["wait_seconds"]["default"] = WAIT_SECONDS
+    closed: Schema = {"type": "object", "additionalProperties": False}
+    return {**closed, "properties": published}, {**closed, "properties": checked}
+
+
+def _without(schema: Schema, keys: tuple[str, ...]) -> Schema:
+    return {k: v for k, v in schema.items() if k not in keys}
+
+
+def _terse(name: str, schema: Schema) -> Schema:
+    """No limits (but wait_seconds'), and no ``type`` beside an ``enum``: neither tells a caller more."""
+    terse = schema if name == "wait_seconds" else _without(schema, _LIMITS)
+    return _without(terse, ("type",)) if "enum" in terse else terse
+
+
+def input_schema(flow: PublishedFlow, run_options: Schema) -> Schema:
+    inputs = normalise(flow.inputs, closed=True)
+    properties = {name: portable(sub) for name, sub in cast(Schema, inputs["properties"]).items()}
+    schema: Schema = {"type": "object", "properties": {**properties, RUN_OPTIONS_ARGUMENT: run_options}}
+    if inputs.get("required"):
+        schema["required"] = inputs["required"]
+    schema["additionalProperties"] = False
+    return schema
+
+
+def outputs_schema(flow: PublishedFlow) -> Schema:
+    """The flow's outputs as JSON Schema (open: a flow may write more than it declares)."""
+    outputs = normalise(flow.outputs, closed=False)
+    return {"type": "object", "properties": {n: portable(s) for n, s in cast(Schema, outputs["properties"]).items()}}
+
+
+def output_schema(flow: PublishedFlow) -> Schema:
+    """run_desktop_flow's run record (its other fields are there too), naming what an agent acts on, with
+    ``outputs`` typed. Nothing is required, so the error envelope ``{"error": {...}}`` conforms as well."""
+    return {
+        "type": "object",
+        "properties": {
+            "run_id": {"type": "string"},
+            "is_terminal": {"type": "boolean"},
+            "outputs": outputs_schema(flow),
+        },
+    }
+
+
+def description(flow: PublishedFlow) -> str:
+    own = cap(" ".join(flow.description.split()), MAX_DESCRIPTION)
+    return (
+        own + "\n" if own else ""
+    ) + "Starts this desktop flow: real automation on a machine. Works as run_desktop_flow."
+
+
+def portable(schema: Schema) -> Schema:
+    """A flow variable's schema in keywords every client knows: PAD's own type names go into the description,
+    and formats a client could not check are dropped."""
+    out: Schema = {}
+    for key, value in schema.items():
+        if key == "x-pad-type":
+            note = f"PAD {value} value."
+            out["description"] = f"{out['description']} ({note})" if "description" in out else note
+        elif key == "format" and value not in _FORMATS:
+            continue
+        elif key == "properties":
+            out[key] = {name: portable(cast(Schema, sub)) for name, sub in cast(Schema, value).items()}
+        elif key == "items":
+            out[key] = portable(cast(Schema, value))
+        elif key == "description" and "description" in out:
+            out[key] = f"{value} ({out[key]})"
+        else:
+            out[key] = value
+    return out

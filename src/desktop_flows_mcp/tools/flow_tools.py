@@ -1,0 +1,305 @@
+"""Each allowed, published desktop flow as a typed tool of its own (``DESKTOP_FLOWS_FLOW_TOOLS``).
+
+========  ==================================================================================================
+when      the first tools/list or tools/call builds the tools from one Dataverse read of the allow-list; a
+          tools/list more than ``REFRESH_SECONDS`` after the last build, or a call that finds its flow changed
+          (renamed, unpublished, deleted, new inputs), reads again; a changed list is announced with
+          ``notifications/tools/list_changed`` (legacy sessions) and on ``subscriptions/listen`` (2026-07-28)
+names     ``slugs``: ``run_`` + the flow's name in snake_case, stable while the name is unchanged
+schemas   ``flow_schemas``; ``ToolSurface`` validates each call against the published input schema
+a call    exactly run_desktop_flow's path: ``RunService.run`` (inputs, allow-list, idempotency, run-rate limiter)
+gone      a call to a tool whose flow went away is ``not_found`` with a hint, never an unknown tool
+========  ==================================================================================================
+
+The SDK builds a tool's schema from a Python signature, which flow inputs (any names, typed at run time) do not
+have; so each tool is an SDK ``Tool`` with a hand-built schema, the form the SDK publishes but does not re-check.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import anyio
+from mcp.server import MCPServer, NotificationOptions
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools.base import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.types import ToolAnnotations
+from pydantic import ConfigDict
+
+from ..errors import DesktopFlowsError, ErrorCode, flow_tool_gone, invalid_argument
+from ..flows import PublishedFlow
+from ..models import StartedRun
+from ..slugs import tool_names
+from ..wiring import Services
+from . import boundary, error_result, progress_reporter, services
+from .flow_schemas import (
+    RUN_OPTIONS_ARGUMENT,
+    WAIT_SECONDS,
+    description,
+    input_schema,
+    output_schema,
+    outputs_schema,
+    run_options_schemas,
+    unfit,
+)
+from .surface import ToolSurface
+
+log = logging.getLogger("desktop_flows_mcp")
+
+MAX_FLOW_TOOLS = 50
+REFRESH_SECONDS = 300.0  # as long as clients may cache tools/list (server.TOOLS_LIST_CACHE)
+RETRY_SECONDS = 60.0  # after a failed read, tools/list tries again no sooner
+_GONE_CODES = (ErrorCode.NOT_FOUND, ErrorCode.FLOW_NOT_ALLOWED, ErrorCode.INVALID_ARGUMENT)  # unpublished: invalid
+# idempotentHint false and openWorldHint true are the protocol's defaults: not repeated in every per-flow tool.
+ANNOTATIONS = ToolAnnotations(read_only_hint=False, destructive_hint=False)
+
+
+@dataclass(frozen=True)
+class FlowTool:
+    name: str
+    flow: PublishedFlow
+    outputs: dict[str, Any]  # the JSON Schema the result's `outputs` must meet
+
+
+class _Arguments(ArgModelBase):
+    """Every argument passes through as one dict: ToolSurface has already checked them against the schema."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.model_extra or {})}
+
+
+class FlowTools:
+    """The per-flow tools of one server, and the middleware that builds them when a client first needs them."""
+
+    def __init__(self, mcp: MCPServer[Services], surface: ToolSurface, *, clock: Callable[[], float]) -> None:
+        self._mcp = mcp
+        self._surface = surface
+        self._clock = clock
+        self._tools: dict[str, FlowTool] = {}
+        self._gone: dict[str, tuple[str, str]] = {}  # tool name → (flow name, why): for late calls
+        self._built_at: float | None = None
+        self._failed_at: float | None = None
+        self._lock = anyio.Lock()
+        self._options_check: dict[str, Any] = {}  # run_options with every limit run_desktop_flow has
+
+    def tool_names(self) -> frozenset[str]:
+        """The per-flow tools now offered: each runs a flow exactly as run_desktop_flow does."""
+        return frozenset(self._tools)
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method in ("tools/list", "tools/call"):
+            await self._ensure(cast(Services, ctx.lifespan_context), refresh=ctx.method == "tools/list")
+        if ctx.method == "tools/call" and isinstance(ctx.params, dict):
+            name = str(ctx.params.get("name"))
+            if name in self._gone and name not in self._tools:
+                return error_result(flow_tool_gone(name, *self._gone[name]))
+        return await call_next(ctx)
+
+    async def _ensure(self, services: Services, *, refresh: bool) -> None:
+        if self._due(refresh):
+            async with self._lock:
+                if self._due(refresh):  # not built meanwhile by a concurrent request
+                    await self.rebuild(services)
+
+    def _due(self, refresh: bool) -> bool:
+        now = self._clock()
+        if self._failed_at is not None and now - self._failed_at < RETRY_SECONDS:
+            return False
+        return self._built_at is None or (refresh and now - self._built_at >= REFRESH_SECONDS)
+
+    async def rebuild(self, services: Services) -> bool:
+        """Read the allowed flows again and offer their tools; True when the list changed. A failed read keeps
+        the tools there are (none at first) and is logged: tools/list must not fail because Dataverse did."""
+        try:
+            flows = await services.catalogue.allowed_published_flows()
+        except DesktopFlowsError as error:
+            self._failed_at = self._clock()
+            log.warning("per-flow tools: reading the allowed flows failed (%s): %s", error.code.value, error.message)
+            return False
+        self._failed_at, self._built_at = None, self._clock()
+        return self._install(flows)
+
+    def _install(self, flows: list[PublishedFlow]) -> bool:
+        fit: list[PublishedFlow] = []
+        for flow in flows:
+            reason = unfit(flow)
+            if reason:
+                log.warning("per-flow tools: no tool for %r: %s; run it with run_desktop_flow.", flow.ref.name, reason)
+            else:
+                fit.append(flow)
+        if len(fit) > MAX_FLOW_TOOLS:
+            log.warning("per-flow tools: %d flows are allowed; tools are offered for the first 50 by name.", len(fit))
+            fit = fit[:MAX_FLOW_TOOLS]
+        builtin = {tool.name for tool in self._mcp._tool_manager.list_tools()} - set(self._tools)  # pyright: ignore[reportPrivateUsage]
+        names = tool_names({flow.ref.id: flow.ref.name for flow in fit}, reserved=builtin)
+        run_tool = self._mcp._tool_manager.get_tool("run_desktop_flow")  # pyright: ignore[reportPrivateUsage]
+        options, self._options_check = run_options_schemas(run_tool.parameters if run_tool else {})
+        fresh = {names[f.ref.id]: FlowTool(names[f.ref.id], f, outputs_schema(f)) for f in fit}
+        if {n: t.flow for n, t in fresh.items()} == {n: t.flow for n, t in self._tools.items()}:
+            return False
+        for name, old in self._tools.items():
+            self._mcp.remove_tool(name)
+            if name not in fresh:
+                self._gone[name] = (old.flow.ref.name, "is no longer published and allowed, or was renamed")
+        for name, tool in fresh.items():
+            self._register(tool, options)
+            self._gone.pop(name, None)
+        self._tools = fresh
+        self._surface.invalidate()
+        log.info("per-flow tools: %s", ", ".join(sorted(fresh)) or "none")
+        return True
+
+    def _register(self, tool: FlowTool, options: dict[str, Any]) -> None:
+        async def call(ctx: Context[Services], arguments: dict[str, Any]) -> StartedRun:
+            return await self._call(tool, ctx, arguments)
+
+        call.__name__ = tool.name
+        fn = boundary(call)
+        metadata = FuncMetadata(arg_model=_Arguments, output_schema=output_schema(tool.flow))
+        self._mcp._tool_manager._tools[tool.name] = Tool(  # pyright: ignore[reportPrivateUsage]
+            fn=fn,
+            name=tool.name,
+            title=tool.flow.ref.name,
+            description=description(tool.flow),
+            parameters=input_schema(tool.flow, options),
+            fn_metadata=metadata,
+            is_async=True,
+            context_kwarg="ctx",
+            annotations=ANNOTATIONS,
+        )
+
+    async def _call(self, tool: FlowTool, ctx: Context[Services], arguments: dict[str, Any]) -> StartedRun:
+        from ..runs import RunRequest
+
+        svc = services(ctx)
+        inputs = dict(arguments)
+        options = cast(dict[str, Any], inputs.pop(RUN_OPTIONS_ARGUMENT, None) or {})
+        check_options(options, self._options_check)
+        options: dict[str, Any] = {"wait_seconds": WAIT_SECONDS, **options}
+        request = RunRequest(flow=tool.flow.ref.id, inputs=inputs, **options)
+        try:
+            started = await svc.runs.run(request, progress_reporter(ctx))
+        except DesktopFlowsError as error:
+            why = await self._recheck(tool, svc, ctx)
+            if why is not None and tool.name not in self._tools and error.code in _GONE_CODES:
+                raise flow_tool_gone(tool.name, tool.flow.ref.name, why) from error
+            raise
+        try:
+            await self._recheck(tool, svc, ctx)
+        except Exception:  # the run started: nothing after this may turn the result into an error
+            log.warning("per-flow tools: checking %s after its run failed", tool.name, exc_info=True)
+        return typed_outputs(started, tool.outputs)
+
+    async def _recheck(self, tool: FlowTool, svc: Services, ctx: Context[Services]) -> str | None:
+        """After a call: has the flow behind ``tool`` changed? Then rebuild and announce. Reads only what the
+        catalogue does not hold already (usually nothing: the run just read it); never raises."""
+        why = await _change(tool, svc)
+        if why is None:
+            return None
+        log.info(
+            "per-flow tools: %s: desktop flow %r %s; reading the allowed flows again",
+            tool.name,
+            tool.flow.ref.name,
+            why,
+        )
+        async with self._lock:
+            changed = await self.rebuild(svc)
+        if tool.name not in self._tools:
+            self._gone[tool.name] = (tool.flow.ref.name, why)
+        if changed:
+            await announce(ctx)
+        return why
+
+
+async def _change(tool: FlowTool, svc: Services) -> str | None:
+    catalogue = svc.catalogue
+    try:
+        ref = await catalogue.resolve(tool.flow.ref.id)
+        inputs = await catalogue.schema_text(ref.id, "inputs")
+    except DesktopFlowsError as error:
+        return "was deleted" if error.code is ErrorCode.NOT_FOUND else None
+    if ref.state != "published":
+        return f"is {ref.state}"
+    if not catalogue.allowed.allows(ref):
+        return "is no longer in DESKTOP_FLOWS_ALLOWED"
+    if ref.name != tool.flow.ref.name:
+        return f"was renamed to {ref.name!r}"
+    if inputs != tool.flow.inputs:
+        return "has new inputs"
+    return None
+
+
+async def announce(ctx: Context[Services]) -> None:
+    """Tell clients the tool list changed: 2026-07-28 listeners through the SDK's bus, a legacy session on its
+    standing channel (at 2026-07-28 the SDK drops that copy)."""
+    try:
+        await ctx.notify_tools_changed()
+        await ctx.request_context.session.send_tool_list_changed()
+    except Exception:  # a client that cannot hear it still gets not_found with a hint on a stale call
+        log.debug("per-flow tools: list_changed not delivered", exc_info=True)
+
+
+def check_options(options: dict[str, Any], schema: dict[str, Any]) -> None:
+    """run_options against run_desktop_flow's limits, which the published schema leaves out; before any request."""
+    from jsonschema import Draft202012Validator
+
+    errors: list[Any] = list(Draft202012Validator(schema).iter_errors(options))  # pyright: ignore[reportUnknownMemberType]
+    if errors:
+        where = ".".join(str(part) for part in errors[0].absolute_path)
+        raise invalid_argument(
+            f"run_options.{where}: {errors[0].message}.",
+            hint="run_desktop_flow's inputSchema shows each option's limits; fix it and call again.",
+        )
+
+
+def typed_outputs(started: StartedRun, schema: dict[str, Any]) -> StartedRun:
+    """The run record, its outputs kept only when they meet the published schema: clients check results against
+    ``outputSchema``, and a run that started must never come back as an error (it would invite a retry)."""
+    if started.outputs is None:
+        return started
+    from jsonschema import Draft202012Validator
+
+    if isinstance(started.outputs, dict) and Draft202012Validator(schema).is_valid(started.outputs):  # pyright: ignore[reportUnknownMemberType]
+        return started
+    return started.model_copy(
+        update={
+            "outputs": None,
+            "warning": "The run's outputs do not match the flow's published output schema (it may have changed); "
+            "read them with get_desktop_flow_run_outputs.",
+        }
+    )
+
+
+def advertise_list_changed(mcp: MCPServer[Services]) -> None:
+    """Legacy sessions learn ``tools.listChanged: true`` at initialize (2026-07-28 derives it from listen)."""
+    lowlevel = mcp._lowlevel_server  # pyright: ignore[reportPrivateUsage]  # the SDK's own transports reach in too
+    original = lowlevel.create_initialization_options
+
+    def options(
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> Any:
+        given = notification_options or NotificationOptions()
+        chosen = NotificationOptions(given.prompts_changed, given.resources_changed, tools_changed=True)
+        return original(chosen, experimental_capabilities, extensions)
+
+    setattr(lowlevel, "create_initialization_options", options)  # noqa: B010
+
+
+def install_flow_tools(
+    mcp: MCPServer[Services], surface: ToolSurface, *, clock: Callable[[], float] = time.monotonic
+) -> FlowTools:
+    """Offer per-flow tools on ``mcp``; the returned registry answers which tools are per-flow run tools."""
+    tools = FlowTools(mcp, surface, clock=clock)
+    mcp.middleware.insert(mcp.middleware.index(surface), tools)
+    advertise_list_changed(mcp)
+    return tools
