@@ -37,6 +37,7 @@ WAIT_SECONDS = 60
 _PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # what the strictest clients accept as a property key
 _FORMATS = {"date", "date-time", "time", "email", "uri", "uuid"}  # PAD's others mean nothing to a client
 MAX_DESCRIPTION = 200
+ANY_JSON = ("array", "boolean", "number", "object", "string")  # one type a branch: the portable spelling
 _PROSE = ("description", "default", "title")
 _LIMITS = ("minimum", "maximum", "minLength", "maxLength")
 
@@ -119,9 +120,10 @@ def portable(schema: Schema) -> Schema:
     and formats a client could not check are dropped."""
     out: Schema = {}
     for key, value in schema.items():
-        if key == "x-pad-type":
+        if key == "x-pad-type":  # a kind JSON Schema has no type for: any JSON value, said so in a keyword
             note = f"PAD {value} value."
             out["description"] = f"{out['description']} ({note})" if "description" in out else note
+            out["anyOf"] = [{"type": kind} for kind in ANY_JSON]
         elif key == "format" and value not in _FORMATS:
             continue
         elif key == "properties":
