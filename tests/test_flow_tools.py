@@ -1,0 +1,216 @@
+"""Per-flow tools (DESKTOP_FLOWS_FLOW_TOOLS) end to end over the emulator, in both protocol eras."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.types import ToolListChangedNotification
+
+from desktop_flows_mcp.config import Settings
+from desktop_flows_mcp.emulator import Emulator
+from desktop_flows_mcp.emulator.seed import FLOWS, PUBLISHED
+from desktop_flows_mcp.server import build_server
+from tests.conftest import FakeClock, error_of, ok
+from tests.test_full_stack import ERAS, CountingTransport, Stack
+
+pytestmark = pytest.mark.anyio
+PUBLISHED_NAMES = [flow.name for flow in FLOWS if flow.state == PUBLISHED]
+INVOICE_ID = "3a1f5c2e-8b4d-4e6f-9a21-0c7d3e5b8f14"
+INVOICE_TOOL = "run_enter_invoices_into_legacy_erp"
+INVOICE_ARGS = {"InvoiceNumber": "INV-1", "VendorId": "V-9", "Amount": 12.5, "Currency": "EUR"}
+RUN_POST = "POST Microsoft.Dynamics.CRM.RunDesktopFlow"
+
+
+class FlowStack(Stack):
+    notices: list[str]
+
+    async def tools(self) -> dict[str, dict[str, Any]]:
+        listed = await self.client.list_tools(cache_mode="refresh")
+        return {t.name: t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed.tools}
+
+
+@asynccontextmanager
+async def flow_stack(mode: str = "legacy", **env: str) -> AsyncGenerator[FlowStack, None]:
+    clock = FakeClock()
+    emulator = Emulator(clock=clock)
+    wire = CountingTransport(emulator.transport())
+    notices: list[str] = []
+
+    async def notice(message: Any) -> None:
+        if isinstance(message, ToolListChangedNotification):
+            notices.append("tools/list_changed")
+
+    async def sleep(seconds: float) -> None:
+        await clock.sleep(seconds)
+
+    settings = Settings.from_env(
+        {"DESKTOP_FLOWS_FLOW_TOOLS": "true", "DESKTOP_FLOWS_ALLOWED": ",".join(PUBLISHED_NAMES), **env}
+    )
+    server = build_server(
+        settings, dataverse_transport=wire, clock=clock, sleep=sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)
+    )
+    async with Client(server, mode=mode, raise_exceptions=True, message_handler=notice) as client:  # type: ignore[arg-type]
+        stack = FlowStack(client, emulator, wire, clock)
+        stack.notices = notices
+        yield stack
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_each_allowed_published_flow_is_a_typed_tool_built_from_one_read(mode: str) -> None:
+    async with flow_stack(mode) as stack:
+        tools = await stack.tools()
+    assert stack.wire.paths() == ["GET workflows"]
+    per_flow = {name: tool for name, tool in tools.items() if name.startswith("run_") and name != "run_desktop_flow"}
+    assert len(per_flow) == len(PUBLISHED_NAMES) == 16
+    assert {"run_zahlerstande_ubertragen", "run_reconciliation_bancaire", "run_post_obrien_sons_invoices"} <= set(
+        per_flow
+    )
+    tool = per_flow[INVOICE_TOOL]
+    assert tool["title"] == "Enter invoices into legacy ERP"
+    assert tool["description"].startswith("Keys supplier invoices into the AS/400")
+    assert "real automation on a machine" in tool["description"]
+    properties = tool["inputSchema"]["properties"]
+    assert properties["Amount"] == {"type": "number", "default": 0}
+    assert properties["InvoiceNumber"]["description"] == "Supplier invoice number, e.g. INV-2026-0412"
+    assert properties["run_options"]["properties"]["wait_seconds"]["default"] == 60
+    assert set(properties["run_options"]["properties"]) == {
+        "wait_seconds",
+        "idempotency_key",
+        "connection_name",
+        "connection_type",
+        "run_mode",
+        "run_priority",
+        "timeout_seconds",
+        "callback_url",
+    }
+    assert tool["inputSchema"]["additionalProperties"] is False
+    outputs = tool["outputSchema"]["properties"]["outputs"]
+    assert outputs == {
+        "type": "object",
+        "properties": {"DocumentNumber": {"type": "string"}, "PostedTotal": {"type": "number"}, "Status": {"type": "string"}},
+    }
+    assert tool["annotations"] == {"readOnlyHint": False, "destructiveHint": False}
+    assert per_flow["run_check_vpn_connectivity"]["inputSchema"]["properties"].keys() == {"run_options"}
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_a_typed_call_runs_the_flow_waits_and_returns_typed_outputs(mode: str) -> None:
+    async with flow_stack(mode) as stack:
+        await stack.tools()
+        result = ok(await stack.call(INVOICE_TOOL, {**INVOICE_ARGS, "run_options": {"idempotency_key": "k-1"}}))
+        again = ok(await stack.call(INVOICE_TOOL, {**INVOICE_ARGS, "run_options": {"idempotency_key": "k-1"}}))
+    assert result["status"] == "Succeeded" and result["is_terminal"] is True
+    assert result["flow_name"] == "Enter invoices into legacy ERP"
+    assert set(result["outputs"]) == {"DocumentNumber", "PostedTotal", "Status"}
+    assert result["outputs"]["PostedTotal"] == 12.5
+    assert again["reused"] is True and again["run_id"] == result["run_id"]
+    posts = [r for r in stack.wire.requests if r.method == "POST"]
+    assert len(posts) == 1
+    assert json.loads(json.loads(posts[0].content)["inputs"]) == INVOICE_ARGS
+    reads = [p for p in stack.wire.paths() if p.startswith("GET workflows") or "$value" in p and "workflows" in p]
+    assert reads == ["GET workflows"]  # the flow and its schema came from the build's one read
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_wrong_arguments_are_refused_before_any_request(mode: str) -> None:
+    async with flow_stack(mode) as stack:
+        await stack.tools()
+        before = len(stack.wire.requests)
+        wrong_type = error_of(await stack.call(INVOICE_TOOL, {"Amount": "twelve"}))
+        unknown = error_of(await stack.call(INVOICE_TOOL, {"Amout": 12}))
+        bad_option = error_of(await stack.call(INVOICE_TOOL, {"run_options": {"timeout_seconds": 100_000}}))
+        bad_wait = error_of(await stack.call(INVOICE_TOOL, {"run_options": {"wait_seconds": 500}}))
+    assert wrong_type["code"] == unknown["code"] == bad_option["code"] == bad_wait["code"] == "invalid_argument"
+    assert "'Amount'" in wrong_type["message"] and "number" in wrong_type["message"]
+    assert "did you mean 'Amount'" in unknown["message"]
+    assert "run_options.timeout_seconds" in bad_option["message"] and "86400" in bad_option["message"]
+    assert "120" in bad_wait["message"]
+    assert len(stack.wire.requests) == before
+
+
+async def test_read_only_mode_offers_no_per_flow_tools() -> None:
+    async with flow_stack(DESKTOP_FLOWS_READ_ONLY="true") as stack:
+        tools = await stack.tools()
+    assert not [name for name in tools if name.startswith("run_")]
+    assert stack.wire.requests == []
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_the_server_says_its_tool_list_can_change(mode: str) -> None:
+    async with flow_stack(mode) as stack:
+        capabilities = stack.client.session.server_capabilities
+    assert capabilities is not None and capabilities.tools is not None
+    assert capabilities.tools.list_changed is True
+
+
+async def test_without_flow_tools_a_legacy_session_is_told_the_list_is_fixed() -> None:
+    server = build_server(Settings.from_env({}))
+    async with Client(server, mode="legacy") as client:
+        capabilities = client.session.server_capabilities
+    assert capabilities is not None and capabilities.tools is not None and capabilities.tools.list_changed is False
+
+
+async def test_a_renamed_flow_still_runs_and_the_list_is_rebuilt_and_announced() -> None:
+    async with flow_stack(DESKTOP_FLOWS_ALLOWED=INVOICE_ID) as stack:
+        assert INVOICE_TOOL in await stack.tools()
+        stack.emulator.store.workflows[INVOICE_ID]["name"] = "Enter invoices into new ERP"
+        stack.clock.now += 61  # the catalogue's memory of the flow expires
+        started = ok(await stack.call(INVOICE_TOOL, INVOICE_ARGS))
+        tools = await stack.tools()
+    assert started["status"] == "Succeeded" and started["flow_name"] == "Enter invoices into new ERP"
+    assert "run_enter_invoices_into_new_erp" in tools and INVOICE_TOOL not in tools
+    assert stack.notices == ["tools/list_changed"]
+
+
+@pytest.mark.parametrize("change", ["deleted", "unpublished"])
+async def test_a_call_to_a_tool_whose_flow_is_gone_is_not_found_with_a_hint(change: str) -> None:
+    async with flow_stack() as stack:
+        await stack.tools()
+        if change == "deleted":
+            del stack.emulator.store.workflows[INVOICE_ID]
+        else:
+            stack.emulator.store.workflows[INVOICE_ID].update(statecode=0, componentstate=1)
+        stack.clock.now += 61
+        first = error_of(await stack.call(INVOICE_TOOL, INVOICE_ARGS))
+        later = error_of(await stack.call(INVOICE_TOOL, INVOICE_ARGS))
+        tools = await stack.tools()
+    assert first["code"] == later["code"] == "not_found"
+    assert INVOICE_TOOL in first["message"] and "Nothing was started" in first["message"]
+    assert "tool list was refreshed" in first["hint"]
+    assert INVOICE_TOOL not in tools and "run_sap_vendor_lookup" in tools
+    assert stack.notices == ["tools/list_changed"]
+    assert RUN_POST not in stack.wire.paths()
+
+
+async def test_a_flow_with_an_input_named_run_options_gets_no_tool_and_the_log_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    odd_id = "0e0e0e0e-1111-4222-8333-444444444444"
+    inputs = {"schema": {"type": "object", "properties": {"run_options": {"type": "string"}}}}
+    async with flow_stack(DESKTOP_FLOWS_ALLOWED=f"{INVOICE_ID},{odd_id}") as stack:
+        row = dict(stack.emulator.store.workflows[INVOICE_ID], workflowid=odd_id, name="Odd", inputs=json.dumps(inputs))
+        stack.emulator.store.workflows[odd_id] = row
+        with caplog.at_level(logging.WARNING, logger="desktop_flows_mcp"):
+            tools = await stack.tools()
+    assert INVOICE_TOOL in tools and "run_odd" not in tools
+    assert "no tool for 'Odd'" in caplog.text and "run_options" in caplog.text
+
+
+async def test_ten_flows_add_at_most_12_kb_to_tools_list() -> None:
+    baseline_server = build_server(Settings.from_env({"DESKTOP_FLOWS_ALLOWED": ",".join(PUBLISHED_NAMES[:10])}))
+    async with Client(baseline_server, mode="legacy") as client:
+        baseline = (await client.list_tools()).model_dump(mode="json", by_alias=True, exclude_none=True)
+    async with flow_stack(DESKTOP_FLOWS_ALLOWED=",".join(PUBLISHED_NAMES[:10])) as stack:
+        listed = (await stack.client.list_tools()).model_dump(mode="json", by_alias=True, exclude_none=True)
+    size = lambda body: len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())  # noqa: E731
+    assert len(listed["tools"]) == len(baseline["tools"]) + 10
+    added = size(listed) - size(baseline)
+    print(f"tools/list: +{added} B for 10 flows")
+    assert added <= 12 * 1024, added
