@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
+from mcp.shared.subscriptions import ToolsListChanged
 from mcp.types import ToolListChangedNotification
 
 from desktop_flows_mcp.config import Settings
@@ -75,7 +77,7 @@ async def test_each_allowed_published_flow_is_a_typed_tool_built_from_one_read(m
     tool = per_flow[INVOICE_TOOL]
     assert tool["title"] == "Enter invoices into legacy ERP"
     assert tool["description"].startswith("Keys supplier invoices into the AS/400")
-    assert "real automation on a machine" in tool["description"]
+    assert "on a machine: real automation" in tool["description"]
     properties = tool["inputSchema"]["properties"]
     assert properties["Amount"] == {"type": "number", "default": 0}
     assert properties["InvoiceNumber"]["description"] == "Supplier invoice number, e.g. INV-2026-0412"
@@ -94,7 +96,11 @@ async def test_each_allowed_published_flow_is_a_typed_tool_built_from_one_read(m
     outputs = tool["outputSchema"]["properties"]["outputs"]
     assert outputs == {
         "type": "object",
-        "properties": {"DocumentNumber": {"type": "string"}, "PostedTotal": {"type": "number"}, "Status": {"type": "string"}},
+        "properties": {
+            "DocumentNumber": {"type": "string"},
+            "PostedTotal": {"type": "number"},
+            "Status": {"type": "string"},
+        },
     }
     assert tool["annotations"] == {"readOnlyHint": False, "destructiveHint": False}
     assert per_flow["run_check_vpn_connectivity"]["inputSchema"]["properties"].keys() == {"run_options"}
@@ -127,11 +133,13 @@ async def test_wrong_arguments_are_refused_before_any_request(mode: str) -> None
         unknown = error_of(await stack.call(INVOICE_TOOL, {"Amout": 12}))
         bad_option = error_of(await stack.call(INVOICE_TOOL, {"run_options": {"timeout_seconds": 100_000}}))
         bad_wait = error_of(await stack.call(INVOICE_TOOL, {"run_options": {"wait_seconds": 500}}))
+        unknown_option = error_of(await stack.call(INVOICE_TOOL, {"run_options": {"wait": 5}}))
     assert wrong_type["code"] == unknown["code"] == bad_option["code"] == bad_wait["code"] == "invalid_argument"
     assert "'Amount'" in wrong_type["message"] and "number" in wrong_type["message"]
     assert "did you mean 'Amount'" in unknown["message"]
     assert "run_options.timeout_seconds" in bad_option["message"] and "86400" in bad_option["message"]
     assert "120" in bad_wait["message"]
+    assert unknown_option["code"] == "invalid_argument" and "'wait' was unexpected" in unknown_option["message"]
     assert len(stack.wire.requests) == before
 
 
@@ -214,3 +222,15 @@ async def test_ten_flows_add_at_most_12_kb_to_tools_list() -> None:
     added = size(listed) - size(baseline)
     print(f"tools/list: +{added} B for 10 flows")
     assert added <= 12 * 1024, added
+
+
+async def test_a_2026_client_that_listens_hears_that_the_list_changed() -> None:
+    async with flow_stack("auto") as stack:
+        await stack.tools()
+        async with stack.client.listen(tools_list_changed=True) as subscription:
+            del stack.emulator.store.workflows[INVOICE_ID]
+            stack.clock.now += 61
+            error_of(await stack.call(INVOICE_TOOL, INVOICE_ARGS))
+            with anyio.fail_after(5):
+                event = await anext(aiter(subscription))
+    assert isinstance(event, ToolsListChanged)

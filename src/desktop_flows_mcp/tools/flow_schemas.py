@@ -59,14 +59,18 @@ def unfit(flow: PublishedFlow) -> str | None:
 def run_options_schemas(run_tool_input: Schema) -> tuple[Schema, Schema]:
     """``run_options`` as published, and as checked: run_desktop_flow's options with their limits as that tool
     publishes them. The published form drops the prose and limits (run_desktop_flow shows them; every per-flow
-    tool would pay for them again) but keeps types, choices and wait_seconds' bounds, defaulting to 60."""
+    tool would pay for them again) but keeps types, choices and wait_seconds' maximum, defaulting to 60. Unknown
+    options and the limits are refused by ``check_options`` (flow_tools), before any request."""
     given = cast(Schema, run_tool_input.get("properties") or {})
     checked = {name: _without(cast(Schema, given[name]), _PROSE) for name in RUN_OPTION_NAMES if name in given}
     published = {name: _terse(name, schema) for name, schema in checked.items()}
     if "wait_seconds" in published:
         published["wait_seconds"]["default"] = WAIT_SECONDS
-    closed: Schema = {"type": "object", "additionalProperties": False}
-    return {**closed, "properties": published}, {**closed, "properties": checked}
+    return {"type": "object", "properties": published}, {
+        "type": "object",
+        "properties": checked,
+        "additionalProperties": False,
+    }
 
 
 def _without(schema: Schema, keys: tuple[str, ...]) -> Schema:
@@ -74,8 +78,8 @@ def _without(schema: Schema, keys: tuple[str, ...]) -> Schema:
 
 
 def _terse(name: str, schema: Schema) -> Schema:
-    """No limits (but wait_seconds'), and no ``type`` beside an ``enum``: neither tells a caller more."""
-    terse = schema if name == "wait_seconds" else _without(schema, _LIMITS)
+    """No limits (but wait_seconds' maximum), and no ``type`` beside an ``enum``: neither tells a caller more."""
+    terse = _without(schema, ("minimum",)) if name == "wait_seconds" else _without(schema, _LIMITS)
     return _without(terse, ("type",)) if "enum" in terse else terse
 
 
@@ -110,9 +114,7 @@ def output_schema(flow: PublishedFlow) -> Schema:
 
 def description(flow: PublishedFlow) -> str:
     own = cap(" ".join(flow.description.split()), MAX_DESCRIPTION)
-    return (
-        own + "\n" if own else ""
-    ) + "Starts this desktop flow: real automation on a machine. Works as run_desktop_flow."
+    return (own + "\n" if own else "") + "Starts this flow on a machine: real automation. Works as run_desktop_flow."
 
 
 def portable(schema: Schema) -> Schema:

@@ -253,9 +253,9 @@ def check_options(options: dict[str, Any], schema: dict[str, Any]) -> None:
 
     errors: list[Any] = list(Draft202012Validator(schema).iter_errors(options))  # pyright: ignore[reportUnknownMemberType]
     if errors:
-        where = ".".join(str(part) for part in errors[0].absolute_path)
+        where = ".".join(["run_options", *(str(part) for part in errors[0].absolute_path)])
         raise invalid_argument(
-            f"run_options.{where}: {errors[0].message}.",
+            f"{where}: {errors[0].message}.",
             hint="run_desktop_flow's inputSchema shows each option's limits; fix it and call again.",
         )
 

@@ -1,0 +1,31 @@
+"""Inspector 2.x ``--strict`` on the per-flow tools: every schema generated from the emulator's flows (non-ASCII
+names, a flow with no inputs, PAD kinds JSON Schema has no type for) must lint clean, in both protocol eras."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import anyio
+import pytest
+
+from desktop_flows_mcp.emulator.seed import ALL_FLOWS, PUBLISHED
+from tests.node_tools import inspector2
+
+pytestmark = pytest.mark.anyio
+ALLOWED = ",".join(flow.name for flow in ALL_FLOWS if flow.state == PUBLISHED)
+
+
+@pytest.mark.parametrize("era", ["legacy", "modern"])
+async def test_every_per_flow_tool_schema_passes_the_strict_portability_lint(era: str) -> None:
+    command, env = inspector2()
+    server = [sys.executable, "-m", "desktop_flows_mcp", "--emulator", "--flow-tools", "--allowed", ALLOWED]
+    result = await anyio.run_process(
+        [*command, "--protocol-era", era, "--method", "tools/list", "--strict", "--", *server], env=env, check=False
+    )
+    stderr = result.stderr.decode()
+    assert result.returncode == 0, stderr[-4000:]
+    assert "Warning:" not in stderr and "Error:" not in stderr, stderr[-4000:]
+    names = {tool["name"] for tool in json.loads(result.stdout)["tools"]}
+    assert {"run_zahlerstande_ubertragen", "run_reconciliation_bancaire", "run_check_vpn_connectivity"} <= names
+    assert len([name for name in names if name.startswith("run_") and name != "run_desktop_flow"]) == 20

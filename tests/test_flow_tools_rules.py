@@ -1,0 +1,158 @@
+"""Per-flow tools: the setting's rules, the 50-flow cap, refreshes, failed reads and outputs that break the schema."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+
+from desktop_flows_mcp.config import ConfigError, Settings
+from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
+from desktop_flows_mcp.flows import PublishedFlow
+from desktop_flows_mcp.models import FlowRef, StartedRun
+from desktop_flows_mcp.server import build_server
+from desktop_flows_mcp.tools.flow_schemas import portable, unfit
+from desktop_flows_mcp.tools.flow_tools import FlowTools, typed_outputs
+from desktop_flows_mcp.tools.surface import ToolSurface
+from desktop_flows_mcp.wiring import Services
+from tests.conftest import FakeClock
+from tests.test_cli import run_cli
+from tests.test_flow_tools import INVOICE_ARGS, INVOICE_ID, INVOICE_TOOL, flow_stack
+
+pytestmark = pytest.mark.anyio
+SCHEMA = json.dumps({"schema": {"type": "object", "properties": {"Amount": {"type": "number"}}}})
+
+
+def published(index: int, name: str | None = None, inputs: str = SCHEMA) -> PublishedFlow:
+    flow_id = f"{index:08x}-0000-4000-8000-000000000000"
+    return PublishedFlow(FlowRef(flow_id, name or f"Flow {index}", "published"), "", inputs, "")
+
+
+def test_flow_tools_need_the_allow_list_and_say_so_in_one_line() -> None:
+    with pytest.raises(ConfigError, match=r"^DESKTOP_FLOWS_ALLOWED: must name the flows when DESKTOP_FLOWS_FLOW_TOOLS"):
+        Settings.from_env({"DESKTOP_FLOWS_FLOW_TOOLS": "true"})
+    result = run_cli("--emulator", "--flow-tools")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("desktop-flows-mcp: DESKTOP_FLOWS_ALLOWED: must name the flows")
+
+
+def test_flow_tools_serve_at_most_50_flows() -> None:
+    allowed = ",".join(f"Flow {n}" for n in range(51))
+    with pytest.raises(ConfigError, match="lists 51 flows; DESKTOP_FLOWS_FLOW_TOOLS serves at most 50"):
+        Settings.from_env({"DESKTOP_FLOWS_FLOW_TOOLS": "1", "DESKTOP_FLOWS_ALLOWED": allowed})
+    on = Settings.from_env({"DESKTOP_FLOWS_FLOW_TOOLS": "1", "DESKTOP_FLOWS_ALLOWED": "Flow 1"})
+    off = Settings.from_env({"DESKTOP_FLOWS_ALLOWED": "Flow 1"})
+    assert (on.run.flow_tools, off.run.flow_tools) == (True, False)
+
+
+class Catalogue:
+    """Just what FlowTools reads from the catalogue."""
+
+    def __init__(self, flows: list[PublishedFlow]) -> None:
+        self.flows = flows
+        self.reads = 0
+        self.failure: DesktopFlowsError | None = None
+
+    async def allowed_published_flows(self) -> list[PublishedFlow]:
+        self.reads += 1
+        if self.failure:
+            raise self.failure
+        return self.flows
+
+
+def registry(flows: list[PublishedFlow]) -> tuple[FlowTools, Catalogue, Services, FakeClock]:
+    clock = FakeClock()
+    mcp = build_server(Settings.from_env({}))
+    catalogue = Catalogue(flows)
+    services: Any = Services(catalogue=catalogue, runs=None)  # type: ignore[arg-type]
+    return FlowTools(mcp, ToolSurface(mcp), clock=clock), catalogue, services, clock
+
+
+async def test_more_than_50_flows_get_tools_for_the_first_50_and_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    tools, _, services, _ = registry([published(n) for n in range(55)])
+    with caplog.at_level(logging.WARNING, logger="desktop_flows_mcp"):
+        assert await tools.rebuild(services) is True
+    assert len(tools.tool_names()) == 50 and "run_flow_0" in tools.tool_names()
+    assert "55 flows are allowed" in caplog.text
+
+
+async def test_a_flow_named_like_a_built_in_tool_never_takes_its_name() -> None:
+    tools, _, services, _ = registry([published(7, "Desktop flow")])
+    await tools.rebuild(services)
+    assert tools.tool_names() == {"run_desktop_flow_000000"}
+
+
+async def test_a_failed_read_leaves_tools_list_working_and_is_tried_again_a_minute_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tools, catalogue, services, clock = registry([published(1)])
+    catalogue.failure = DesktopFlowsError(ErrorCode.DATAVERSE_UNAVAILABLE, "Dataverse answered 503.")
+    with caplog.at_level(logging.WARNING, logger="desktop_flows_mcp"):
+        await tools._ensure(services, refresh=True)  # pyright: ignore[reportPrivateUsage]
+        await tools._ensure(services, refresh=True)  # pyright: ignore[reportPrivateUsage]
+    assert (catalogue.reads, tools.tool_names()) == (1, frozenset())
+    assert "reading the allowed flows failed (dataverse_unavailable)" in caplog.text
+    catalogue.failure = None
+    clock.now += 61
+    await tools._ensure(services, refresh=False)  # pyright: ignore[reportPrivateUsage]
+    assert (catalogue.reads, tools.tool_names()) == (2, {"run_flow_1"})
+
+
+async def test_tools_list_reads_the_flows_again_after_five_minutes_and_calls_do_not() -> None:
+    tools, catalogue, services, clock = registry([published(1)])
+    await tools._ensure(services, refresh=True)  # pyright: ignore[reportPrivateUsage]
+    clock.now += 299
+    await tools._ensure(services, refresh=True)  # pyright: ignore[reportPrivateUsage]
+    clock.now += 1
+    await tools._ensure(services, refresh=False)  # pyright: ignore[reportPrivateUsage]
+    assert catalogue.reads == 1
+    catalogue.flows = [published(1), published(2)]
+    assert await tools.rebuild(services) is True
+    assert await tools.rebuild(services) is False  # nothing changed: no new list, no announcement
+    await tools._ensure(services, refresh=True)  # pyright: ignore[reportPrivateUsage]
+    assert tools.tool_names() == {"run_flow_1", "run_flow_2"}
+
+
+def test_flows_whose_inputs_cannot_be_arguments_are_named_with_the_reason() -> None:
+    odd_name = json.dumps({"schema": {"type": "object", "properties": {"Net amount (€)": {"type": "number"}}}})
+    assert unfit(published(1, inputs="not json")) == "its input schema is not JSON"
+    assert unfit(published(1, inputs=odd_name)) == "its input 'Net amount (€)' is not a valid argument name"
+    assert unfit(published(1)) is None and unfit(published(1, inputs="")) is None
+
+
+def test_pad_kinds_without_a_json_type_are_any_value_and_keep_their_description() -> None:
+    table = {"x-pad-type": "datatable", "description": "Rows to match"}
+    assert portable(table) == {
+        "description": "Rows to match (PAD datatable value.)",
+        "anyOf": [{"type": t} for t in ("array", "boolean", "number", "object", "string")],
+    }
+    nested = {"type": "object", "properties": {"When": {"type": "string", "format": "datetime-local"}}}
+    assert portable(nested) == {"type": "object", "properties": {"When": {"type": "string"}}}
+    assert portable({"type": "array", "items": {"type": "string", "format": "date"}})["items"]["format"] == "date"
+
+
+def test_outputs_that_break_the_published_schema_are_left_out_with_a_warning_not_an_error() -> None:
+    schema = {"type": "object", "properties": {"PostedTotal": {"type": "number"}}}
+    run = StartedRun(
+        run_id="r", status="Succeeded", is_terminal=True, connection_name="c", connection_type="connection"
+    )
+    good = run.model_copy(update={"outputs": {"PostedTotal": 3}})
+    assert typed_outputs(good, schema) == good
+    assert typed_outputs(run, schema) == run
+    for bad in ({"PostedTotal": "three"}, "not json"):
+        kept = typed_outputs(run.model_copy(update={"outputs": bad}), schema)
+        assert kept.outputs is None and kept.warning and "get_desktop_flow_run_outputs" in kept.warning
+        assert kept.run_id == "r" and kept.status == "Succeeded"
+
+
+async def test_a_failure_that_is_not_about_the_flow_is_returned_as_it_is() -> None:
+    async with flow_stack() as stack:
+        await stack.tools()
+        result = await stack.call(INVOICE_TOOL, {**INVOICE_ARGS, "run_options": {"connection_name": " "}})
+    assert result.is_error and result.structured_content
+    assert result.structured_content["error"]["code"] == "invalid_argument"
+    assert "No connection to run on" in result.structured_content["error"]["message"]
+    assert INVOICE_ID not in result.structured_content["error"]["message"]
