@@ -120,8 +120,8 @@ async def test_a_typed_call_runs_the_flow_waits_and_returns_typed_outputs(mode: 
     posts = [r for r in stack.wire.requests if r.method == "POST"]
     assert len(posts) == 1
     assert json.loads(json.loads(posts[0].content)["inputs"]) == INVOICE_ARGS
-    reads = [p for p in stack.wire.paths() if p.startswith("GET workflows") or "$value" in p and "workflows" in p]
-    assert reads == ["GET workflows"]  # the flow and its schema came from the build's one read
+    flow_reads = [r for r in stack.wire.requests if "/workflows" in r.url.path and r.method == "GET"]
+    assert len(flow_reads) == 1  # the flow and its schemas came from the build's one read
 
 
 @pytest.mark.parametrize("mode", ERAS)
@@ -177,14 +177,16 @@ async def test_a_renamed_flow_still_runs_and_the_list_is_rebuilt_and_announced()
     assert stack.notices == ["tools/list_changed"]
 
 
-@pytest.mark.parametrize("change", ["deleted", "unpublished"])
+@pytest.mark.parametrize("change", ["deleted", "unpublished", "renamed off the allow-list"])
 async def test_a_call_to_a_tool_whose_flow_is_gone_is_not_found_with_a_hint(change: str) -> None:
     async with flow_stack() as stack:
         await stack.tools()
         if change == "deleted":
             del stack.emulator.store.workflows[INVOICE_ID]
+        elif change == "renamed off the allow-list":
+            stack.emulator.store.workflows[INVOICE_ID]["name"] = "Enter invoices (old)"
         else:
-            stack.emulator.store.workflows[INVOICE_ID].update(statecode=0, componentstate=1)
+            stack.emulator.store.workflows[INVOICE_ID]["statecode"] = 0  # turned off: a draft again
         stack.clock.now += 61
         first = error_of(await stack.call(INVOICE_TOOL, INVOICE_ARGS))
         later = error_of(await stack.call(INVOICE_TOOL, INVOICE_ARGS))
@@ -211,15 +213,18 @@ async def test_a_flow_with_an_input_named_run_options_gets_no_tool_and_the_log_s
     assert "no tool for 'Odd'" in caplog.text and "run_options" in caplog.text
 
 
+def compact_size(body: dict[str, Any]) -> int:
+    return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+
+
 async def test_ten_flows_add_at_most_12_kb_to_tools_list() -> None:
     baseline_server = build_server(Settings.from_env({"DESKTOP_FLOWS_ALLOWED": ",".join(PUBLISHED_NAMES[:10])}))
     async with Client(baseline_server, mode="legacy") as client:
         baseline = (await client.list_tools()).model_dump(mode="json", by_alias=True, exclude_none=True)
     async with flow_stack(DESKTOP_FLOWS_ALLOWED=",".join(PUBLISHED_NAMES[:10])) as stack:
         listed = (await stack.client.list_tools()).model_dump(mode="json", by_alias=True, exclude_none=True)
-    size = lambda body: len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())  # noqa: E731
     assert len(listed["tools"]) == len(baseline["tools"]) + 10
-    added = size(listed) - size(baseline)
+    added = compact_size(listed) - compact_size(baseline)
     print(f"tools/list: +{added} B for 10 flows")
     assert added <= 12 * 1024, added
 
@@ -234,3 +239,18 @@ async def test_a_2026_client_that_listens_hears_that_the_list_changed() -> None:
             with anyio.fail_after(5):
                 event = await anext(aiter(subscription))
     assert isinstance(event, ToolsListChanged)
+
+
+async def test_a_flow_with_new_inputs_keeps_its_tool_which_now_takes_them() -> None:
+    async with flow_stack() as stack:
+        await stack.tools()
+        row = stack.emulator.store.workflows[INVOICE_ID]
+        schema = json.loads(str(row["inputs"]))
+        schema["schema"]["properties"]["CostCentre"] = {"type": "string", "title": "CostCentre", "value": ""}
+        row["inputs"] = json.dumps(schema)
+        stack.clock.now += 61
+        started = ok(await stack.call(INVOICE_TOOL, INVOICE_ARGS))
+        tools = await stack.tools()
+    assert started["status"] == "Succeeded"
+    assert "CostCentre" in tools[INVOICE_TOOL]["inputSchema"]["properties"]
+    assert stack.notices == ["tools/list_changed"]

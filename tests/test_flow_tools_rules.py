@@ -13,8 +13,9 @@ from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from desktop_flows_mcp.flows import PublishedFlow
 from desktop_flows_mcp.models import FlowRef, StartedRun
 from desktop_flows_mcp.server import build_server
+from desktop_flows_mcp.tools import flow_tools
 from desktop_flows_mcp.tools.flow_schemas import portable, unfit
-from desktop_flows_mcp.tools.flow_tools import FlowTools, typed_outputs
+from desktop_flows_mcp.tools.flow_tools import FlowTools, announce, typed_outputs
 from desktop_flows_mcp.tools.surface import ToolSurface
 from desktop_flows_mcp.wiring import Services
 from tests.conftest import FakeClock
@@ -156,3 +157,26 @@ async def test_a_failure_that_is_not_about_the_flow_is_returned_as_it_is() -> No
     assert result.structured_content["error"]["code"] == "invalid_argument"
     assert "No connection to run on" in result.structured_content["error"]["message"]
     assert INVOICE_ID not in result.structured_content["error"]["message"]
+
+
+async def test_a_list_change_nobody_can_hear_is_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    class Deaf:
+        async def notify_tools_changed(self) -> None:
+            raise RuntimeError("no channel")
+
+    with caplog.at_level(logging.DEBUG, logger="desktop_flows_mcp"):
+        await announce(Deaf())  # type: ignore[arg-type]
+    assert "list_changed not delivered" in caplog.text
+
+
+async def test_once_a_run_started_a_failing_recheck_never_turns_the_result_into_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def broken(tool: object, svc: object) -> str | None:
+        raise RuntimeError("bug in the recheck")
+
+    async with flow_stack() as stack:
+        await stack.tools()
+        monkeypatch.setattr(flow_tools, "_change", broken)
+        started = await stack.call(INVOICE_TOOL, INVOICE_ARGS)
+    assert not started.is_error and started.structured_content and started.structured_content["status"] == "Succeeded"

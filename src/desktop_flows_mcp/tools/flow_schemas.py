@@ -64,8 +64,7 @@ def run_options_schemas(run_tool_input: Schema) -> tuple[Schema, Schema]:
     given = cast(Schema, run_tool_input.get("properties") or {})
     checked = {name: _without(cast(Schema, given[name]), _PROSE) for name in RUN_OPTION_NAMES if name in given}
     published = {name: _terse(name, schema) for name, schema in checked.items()}
-    if "wait_seconds" in published:
-        published["wait_seconds"]["default"] = WAIT_SECONDS
+    published["wait_seconds"]["default"] = WAIT_SECONDS
     return {"type": "object", "properties": published}, {
         "type": "object",
         "properties": checked,
@@ -86,11 +85,11 @@ def _terse(name: str, schema: Schema) -> Schema:
 def input_schema(flow: PublishedFlow, run_options: Schema) -> Schema:
     inputs = normalise(flow.inputs, closed=True)
     properties = {name: portable(sub) for name, sub in cast(Schema, inputs["properties"]).items()}
-    schema: Schema = {"type": "object", "properties": {**properties, RUN_OPTIONS_ARGUMENT: run_options}}
-    if inputs.get("required"):
-        schema["required"] = inputs["required"]
-    schema["additionalProperties"] = False
-    return schema
+    return {
+        "type": "object",
+        "properties": {**properties, RUN_OPTIONS_ARGUMENT: run_options},
+        "additionalProperties": False,  # normalise never requires an input: PAD gives each a default
+    }
 
 
 def outputs_schema(flow: PublishedFlow) -> Schema:

@@ -141,7 +141,8 @@ class FlowTools:
         builtin = {tool.name for tool in self._mcp._tool_manager.list_tools()} - set(self._tools)  # pyright: ignore[reportPrivateUsage]
         names = tool_names({flow.ref.id: flow.ref.name for flow in fit}, reserved=builtin)
         run_tool = self._mcp._tool_manager.get_tool("run_desktop_flow")  # pyright: ignore[reportPrivateUsage]
-        options, self._options_check = run_options_schemas(run_tool.parameters if run_tool else {})
+        assert run_tool is not None  # per-flow tools exist only where run_desktop_flow does (not read-only)
+        options, self._options_check = run_options_schemas(run_tool.parameters)
         fresh = {names[f.ref.id]: FlowTool(names[f.ref.id], f, outputs_schema(f)) for f in fit}
         if {n: t.flow for n, t in fresh.items()} == {n: t.flow for n, t in self._tools.items()}:
             return False
@@ -225,13 +226,12 @@ async def _change(tool: FlowTool, svc: Services) -> str | None:
         ref = await catalogue.resolve(tool.flow.ref.id)
         inputs = await catalogue.schema_text(ref.id, "inputs")
     except DesktopFlowsError as error:
-        return "was deleted" if error.code is ErrorCode.NOT_FOUND else None
+        return "was deleted (or this identity can no longer read it)" if error.code is ErrorCode.NOT_FOUND else None
     if ref.state != "published":
         return f"is {ref.state}"
-    if not catalogue.allowed.allows(ref):
-        return "is no longer in DESKTOP_FLOWS_ALLOWED"
-    if ref.name != tool.flow.ref.name:
-        return f"was renamed to {ref.name!r}"
+    if ref.name != tool.flow.ref.name:  # the allow-list is fixed: only a new name can take a flow off it
+        allowed = catalogue.allowed.allows(ref)
+        return f"was renamed to {ref.name!r}" + ("" if allowed else ", a name DESKTOP_FLOWS_ALLOWED does not list")
     if inputs != tool.flow.inputs:
         return "has new inputs"
     return None
