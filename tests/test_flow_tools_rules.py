@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from mcp.server import MCPServer
 
 from desktop_flows_mcp.config import ConfigError, Settings
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
@@ -15,7 +16,7 @@ from desktop_flows_mcp.models import FlowRef, StartedRun
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.tools import flow_tools
 from desktop_flows_mcp.tools.flow_schemas import portable, unfit
-from desktop_flows_mcp.tools.flow_tools import FlowTools, announce, typed_outputs
+from desktop_flows_mcp.tools.flow_tools import FlowTools, announce, flow_tools_of, typed_outputs
 from desktop_flows_mcp.tools.surface import ToolSurface
 from desktop_flows_mcp.wiring import Services
 from tests.conftest import FakeClock
@@ -180,3 +181,13 @@ async def test_once_a_run_started_a_failing_recheck_never_turns_the_result_into_
         monkeypatch.setattr(flow_tools, "_change", broken)
         started = await stack.call(INVOICE_TOOL, INVOICE_ARGS)
     assert not started.is_error and started.structured_content and started.structured_content["status"] == "Succeeded"
+
+
+async def test_the_server_answers_which_tools_are_per_flow_run_tools() -> None:
+    assert flow_tools_of(build_server(Settings.from_env({}))) is None
+    async with flow_stack() as stack:
+        await stack.tools()
+        registry = flow_tools_of(cast(MCPServer[Services], stack.client.server))
+    assert registry is not None
+    names = registry.tool_names()
+    assert INVOICE_TOOL in names and "run_desktop_flow" not in names and len(names) == 16

@@ -295,6 +295,12 @@ def advertise_list_changed(mcp: MCPServer[Services]) -> None:
     setattr(lowlevel, "create_initialization_options", options)  # noqa: B010
 
 
+def flow_tools_of(mcp: MCPServer[Any]) -> FlowTools | None:
+    """The server's per-flow tools, if it offers them: ``flow_tools_of(mcp).tool_names()`` says which tool names
+    run a flow exactly as run_desktop_flow does (for rules that apply to every run tool, such as tasks)."""
+    return next((m for m in mcp.middleware if isinstance(m, FlowTools)), None)
+
+
 def install_flow_tools(
     mcp: MCPServer[Services], surface: ToolSurface, *, clock: Callable[[], float] = time.monotonic
 ) -> FlowTools:
