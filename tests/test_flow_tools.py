@@ -156,15 +156,19 @@ async def test_read_only_mode_offers_no_per_flow_tools() -> None:
 async def test_the_server_says_its_tool_list_can_change(mode: str) -> None:
     async with flow_stack(mode) as stack:
         capabilities = stack.client.session.server_capabilities
+        instructions = stack.client.instructions
     assert capabilities is not None and capabilities.tools is not None
     assert capabilities.tools.list_changed is True
+    assert instructions and "run_options.idempotency_key" in instructions
 
 
 async def test_without_flow_tools_a_legacy_session_is_told_the_list_is_fixed() -> None:
     server = build_server(Settings.from_env({}))
     async with Client(server, mode="legacy") as client:
         capabilities = client.session.server_capabilities
+        instructions = client.instructions
     assert capabilities is not None and capabilities.tools is not None and capabilities.tools.list_changed is False
+    assert instructions and "run_<flow>" not in instructions
 
 
 async def test_a_renamed_flow_still_runs_and_the_list_is_rebuilt_and_announced() -> None:

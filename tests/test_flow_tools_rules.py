@@ -15,8 +15,8 @@ from desktop_flows_mcp.flows import PublishedFlow
 from desktop_flows_mcp.models import FlowRef, StartedRun
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.tools import flow_tools
-from desktop_flows_mcp.tools.flow_schemas import portable, unfit
-from desktop_flows_mcp.tools.flow_tools import FlowTools, announce, flow_tools_of, typed_outputs
+from desktop_flows_mcp.tools.flow_schemas import portable, typed_outputs, unfit
+from desktop_flows_mcp.tools.flow_tools import FlowTools, announce, flow_tools_of
 from desktop_flows_mcp.tools.surface import ToolSurface
 from desktop_flows_mcp.wiring import Services
 from tests.conftest import FakeClock

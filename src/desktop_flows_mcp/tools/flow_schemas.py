@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 from typing import Any, cast
 
-from ..errors import cap
+from ..errors import cap, invalid_argument
 from ..flows import PublishedFlow
+from ..models import StartedRun
 from ..schema import normalise
 
 Schema = dict[str, Any]
@@ -136,3 +137,34 @@ def portable(schema: Schema) -> Schema:
         else:
             out[key] = value
     return out
+
+
+def check_options(options: dict[str, Any], schema: dict[str, Any]) -> None:
+    """run_options against run_desktop_flow's limits, which the published schema leaves out; before any request."""
+    from jsonschema import Draft202012Validator
+
+    errors: list[Any] = list(Draft202012Validator(schema).iter_errors(options))  # pyright: ignore[reportUnknownMemberType]
+    if errors:
+        where = ".".join(["run_options", *(str(part) for part in errors[0].absolute_path)])
+        raise invalid_argument(
+            f"{where}: {errors[0].message}.",
+            hint="run_desktop_flow's inputSchema shows each option's limits; fix it and call again.",
+        )
+
+
+def typed_outputs(started: StartedRun, schema: dict[str, Any]) -> StartedRun:
+    """The run record, its outputs kept only when they meet the published schema: clients check results against
+    ``outputSchema``, and a run that started must never come back as an error (it would invite a retry)."""
+    if started.outputs is None:
+        return started
+    from jsonschema import Draft202012Validator
+
+    if isinstance(started.outputs, dict) and Draft202012Validator(schema).is_valid(started.outputs):  # pyright: ignore[reportUnknownMemberType]
+        return started
+    return started.model_copy(
+        update={
+            "outputs": None,
+            "warning": "The run's outputs do not match the flow's published output schema (it may have changed); "
+            "read them with get_desktop_flow_run_outputs.",
+        }
+    )

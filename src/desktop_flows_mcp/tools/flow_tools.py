@@ -32,7 +32,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp.types import ToolAnnotations
 from pydantic import ConfigDict
 
-from ..errors import DesktopFlowsError, ErrorCode, flow_tool_gone, invalid_argument
+from ..errors import DesktopFlowsError, ErrorCode, flow_tool_gone
 from ..flows import PublishedFlow
 from ..models import StartedRun
 from ..slugs import tool_names
@@ -41,11 +41,13 @@ from . import boundary, error_result, progress_reporter, services
 from .flow_schemas import (
     RUN_OPTIONS_ARGUMENT,
     WAIT_SECONDS,
+    check_options,
     description,
     input_schema,
     output_schema,
     outputs_schema,
     run_options_schemas,
+    typed_outputs,
     unfit,
 )
 from .surface import ToolSurface
@@ -55,7 +57,8 @@ log = logging.getLogger("desktop_flows_mcp")
 MAX_FLOW_TOOLS = 50
 REFRESH_SECONDS = 300.0  # as long as clients may cache tools/list (server.TOOLS_LIST_CACHE)
 RETRY_SECONDS = 60.0  # after a failed read, tools/list tries again no sooner
-_GONE_CODES = (ErrorCode.NOT_FOUND, ErrorCode.FLOW_NOT_ALLOWED, ErrorCode.INVALID_ARGUMENT)  # unpublished: invalid
+# What a run start says when its flow is gone: deleted, renamed off the allow-list, or no longer published.
+_GONE_CODES = (ErrorCode.NOT_FOUND, ErrorCode.FLOW_NOT_ALLOWED, ErrorCode.INVALID_ARGUMENT)
 # idempotentHint false and openWorldHint true are the protocol's defaults: not repeated in every per-flow tool.
 ANNOTATIONS = ToolAnnotations(read_only_hint=False, destructive_hint=False)
 
@@ -245,37 +248,6 @@ async def announce(ctx: Context[Services]) -> None:
         await ctx.request_context.session.send_tool_list_changed()
     except Exception:  # a client that cannot hear it still gets not_found with a hint on a stale call
         log.debug("per-flow tools: list_changed not delivered", exc_info=True)
-
-
-def check_options(options: dict[str, Any], schema: dict[str, Any]) -> None:
-    """run_options against run_desktop_flow's limits, which the published schema leaves out; before any request."""
-    from jsonschema import Draft202012Validator
-
-    errors: list[Any] = list(Draft202012Validator(schema).iter_errors(options))  # pyright: ignore[reportUnknownMemberType]
-    if errors:
-        where = ".".join(["run_options", *(str(part) for part in errors[0].absolute_path)])
-        raise invalid_argument(
-            f"{where}: {errors[0].message}.",
-            hint="run_desktop_flow's inputSchema shows each option's limits; fix it and call again.",
-        )
-
-
-def typed_outputs(started: StartedRun, schema: dict[str, Any]) -> StartedRun:
-    """The run record, its outputs kept only when they meet the published schema: clients check results against
-    ``outputSchema``, and a run that started must never come back as an error (it would invite a retry)."""
-    if started.outputs is None:
-        return started
-    from jsonschema import Draft202012Validator
-
-    if isinstance(started.outputs, dict) and Draft202012Validator(schema).is_valid(started.outputs):  # pyright: ignore[reportUnknownMemberType]
-        return started
-    return started.model_copy(
-        update={
-            "outputs": None,
-            "warning": "The run's outputs do not match the flow's published output schema (it may have changed); "
-            "read them with get_desktop_flow_run_outputs.",
-        }
-    )
 
 
 def advertise_list_changed(mcp: MCPServer[Services]) -> None:
