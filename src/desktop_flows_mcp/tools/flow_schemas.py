@@ -3,8 +3,8 @@
 ============  ===============================================================================================
 input         the flow's inputs (``schema.normalise``) as top-level arguments, plus an optional ``run_options``
               object: run_desktop_flow's own options, with ``wait_seconds`` defaulting to 60
-output        run_desktop_flow's run record, ``outputs`` typed by the flow's output schema; the error envelope
-              is admitted as for every tool
+output        run_desktop_flow's run record, ``outputs`` typed by the flow's output schema; nothing is required,
+              so the error envelope conforms too (outputs that do not are left out: ``typed_outputs``)
 ============  ===============================================================================================
 
 A flow gets no tool when its inputs cannot become arguments (``unfit`` says why): an input named
