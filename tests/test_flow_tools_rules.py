@@ -15,7 +15,7 @@ from desktop_flows_mcp.flows import PublishedFlow
 from desktop_flows_mcp.models import FlowRef, StartedRun
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.tools import flow_tools
-from desktop_flows_mcp.tools.flow_schemas import portable, typed_outputs, unfit
+from desktop_flows_mcp.tools.flow_schemas import input_schema, portable, typed_outputs, unfit
 from desktop_flows_mcp.tools.flow_tools import FlowTools, announce, flow_tools_of
 from desktop_flows_mcp.tools.surface import ToolSurface
 from desktop_flows_mcp.wiring import Services
@@ -191,3 +191,14 @@ async def test_the_server_answers_which_tools_are_per_flow_run_tools() -> None:
     assert registry is not None
     names = registry.tool_names()
     assert INVOICE_TOOL in names and "run_desktop_flow" not in names and len(names) == 16
+
+
+def test_an_input_named_for_people_only_in_its_title_keeps_that_name_as_its_description() -> None:
+    properties = {
+        "Amount": {"type": "number", "title": "Invoice amount (EUR)"},
+        "Vendor": {"type": "string", "title": "Vendor", "description": "Vendor id"},
+        "Note": {"type": "string", "title": "note"},
+    }
+    schema = input_schema(published(1, inputs=json.dumps({"schema": {"properties": properties}})), {})
+    described = {name: sub.get("description") for name, sub in schema["properties"].items()}
+    assert described == {"Amount": "Invoice amount (EUR)", "Vendor": "Vendor id", "Note": None, "run_options": None}

@@ -85,12 +85,20 @@ def _terse(name: str, schema: Schema) -> Schema:
 
 def input_schema(flow: PublishedFlow, run_options: Schema) -> Schema:
     inputs = normalise(flow.inputs, closed=True)
-    properties = {name: portable(sub) for name, sub in cast(Schema, inputs["properties"]).items()}
+    properties = {name: portable(_titled(name, sub)) for name, sub in cast(Schema, inputs["properties"]).items()}
     return {
         "type": "object",
         "properties": {**properties, RUN_OPTIONS_ARGUMENT: run_options},
         "additionalProperties": False,  # normalise never requires an input: PAD gives each a default
     }
+
+
+def _titled(name: str, schema: Schema) -> Schema:
+    """PAD often leaves the description empty but names the variable for people in ``title``: keep that."""
+    title = schema.get("title")
+    if "description" in schema or not isinstance(title, str) or title.strip().lower() == name.lower():
+        return schema
+    return {**schema, "description": title}
 
 
 def outputs_schema(flow: PublishedFlow) -> Schema:
