@@ -139,7 +139,7 @@ async def test_msals_own_browser_timeout_is_a_clear_unauthenticated_error(
         cache=msal.SerializableTokenCache(),
         http_client=MsalHttpClient(entra),
         clock=clock,
-        timeout_seconds=1,
+        timeout_seconds=0.05,
     )
     try:
         await refusal(provider)
@@ -149,7 +149,7 @@ async def test_msals_own_browser_timeout_is_a_clear_unauthenticated_error(
         provider.close()
 
     assert (timed_out.code, timed_out.retryable) == (ErrorCode.UNAUTHENTICATED, False)
-    assert "not finished within 1 seconds" in timed_out.message
+    assert "not finished within 0.05 seconds" in timed_out.message
     assert "proxy" not in (timed_out.hint or "")
 
 
