@@ -371,6 +371,10 @@ class DataverseClient:
         }
         return _rows(await self._get_json("flowlogs", params, operation="read_logs"), "read_logs")
 
+    async def peek_action_logs(self) -> None:
+        """One flowlog id: whether this identity may read action logs at all (check_access)."""
+        await self._get_json("flowlogs", {"$select": "flowlogid", "$top": "1"}, operation="read_logs")
+
     async def get_log_settings(self) -> Row:
         """The environment's action-log settings (organization), which explain why a run has no logs."""
         params = {"$select": LOG_SETTINGS_COLUMNS, "$top": "1"}

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from ..models import ToolResult
 
+
 def _object(schema: dict[str, Any]) -> None:
     """Publish a nested part as a plain object (list_machines publishes Machine and MachineGroup in full)."""
     branches = [schema, *schema.get("anyOf", [])]
