@@ -139,13 +139,17 @@ async def test_a_hosted_group_that_failed_to_provision_is_the_cause_with_its_fir
     assert result["licence"]["needs"].startswith("Power Automate Hosted Process")
 
 
+TIMESHEETS = {"flow": "Approve timesheets in HR system", "inputs": {"Week": "2026-W22"}, "run_mode": "unattended"}
+PERMIT = {
+    "flow": "Fill permit application on government portal",
+    "inputs": {"ApplicantName": "A", "PermitType": "B", "Attachments": []},
+}
+
+
 async def test_live_runs_reach_the_remaining_verdicts_and_a_licence_check_seen_at_start() -> None:
     async with full_stack() as stack:
-        timesheets = ok(await stack.call("run_desktop_flow", {"flow": "Approve timesheets in HR system",
-                                                              "inputs": {"Week": "2026-W22"}, "run_mode": "unattended"}))  # fmt: skip
-        permit = ok(await stack.call("run_desktop_flow", {"flow": "Fill permit application on government portal",
-                                                          "inputs": {"ApplicantName": "A", "PermitType": "B",
-                                                                     "Attachments": []}}))  # fmt: skip
+        timesheets = ok(await stack.call("run_desktop_flow", TIMESHEETS))
+        permit = ok(await stack.call("run_desktop_flow", PERMIT))
         fresh = ok(await stack.call("run_desktop_flow", {"flow": "Enter invoices into legacy ERP", "inputs": {}}))
         queued, hosted_waiting = await diagnose(stack, fresh["run_id"]), await diagnose(stack, permit["run_id"])
         cancelled_run = ok(
