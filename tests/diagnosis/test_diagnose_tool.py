@@ -139,8 +139,12 @@ async def test_a_hosted_group_that_failed_to_provision_is_the_cause_with_its_fir
     assert result["licence"]["needs"].startswith("Power Automate Hosted Process")
 
 
-TIMESHEETS = {"flow": "Approve timesheets in HR system", "inputs": {"Week": "2026-W22"}, "run_mode": "unattended"}
-PERMIT = {
+TIMESHEETS: dict[str, Any] = {
+    "flow": "Approve timesheets in HR system",
+    "inputs": {"Week": "2026-W22"},
+    "run_mode": "unattended",
+}
+PERMIT: dict[str, Any] = {
     "flow": "Fill permit application on government portal",
     "inputs": {"ApplicantName": "A", "PermitType": "B", "Attachments": []},
 }
