@@ -55,7 +55,7 @@ def licence_of(run: FlowRun, group: MachineGroup | None, machine: Machine | None
     hosted = (group is not None and group.kind == "hosted") or (machine is not None and machine.hosting == "Hosted")
     needed = licence_required(mode, hosted=hosted)
     read = licence_check(check)
-    finding = None
+    finding = None if needed.supported else needed.note
     if read is not None:
         finding = read.meaning if read.ok is not False else f"{read.meaning} {read.fix}"
     return Licence(
