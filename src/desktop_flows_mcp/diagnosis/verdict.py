@@ -137,6 +137,8 @@ def _failed(e: Evidence) -> Decision:
         return Decision("failed_machine_or_session", f"The run failed ({code}).", failure.meaning or "",
                         failure.fix or "Run again.", failure.admin_fix)  # fmt: skip
     where = f" at action {e.last_failed_action!r}" if e.last_failed_action else ""
-    cause = failure.meaning or f"The desktop flow reported an error{where}: {failure.message or code}"
+    said = failure.message or code
+    named = bool(e.last_failed_action) and said.startswith(f"{e.last_failed_action}:")
+    cause = failure.meaning or f"The desktop flow reported an error{'' if named else where}: {said}"
     return Decision("failed_in_flow", f"The run failed inside the flow{where} ({code}).", cause,
                     failure.fix or "Fix the inputs or the flow, then run again.", failure.admin_fix)  # fmt: skip
