@@ -1,7 +1,8 @@
 """Wiring: the one place that assembles what the tools run on.
 
 settings ─► token provider (one factory, shared with the CLI's start-up check)
-         ─► httpx.AsyncClient (pooled, BearerAuth)  ─► DataverseClient ─► FlowCatalogue, RunService, AccessService
+         ─► httpx.AsyncClient (pooled, BearerAuth)  ─► DataverseClient ─► FlowCatalogue, RunService, AccessService,
+                                                                                MachineService, DiagnosisService
          ─► the Dataverse transport: the network, a caller's (tests), or the embedded emulator (--emulator)
 """
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
     from .access import AccessService
     from .auth import TokenProvider
+    from .diagnosis.machines import MachineService
+    from .diagnosis.service import DiagnosisService
     from .flows import FlowCatalogue
     from .runs import RunService
 
@@ -39,6 +42,8 @@ class Services:
     runs: RunService
     access: AccessService | None = None
     offer_sign_in_prompts: bool = False  # a local stdio server for one person: show sign-in URLs via the client
+    machines: MachineService | None = None
+    diagnosis: DiagnosisService | None = None
 
 
 def token_provider_for(settings: Settings) -> TokenProvider:
@@ -86,6 +91,8 @@ async def connect(
     from .cursors import CursorCodec
     from .dataverse.client import DataverseClient, default_timeout
     from .dataverse.resilience import RunRateLimiter
+    from .diagnosis.machines import MachineService
+    from .diagnosis.service import DiagnosisService
     from .flows import AllowList, FlowCatalogue
     from .runs import RunService
 
@@ -119,7 +126,11 @@ async def connect(
             )
             runs = RunService(client, catalogue, settings, cursors, clock=clock, sleep=sleep, now=now)
             access = build_access_service(settings, http, client, provider)
-            yield Services(catalogue, runs, access, offer_sign_in_prompts)
+            machines = MachineService(client, cursors, now)
+            diagnosis = DiagnosisService(
+                client, catalogue, licence_check_seen=runs.licence_check_seen, now=now, clock=clock
+            )
+            yield Services(catalogue, runs, access, offer_sign_in_prompts, machines, diagnosis)
         background.cancel_scope.cancel()
 
 
