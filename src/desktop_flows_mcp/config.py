@@ -81,6 +81,7 @@ class Settings:
     dataverse_url: str
     sign_in: SignIn
     run: RunOptions = field(default_factory=RunOptions)
+    public_url: str | None = None  # where Dataverse reaches this deployment: runs then report back to it
 
     @property
     def uses_emulator(self) -> bool:
@@ -123,13 +124,14 @@ class Settings:
             read_only=values.flag("DESKTOP_FLOWS_READ_ONLY"),
             poll_interval_seconds=values.number("DESKTOP_FLOWS_POLL_SECONDS", 2.0, low=0.0, high=60.0),
         )
+        public_url = normalise_public_url(raw) if (raw := values.get("DESKTOP_FLOWS_PUBLIC_URL")) else None
         if use_emulator:
-            return cls(EMULATOR_URL, SignIn(mode="emulator", reason=reason), options)
+            return cls(EMULATOR_URL, SignIn(mode="emulator", reason=reason), options, public_url)
 
         assert url is not None
         dataverse_url = normalise_dataverse_url(url)
         sign_in = _sign_in(values, dataverse_url, env, platform)
-        return cls(dataverse_url, sign_in, options)
+        return cls(dataverse_url, sign_in, options, public_url)
 
 
 def _allowed(values: _Values) -> tuple[str, ...]:
@@ -385,6 +387,25 @@ def normalise_dataverse_url(raw: str) -> str:
     if port is not None:
         netloc += f":{port}"
     return f"{parts.scheme}://{netloc}"
+
+
+def normalise_public_url(raw: str) -> str:
+    """``DESKTOP_FLOWS_PUBLIC_URL``: https on a public DNS name (http only for loopback); no trailing slash."""
+    from .callback_urls import public_url_problem
+
+    text = raw.strip().rstrip("/")
+    try:
+        host = urlsplit(text).hostname or ""
+    except ValueError:
+        host = ""
+    problem = public_url_problem(text, loopback=bool(host) and is_loopback_host(host))
+    if problem:
+        raise ConfigError(
+            "DESKTOP_FLOWS_PUBLIC_URL",
+            f"{problem}; Dataverse calls back only https URLs on public DNS names (http is allowed for loopback).",
+            "https://flows-mcp.contoso.com",
+        )
+    return text
 
 
 def is_loopback_host(host: str) -> bool:
