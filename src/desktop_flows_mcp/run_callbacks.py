@@ -82,6 +82,9 @@ class InProcessCallbackTokens:
     async def drop(self, token: str) -> None:
         self._tokens.pop(token, None)
 
+    def __len__(self) -> int:
+        return len(self._tokens)
+
     def _prune(self) -> None:
         now = self._clock()
         for token in [t for t, (_, expires) in self._tokens.items() if expires <= now]:
@@ -102,6 +105,10 @@ class InProcessWakeups:
 
     def subscribe(self, run_id: str) -> AbstractAsyncContextManager[anyio.Event]:
         return self._subscription(run_id)
+
+    def waiting(self, run_id: str) -> int:
+        """How many waits are subscribed to this run now."""
+        return len(self._waiting.get(run_id, ()))
 
     @asynccontextmanager
     async def _subscription(self, run_id: str) -> AsyncGenerator[anyio.Event, None]:
