@@ -80,6 +80,9 @@ class Counting(httpx.AsyncBaseTransport):
             return httpx.Response(403, json={"error": {"code": "0x80040220", "message": "missing privilege"}})
         return await self.inner.handle_async_request(request)
 
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
     def status_reads(self, run_id: str) -> int:
         return sum(1 for r in self.requests if r.method == "GET" and r.url.path.endswith(f"flowsessions({run_id})"))
 

@@ -140,7 +140,9 @@ async def connect(
             if callbacks is not None:
                 from .callback_endpoint import CallbackReceiver
 
-                receivers.append(CallbackReceiver(callbacks.tokens, runs.wakeups, runs.get_run, background.start_soon))
+                receivers.append(
+                    CallbackReceiver(callbacks.tokens, runs.wakeups, runs.get_run, background.start_soon, clock=clock)
+                )
             access = build_access_service(settings, http, client, provider)
             yield Services(catalogue, runs, access, offer_sign_in_prompts, receivers[0] if receivers else None)
         background.cancel_scope.cancel()
