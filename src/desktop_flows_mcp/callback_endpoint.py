@@ -41,7 +41,7 @@ BODY_SECONDS = 1.0
 TOKEN_LIMIT, TOKEN_WINDOW = 6, 60.0  # Dataverse sends one callback and at most three retries
 OVERALL_LIMIT = 50  # a second
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
-log = logging.getLogger("desktop_flows_mcp")
+log = logging.getLogger("desktop_flows_mcp.audit")  # recorded at any log level, like run starts
 
 Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], object]
 
