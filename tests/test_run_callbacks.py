@@ -268,3 +268,24 @@ async def test_wait_for_change_returns_on_a_wake_up_or_when_the_time_is_up() -> 
         assert await runs.wait_for_change(run_id, 60) is True  # known finished: at once
     assert woke is True
     assert stack.wire.status_reads(run_id) == 1
+
+
+async def test_a_cancel_ends_a_wait_that_expected_a_callback_at_once() -> None:
+    result: dict[str, Any] = {}
+    async with callback_stack() as stack:
+        run_id = await stack.start_report(timeout_seconds=900)
+        wakeups = stack.services.runs.wakeups
+        assert isinstance(wakeups, InProcessWakeups)
+        async with anyio.create_task_group() as group:
+
+            async def wait() -> None:
+                result.update(await stack.tool("wait_for_desktop_flow_run", {"run_id": run_id, "timeout_seconds": 60}))
+
+            group.start_soon(wait)
+            while not wakeups.waiting(run_id):
+                await anyio.sleep(0)
+            cancelled_at = stack.clock.now
+            await stack.tool("cancel_desktop_flow_run", {"run_id": run_id})
+        answered_at = stack.clock.now
+    assert result["status"] == "Cancelled"
+    assert answered_at - cancelled_at <= 1.0

@@ -280,6 +280,7 @@ class RunService:
             self._finished.put(run_id, run.model_copy(deep=True))
             if self._callbacks is not None:
                 await self._callbacks.finished(run_id)
+            await self.wakeups.publish(run_id)  # a wait here expecting a callback that is now spent (a cancel)
         return run
 
     async def wait(self, run_id: str, timeout_seconds: float, progress: Progress = _no_progress) -> FlowRun:
@@ -294,20 +295,19 @@ class RunService:
         # The back-off goes on across calls: an agent that waits 60 s at a time on a long run reads it ever
         # more rarely, not nine times in every call.
         interval = self._intervals.get(run_id) or self._settings.run.poll_interval_seconds
-        expecting = self._callbacks is not None and await self._callbacks.expected(run_id)
+        expecting = await self.expects_callback(run_id)
+        queued_at = self._just_started.get(run_id)
+        read_at = self._read_at.get(run_id)
         first_pause = 0.0
-        if self._finished.get(run_id) is not None:
-            pass
-        elif expecting:
-            read_at = self._read_at.get(run_id)
-            if read_at is not None:
-                first_pause = min(read_at + SAFETY_READ_SECONDS - started, timeout_seconds)
-        elif (queued_at := self._just_started.get(run_id)) is not None:
+        if expecting and read_at is not None:  # read moments ago: the callback, not a read, says when it ends
+            first_pause = min(read_at + SAFETY_READ_SECONDS - started, timeout_seconds)
+        elif queued_at is not None and self._finished.get(run_id) is None:
             # This process started it moments ago and Dataverse said Waiting: a read now would only say so again.
             first_pause = max(0.0, min(queued_at + interval - started, timeout_seconds))
         if first_pause > 0:
+            status = "Waiting" if queued_at is not None else "in progress"
             async with self.wakeups.subscribe(run_id) as woken:
-                await self._hold(woken, first_pause, run_id, started, timeout_seconds, "Waiting", expecting, progress)
+                await self._hold(woken, first_pause, run_id, started, timeout_seconds, status, expecting, progress)
         while True:
             async with self.wakeups.subscribe(run_id) as woken:  # open before the read: no wake-up slips past
                 run = await self.get_run(run_id)
