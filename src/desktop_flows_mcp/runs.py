@@ -24,6 +24,7 @@ from .cursors import CursorCodec, PageToken, refuse_other_arguments
 from .dataverse.client import DataverseClient, RunDesktopFlowRequest
 from .dataverse.odata import is_guid, parse_guid
 from .dataverse.resilience import Clock, Sleep
+from .diagnosis.run_hints import queued_hint
 from .errors import DesktopFlowsError, ErrorCode, invalid_argument, not_allowed
 from .flows import FlowCatalogue, gather
 from .idempotency import Attempt, IdempotencyStore, KeyRecord
@@ -90,6 +91,7 @@ class RunService:
         self._read_at: Recent[str, float] = Recent(SAFETY_READ_SECONDS, 1024, clock)  # run id → last status read
         self._callbacks = callbacks  # set when Dataverse can reach this deployment (DESKTOP_FLOWS_PUBLIC_URL)
         self.wakeups: RunWakeups = wakeups or InProcessWakeups()
+        self._licence_checks: Recent[str, str] = Recent(24 * 3600.0, 512, clock)  # run id → licenseCheck.code
 
     # ---- start ----------------------------------------------------------------------------------------------
 
@@ -197,6 +199,8 @@ class RunService:
         )
         self._just_started.put(response.run_id, self._clock())
         self._read_at.put(response.run_id, self._clock())  # Dataverse just said Waiting
+        if response.license_check:
+            self._licence_checks.put(response.run_id, response.license_check)
         return started.model_copy(update={"run_id": response.run_id, "license_check": response.license_check})
 
     async def _start_once(self, key: str, ref: FlowRef, wire: RunDesktopFlowRequest, started: StartedRun) -> StartedRun:
@@ -268,6 +272,10 @@ class RunService:
 
     # ---- follow ---------------------------------------------------------------------------------------------
 
+    def licence_check_seen(self, run_id: str) -> str | None:
+        """The licence check Dataverse answered when this process started the run, if it did."""
+        return self._licence_checks.get(run_id)
+
     async def get_run(self, run_id: str) -> FlowRun:
         run_id = parse_guid(run_id, argument="run_id")
         finished = self._finished.get(run_id)
@@ -281,6 +289,7 @@ class RunService:
             if self._callbacks is not None:
                 await self._callbacks.finished(run_id)
             await self.wakeups.publish(run_id)  # a wait here expecting a callback that is now spent (a cancel)
+        run.hint = queued_hint(run.status, run.created_on, self._now()) or run.hint
         return run
 
     async def wait(self, run_id: str, timeout_seconds: float, progress: Progress = _no_progress) -> FlowRun:
@@ -323,7 +332,7 @@ class RunService:
                         f"The run is still {run.status} after {timeout_seconds:g} seconds of waiting; it goes on in "
                         "the background. Call wait_for_desktop_flow_run again with the same run_id to keep waiting, "
                         "or cancel_desktop_flow_run to stop it."
-                    )
+                    ) + (f" {run.hint}" if run.hint else "")
                     return run
                 if expecting:
                     seconds = min(SAFETY_READ_SECONDS, remaining)

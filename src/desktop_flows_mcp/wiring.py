@@ -1,7 +1,8 @@
 """Wiring: the one place that assembles what the tools run on.
 
 settings ─► token provider (one factory, shared with the CLI's start-up check)
-         ─► httpx.AsyncClient (pooled, BearerAuth)  ─► DataverseClient ─► FlowCatalogue, RunService, AccessService
+         ─► httpx.AsyncClient (pooled, BearerAuth)  ─► DataverseClient ─► FlowCatalogue, RunService, AccessService,
+                                                                                MachineService, DiagnosisService
          ─► the Dataverse transport: the network, a caller's (tests), or the embedded emulator (--emulator)
 """
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from .access import AccessService
     from .auth import TokenProvider
     from .callback_endpoint import CallbackReceiver
+    from .diagnosis.machines import MachineService
+    from .diagnosis.service import DiagnosisService
     from .flows import FlowCatalogue
     from .runs import RunService
 
@@ -40,6 +43,8 @@ class Services:
     runs: RunService
     access: AccessService | None = None
     offer_sign_in_prompts: bool = False  # a local stdio server for one person: show sign-in URLs via the client
+    machines: MachineService | None = None
+    diagnosis: DiagnosisService | None = None
     callbacks: CallbackReceiver | None = None  # POST /callbacks/<token>, when DESKTOP_FLOWS_PUBLIC_URL is set
 
 
@@ -88,6 +93,8 @@ async def connect(
     from .cursors import CursorCodec
     from .dataverse.client import DataverseClient, default_timeout
     from .dataverse.resilience import RunRateLimiter
+    from .diagnosis.machines import MachineService
+    from .diagnosis.service import DiagnosisService
     from .flows import AllowList, FlowCatalogue
     from .runs import RunService
 
@@ -144,7 +151,13 @@ async def connect(
                     CallbackReceiver(callbacks.tokens, runs.wakeups, runs.get_run, background.start_soon, clock=clock)
                 )
             access = build_access_service(settings, http, client, provider)
-            yield Services(catalogue, runs, access, offer_sign_in_prompts, receivers[0] if receivers else None)
+            machines = MachineService(client, cursors, now)
+            diagnosis = DiagnosisService(
+                client, catalogue, licence_check_seen=runs.licence_check_seen, now=now, clock=clock
+            )
+            yield Services(
+                catalogue, runs, access, offer_sign_in_prompts, machines, diagnosis, receivers[0] if receivers else None
+            )
         background.cancel_scope.cancel()
 
 
