@@ -44,6 +44,14 @@ def test_a_public_url_dataverse_would_refuse_stops_start_up_naming_the_variable(
     assert problem in str(raised.value)
 
 
+def test_a_loopback_public_url_needs_a_dataverse_on_loopback_too() -> None:
+    real = {"DATAVERSE_URL": "https://contoso.crm.dynamics.com", "DATAVERSE_ACCESS_TOKEN": "t"}
+    with pytest.raises(ConfigError, match=r"^DESKTOP_FLOWS_PUBLIC_URL: is a loopback address, which Dataverse at "):
+        Settings.from_env({**real, "DESKTOP_FLOWS_PUBLIC_URL": "http://127.0.0.1:8000"})
+    local = {**real, "DATAVERSE_URL": "http://127.0.0.1:8080", "DESKTOP_FLOWS_PUBLIC_URL": "http://127.0.0.1:8000"}
+    assert Settings.from_env(local).public_url == "http://127.0.0.1:8000"
+
+
 def test_without_the_setting_runs_do_not_report_back() -> None:
     assert Settings.from_env({}).public_url is None
 

@@ -130,6 +130,12 @@ class Settings:
 
         assert url is not None
         dataverse_url = normalise_dataverse_url(url)
+        if public_url and _is_loopback_url(public_url) and not _is_loopback_url(dataverse_url):
+            raise ConfigError(
+                "DESKTOP_FLOWS_PUBLIC_URL",
+                f"is a loopback address, which Dataverse at {dataverse_url} cannot reach; give the public https URL.",
+                "https://flows-mcp.contoso.com",
+            )
         sign_in = _sign_in(values, dataverse_url, env, platform)
         return cls(dataverse_url, sign_in, options, public_url)
 
@@ -412,6 +418,10 @@ def normalise_public_url(raw: str) -> str:
             "https://flows-mcp.contoso.com",
         )
     return text
+
+
+def _is_loopback_url(url: str) -> bool:
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def is_loopback_host(host: str) -> bool:
