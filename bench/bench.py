@@ -7,6 +7,7 @@ taken interleaved with it, and the medians are reported.
     python bench/bench.py startup      # process start-up only
     python bench/bench.py calls        # per-call overhead only
     python bench/bench.py economy      # bytes and Dataverse requests an agent pays for
+    python bench/bench.py callbacks    # status reads and latency of a wait, with and without a run's callback
     python bench/bench.py --json ...   # one JSON object instead of the table
 
 Start-up: desktop hosts spawn the server on every start. Baseline: a process that only imports the MCP SDK
@@ -25,6 +26,12 @@ Economy: counts, not timings, so exact and repeatable. The server runs in proces
                      wait_for_desktop_flow_run -> get_desktop_flow_run_outputs: requests and result text bytes
     waiting          a 600 s run watched with wait_for_desktop_flow_run(timeout_seconds=60) for 10 fake minutes:
                      status reads (GET flowsessions(id)) per call, i.e. per minute of waiting
+
+Callbacks: a 20-second run (the 600 s report flow with timeout_seconds=20: TimedOut 21 s after the start, queue
+included) followed by wait_for_desktop_flow_run(timeout_seconds=60), on fake time. Baseline: no public URL, so the
+wait polls. Ours: DESKTOP_FLOWS_PUBLIC_URL set, the emulator POSTs its callback to the server's HTTP app (ASGI, in
+process) as the run ends. Figures: status reads from the start to the answer, and fake seconds between the run's end
+and the answer; sleeps advance the clock in 0.25 s steps, so latency is exact to a step.
 """
 
 from __future__ import annotations
@@ -323,6 +330,88 @@ def economy(quiet: bool = False) -> dict[str, Any]:
     return figures
 
 
+# ---- callbacks ------------------------------------------------------------------------------------------------
+
+CALLBACK_STEP = 0.25
+
+
+class _SteppingClock(FakeClock):
+    """A sleep advances in steps; at each the emulator delivers due callbacks and other tasks run until blocked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_step: Any = None
+
+    async def sleep(self, seconds: float) -> None:
+        import anyio
+
+        left = seconds
+        while left > 0:
+            step = min(CALLBACK_STEP, left)
+            self.now += step
+            left -= step
+            if self.on_step is not None:
+                await self.on_step()
+            await anyio.wait_all_tasks_blocked()
+
+
+async def _callback_wait(public_url: str | None) -> dict[str, Any]:
+    import httpx
+    from mcp import Client
+
+    from desktop_flows_mcp.config import Settings
+    from desktop_flows_mcp.emulator import Emulator
+    from desktop_flows_mcp.server import build_server
+    from desktop_flows_mcp.streamable_http import HttpSettings, build_http_app
+
+    clock = _SteppingClock()
+    apps: list[Any] = []
+
+    async def to_server(request: httpx.Request) -> httpx.Response:
+        return await httpx.ASGITransport(app=apps[0]).handle_async_request(request)
+
+    async def no_wait(seconds: float) -> None:
+        clock.now += seconds
+
+    emulator = Emulator(clock=clock, sleep=no_wait, callback_transport=httpx.MockTransport(to_server))
+    clock.on_step = emulator.deliver_due_callbacks
+    wire = _Wire(emulator.transport(), clock)
+    env = {"DESKTOP_FLOWS_PUBLIC_URL": public_url} if public_url else {}
+    server = build_server(Settings.from_env(env), dataverse_transport=wire.transport, clock=clock, sleep=clock.sleep)
+    apps.append(build_http_app(server, HttpSettings()))
+    async with Client(server, mode="legacy", raise_exceptions=True) as client:
+        arguments = {"flow": REPORT_FLOW, "inputs": REPORT_INPUTS, "timeout_seconds": 20}
+        _, started = await _call(client, wire, "run_desktop_flow", arguments)
+        started_at = clock()
+        _, run = await _call(
+            client, wire, "wait_for_desktop_flow_run", {"run_id": started["run_id"], "timeout_seconds": 60}
+        )
+    run_path = f"flowsessions({started['run_id']})"
+    reads = [r for _, r in wire.sent if r.method == "GET" and r.url.path.endswith(run_path)]
+    return {
+        "status_reads": len(reads),
+        "latency_s": round(clock() - (started_at + 21.0), 2),
+        "final_status": run["status"],
+        "callback_url": bool(emulator.store.runs[started["run_id"]].callback_url),
+    }
+
+
+def callbacks() -> dict[str, Any]:
+    import anyio
+
+    base = anyio.run(_callback_wait, None)
+    ours = anyio.run(_callback_wait, "https://flows-mcp.contoso.com")
+    assert not base["callback_url"] and ours["callback_url"], (base, ours)
+    assert base["final_status"] == ours["final_status"] == "TimedOut", (base, ours)
+    ratio = ours["status_reads"] / base["status_reads"]
+    print(
+        f"callbacks  20 s run, one 60 s wait: baseline(polling) {base['status_reads']} status reads, answer "
+        f"{base['latency_s']:g} s after the end   ours(callback) {ours['status_reads']} reads, "
+        f"{ours['latency_s']:g} s   reads ratio {ratio:4.2f}"
+    )
+    return {"baseline": base, "ours": ours, "reads_ratio": round(ratio, 2)}
+
+
 if __name__ == "__main__":
     import contextlib
     import io
@@ -330,13 +419,14 @@ if __name__ == "__main__":
 
     logging.basicConfig(level=logging.WARNING)  # before MCPServer() would turn on INFO for every request
     as_json = "--json" in sys.argv[1:]
-    which = [a for a in sys.argv[1:] if a != "--json"] or ["startup", "calls", "economy"]
-    unknown = set(which) - {"startup", "calls", "economy"}
+    names = ("startup", "calls", "economy", "callbacks")
+    which = [a for a in sys.argv[1:] if a != "--json"] or list(names)
+    unknown = set(which) - set(names)
     if unknown:
-        sys.exit(f"unknown section(s) {sorted(unknown)}; choose from startup, calls, economy, and --json")
+        sys.exit(f"unknown section(s) {sorted(unknown)}; choose from {', '.join(names)}, and --json")
     report: dict[str, Any] = {}
-    sections = {"startup": startup, "calls": calls, "economy": economy}
-    for name in ("startup", "calls", "economy"):
+    sections = {"startup": startup, "calls": calls, "economy": economy, "callbacks": callbacks}
+    for name in names:
         if name in which:
             if as_json:
                 with contextlib.redirect_stdout(io.StringIO()):

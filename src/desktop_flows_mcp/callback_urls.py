@@ -45,6 +45,27 @@ def check_callback_url(url: str) -> None:
         raise invalid_argument(f"callback_url {problem} (Dataverse only calls https URLs on named hosts).", _HINT)
 
 
+def public_url_problem(url: str, *, loopback: bool) -> str | None:
+    """What is wrong with ``DESKTOP_FLOWS_PUBLIC_URL`` as a base for callback URLs, or None.
+
+    Dataverse's rules, except that a ``loopback`` host (tests, a proxy on this machine) may use http or https.
+    """
+    if len(url) > MAX_LENGTH - 100:
+        return f"is longer than {MAX_LENGTH - 100} characters (callback URLs add about 100)"
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        return "is not a valid URL"
+    if parts.query or parts.fragment:
+        return "must not contain a query or a fragment"
+    if parts.username is not None or parts.password is not None:
+        return "must not contain credentials"
+    if loopback and parts.scheme in ("http", "https") and not _UNSAFE.search(url):
+        return None
+    return _problem(url)
+
+
 def _problem(url: str) -> str | None:
     if len(url) > MAX_LENGTH:
         return f"is longer than {MAX_LENGTH} characters"

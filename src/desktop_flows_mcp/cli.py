@@ -38,6 +38,7 @@ _FLAGS: dict[str, str] = {
     "run_mode": "DESKTOP_FLOWS_RUN_MODE",
     "allowed": "DESKTOP_FLOWS_ALLOWED",
     "poll_seconds": "DESKTOP_FLOWS_POLL_SECONDS",
+    "public_url": "DESKTOP_FLOWS_PUBLIC_URL",
 }
 
 
@@ -101,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--http-max-sessions", help="streamable-http: most sessions open at once; more get 503 (default 100)"
     )
+    parser.add_argument(
+        "--public-url", help="streamable-http: https URL where Dataverse reaches this server; runs then report back"
+    )
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
     sub = parser.add_subparsers(dest="command")
@@ -140,6 +144,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "DESKTOP_FLOWS_HTTP_TOKEN": args.http_token,
                     "DESKTOP_FLOWS_HTTP_MAX_SESSIONS": args.http_max_sessions,
                 },
+            )
+        elif settings.public_url:
+            raise ConfigError(
+                "DESKTOP_FLOWS_PUBLIC_URL",
+                "applies only to --transport streamable-http: Dataverse cannot call back a stdio server; unset it.",
+                "https://flows-mcp.contoso.com (with --transport streamable-http)",
             )
     except ConfigError as error:
         print(f"desktop-flows-mcp: {error}", file=sys.stderr)
@@ -182,7 +192,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     print(
         f"desktop-flows-mcp: MCP on http://{http.host}:{http.port}/mcp"
-        + (" (bearer token required)" if http.token else " (loopback only, no token)"),
+        + (" (bearer token required)" if http.token else " (loopback only, no token)")
+        + (f"; runs report back to {settings.public_url}/callbacks/" if settings.public_url else ""),
         file=sys.stderr,
     )
     anyio.run(serve_http, server, http)

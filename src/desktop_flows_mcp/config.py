@@ -82,6 +82,7 @@ class Settings:
     dataverse_url: str
     sign_in: SignIn
     run: RunOptions = field(default_factory=RunOptions)
+    public_url: str | None = None  # where Dataverse reaches this deployment: runs then report back to it
 
     @property
     def uses_emulator(self) -> bool:
@@ -125,13 +126,20 @@ class Settings:
             poll_interval_seconds=values.number("DESKTOP_FLOWS_POLL_SECONDS", 2.0, low=0.0, high=60.0),
             flow_tools=_flow_tools(values),
         )
+        public_url = normalise_public_url(raw) if (raw := values.get("DESKTOP_FLOWS_PUBLIC_URL")) else None
         if use_emulator:
-            return cls(EMULATOR_URL, SignIn(mode="emulator", reason=reason), options)
+            return cls(EMULATOR_URL, SignIn(mode="emulator", reason=reason), options, public_url)
 
         assert url is not None
         dataverse_url = normalise_dataverse_url(url)
+        if public_url and _is_loopback_url(public_url) and not _is_loopback_url(dataverse_url):
+            raise ConfigError(
+                "DESKTOP_FLOWS_PUBLIC_URL",
+                f"is a loopback address, which Dataverse at {dataverse_url} cannot reach; give the public https URL.",
+                "https://flows-mcp.contoso.com",
+            )
         sign_in = _sign_in(values, dataverse_url, env, platform)
-        return cls(dataverse_url, sign_in, options)
+        return cls(dataverse_url, sign_in, options, public_url)
 
 
 def _allowed(values: _Values) -> tuple[str, ...]:
@@ -417,6 +425,29 @@ def normalise_dataverse_url(raw: str) -> str:
     if port is not None:
         netloc += f":{port}"
     return f"{parts.scheme}://{netloc}"
+
+
+def normalise_public_url(raw: str) -> str:
+    """``DESKTOP_FLOWS_PUBLIC_URL``: https on a public DNS name (http only for loopback); no trailing slash."""
+    from .callback_urls import public_url_problem
+
+    text = raw.strip().rstrip("/")
+    try:
+        host = urlsplit(text).hostname or ""
+    except ValueError:
+        host = ""
+    problem = public_url_problem(text, loopback=bool(host) and is_loopback_host(host))
+    if problem:
+        raise ConfigError(
+            "DESKTOP_FLOWS_PUBLIC_URL",
+            f"{problem}; Dataverse calls back only https URLs on public DNS names (http is allowed for loopback).",
+            "https://flows-mcp.contoso.com",
+        )
+    return text
+
+
+def _is_loopback_url(url: str) -> bool:
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def is_loopback_host(host: str) -> bool:

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
@@ -30,11 +30,13 @@ from .flows import FlowCatalogue, gather
 from .idempotency import Attempt, IdempotencyStore, KeyRecord
 from .models import CancelledRun, FlowRef, FlowRun, RunList, RunOutputs, RunStatus, StartedRun
 from .recent import Recent
+from .run_callbacks import InProcessWakeups, RunCallbacks, RunWakeups, pause
 from .schema import normalise, validate_inputs
 
 MAX_INPUT_BYTES = 2 * 1024 * 1024
 MAX_POLL_INTERVAL = 15.0
 FINISHED_TTL = 3600.0  # a finished run's row and outputs are reused this long
+SAFETY_READ_SECONDS = 180.0  # while a run's callback is expected, a wait reads it this rarely (and at its deadline)
 audit = logging.getLogger("desktop_flows_mcp.audit")
 log = logging.getLogger("desktop_flows_mcp")
 
@@ -70,6 +72,8 @@ class RunService:
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        callbacks: RunCallbacks | None = None,
+        wakeups: RunWakeups | None = None,
     ) -> None:
         self._client = client
         self._catalogue = catalogue
@@ -84,6 +88,9 @@ class RunService:
         self._outputs: Recent[str, RunOutputs] = Recent(FINISHED_TTL, 64, clock)
         self._just_started: Recent[str, float] = Recent(MAX_POLL_INTERVAL, 256, clock)  # run id → when it started
         self._intervals: Recent[str, float] = Recent(15 * 60.0, 256, clock)  # run id → its current poll interval
+        self._read_at: Recent[str, float] = Recent(SAFETY_READ_SECONDS, 1024, clock)  # run id → last status read
+        self._callbacks = callbacks  # set when Dataverse can reach this deployment (DESKTOP_FLOWS_PUBLIC_URL)
+        self.wakeups: RunWakeups = wakeups or InProcessWakeups()
         self._licence_checks: Recent[str, str] = Recent(24 * 3600.0, 512, clock)  # run id → licenseCheck.code
 
     # ---- start ----------------------------------------------------------------------------------------------
@@ -166,12 +173,21 @@ class RunService:
         return connection, connection_type
 
     async def _start(self, ref: FlowRef, wire: RunDesktopFlowRequest, started: StartedRun) -> StartedRun:
+        issued = await self._callbacks.issue() if self._callbacks and wire.callback_url is None else None
+        if issued is not None:  # after the idempotency fingerprint: a retry with the same key stays the same call
+            wire = replace(wire, callback_url=issued[1])
         try:
             response = await self._client.run_desktop_flow(ref.id, wire)
-        except DesktopFlowsError as error:
-            if error.code is ErrorCode.NOT_FOUND:
+        except BaseException as error:
+            if isinstance(error, DesktopFlowsError) and error.code is ErrorCode.NOT_FOUND:
                 self._catalogue.forget(ref.id)
+            if self._callbacks and issued is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._callbacks.discard(issued[0])
             raise
+        if self._callbacks and issued is not None:
+            with anyio.CancelScope(shield=True):
+                await self._callbacks.bind(issued[0], response.run_id, wire.timeout_seconds)
         audit.info(
             "run started flow_id=%s flow=%r run_id=%s connection=%r run_mode=%s inputs_bytes=%d",
             ref.id,
@@ -182,6 +198,7 @@ class RunService:
             len(wire.inputs_json.encode()),
         )
         self._just_started.put(response.run_id, self._clock())
+        self._read_at.put(response.run_id, self._clock())  # Dataverse just said Waiting
         if response.license_check:
             self._licence_checks.put(response.run_id, response.license_check)
         return started.model_copy(update={"run_id": response.run_id, "license_check": response.license_check})
@@ -266,15 +283,20 @@ class RunService:
             return finished.model_copy(deep=True)
         run = FlowRun.from_row(await self._client.get_flow_session(run_id))
         run.run_id = run_id
+        self._read_at.put(run_id, self._clock())
         if run.is_terminal:
             self._finished.put(run_id, run.model_copy(deep=True))
+            if self._callbacks is not None:
+                await self._callbacks.finished(run_id)
+            await self.wakeups.publish(run_id)  # a wait here expecting a callback that is now spent (a cancel)
         run.hint = queued_hint(run.status, run.created_on, self._now()) or run.hint
         return run
 
     async def wait(self, run_id: str, timeout_seconds: float, progress: Progress = _no_progress) -> FlowRun:
         """Poll with back-off until the run ends or ``timeout_seconds`` pass; the deadline is not an error.
 
-        Cancelling the call (the MCP client gives up) stops the waiting, never the run itself.
+        While the run's callback is expected, read it only on a wake-up, every ``SAFETY_READ_SECONDS`` and at the
+        deadline. Cancelling the call (the MCP client gives up) stops the waiting, never the run itself.
         """
         run_id = parse_guid(run_id, argument="run_id")
         started = self._clock()
@@ -282,29 +304,79 @@ class RunService:
         # The back-off goes on across calls: an agent that waits 60 s at a time on a long run reads it ever
         # more rarely, not nine times in every call.
         interval = self._intervals.get(run_id) or self._settings.run.poll_interval_seconds
+        expecting = await self.expects_callback(run_id)
         queued_at = self._just_started.get(run_id)
-        if queued_at is not None and self._finished.get(run_id) is None:
+        read_at = self._read_at.get(run_id)
+        first_pause = 0.0
+        if expecting and read_at is not None:  # read moments ago: the callback, not a read, says when it ends
+            first_pause = min(read_at + SAFETY_READ_SECONDS - started, timeout_seconds)
+        elif queued_at is not None and self._finished.get(run_id) is None:
             # This process started it moments ago and Dataverse said Waiting: a read now would only say so again.
-            await self._sleep(max(0.0, min(queued_at + interval - started, timeout_seconds)))
+            first_pause = max(0.0, min(queued_at + interval - started, timeout_seconds))
+        if first_pause > 0:
+            status = "Waiting" if queued_at is not None else "in progress"
+            async with self.wakeups.subscribe(run_id) as woken:
+                await self._hold(woken, first_pause, run_id, started, timeout_seconds, status, expecting, progress)
         while True:
-            run = await self.get_run(run_id)
-            elapsed = self._clock() - started
-            await progress(min(elapsed, timeout_seconds), timeout_seconds, f"Run {run_id} is {run.status}")
-            if run.is_terminal:
-                if run.status == RunStatus.Succeeded.name:
-                    run.outputs = (await self.get_outputs(run_id)).outputs
-                return run
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                run.hint = (
-                    f"The run is still {run.status} after {timeout_seconds:g} seconds of waiting; it goes on in the "
-                    "background. Call wait_for_desktop_flow_run again with the same run_id to keep waiting, or "
-                    "cancel_desktop_flow_run to stop it."
-                ) + (f" {run.hint}" if run.hint else "")
-                return run
-            await self._sleep(min(interval, remaining))
-            interval = min(max(interval * 1.5, 1.0), MAX_POLL_INTERVAL)
-            self._intervals.put(run_id, interval)
+            async with self.wakeups.subscribe(run_id) as woken:  # open before the read: no wake-up slips past
+                run = await self.get_run(run_id)
+                elapsed = self._clock() - started
+                await progress(min(elapsed, timeout_seconds), timeout_seconds, f"Run {run_id} is {run.status}")
+                if run.is_terminal:
+                    if run.status == RunStatus.Succeeded.name:
+                        run.outputs = (await self.get_outputs(run_id)).outputs
+                    return run
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    run.hint = (
+                        f"The run is still {run.status} after {timeout_seconds:g} seconds of waiting; it goes on in "
+                        "the background. Call wait_for_desktop_flow_run again with the same run_id to keep waiting, "
+                        "or cancel_desktop_flow_run to stop it."
+                    ) + (f" {run.hint}" if run.hint else "")
+                    return run
+                if expecting:
+                    seconds = min(SAFETY_READ_SECONDS, remaining)
+                else:
+                    seconds = min(interval, remaining)
+                    interval = min(max(interval * 1.5, 1.0), MAX_POLL_INTERVAL)
+                    self._intervals.put(run_id, interval)
+                await self._hold(woken, seconds, run_id, started, timeout_seconds, run.status, expecting, progress)
+
+    async def _hold(
+        self,
+        woken: anyio.Event,
+        seconds: float,
+        run_id: str,
+        started: float,
+        timeout_seconds: float,
+        status: str,
+        expecting: bool,
+        progress: Progress,
+    ) -> None:
+        """Pause until ``woken`` or ``seconds`` pass; while a callback is expected, report progress without
+        reading the run every ``MAX_POLL_INTERVAL`` seconds, so clients see the wait is alive."""
+        while seconds > 0:
+            step = min(seconds, MAX_POLL_INTERVAL) if expecting else seconds
+            if await pause(woken, step, self._sleep):
+                return
+            seconds -= step
+            if seconds > 0:
+                elapsed = min(self._clock() - started, timeout_seconds)
+                await progress(elapsed, timeout_seconds, f"Run {run_id} is {status}; waiting for it to report back")
+
+    async def wait_for_change(self, run_id: str, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True at once when the run's verified callback arrives (or it is known finished).
+
+        For pollers outside ``wait`` (task polls): read the run after it returns, whichever way it returned.
+        """
+        async with self.wakeups.subscribe(run_id) as woken:
+            if self._finished.get(run_id) is not None:
+                return True
+            return await pause(woken, seconds, self._sleep)
+
+    async def expects_callback(self, run_id: str) -> bool:
+        """True while a callback for this run is still to come: pollers may then read it rarely."""
+        return self._callbacks is not None and await self._callbacks.expected(run_id)
 
     async def get_outputs(self, run_id: str) -> RunOutputs:
         run_id = parse_guid(run_id, argument="run_id")

@@ -7,6 +7,7 @@ order clients see them, and what every call passes through first (``tools.surfac
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -48,6 +49,13 @@ TOOLS_LIST_CACHE = CacheHint(ttl_ms=300_000, scope="public")
 
 TOOL_NAMES = TOOL_ORDER
 
+# The services of each server while its lifespan runs, for HTTP routes outside MCP (the callback endpoint).
+_LIVE: weakref.WeakKeyDictionary[MCPServer[Services], Services] = weakref.WeakKeyDictionary()
+
+
+def live_services(mcp: MCPServer[Services]) -> Services | None:
+    return _LIVE.get(mcp)
+
 
 def build_server(
     settings: Settings,
@@ -75,7 +83,11 @@ def build_server(
             now=now,
             offer_sign_in_prompts=offer_sign_in_prompts,
         ) as services:
-            yield services
+            _LIVE[mcp] = services
+            try:
+                yield services
+            finally:
+                _LIVE.pop(mcp, None)
 
     mcp: MCPServer[Services] = MCPServer(
         "desktop-flows-mcp",

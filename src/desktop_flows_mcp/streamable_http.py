@@ -26,6 +26,7 @@ from .config import ConfigError, EnvReader, Secret, is_loopback_host
 
 MCP_PATH = "/mcp"
 OPEN_PATHS = frozenset({"/health"})
+CALLBACKS_PREFIX = "/callbacks/"  # Dataverse sends no bearer token; the path's own token is checked instead
 DEFAULT_MAX_SESSIONS = 100
 
 
@@ -83,7 +84,8 @@ class BearerTokenMiddleware:
         self._expected = f"Bearer {token.reveal()}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+        path = str(scope.get("path", ""))
+        if scope["type"] == "http" and path not in OPEN_PATHS and not path.startswith(CALLBACKS_PREFIX):
             presented = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(presented, self._expected):
                 body = json.dumps({"error": "unauthorized", "message": "Send Authorization: Bearer <token>."})
@@ -99,6 +101,15 @@ def build_http_app(mcp: MCPServer[Any], http: HttpSettings) -> ASGIApp:
     @mcp.custom_route("/health", methods=["GET"])
     async def health(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
         return JSONResponse({"status": "ok", "name": "desktop-flows-mcp", "version": __version__})
+
+    @mcp.custom_route(CALLBACKS_PREFIX + "{token}", methods=["POST"])
+    async def callback(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
+        from .server import live_services
+
+        services = live_services(mcp)
+        if services is None or services.callbacks is None:
+            return JSONResponse({"status": "unknown"}, status_code=404)
+        return await services.callbacks.handle(request)
 
     app: ASGIApp = mcp.streamable_http_app(
         streamable_http_path=MCP_PATH,

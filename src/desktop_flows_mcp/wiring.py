@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from .access import AccessService
     from .auth import TokenProvider
+    from .callback_endpoint import CallbackReceiver
     from .diagnosis.machines import MachineService
     from .diagnosis.service import DiagnosisService
     from .flows import FlowCatalogue
@@ -44,6 +45,7 @@ class Services:
     offer_sign_in_prompts: bool = False  # a local stdio server for one person: show sign-in URLs via the client
     machines: MachineService | None = None
     diagnosis: DiagnosisService | None = None
+    callbacks: CallbackReceiver | None = None  # POST /callbacks/<token>, when DESKTOP_FLOWS_PUBLIC_URL is set
 
 
 def token_provider_for(settings: Settings) -> TokenProvider:
@@ -98,9 +100,10 @@ async def connect(
 
     settings = with_emulator_defaults(settings)
     provider = token_provider or token_provider_for(settings)
+    receivers: list[CallbackReceiver] = []  # filled below; the embedded emulator delivers callbacks to it
     async with anyio.create_task_group() as background:
         if settings.uses_emulator and dataverse_transport is None:
-            dataverse_transport = _embedded_emulator(background)
+            dataverse_transport = _embedded_emulator(background, settings.public_url, receivers)
         async with httpx.AsyncClient(
             transport=dataverse_transport,
             auth=BearerAuth(provider),
@@ -124,27 +127,55 @@ async def connect(
                 clock=clock,
                 read_only=settings.run.read_only,
             )
-            runs = RunService(client, catalogue, settings, cursors, clock=clock, sleep=sleep, now=now)
+            callbacks, wakeups = None, None
+            if settings.public_url:
+                from .run_callbacks import InProcessCallbackTokens, InProcessWakeups, RunCallbacks
+
+                tokens, wakeups = InProcessCallbackTokens(clock), InProcessWakeups()
+                callbacks = RunCallbacks(settings.public_url, tokens, clock)
+            runs = RunService(
+                client,
+                catalogue,
+                settings,
+                cursors,
+                clock=clock,
+                sleep=sleep,
+                now=now,
+                callbacks=callbacks,
+                wakeups=wakeups,
+            )
+            if callbacks is not None:
+                from .callback_endpoint import CallbackReceiver
+
+                receivers.append(
+                    CallbackReceiver(callbacks.tokens, runs.wakeups, runs.get_run, background.start_soon, clock=clock)
+                )
             access = build_access_service(settings, http, client, provider)
             machines = MachineService(client, cursors, now)
             diagnosis = DiagnosisService(
                 client, catalogue, licence_check_seen=runs.licence_check_seen, now=now, clock=clock
             )
-            yield Services(catalogue, runs, access, offer_sign_in_prompts, machines, diagnosis)
+            yield Services(
+                catalogue, runs, access, offer_sign_in_prompts, machines, diagnosis, receivers[0] if receivers else None
+            )
         background.cancel_scope.cancel()
 
 
-def _embedded_emulator(background: anyio.abc.TaskGroup) -> httpx.AsyncBaseTransport:
-    """The emulator in-process: same client code path as production, no port. Its callbacks are logged,
-    not sent, so a demo never makes outbound calls."""
+def _embedded_emulator(
+    background: anyio.abc.TaskGroup, public_url: str | None, receivers: list[CallbackReceiver]
+) -> httpx.AsyncBaseTransport:
+    """The emulator in-process: same client code path as production, no port. Callbacks to this server's public
+    URL are handed to its endpoint in-process; others are logged, not sent, so a demo never makes outbound calls."""
     import httpx
 
     from .emulator import Emulator
 
-    def log_callback(request: httpx.Request) -> httpx.Response:
+    async def deliver(request: httpx.Request) -> httpx.Response:
+        if public_url and receivers and str(request.url).startswith(public_url + "/callbacks/"):
+            return await httpx.ASGITransport(app=receivers[0].asgi).handle_async_request(request)
         log.warning("emulator: run finished; a real Dataverse would now POST its callback to %s", request.url)
         return httpx.Response(200)
 
-    emulator = Emulator(callback_transport=httpx.MockTransport(log_callback))
+    emulator = Emulator(callback_transport=httpx.MockTransport(deliver))
     background.start_soon(emulator.run_scheduler)
     return emulator.transport()
