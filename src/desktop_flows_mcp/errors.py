@@ -13,6 +13,7 @@ The categories (``ErrorCode``) are a public API: tools return them in ``structur
     dataverse_unavailable  Dataverse or the network failed; usually transient
     timeout                Dataverse did not answer in time
     internal               a bug on our side or an unexpected answer; report it
+    shared_state_unavailable  the replicas' shared store (Redis) is unreachable; no run was started, retry soon
 
 ``from_status`` is the only place that reads HTTP status codes and Dataverse ``0x8004…`` codes.
 """
@@ -36,6 +37,7 @@ class ErrorCode(StrEnum):
     DATAVERSE_UNAVAILABLE = "dataverse_unavailable"
     TIMEOUT = "timeout"
     INTERNAL = "internal"
+    SHARED_STATE_UNAVAILABLE = "shared_state_unavailable"
 
 
 class DesktopFlowsError(Exception):
@@ -286,6 +288,20 @@ def throttled(message: str, *, retry_after: float | None) -> DesktopFlowsError:
         retryable=True,
         http_status=429,
         retry_after_seconds=retry_after,
+    )
+
+
+def shared_state_unavailable(problem: str) -> DesktopFlowsError:
+    """Redis (shared by the replicas) is unreachable: a run start fails closed rather than skip its idempotency
+    check or the fleet's run limit."""
+    return DesktopFlowsError(
+        ErrorCode.SHARED_STATE_UNAVAILABLE,
+        f"This server cannot reach its shared store (Redis: {problem}), which it needs to check the idempotency key "
+        "and the connection's run limit. No run was started.",
+        hint="Retry the same call in a few seconds; reading flows and runs still works. If it persists, tell the "
+        "operator that Redis is unreachable.",
+        retryable=True,
+        retry_after_seconds=5.0,
     )
 
 

@@ -1,6 +1,7 @@
 """Wiring: the one place that assembles what the tools run on.
 
-settings ─► token provider (one factory, shared with the CLI's start-up check)
+settings ─► shared_state (in-process, or Redis: idempotency keys, run window, 429 pauses, cursor key, callbacks)
+         ─► token provider (one factory, shared with the CLI's start-up check)
          ─► httpx.AsyncClient (pooled, BearerAuth)  ─► DataverseClient ─► FlowCatalogue, RunService, AccessService
          ─► the Dataverse transport: the network, a caller's (tests), or the embedded emulator (--emulator)
 """
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from .auth import TokenProvider
     from .flows import FlowCatalogue
     from .runs import RunService
+    from .shared_state import SharedState
 
 log = logging.getLogger("desktop_flows_mcp")
 
@@ -39,6 +41,7 @@ class Services:
     runs: RunService
     access: AccessService | None = None
     offer_sign_in_prompts: bool = False  # a local stdio server for one person: show sign-in URLs via the client
+    shared: SharedState | None = None  # what the replicas share (in-process without Redis)
 
 
 def token_provider_for(settings: Settings) -> TokenProvider:
@@ -85,13 +88,16 @@ async def connect(
     from .auth import BearerAuth
     from .cursors import CursorCodec
     from .dataverse.client import DataverseClient, default_timeout
-    from .dataverse.resilience import RunRateLimiter
     from .flows import AllowList, FlowCatalogue
     from .runs import RunService
+    from .shared_state import open_shared_state
 
     settings = with_emulator_defaults(settings)
     provider = token_provider or token_provider_for(settings)
-    async with anyio.create_task_group() as background:
+    async with (
+        anyio.create_task_group() as background,
+        open_shared_state(settings, clock=clock, sleep=sleep, now=now) as shared,
+    ):
         if settings.uses_emulator and dataverse_transport is None:
             dataverse_transport = _embedded_emulator(background)
         async with httpx.AsyncClient(
@@ -107,9 +113,10 @@ async def connect(
                 settings.dataverse_url,
                 clock=clock,
                 sleep=sleep,
-                run_limiter=RunRateLimiter(clock=clock, sleep=sleep),
+                run_limiter=shared.run_window,
+                pauses=shared.pauses,
             )
-            cursors = CursorCodec()
+            cursors = CursorCodec(shared.cursor_key)
             catalogue = FlowCatalogue(
                 client,
                 AllowList(settings.run.allowed_flows),
@@ -117,9 +124,9 @@ async def connect(
                 clock=clock,
                 read_only=settings.run.read_only,
             )
-            runs = RunService(client, catalogue, settings, cursors, clock=clock, sleep=sleep, now=now)
+            runs = RunService(client, catalogue, settings, cursors, clock=clock, sleep=sleep, now=now, keys=shared.keys)
             access = build_access_service(settings, http, client, provider)
-            yield Services(catalogue, runs, access, offer_sign_in_prompts)
+            yield Services(catalogue, runs, access, offer_sign_in_prompts, shared)
         background.cancel_scope.cancel()
 
 
