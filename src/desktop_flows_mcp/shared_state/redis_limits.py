@@ -95,4 +95,4 @@ class RedisPauseBoard:
                 left: list[Any] = await pipe.execute()
         except RedisError:
             return 0.0  # reads go on with this replica's own pauses
-        return max((int(ms) for ms in left), default=0) / 1000
+        return max(0, *(int(ms) for ms in left)) / 1000  # PTTL: -2 missing, -1 no expiry (never written so)
