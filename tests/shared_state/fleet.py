@@ -33,7 +33,7 @@ class Process:
 
     @classmethod
     def spawn(cls, args: Sequence[str], env: dict[str, str]) -> Process:
-        log = tempfile.TemporaryFile()
+        log = tempfile.TemporaryFile()  # noqa: SIM115  # closed by stop()
         command = [sys.executable, "-m", "desktop_flows_mcp", *args]
         return cls(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log), log)
 
@@ -69,15 +69,30 @@ class Process:
 class Fleet:
     emulator: str
     replicas: list[Process]
+    urls: list[str]
     clients: list[Client] = field(default_factory=lambda: list[Client]())
 
     async def call(self, replica: int, tool: str, arguments: dict[str, Any]) -> CallToolResult:
         return await self.clients[replica].call_tool(tool, arguments)
 
+    async def call_alone(self, replica: int, tool: str, arguments: dict[str, Any]) -> CallToolResult:
+        """On a client of its own: a replica dying under this call breaks this call only."""
+        async with (
+            httpx2.AsyncClient(timeout=120) as http,
+            Client(streamable_http_client(self.urls[replica], http_client=http), mode="auto") as client,
+        ):
+            return await client.call_tool(tool, arguments)
+
     async def starts(self) -> list[dict[str, Any]]:
         """The RunDesktopFlow calls the emulator saw: connection, time, accepted."""
         async with httpx.AsyncClient() as http:
             return list((await http.get(f"{self.emulator}/_emulator/starts")).json()["value"])
+
+    async def slow_run_starts(self, seconds: float, times: int) -> None:
+        """The emulator holds the next ``times`` run starts ``seconds`` before it acts on them."""
+        fault = {"path": "RunDesktopFlow", "method": "POST", "status": None, "delay": seconds, "times": times}
+        async with httpx.AsyncClient() as http:
+            (await http.post(f"{self.emulator}/_emulator/faults", json=fault)).raise_for_status()
 
     def kill(self, replica: int) -> None:
         self.replicas[replica].popen.send_signal(signal.SIGKILL)
@@ -111,7 +126,7 @@ async def fleet(redis_url: str, size: int = 3) -> AsyncGenerator[Fleet, None]:
             await replica.until_ready(f"http://127.0.0.1:{port}/health")
         print(f"{size} replicas ready in {time.monotonic() - began:.1f} s")
         async with AsyncExitStack() as stack:
-            the_fleet = Fleet(emulator, replicas)
+            the_fleet = Fleet(emulator, replicas, [f"http://127.0.0.1:{port}/mcp" for port in ports])
             for port in ports:
                 http = await stack.enter_async_context(httpx2.AsyncClient(timeout=120))
                 transport = streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http)
