@@ -139,7 +139,7 @@ async def test_callback_tokens_are_shared_unguessable_and_spent_by_drop(redis_ur
         await tokens_a.bind(token, "run-7", expires_in=120)
         bound = await tokens_b.run_for(token)
         ttl = await a.pttl(tokens_a._name(token))  # pyright: ignore[reportPrivateUsage]
-        stored: list[Any] = await a.keys(prefix + "callback:*")
+        stored: list[Any] = await a.keys(prefix + "callback:*")  # pyright: ignore[reportUnknownMemberType]
         await tokens_b.drop(token)
         spent = await tokens_a.run_for(token)
         unknown = await tokens_a.run_for("made-up")
