@@ -143,6 +143,9 @@ async def test_callback_tokens_are_shared_unguessable_and_spent_by_drop(redis_ur
         await tokens_b.drop(token)
         spent = await tokens_a.run_for(token)
         unknown = await tokens_a.run_for("made-up")
+        await tokens_a.bind(token, "run-8", expires_in=60)  # a spent token is not brought back
+        rebound = await tokens_b.run_for(token)
+    assert rebound is None
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)  # 256 random bits, URL-safe
     assert (unbound, bound, spent, unknown) == (None, "run-7", None, None)
     assert 110_000 < ttl <= 120_000
@@ -176,13 +179,54 @@ async def test_without_redis_starts_fail_closed_and_pauses_fall_back(redis_url: 
         with pytest.raises(DesktopFlowsError) as lock:
             async with RedisIdempotencyKeys(a, prefix, clock=clock, now=lambda: datetime.now(UTC)).lock("k"):
                 pass
-        board = RedisPauseBoard(a, prefix)
+        board = RedisPauseBoard(a, prefix, clock=clock)
         await board.close_for(10, IDENTITY)  # logged, not raised
         remaining = await board.remaining((IDENTITY,))
+    async with two_clients(redis_url) as (up, _, _):
+        await RedisPauseBoard(up, prefix).close_for(10, IDENTITY)
+        board._redis = up  # pyright: ignore[reportPrivateUsage]  # Redis is back
+        quiet = await board.remaining((IDENTITY,))  # not asked for 5 s: reads never wait on a dead Redis each time
+        await clock.sleep(5)
+        back = await board.remaining((IDENTITY,))
     for error in (window.value, lock.value):
         assert error.code is ErrorCode.SHARED_STATE_UNAVAILABLE and error.retryable
         assert "No run was started" in error.message and "ConnectionError" in error.message
-    assert remaining == 0
+    assert remaining == quiet == 0 and 9 < back <= 10
     problem = await probe(down)
     assert problem is not None and "ConnectionError" in problem
     assert await probe(redis_url) is None
+
+
+async def test_wakeups_resubscribe_by_themselves_after_the_connection_drops(redis_url: str) -> None:
+    async with two_clients(redis_url) as (a, b, prefix), anyio.create_task_group() as group:
+        wakeups_a, wakeups_b = RedisRunWakeups(a, prefix), RedisRunWakeups(b, prefix)
+        await group.start(wakeups_b.listen)
+        await a.client_kill_filter(_type="pubsub")  # pyright: ignore[reportUnknownMemberType]
+        async with wakeups_b.subscribe("run-1") as woken:
+            with anyio.fail_after(5):
+                while not woken.is_set():  # published until the listener is back (it retries after 100 ms)
+                    await wakeups_a.publish("run-1")
+                    await anyio.sleep(0.05)
+        group.cancel_scope.cancel()
+
+
+async def test_a_held_key_keeps_its_lease_however_long_the_start_takes(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop_flows_mcp.shared_state import redis_keys
+
+    monkeypatch.setattr(redis_keys, "LEASE_SECONDS", 0.3)
+    monkeypatch.setattr(redis_keys, "RENEW_EVERY", 0.1)
+    async with two_clients(redis_url) as (a, b, prefix), anyio.create_task_group() as group:
+        holder = RedisIdempotencyKeys(a, prefix, clock=FakeClock(), now=lambda: datetime.now(UTC))
+        other = RedisIdempotencyKeys(b, prefix, clock=FakeClock(), now=lambda: datetime.now(UTC))
+        group.start_soon(holder.renew_leases)
+        async with holder.lock("k"):
+            with anyio.move_on_after(1.0) as waited:  # three leases long: only renewal keeps it held
+                async with other.lock("k"):
+                    pass
+        assert waited.cancelled_caught
+        with anyio.fail_after(1):  # released at once when the holder is done
+            async with other.lock("k"):
+                pass
+        group.cancel_scope.cancel()

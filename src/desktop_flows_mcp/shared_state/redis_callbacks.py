@@ -1,6 +1,7 @@
 """Callback tokens and run wake-ups through Redis: a callback that reaches replica A ends a wait on replica B.
 
-Tokens are 256 random bits (URL-safe); Redis keeps only their SHA-256 (``callback:<hash>`` → the run id, or ""
+They match ``run_callbacks.CallbackTokens`` and ``RunWakeups`` (structural types). Tokens are 256 random bits
+(URL-safe); Redis keeps only their SHA-256 (``callback:<hash>`` → the run id, or ""
 while unbound), so reading Redis does not let anyone forge a callback. Wake-ups are published on
 ``wake:<run id>``; each replica listens to the whole ``wake:*`` pattern on one connection, subscribed before the
 server starts, and sets the events of its own waiters. Lost while Redis is away, a wake-up only makes a wait
@@ -42,8 +43,9 @@ class RedisCallbackTokens:
         return token
 
     async def bind(self, token: str, run_id: str, *, expires_in: float) -> None:
+        """Only a token still alive is bound (``XX``): a spent or expired one stays gone."""
         with fail_closed():
-            await self._redis.set(self._name(token), run_id, px=_ms(expires_in))
+            await self._redis.set(self._name(token), run_id, px=_ms(expires_in), xx=True)
 
     async def run_for(self, token: str) -> str | None:
         with fail_closed():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..dataverse.resilience import window_full
 from .redis_state import describe, fail_closed
 
 log = logging.getLogger("desktop_flows_mcp")
+QUIET_SECONDS = 5.0
 
 _TAKE_SLOT = """
 local t = redis.call('TIME')
@@ -76,10 +78,12 @@ class RedisRunWindow:
 class RedisPauseBoard:
     """Pauses every replica honours; without Redis each replica keeps its own (``ThrottleGate``), so never raises."""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis, prefix: str, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._redis = redis
         self._prefix = prefix
         self._pause = redis.register_script(_PAUSE)
+        self._clock = clock
+        self._quiet_until = 0.0  # after a failure every Dataverse call would wait on Redis's timeout: skip it a while
 
     async def close_for(self, seconds: float, scope: str) -> None:
         try:
@@ -88,11 +92,14 @@ class RedisPauseBoard:
             log.warning("could not share a Dataverse pause through Redis: %s", describe(error))
 
     async def remaining(self, scopes: tuple[str, ...]) -> float:
+        if self._clock() < self._quiet_until:
+            return 0.0
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for scope in scopes:
                     pipe.pttl(self._prefix + "pause:" + scope)
                 left: list[Any] = await pipe.execute()
         except RedisError:
+            self._quiet_until = self._clock() + QUIET_SECONDS
             return 0.0  # reads go on with this replica's own pauses
         return max(0, *(int(ms) for ms in left)) / 1000  # PTTL: -2 missing, -1 no expiry (never written so)
