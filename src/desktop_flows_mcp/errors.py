@@ -2,17 +2,17 @@
 
 The categories (``ErrorCode``) are a public API: tools return them in ``structuredContent.error.code``.
 
-    invalid_argument       the call's arguments are wrong; fix them and call again
-    not_found              the flow or run does not exist (or this identity cannot see it)
-    unauthenticated        no usable token; the sign-in must be fixed, not retried
-    permission_denied      the identity lacks a Dataverse privilege or security role
-    throttled              a rate limit was hit; retry after ``retry_after_seconds``
-    flow_not_allowed       DESKTOP_FLOWS_ALLOWED refuses this flow; nothing was sent
-    input_too_large        the serialised inputs exceed Dataverse's 2 MB limit
-    conflict               the request clashes with the current state (run already finished, key reused)
-    dataverse_unavailable  Dataverse or the network failed; usually transient
-    timeout                Dataverse did not answer in time
-    internal               a bug on our side or an unexpected answer; report it
+    invalid_argument          the call's arguments are wrong; fix them and call again
+    not_found                 the flow or run does not exist (or this identity cannot see it)
+    unauthenticated           no usable token; the sign-in must be fixed, not retried
+    permission_denied         the identity lacks a Dataverse privilege or security role
+    throttled                 a rate limit was hit; retry after ``retry_after_seconds``
+    flow_not_allowed          DESKTOP_FLOWS_ALLOWED refuses this flow; nothing was sent
+    input_too_large           the serialised inputs exceed Dataverse's 2 MB limit
+    conflict                  the request clashes with the current state (run already finished, key reused)
+    dataverse_unavailable     Dataverse or the network failed; usually transient
+    timeout                   Dataverse did not answer in time
+    internal                  a bug on our side or an unexpected answer; report it
     shared_state_unavailable  the replicas' shared store (Redis) is unreachable; no run was started, retry soon
 
 ``from_status`` is the only place that reads HTTP status codes and Dataverse ``0x8004…`` codes.

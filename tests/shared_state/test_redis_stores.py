@@ -195,6 +195,10 @@ async def test_without_redis_starts_fail_closed_and_pauses_fall_back(redis_url: 
     problem = await probe(down)
     assert problem is not None and "ConnectionError" in problem
     assert await probe(redis_url) is None
+    assert (
+        await probe(redis_url + "?socket_timeout=abc")
+        == "ValueError: Invalid value for 'socket_timeout' in connection URL."
+    )
 
 
 async def test_wakeups_resubscribe_by_themselves_after_the_connection_drops(redis_url: str) -> None:

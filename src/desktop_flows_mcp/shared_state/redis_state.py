@@ -76,7 +76,10 @@ def fail_closed() -> Generator[None, None, None]:
 
 async def probe(url: str) -> str | None:
     """Why Redis cannot serve this server (None: it can), for the start-up check."""
-    client = client_for(url)
+    try:
+        client = client_for(url)
+    except ValueError as error:  # an option in the URL's query redis-py cannot read
+        return f"{type(error).__name__}: {str(error)[:160]}"
     try:
         with anyio.fail_after(TIMEOUT_SECONDS * 2):
             await client.ping()  # pyright: ignore[reportUnknownMemberType]
