@@ -3,6 +3,8 @@ and wired into the services (in-process without Redis)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -115,3 +117,18 @@ async def test_the_full_stack_with_redis_starts_a_keyed_run_once(redis_url: str)
     assert other["code"] == "conflict"
     assert second_page["flows"]
     assert stack.wire.paths().count("POST Microsoft.Dynamics.CRM.RunDesktopFlow") == 1
+
+
+def test_without_a_redis_url_the_redis_client_is_never_imported() -> None:
+    code = (
+        "import sys, anyio\n"
+        "from desktop_flows_mcp.config import Settings\n"
+        "from desktop_flows_mcp.wiring import connect\n"
+        "async def main():\n"
+        "    async with connect(Settings.from_env({})) as services:\n"
+        "        await services.catalogue.list_flows(search=None, include_drafts=False, limit=1, cursor=None)\n"
+        "anyio.run(main)\n"
+        "print('redis' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
