@@ -60,6 +60,8 @@ def dataverse() -> Iterator[respx.MockRouter]:
         router.get("workflows").respond(200, json={"value": []})
         router.get("flowsessions").respond(403, json=PRIVILEGE_DENIED)
         router.get("connectionreferences").respond(200, json={"value": []})
+        router.get("flowmachines").respond(200, json={"value": []})
+        router.get("flowlogs").respond(200, json={"value": []})
         yield router
 
 
@@ -89,12 +91,31 @@ async def test_check_access_reports_each_probe_and_the_fix_for_the_one_that_fail
         "list_desktop_flows": (True, None),
         "read_run_history": (False, "permission_denied"),
         "list_connection_references": (True, None),
+        "list_machines": (True, None),
+        "read_run_logs": (True, None),
     }
     failed = report["probes"][2]
     assert "prvReadflowsession" in failed["fix"] and "Application users" in failed["fix"]
     assert failed["dataverse_code"] == "0x80040220"
     assert report["all_ok"] is False and report["next_step"].startswith("Fix 'read_run_history'")
     assert entra.token_forms[0]["scope"] == f"{URL}/.default"
+
+
+async def test_without_machine_and_log_privileges_check_access_says_diagnosis_is_partial_and_names_them(
+    dataverse: respx.MockRouter,
+) -> None:
+    dataverse.get("flowsessions").respond(200, json={"value": []})
+    dataverse.get("flowmachines").respond(403, json=PRIVILEGE_DENIED)
+    dataverse.get("flowlogs").respond(403, json=PRIVILEGE_DENIED)
+
+    is_error, report = await call(secret_provider(FakeEntra()), secret_settings(), "check_access")
+
+    failed = {probe["check"]: probe["fix"] for probe in report["probes"] if not probe["ok"]}
+    assert not is_error and set(failed) == {"list_machines", "read_run_logs"}
+    assert "prvReadflowmachine" in failed["list_machines"] and "prvReadflowlog" in failed["read_run_logs"]
+    assert report["all_ok"] is False
+    assert report["next_step"].startswith("This identity can list desktop flows")
+    assert "Run diagnosis will be partial until" in report["next_step"]
 
 
 async def test_a_token_dataverse_refuses_is_refreshed_once_retried_once_then_blamed_on_the_application_user(

@@ -76,3 +76,20 @@ def test_start_up_without_msal_sign_in_imports_neither_msal_nor_json_schema_vali
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_an_access_token_next_to_a_client_secret_stops_start_up_even_with_an_explicit_mode() -> None:
+    result = run_cli(
+        env={
+            "DATAVERSE_URL": "https://contoso.crm.dynamics.com",
+            "DATAVERSE_AUTH": "client_secret",
+            "DATAVERSE_ACCESS_TOKEN": "eyJ-a-persons-token",
+            "DATAVERSE_CLIENT_SECRET": "Abc8Q~the-apps-secret",
+            "DATAVERSE_CLIENT_ID": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+            "DATAVERSE_TENANT_ID": "11111111-2222-3333-4444-555555555555",
+        }
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("desktop-flows-mcp: DATAVERSE_ACCESS_TOKEN: is set next to DATAVERSE_CLIENT_SECRET")
+    assert "eyJ-a-persons-token" not in line and "Abc8Q~the-apps-secret" not in line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,32 @@ def test_a_certificate_that_does_not_open_stops_start_up_naming_the_variable(
 
     assert stopped.value.code == 2
     assert "DATAVERSE_CLIENT_CERTIFICATE" in capsys.readouterr().err
+
+
+class _Built(Exception):
+    """Stops ``main`` once it has built the server, before it serves anything."""
+
+
+@pytest.mark.parametrize(("transport", "offered"), [("stdio", True), ("streamable-http", False)])
+def test_only_the_stdio_server_offers_sign_in_prompts_through_the_client(
+    transport: str, offered: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local stdio server serves one person; over HTTP whoever answered would sign the server in as themselves."""
+    import desktop_flows_mcp.server
+    from desktop_flows_mcp.cli import main
+
+    seen: dict[str, object] = {}
+
+    def build_server(settings: object, **kwargs: object) -> None:
+        seen.update(kwargs)
+        raise _Built
+
+    for name in [n for n in os.environ if n.startswith(("DATAVERSE_", "DESKTOP_FLOWS_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(desktop_flows_mcp.server, "build_server", build_server)
+    monkeypatch.setenv("DATAVERSE_TOKEN_CACHE_DIR", str(tmp_path))
+
+    with pytest.raises(_Built):
+        main(["--dataverse-url", "https://contoso.crm.dynamics.com", "--client-id", APP, "--transport", transport])
+
+    assert seen["offer_sign_in_prompts"] is offered

@@ -49,18 +49,17 @@ def test_the_mode_is_inferred_from_what_is_configured_and_the_reason_is_kept(
     assert because in (settings.sign_in.reason or "")
 
 
-def test_an_explicit_mode_wins_and_secrets_never_print() -> None:
+def test_an_explicit_mode_wins_over_other_modes_variables_and_secrets_never_print() -> None:
     settings = from_env(
-        DATAVERSE_AUTH="client_secret",
+        DATAVERSE_AUTH="device_code",
         DATAVERSE_CLIENT_SECRET="hunter2",
         DATAVERSE_CLIENT_ID=APP.upper(),
         DATAVERSE_TENANT_ID=TENANT,
-        DATAVERSE_ACCESS_TOKEN="eyJ",
     )
 
     assert (settings.sign_in.mode, settings.sign_in.reason, settings.sign_in.client_id) == (
-        "client_secret",
-        "DATAVERSE_AUTH=client_secret; DATAVERSE_ACCESS_TOKEN is ignored",
+        "device_code",
+        "DATAVERSE_AUTH=device_code; DATAVERSE_CLIENT_SECRET is ignored",
         APP,
     )
     assert "hunter2" not in repr(settings)
@@ -153,21 +152,31 @@ def test_the_authority_host_override_is_normalised() -> None:
 @pytest.mark.parametrize(
     "credential",
     [
-        {"DATAVERSE_CLIENT_SECRET": "s", "DATAVERSE_CLIENT_ID": APP, "DATAVERSE_TENANT_ID": TENANT},
+        {"DATAVERSE_CLIENT_SECRET": "Abc8Q~secret", "DATAVERSE_CLIENT_ID": APP, "DATAVERSE_TENANT_ID": TENANT},
         {"DATAVERSE_CLIENT_CERTIFICATE": "/a.pem", "DATAVERSE_CLIENT_ID": APP, "DATAVERSE_TENANT_ID": TENANT},
         {"DATAVERSE_MANAGED_IDENTITY_CLIENT_ID": APP},
     ],
     ids=["secret", "certificate", "managed-identity"],
 )
+@pytest.mark.parametrize("explicit", [None, "access_token", "app mode"])
 def test_an_access_token_next_to_app_credentials_is_a_start_up_error_not_a_silent_choice(
-    credential: dict[str, str],
+    credential: dict[str, str], explicit: str | None
 ) -> None:
+    """Even when DATAVERSE_AUTH names one of them: two identities for one server are never chosen between."""
+    variable = next(iter(credential))
+    modes = {
+        "DATAVERSE_CLIENT_SECRET": "client_secret",
+        "DATAVERSE_CLIENT_CERTIFICATE": "certificate",
+        "DATAVERSE_MANAGED_IDENTITY_CLIENT_ID": "managed_identity",
+    }
+    auth = {} if explicit is None else {"DATAVERSE_AUTH": modes[variable] if explicit == "app mode" else explicit}
     with pytest.raises(ConfigError) as caught:
-        from_env(DATAVERSE_ACCESS_TOKEN="eyJ-secret-token", **credential)
+        from_env(DATAVERSE_ACCESS_TOKEN="eyJ-secret-token", **credential, **auth)
 
-    assert caught.value.variable == "DATAVERSE_AUTH"
-    assert "DATAVERSE_ACCESS_TOKEN" in str(caught.value) and next(iter(credential)) in str(caught.value)
-    assert "eyJ-secret-token" not in str(caught.value)
+    assert caught.value.variable == "DATAVERSE_ACCESS_TOKEN"
+    assert f"DATAVERSE_ACCESS_TOKEN: is set next to {variable}" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert "eyJ-secret-token" not in str(caught.value) and credential[variable] not in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,9 @@ when no token can be had at all, because that error (the device code, the AADSTS
     list_desktop_flows            GET workflows (category 6, one row)             Read on Process (workflow)
     read_run_history              GET flowsessions (one row)                       Read on Flow Session
     list_connection_references    GET connectionreferences (one row)               Read on Connection Reference
+    list_machines                 GET flowmachines (one row)                       Read on Flow Machine (+ Group)
+    read_run_logs                 GET flowlogs (one row)                           Read on Flow Log
+The last two only deepen diagnose_desktop_flow_run and list_machines: without them the rest still works.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .errors import DesktopFlowsError, ErrorCode
+from .errors import LOGS_PRIVILEGE, MACHINES_PRIVILEGE, DesktopFlowsError, ErrorCode
 from .models import ToolResult
 from .signin.aadsts import SignInContext, application_user_hint
 from .signin.clouds import cloud_for
@@ -31,7 +34,10 @@ if TYPE_CHECKING:
     from .dataverse.client import DataverseClient
     from .dataverse.discovery import EnvironmentDiscovery
 
-ProbeName = Literal["who_am_i", "list_desktop_flows", "read_run_history", "list_connection_references"]
+ProbeName = Literal[
+    "who_am_i", "list_desktop_flows", "read_run_history", "list_connection_references", "list_machines", "read_run_logs"
+]
+_DIAGNOSIS_PROBES = ("list_machines", "read_run_logs")
 
 _ROLE_PATH = (
     "Power Platform admin center > Environments > (this environment) > Settings > Users + permissions > "
@@ -54,6 +60,8 @@ _PRIVILEGE_FIX: dict[ProbeName, str] = {
         "Give this identity Read on the Connection Reference table (prvReadconnectionreference), e.g. Environment "
         "Maker or a custom role, at " + _ROLE_PATH + "."
     ),
+    "list_machines": f"Give this identity {MACHINES_PRIVILEGE}, at {_ROLE_PATH}.",
+    "read_run_logs": f"Give this identity {LOGS_PRIVILEGE}, at {_ROLE_PATH}.",
 }
 
 
@@ -156,20 +164,28 @@ class AccessService:
                     "See desktop flow connection references (connectionreferences)",
                     lambda: self._client.list_connection_references(search=None, limit=1),
                 ),
+                await self._probe(
+                    "list_machines",
+                    "See machines and machine groups (flowmachines)",
+                    lambda: self._client.list_machines(search=None, page_size=1, next_link=None),
+                ),
+                await self._probe("read_run_logs", "Read run action logs (flowlogs)", self._client.peek_action_logs),
             ]
-        failed = next((probe for probe in probes if not probe.ok), None)
+        failed = next((probe for probe in probes if not probe.ok and probe.check not in _DIAGNOSIS_PROBES), None)
+        partial = next((probe for probe in probes if not probe.ok), None)
         return AccessReport(
             environment_url=self._url,
             auth_mode=self._context.mode,
             cloud=self._cloud,
             identity=identity,
             probes=probes,
-            all_ok=failed is None,
+            all_ok=partial is None,
             next_step=(
-                "This identity can list desktop flows, read their runs and see connection references. Running a flow "
-                "also needs a connection the identity may use. Next: list_desktop_flows."
-                if failed is None
-                else f"Fix '{failed.check}' first: {failed.fix} Then call check_access again."
+                f"Fix '{failed.check}' first: {failed.fix} Then call check_access again."
+                if failed is not None
+                else "This identity can list desktop flows, read their runs and see connection references. Running a "
+                "flow also needs a connection the identity may use. Next: list_desktop_flows."
+                + (f" Run diagnosis will be partial until: {partial.fix}" if partial is not None else "")
             ),
         )
 

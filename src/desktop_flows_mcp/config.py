@@ -206,12 +206,8 @@ _CREDENTIAL_VARIABLES = (
     "DATAVERSE_CLIENT_CERTIFICATE",
     "DATAVERSE_MANAGED_IDENTITY_CLIENT_ID",
 )
-# App credentials that an access token must not silently win over, and the mode each one means.
-_APP_CREDENTIALS = {
-    "DATAVERSE_CLIENT_CERTIFICATE": "certificate",
-    "DATAVERSE_CLIENT_SECRET": "client_secret",
-    "DATAVERSE_MANAGED_IDENTITY_CLIENT_ID": "managed_identity",
-}
+# App credentials that must not be configured next to an access token (two identities for one server).
+_APP_CREDENTIALS = ("DATAVERSE_CLIENT_CERTIFICATE", "DATAVERSE_CLIENT_SECRET", "DATAVERSE_MANAGED_IDENTITY_CLIENT_ID")
 # The credential variables each mode reads; the others are reported as ignored when the mode is explicit.
 _USED_BY: dict[str, tuple[str, ...]] = {
     "access_token": ("DATAVERSE_ACCESS_TOKEN",),
@@ -236,16 +232,8 @@ def _infer_mode(values: _Values) -> tuple[str, str]:
     4. DATAVERSE_MANAGED_IDENTITY_CLIENT_ID  managed_identity (user-assigned)
     5. DATAVERSE_CLIENT_ID alone             device_code (a person, works without a browser)
 
-    An access token next to app credentials (2-4) is not guessed between: DATAVERSE_AUTH must say which.
+    An access token next to app credentials (2-4) never gets here: ``_refuse_two_identities``.
     """
-    app_credentials = [name for name in _APP_CREDENTIALS if values.get(name)]
-    if values.get("DATAVERSE_ACCESS_TOKEN") and app_credentials:
-        raise ConfigError(
-            "DATAVERSE_AUTH",
-            f"is not set, and both DATAVERSE_ACCESS_TOKEN and {app_credentials[0]} are set; say which to use (or "
-            "unset the one you do not mean).",
-            "access_token (or " + _APP_CREDENTIALS[app_credentials[0]] + ")",
-        )
     for variable, mode in (
         ("DATAVERSE_ACCESS_TOKEN", "access_token"),
         ("DATAVERSE_CLIENT_CERTIFICATE", "certificate"),
@@ -262,6 +250,23 @@ def _infer_mode(values: _Values) -> tuple[str, str]:
         + " (see the README's Sign-in section).",
         f"device_code (with DATAVERSE_CLIENT_ID={SAMPLE_PUBLIC_CLIENT_ID} or your own app's id)",
     )
+
+
+def _refuse_two_identities(values: _Values) -> None:
+    """An access token next to app credentials is two identities for one server: a start-up error, always.
+
+    Even with DATAVERSE_AUTH set: a leftover token (often a person's, pasted for a quick test) or a credential an
+    MCP host template fills in would otherwise decide who runs the flows, noted only on stderr that a stdio user
+    never sees. Neither value is repeated.
+    """
+    app_credentials = [name for name in _APP_CREDENTIALS if values.get(name)]
+    if values.get("DATAVERSE_ACCESS_TOKEN") and app_credentials:
+        raise ConfigError(
+            "DATAVERSE_ACCESS_TOKEN",
+            f"is set next to {app_credentials[0]}: two identities for one server, and neither is picked silently. "
+            "Unset the one you do not mean (DATAVERSE_AUTH, if set, must name the mode you keep).",
+            f"(unset, to sign in with {app_credentials[0]})",
+        )
 
 
 @dataclass(frozen=True)
@@ -286,6 +291,7 @@ class SignIn:
 def _sign_in(values: _Values, dataverse_url: str, env: Mapping[str, str], platform: str) -> SignIn:
     """The sign-in fields of Settings for the chosen mode, each required variable checked."""
     explicit = values.choice("DATAVERSE_AUTH", AUTH_MODES, None)
+    _refuse_two_identities(values)
     mode, reason = (explicit, f"DATAVERSE_AUTH={explicit}") if explicit else _infer_mode(values)
     authority = values.get("DATAVERSE_AUTHORITY_HOST")
     ignored = [name for name in ("DATAVERSE_ACCESS_TOKEN", *_APP_CREDENTIALS) if values.get(name)]

@@ -119,6 +119,9 @@ Operation = Literal[
     "list_runs",
     "list_connection_references",
     "who_am_i",
+    "list_machines",
+    "read_machines",
+    "read_logs",
 ]
 
 # Dataverse codes that decide the category whatever the HTTP status says.
@@ -174,6 +177,11 @@ def _category_for_status(status: int) -> ErrorCode:
 _RETRYABLE = {ErrorCode.THROTTLED, ErrorCode.DATAVERSE_UNAVAILABLE, ErrorCode.TIMEOUT}
 
 _RUN_READ_OPERATIONS = {"read_run", "read_outputs", "list_runs"}
+MACHINES_PRIVILEGE = (
+    "Read on the Flow Machine and Flow Machine Group tables (prvReadflowmachine, prvReadflowmachinegroup), e.g. "
+    "through the Desktop Flows Machine Owner role, or machines and groups shared with this identity"
+)
+LOGS_PRIVILEGE = "Read on the Flow Log table (prvReadflowlog); logs inherit access from their run"
 
 
 def _hint(code: ErrorCode, operation: Operation, retry_after: float | None) -> str:
@@ -185,6 +193,9 @@ def _hint(code: ErrorCode, operation: Operation, retry_after: float | None) -> s
                 "security role with read (and for cancel, write) access to Flow Sessions, or check the run in "
                 "the Power Automate portal. Call check_access if available."
             )
+        if operation in ("list_machines", "read_machines", "read_logs"):
+            what = LOGS_PRIVILEGE if operation == "read_logs" else MACHINES_PRIVILEGE
+            return f"Ask a Dataverse admin for {what}. Retrying will not help."
         if operation == "run_flow":
             return (
                 "This identity may not run this desktop flow. Ask a Dataverse admin for a security role that "

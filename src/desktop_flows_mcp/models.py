@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .diagnosis.run_hints import DIAGNOSE_FAILED, FAILED_STATUSES, hint_for
 from .errors import cap, scrub
-from .run_errors import hint_for
 
 # The error envelope as every output schema admits it. Its fields (code, message, hint, retryable, ...) are the
 # same for every tool and described once, in the server's instructions, rather than in each tool's schema.
@@ -228,7 +228,7 @@ class FlowRun(ToolResult):
         status = status_label(status_code)
         error = None
         error_code, error_message = _text(row, "errorcode"), _text(row, "errormessage")
-        if error_code or error_message or status in ("Failed", "Faulted", "TimedOut", "Aborted"):
+        if error_code or error_message or status in FAILED_STATUSES:
             hint, retryable = hint_for(error_code, status)
             error = RunError(
                 code=cap(error_code, 200) if error_code else None,
@@ -247,6 +247,7 @@ class FlowRun(ToolResult):
             completed_on=parse_timestamp(row.get("completedon")),
             run_mode=run_mode_label(_int(row, "runmode")),
             error=error,
+            hint=DIAGNOSE_FAILED if status in FAILED_STATUSES else None,
         )
 
 

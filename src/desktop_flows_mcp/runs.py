@@ -24,6 +24,7 @@ from .cursors import CursorCodec, PageToken, refuse_other_arguments
 from .dataverse.client import DataverseClient, RunDesktopFlowRequest
 from .dataverse.odata import is_guid, parse_guid
 from .dataverse.resilience import Clock, Sleep
+from .diagnosis.run_hints import queued_hint
 from .errors import DesktopFlowsError, ErrorCode, invalid_argument, not_allowed
 from .flows import FlowCatalogue, gather
 from .idempotency import Attempt, IdempotencyKeys, IdempotencyStore, KeyRecord
@@ -84,6 +85,7 @@ class RunService:
         self._outputs: Recent[str, RunOutputs] = Recent(FINISHED_TTL, 64, clock)
         self._just_started: Recent[str, float] = Recent(MAX_POLL_INTERVAL, 256, clock)  # run id → when it started
         self._intervals: Recent[str, float] = Recent(15 * 60.0, 256, clock)  # run id → its current poll interval
+        self._licence_checks: Recent[str, str] = Recent(24 * 3600.0, 512, clock)  # run id → licenseCheck.code
 
     # ---- start ----------------------------------------------------------------------------------------------
 
@@ -181,6 +183,8 @@ class RunService:
             len(wire.inputs_json.encode()),
         )
         self._just_started.put(response.run_id, self._clock())
+        if response.license_check:
+            self._licence_checks.put(response.run_id, response.license_check)
         return started.model_copy(update={"run_id": response.run_id, "license_check": response.license_check})
 
     async def _start_once(self, key: str, ref: FlowRef, wire: RunDesktopFlowRequest, started: StartedRun) -> StartedRun:
@@ -267,6 +271,10 @@ class RunService:
 
     # ---- follow ---------------------------------------------------------------------------------------------
 
+    def licence_check_seen(self, run_id: str) -> str | None:
+        """The licence check Dataverse answered when this process started the run, if it did."""
+        return self._licence_checks.get(run_id)
+
     async def get_run(self, run_id: str) -> FlowRun:
         run_id = parse_guid(run_id, argument="run_id")
         finished = self._finished.get(run_id)
@@ -276,6 +284,7 @@ class RunService:
         run.run_id = run_id
         if run.is_terminal:
             self._finished.put(run_id, run.model_copy(deep=True))
+        run.hint = queued_hint(run.status, run.created_on, self._now()) or run.hint
         return run
 
     async def wait(self, run_id: str, timeout_seconds: float, progress: Progress = _no_progress) -> FlowRun:
@@ -307,7 +316,7 @@ class RunService:
                     f"The run is still {run.status} after {timeout_seconds:g} seconds of waiting; it goes on in the "
                     "background. Call wait_for_desktop_flow_run again with the same run_id to keep waiting, or "
                     "cancel_desktop_flow_run to stop it."
-                )
+                ) + (f" {run.hint}" if run.hint else "")
                 return run
             await self._sleep(min(interval, remaining))
             interval = min(max(interval * 1.5, 1.0), MAX_POLL_INTERVAL)

@@ -18,7 +18,9 @@ from mcp.server import CacheHint, MCPServer
 from . import __version__
 from .config import Settings
 from .tools.access import register_access_tools
+from .tools.diagnose import register_diagnose_tool
 from .tools.flows import register_flow_tools
+from .tools.machines import register_machine_tools
 from .tools.runs import register_run_read_tools, register_run_write_tools
 from .tools.surface import TOOL_ORDER, ToolSurface
 from .wiring import Services, connect
@@ -82,6 +84,8 @@ def build_server(
     if not settings.run.read_only:
         register_run_write_tools(mcp)
     register_run_read_tools(mcp)
+    register_diagnose_tool(mcp)
+    register_machine_tools(mcp)
     register_access_tools(mcp)
     mcp.middleware.append(ToolSurface(mcp))
     return mcp

@@ -2,7 +2,8 @@
 
 settings ─► shared_state (in-process, or Redis: idempotency keys, run window, 429 pauses, cursor key, callbacks)
          ─► token provider (one factory, shared with the CLI's start-up check)
-         ─► httpx.AsyncClient (pooled, BearerAuth)  ─► DataverseClient ─► FlowCatalogue, RunService, AccessService
+         ─► httpx.AsyncClient (pooled, BearerAuth)  ─► DataverseClient ─► FlowCatalogue, RunService, AccessService,
+                                                                                MachineService, DiagnosisService
          ─► the Dataverse transport: the network, a caller's (tests), or the embedded emulator (--emulator)
 """
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
     from .access import AccessService
     from .auth import TokenProvider
+    from .diagnosis.machines import MachineService
+    from .diagnosis.service import DiagnosisService
     from .flows import FlowCatalogue
     from .runs import RunService
     from .shared_state import SharedState
@@ -41,6 +44,8 @@ class Services:
     runs: RunService
     access: AccessService | None = None
     offer_sign_in_prompts: bool = False  # a local stdio server for one person: show sign-in URLs via the client
+    machines: MachineService | None = None
+    diagnosis: DiagnosisService | None = None
     shared: SharedState | None = None  # what the replicas share (in-process without Redis)
 
 
@@ -88,6 +93,8 @@ async def connect(
     from .auth import BearerAuth
     from .cursors import CursorCodec
     from .dataverse.client import DataverseClient, default_timeout
+    from .diagnosis.machines import MachineService
+    from .diagnosis.service import DiagnosisService
     from .flows import AllowList, FlowCatalogue
     from .runs import RunService
     from .shared_state import open_shared_state
@@ -126,7 +133,11 @@ async def connect(
             )
             runs = RunService(client, catalogue, settings, cursors, clock=clock, sleep=sleep, now=now, keys=shared.keys)
             access = build_access_service(settings, http, client, provider)
-            yield Services(catalogue, runs, access, offer_sign_in_prompts, shared)
+            machines = MachineService(client, cursors, now)
+            diagnosis = DiagnosisService(
+                client, catalogue, licence_check_seen=runs.licence_check_seen, now=now, clock=clock
+            )
+            yield Services(catalogue, runs, access, offer_sign_in_prompts, machines, diagnosis, shared)
         background.cancel_scope.cancel()
 
 

@@ -48,8 +48,9 @@ class DeviceCode:
     device_code: str
     user_code: str
     scope: str
-    status: str = "pending"  # pending | approved | declined | used
+    status: str = "pending"  # pending | approved | declined | refused | used
     person: Person = ADA
+    refusal: tuple[str, int, str] | None = None  # error, AADSTS code, sentence: Entra's answer once refused
 
 
 @dataclass
@@ -102,6 +103,16 @@ class FakeEntra:
 
     def decline(self, user_code: str) -> None:
         self._device(user_code).status = "declined"
+
+    def refuse(self, user_code: str, code: int, sentence: str, error: str = "invalid_grant") -> None:
+        """The person signed in, but Entra refuses to issue the token (consent declined, not a member, ...)."""
+        device = self._device(user_code)
+        device.status, device.refusal = "refused", (error, code, sentence)
+
+    def revoke_sign_ins(self) -> None:
+        """Every refresh token issued so far stops working (revoked, or expired from disuse): AADSTS70008."""
+        with self._lock:
+            self._refresh_tokens.clear()
 
     def _device(self, user_code: str) -> DeviceCode:
         return next(code for code in self.device_codes if code.user_code == user_code)
@@ -213,6 +224,8 @@ class FakeEntra:
                 )
             if code.status == "declined":
                 return _error(400, "authorization_declined", 70019, "The end user denied the authorization request.")
+            if code.refusal is not None:
+                return _error(400, *code.refusal)
             code.status = "used"
             return self._issue({**form, "scope": code.scope}, person=code.person)
         if grant == "refresh_token":

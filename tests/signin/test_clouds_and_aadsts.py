@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 
 from desktop_flows_mcp.errors import ErrorCode
+from desktop_flows_mcp.signin import build_token_provider
 from desktop_flows_mcp.signin.aadsts import SignInContext, application_user_hint, entra_error, first_line
 from desktop_flows_mcp.signin.clouds import cloud_for
+from tests.fakes.entra import FakeEntra
+from tests.fakes.msal_http import MsalHttpClient
+from tests.signin.helpers_signin import settings
 
 
 @pytest.mark.parametrize(
@@ -160,3 +164,15 @@ def test_hints_never_name_a_tenant_called_organizations_when_none_is_set(code: i
 
     assert "organizations" not in hint
     assert "the tenant you signed in to" in hint
+
+
+@pytest.mark.anyio
+async def test_an_app_in_china_signs_in_at_the_current_china_host_through_msal() -> None:
+    entra = FakeEntra(host="login.partner.microsoftonline.cn")
+    provider = build_token_provider(
+        settings("client_secret", DATAVERSE_URL="https://contoso.crm.dynamics.cn"), http_client=MsalHttpClient(entra)
+    )
+
+    assert await provider.token() == "fake-access-token-1"
+    assert {request.url.host for request in entra.requests} == {"login.partner.microsoftonline.cn"}
+    assert entra.token_forms[0]["scope"].split()[0] == "https://contoso.crm.dynamics.cn/.default"

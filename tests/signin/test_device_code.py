@@ -226,6 +226,27 @@ async def test_a_sign_in_completed_by_another_process_ends_this_ones_pending_cod
     assert entra.issued == 1
 
 
+async def test_a_code_still_pending_gives_way_at_once_to_a_sign_in_another_process_completed(
+    entra: FakeEntra, clock: FakeClock, tmp_path: Path
+) -> None:
+    first, second = (shared_cache_provider(entra, clock, tmp_path) for _ in range(2))
+    try:
+        await sign_in_prompt(first)
+        await sign_in_prompt(second)
+        entra.approve("FAKE-0001")
+        await first.token()
+
+        token = await second.token()  # FAKE-0002 is still pending at Entra and has not expired
+    finally:
+        first.close()
+        second.close()
+
+    assert token == "fake-access-token-1"
+    assert second.pending_prompt is None  # the pending code was dropped, its poller stopped
+    assert [code.status for code in entra.device_codes] == ["used", "pending"]
+    assert entra.issued == 1
+
+
 async def test_a_declined_code_does_not_hide_a_valid_sign_in_in_the_shared_cache(
     entra: FakeEntra, clock: FakeClock, tmp_path: Path
 ) -> None:

@@ -7,10 +7,15 @@ from pathlib import Path
 
 import anyio
 import pytest
+from mcp import Client
+from mcp.types import CallToolResult
 
+from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
-from desktop_flows_mcp.signin import SignInRequired, build_token_provider
+from desktop_flows_mcp.server import build_server
+from desktop_flows_mcp.signin import SignInRequired, build_token_provider, sign_in_context
 from desktop_flows_mcp.signin.interactive import InteractiveProvider
+from tests.conftest import error_of
 from tests.fakes.browser import Behaviour, FakeBrowser, system_browser
 from tests.fakes.entra import GRACE, FakeEntra
 from tests.fakes.msal_http import MsalHttpClient
@@ -119,3 +124,59 @@ async def refusal(provider: InteractiveProvider) -> DesktopFlowsError:
     with pytest.raises(DesktopFlowsError) as caught:
         await provider.token()
     return caught.value
+
+
+@pytest.mark.parametrize("browser", ["ignore"], indirect=True)
+async def test_msals_own_browser_timeout_is_a_clear_unauthenticated_error(
+    entra: FakeEntra, browser: FakeBrowser, clock: FakeClock, tmp_path: Path
+) -> None:
+    """msal stops listening after ``timeout`` seconds (BrowserInteractionTimeoutError), before our clock's deadline."""
+    import msal  # pyright: ignore[reportMissingTypeStubs]
+
+    chosen = settings("interactive", DATAVERSE_TOKEN_CACHE_DIR=str(tmp_path))
+    provider = InteractiveProvider(
+        sign_in_context(chosen),
+        cache=msal.SerializableTokenCache(),
+        http_client=MsalHttpClient(entra),
+        clock=clock,
+        timeout_seconds=0.05,
+    )
+    try:
+        await refusal(provider)
+        assert await provider.wait_for_sign_in(10)
+        timed_out = await refusal(provider)
+    finally:
+        provider.close()
+
+    assert (timed_out.code, timed_out.retryable) == (ErrorCode.UNAUTHENTICATED, False)
+    assert "not finished within 0.05 seconds" in timed_out.message
+    assert "proxy" not in (timed_out.hint or "")
+
+
+@pytest.mark.parametrize("browser", ["ignore"], indirect=True)
+async def test_through_the_server_tool_calls_answer_at_once_while_the_browser_waits(
+    opened: InteractiveProvider, browser: FakeBrowser, clock: FakeClock
+) -> None:
+    """No lock is held while the person is in the browser: concurrent tool calls all answer at once."""
+    server = build_server(
+        settings("interactive"),
+        dataverse_transport=Emulator(clock=clock).transport(),
+        token_provider=opened,
+        clock=clock,
+    )
+    answers: list[CallToolResult] = []
+
+    async with Client(server, mode="legacy") as client:
+
+        async def call(tool: str) -> None:
+            answers.append(await client.call_tool(tool, {}))
+
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as calls:
+                for tool in ("list_desktop_flows", "list_desktop_flow_runs", "list_desktop_flows"):
+                    calls.start_soon(call, tool)
+
+    errors = [error_of(answer) for answer in answers]
+    assert len(errors) == 3 and {error["code"] for error in errors} == {"unauthenticated"}
+    assert all("browser window opened" in error["message"] for error in errors)
+    assert browser.wait_opened(1) and len(browser.opened) == 1

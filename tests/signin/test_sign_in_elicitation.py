@@ -1,9 +1,10 @@
 """The device-code prompt offered through MCP URL-mode elicitation, with the error-with-hint as the fallback.
 
-The presenter below is what server.py lends the token provider for a tool call on a local stdio server: it asks
-the client to show the verification URL (``ctx.elicit_url``) and tells it when the sign-in finished
-(``notifications/elicitation/complete``). The server here is a one-tool MCPServer around a real
-DeviceCodeProvider (real msal, fake Entra ID) and the client is the SDK's in-memory Client.
+The presenter (tools/sign_in_prompts.py) is what the tools' boundary lends the token provider for a tool call
+on a local stdio server: it asks the client to show the verification URL (``ctx.elicit_url``) and tells it when
+the sign-in finished (``notifications/elicitation/complete``). The server here is a one-tool MCPServer around a
+real DeviceCodeProvider (real msal, fake Entra ID) and the client is the SDK's in-memory Client; the full server
+wiring is in test_sign_in_prompts_wiring.py.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 from desktop_flows_mcp.errors import DesktopFlowsError
-from desktop_flows_mcp.signin import SignInPrompt, build_token_provider, presenting_sign_in_through
+from desktop_flows_mcp.signin import build_token_provider, presenting_sign_in_through
 from desktop_flows_mcp.signin.device_code import DeviceCodeProvider
+from desktop_flows_mcp.tools.sign_in_prompts import presenter_for
 from tests.fakes.entra import FakeEntra
 from tests.fakes.msal_http import MsalHttpClient
 from tests.signin.helpers_signin import FakeClock, settings
@@ -30,34 +32,12 @@ from tests.signin.helpers_signin import FakeClock, settings
 pytestmark = pytest.mark.anyio
 
 
-class UrlElicitationPresenter:
-    """The adapter server.py builds from the tool's Context (only over stdio, only if the client offers URLs)."""
-
-    def __init__(self, ctx: Context[Any]) -> None:
-        self._ctx = ctx
-
-    async def offer(self, prompt: SignInPrompt) -> bool:
-        assert prompt.url is not None
-        result = await self._ctx.elicit_url(prompt.message, prompt.url, prompt.elicitation_id)
-        return result.action == "accept"
-
-    async def finished(self, prompt: SignInPrompt) -> None:
-        await self._ctx.request_context.session.send_elicit_complete(
-            prompt.elicitation_id, related_request_id=self._ctx.request_id
-        )
-
-
-def client_shows_urls(ctx: Context[Any]) -> bool:
-    capabilities = ctx.client_capabilities
-    return bool(capabilities and capabilities.elicitation and capabilities.elicitation.url is not None)
-
-
 def sign_in_server(provider: DeviceCodeProvider) -> MCPServer[Any]:
     server: MCPServer[Any] = MCPServer("sign-in-elicitation-test")
 
     @server.tool()
     async def check(ctx: Context[Any]) -> str:
-        presenter = UrlElicitationPresenter(ctx) if client_shows_urls(ctx) else None
+        presenter = presenter_for(ctx, enabled=True)  # the adapter the tools' boundary lends on stdio
         try:
             with presenting_sign_in_through(presenter):
                 await provider.token()

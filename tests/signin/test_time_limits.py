@@ -116,3 +116,41 @@ def test_the_production_session_limits_every_request_unless_told_otherwise() -> 
 
     assert isinstance(session, requests.Session)  # Service Fabric managed identity requires a real Session
     assert recorder.timeouts == [ENTRA_TIMEOUT, ENTRA_TIMEOUT, 3]
+
+
+async def test_a_device_code_sign_in_that_cannot_reach_entra_is_retryable(tmp_path: Path) -> None:
+    provider = build_token_provider(
+        settings("device_code", DATAVERSE_TOKEN_CACHE_DIR=str(tmp_path)),
+        http_client=MsalHttpClient(FakeEntra(stalled=True)),
+        clock=FakeClock(),
+    )
+
+    with pytest.raises(DesktopFlowsError) as caught:
+        await provider.token()
+
+    assert (caught.value.code, caught.value.retryable) == (ErrorCode.DATAVERSE_UNAVAILABLE, True)
+
+
+async def test_a_network_blip_while_the_code_is_pending_keeps_the_code(tmp_path: Path) -> None:
+    entra = FakeEntra()
+    provider = build_token_provider(
+        settings("device_code", DATAVERSE_TOKEN_CACHE_DIR=str(tmp_path)),
+        http_client=MsalHttpClient(entra),
+        clock=FakeClock(),
+    )
+    assert isinstance(provider, DeviceCodeProvider)
+    try:
+        with pytest.raises(DesktopFlowsError):
+            await provider.token()
+        entra.stalled = True
+        with pytest.raises(DesktopFlowsError) as during:
+            await provider.token()  # the poll it triggers times out
+        entra.stalled = False
+        entra.approve("FAKE-0001")
+        token = await provider.token()
+    finally:
+        provider.close()
+
+    assert "FAKE-0001" in during.value.message  # the same code, not a network error or a new code
+    assert token == "fake-access-token-1"
+    assert len(entra.device_codes) == 1

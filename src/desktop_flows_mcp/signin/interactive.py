@@ -36,7 +36,7 @@ class InteractiveProvider(PublicClientProvider):
         cache: Any,
         http_client: Any = None,
         clock: Callable[[], float] = time.monotonic,
-        timeout_seconds: int = 300,
+        timeout_seconds: float = 300,
     ) -> None:
         super().__init__(context, cache=cache, http_client=http_client, clock=clock)
         self._timeout_seconds = timeout_seconds
@@ -98,7 +98,7 @@ class _BrowserSignIn(PendingSignIn):
         prompt: SignInPrompt,
         *,
         username: str | None,
-        timeout_seconds: int,
+        timeout_seconds: float,
         clock: Callable[[], float],
     ) -> None:
         super().__init__(prompt, deadline=clock() + timeout_seconds, clock=clock)
@@ -129,5 +129,5 @@ class _BrowserSignIn(PendingSignIn):
         self._finish({"error": _NO_BROWSER})
 
 
-def _duration(seconds: int) -> str:
-    return f"{round(seconds / 60)} minutes" if seconds >= 120 else f"{seconds} seconds"
+def _duration(seconds: float) -> str:
+    return f"{round(seconds / 60)} minutes" if seconds >= 120 else f"{seconds:g} seconds"

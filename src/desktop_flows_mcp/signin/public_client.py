@@ -29,13 +29,16 @@ import anyio
 import anyio.to_thread
 
 from ..errors import DesktopFlowsError, ErrorCode
-from .aadsts import SignInContext, entra_error
+from .aadsts import SignInContext, aadsts_codes, entra_error
 from .entra_http import msal_http_client
 from .msal_providers import MsalTokenProvider, authority_options, msal_module
 from .pending import PendingSignIn
 from .prompts import SignInPrompt, SignInRequired, current_presenter
 
 log = logging.getLogger("desktop_flows_mcp.signin")
+
+# Entra's "the saved sign-in has ended" codes: the refresh token is dead for every resource.
+_SAVED_SIGN_IN_ENDED = frozenset({70008, 700082, 70043, 50173})
 
 
 class PublicClientProvider(MsalTokenProvider):
@@ -213,12 +216,21 @@ class PublicClientProvider(MsalTokenProvider):
         if "access_token" in result:
             return cast(str, result["access_token"])
         if "error" in result:
+            if _SAVED_SIGN_IN_ENDED.intersection(aadsts_codes(result)):
+                async with self._lock:  # so the next call asks the person again, as the hint says
+                    await anyio.to_thread.run_sync(self._forget_account)
             raise entra_error(result, self.context)
         raise DesktopFlowsError(
             ErrorCode.UNAUTHENTICATED,
             f"No signed-in account could get a token for {resource}.",
             hint="Call check_access to sign in again, then retry.",
         )
+
+    def _forget_account(self) -> None:
+        app = self._application()
+        account = self._account(app)
+        if account is not None:
+            app.remove_account(account)
 
     def close(self) -> None:
         self._drop_pending()

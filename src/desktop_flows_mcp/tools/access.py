@@ -25,8 +25,9 @@ def register_access_tools(mcp: MCPServer[Services]) -> None:
 
         Call it first when a tool fails with unauthenticated or permission_denied, or when a person asks why
         nothing works. Returns the environment, the sign-in mode, who Dataverse says the caller is, and one probe
-        per capability (flows, run history, connection references); a failed probe carries the fix for an
-        administrator. If sign-in is pending (device code), the error carries the URL and code to show the person.
+        per capability (flows, run history, connection references, machines, logs); a failed probe carries the
+        fix for an administrator. If sign-in is pending (device code), the error carries the URL and code to show
+        the person.
         """
         return await _access(ctx).check_access()
 

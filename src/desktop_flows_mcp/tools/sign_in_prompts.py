@@ -31,6 +31,13 @@ class UrlElicitationPresenter:
 
 
 def presenter_for(ctx: Context[Any], *, enabled: bool) -> SignInPresenter | None:
+    """A presenter only when enabled, the client shows URLs, and the call did not come over HTTP.
+
+    The last check holds even if a server built with ``offer_sign_in_prompts=True`` is served over HTTP: the
+    transport attaches its HTTP request to the call there, and never on stdio.
+    """
+    if not enabled or ctx.request_context.request is not None:
+        return None
     capabilities = ctx.client_capabilities
     shows_urls = bool(capabilities and capabilities.elicitation and capabilities.elicitation.url is not None)
-    return UrlElicitationPresenter(ctx) if enabled and shows_urls else None
+    return UrlElicitationPresenter(ctx) if shows_urls else None

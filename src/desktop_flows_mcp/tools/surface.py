@@ -38,6 +38,8 @@ TOOL_ORDER = (
     "get_desktop_flow_run_outputs",
     "list_desktop_flow_runs",
     "cancel_desktop_flow_run",
+    "diagnose_desktop_flow_run",
+    "list_machines",
     "list_connection_references",
     "check_access",
     "list_environments",

@@ -1,0 +1,135 @@
+"""What list_machines and diagnose_desktop_flow_run return: lean models, parsed from Dataverse rows here.
+
+Fields that are None are left out of results; descriptions are few, because every byte of an output schema is
+paid by every agent on every tools/list.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ..models import ToolResult
+
+
+def _object(schema: dict[str, Any]) -> None:
+    """Publish a nested part as a plain object (list_machines publishes Machine and MachineGroup in full)."""
+    branches = [schema, *schema.get("anyOf", [])]
+    is_list = any(branch.get("type") == "array" for branch in branches)
+    schema.clear()
+    schema.update({"type": "array", "items": {"type": "object"}} if is_list else {"type": "object"})
+
+
+def _part(**kwargs: Any) -> Any:
+    return Field(default=None, json_schema_extra=_object, **kwargs)
+
+
+Health = Literal["online", "offline", "maintenance", "error"]
+Verdict = Literal[
+    "succeeded",
+    "running",
+    "queued",
+    "queued_machine_unavailable",
+    "queued_behind_others",
+    "failed_no_machine",
+    "failed_licence",
+    "failed_machine_or_session",
+    "failed_in_flow",
+    "cancelled",
+]
+
+
+class Machine(BaseModel):
+    id: str
+    name: str
+    group: str | None = None
+    health: Health
+    health_reason: str
+    status: str | None = None
+    state: str | None = None
+    last_heartbeat: datetime | None = None
+    heartbeat_age_minutes: int | None = None
+    hosting: str | None = None
+    hosted_state: str | None = None
+    error: str | None = None
+    agent_version: str | None = None
+    session_capacity: int | None = None
+
+
+class MachineGroup(BaseModel):
+    id: str
+    name: str
+    kind: Literal["standard", "hosted"]
+    status: str | None = None
+    provisioning: str | None = None
+    machine_count: int | None = None
+    error: str | None = None
+
+
+class MachineList(ToolResult):
+    machines: list[Machine]
+    groups: list[MachineGroup] = Field(description="On the first page only.")
+    next_cursor: str | None = None
+
+
+class Queue(BaseModel):
+    """An estimate: Dataverse publishes no queue position; only runs this identity can see are counted."""
+
+    runs_ahead: int
+    running: int
+    capacity: int | None = Field(default=None, description="Session slots on online machines.")
+    oldest_waiting_minutes: int | None = None
+    note: str | None = None
+
+
+class RunFailure(BaseModel):
+    code: str | None = None
+    message: str | None = None
+    details: str | None = None
+    meaning: str | None = None
+    fix: str | None = None
+    admin_fix: str | None = None
+    documented: bool = False
+    retry: str | None = None
+
+
+class Licence(BaseModel):
+    needs: str
+    holder: str
+    check: str | None = Field(default=None, description="licenseCheck.code at start, when this server saw it.")
+    ok: bool | None = None
+    finding: str | None = None
+
+
+class Action(BaseModel):
+    at: str | None = None
+    name: str | None = None
+    status: str | None = None
+    level: str | None = None
+    error: str | None = None
+
+
+class ActionLog(BaseModel):
+    actions: list[Action] = Field(description="Last actions, oldest first.")
+    note: str | None = Field(default=None, description="Why there are none or fewer.")
+
+
+class Diagnosis(ToolResult):
+    run_id: str
+    flow_id: str | None = None
+    status: str
+    verdict: Verdict
+    summary: str
+    cause: str
+    machine: Machine | None = _part()
+    group: MachineGroup | None = _part()
+    group_machines: list[Machine] | None = _part()
+    queue: Queue | None = _part()
+    failure: RunFailure | None = _part()
+    licence: Licence | None = _part()
+    action_log: ActionLog = Field(json_schema_extra=_object)
+    next_step: str
+    admin_step: str | None = None
+    unreadable: list[str] | None = Field(default=None, description="What could not be read, and the privilege.")
