@@ -22,6 +22,10 @@ def run_args(key: str, number: int = 1) -> dict[str, Any]:
     return {"flow": INVOICE_FLOW, "inputs": inputs, "idempotency_key": key}
 
 
+def answers_ids(answers: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{answer['run_id'][:8]}{' (reused)' if answer['reused'] else ''}" for answer in answers)
+
+
 def most_in_any_minute(times: list[float]) -> int:
     times = sorted(times)
     return max((sum(1 for t in times[i:] if t < start + 60) for i, start in enumerate(times)), default=0)
@@ -35,10 +39,15 @@ async def test_one_key_sent_to_three_replicas_at_once_starts_one_run(redis_url: 
         async def send(replica: int) -> None:
             answers.append(ok(await replicas.call(replica, "run_desktop_flow", run_args(key))))
 
+        began = time.monotonic()
         async with anyio.create_task_group() as group:
             for replica in range(3):
                 group.start_soon(send, replica)
+        elapsed = time.monotonic() - began
         starts = await replicas.starts()
+    print(
+        f"one key to 3 replicas at once in {elapsed:.2f} s: {len(starts)} run started, run_ids {answers_ids(answers)}"
+    )
     assert len({answer["run_id"] for answer in answers}) == 1
     assert sorted(answer["reused"] for answer in answers) == [False, True, True]
     assert len(starts) == 1
@@ -67,7 +76,8 @@ async def test_75_runs_over_three_replicas_stay_within_70_a_minute_and_the_rest_
         starts = await replicas.starts()
     seen = [start["at"] for start in starts if start["accepted"]]
     print(
-        f"75 runs over 3 replicas in {elapsed:.2f} s: {len(accepted)} accepted, {len(refused)} throttled; "
+        f"75 runs over 3 replicas in {elapsed:.2f} s: {len(accepted)} accepted, {len(refused)} throttled (retry_after "
+        f"{', '.join(str(error['retry_after_seconds']) for error in refused)} s); "
         f"emulator saw {len(starts)} starts, refused {len(starts) - len(seen)}, most in 60 s {most_in_any_minute(seen)}"
     )
     assert len(accepted) == len(set(accepted)) == 70
