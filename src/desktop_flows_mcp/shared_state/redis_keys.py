@@ -41,7 +41,7 @@ class RedisIdempotencyKeys:
         self._now = now
         self._release = redis.register_script(_RELEASE)
         self._renew = redis.register_script(_RENEW)
-        self._held: dict[str, str] = {}  # lock name → this holder's token
+        self._held: dict[str, str] = {}  # this replica's holders: token → lock name
 
     def _name(self, kind: str, key: str) -> str:
         return f"{self._prefix}{kind}:{hashlib.sha256(key.encode()).hexdigest()}"
@@ -54,11 +54,11 @@ class RedisIdempotencyKeys:
             while not await self._redis.set(name, token, nx=True, px=int(LEASE_SECONDS * 1000)):
                 await anyio.sleep(delay)  # real time: the lease and the other holder are real
                 delay = min(delay * 2, 0.2)
-        self._held[name] = token
+        self._held[token] = name
         try:
             yield
         finally:
-            del self._held[name]
+            del self._held[token]
             with anyio.CancelScope(shield=True):
                 try:
                     await self._release(keys=[name], args=[token])
@@ -69,7 +69,7 @@ class RedisIdempotencyKeys:
         """Runs for the life of the server: a holder keeps its key however long its start takes."""
         while True:
             await anyio.sleep(RENEW_EVERY)
-            for name, token in list(self._held.items()):
+            for token, name in list(self._held.items()):
                 try:
                     if not await self._renew(keys=[name], args=[token, int(LEASE_SECONDS * 1000)]):
                         log.warning("an idempotency key lock ran out while held (Redis lost it or stalled)")
