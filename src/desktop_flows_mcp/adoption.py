@@ -37,8 +37,9 @@ class RunAdopter:
         self._sleep = sleep
         self._user_id: str | None = None
 
-    async def find(self, attempt: Attempt, *, claimed: set[str]) -> str | None:
-        """The run ``attempt`` started, None when it provably started none; conflict when it cannot tell."""
+    async def find(self, attempt: Attempt, *, claimed_among: Callable[[list[str]], Awaitable[set[str]]]) -> str | None:
+        """The run ``attempt`` started, None when it provably started none; conflict when it cannot tell.
+        ``claimed_among`` says which of the candidates other idempotency keys already own."""
         settle = attempt.ended_at + SETTLE_SECONDS - self._clock()
         if settle > 0:
             await self._sleep(settle)
@@ -48,10 +49,10 @@ class RunAdopter:
         candidates = [
             str(row["flowsessionid"])
             for row in rows
-            if row.get("_ownerid_value") == me
-            and str(row.get("connectionid") or "").lower() == connection
-            and row.get("flowsessionid") not in claimed
+            if row.get("_ownerid_value") == me and str(row.get("connectionid") or "").lower() == connection
         ]
+        claimed = await claimed_among(candidates) if candidates else set[str]()
+        candidates = [run_id for run_id in candidates if run_id not in claimed]
         matching = [run_id for run_id in candidates if await self._same_inputs(run_id, attempt.inputs)]
         if len(matching) > 1:
             raise DesktopFlowsError(

@@ -39,6 +39,7 @@ _FLAGS: dict[str, str] = {
     "allowed": "DESKTOP_FLOWS_ALLOWED",
     "poll_seconds": "DESKTOP_FLOWS_POLL_SECONDS",
     "public_url": "DESKTOP_FLOWS_PUBLIC_URL",
+    "redis_url": "DESKTOP_FLOWS_REDIS_URL",
 }
 
 
@@ -93,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
         help="also offer each allowed flow as a typed tool of its own",
     )
     parser.add_argument("--poll-seconds", help="first poll interval while waiting for a run (default 2)")
+    parser.add_argument(
+        "--redis-url", help="replicas behind one address share state here: redis[s]://[:password@]host[:port][/db]"
+    )
     parser.add_argument(
         "--transport", choices=["stdio", "streamable-http"], default="stdio", help="how MCP clients connect"
     )
@@ -172,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             + (", read-only" if settings.run.read_only else ""),
             file=sys.stderr,
         )
+    if settings.shared.redis_url is not None:
+        _check_redis(settings)
     from .server import build_server
 
     server = build_server(
@@ -197,6 +203,30 @@ def main(argv: Sequence[str] | None = None) -> None:
         file=sys.stderr,
     )
     anyio.run(serve_http, server, http)
+
+
+def _check_redis(settings: Settings) -> None:
+    """Redis configured but missing or unreachable: refuse to start, in one line (the URL is never shown)."""
+    assert settings.shared.redis_url is not None
+    where = settings.shared.redis_display
+    try:
+        from .shared_state.redis_state import probe
+    except ImportError:
+        print(
+            "desktop-flows-mcp: DESKTOP_FLOWS_REDIS_URL is set, but the Redis client is not installed: "
+            "pip install 'desktop-flows-mcp[redis]'",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
+    import anyio
+
+    problem = anyio.run(probe, settings.shared.redis_url.reveal())
+    if problem is not None:
+        print(f"desktop-flows-mcp: Redis at {where} is unreachable ({problem}); not starting.", file=sys.stderr)
+        raise SystemExit(2)
+    print(
+        f"desktop-flows-mcp: replicas share idempotency keys and run limits through Redis at {where}", file=sys.stderr
+    )
 
 
 def _start_up_token_provider(settings: Settings) -> TokenProvider | None:

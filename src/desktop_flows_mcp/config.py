@@ -78,11 +78,29 @@ class RunOptions:
 
 
 @dataclass(frozen=True)
+class SharedOptions:
+    """State the replicas of one deployment share (``shared_state``): none without a Redis URL."""
+
+    redis_url: Secret | None = None  # redis:// or rediss://; may hold a password, so never shown
+    cursor_secret: Secret | None = None  # cursors signed with a key derived from it, valid on every replica
+
+    @property
+    def redis_display(self) -> str | None:
+        """The Redis address for start-up lines: scheme, host, port and database, never the credentials."""
+        if self.redis_url is None:
+            return None
+        parts = urlsplit(self.redis_url.reveal())
+        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+        return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path or '/0'}"
+
+
+@dataclass(frozen=True)
 class Settings:
     dataverse_url: str
     sign_in: SignIn
     run: RunOptions = field(default_factory=RunOptions)
     public_url: str | None = None  # where Dataverse reaches this deployment: runs then report back to it
+    shared: SharedOptions = field(default_factory=SharedOptions)
 
     @property
     def uses_emulator(self) -> bool:
@@ -126,9 +144,10 @@ class Settings:
             poll_interval_seconds=values.number("DESKTOP_FLOWS_POLL_SECONDS", 2.0, low=0.0, high=60.0),
             flow_tools=_flow_tools(values),
         )
+        shared = SharedOptions(_redis_url(values), _cursor_secret(values))
         public_url = normalise_public_url(raw) if (raw := values.get("DESKTOP_FLOWS_PUBLIC_URL")) else None
         if use_emulator:
-            return cls(EMULATOR_URL, SignIn(mode="emulator", reason=reason), options, public_url)
+            return cls(EMULATOR_URL, SignIn(mode="emulator", reason=reason), options, public_url, shared)
 
         assert url is not None
         dataverse_url = normalise_dataverse_url(url)
@@ -139,7 +158,41 @@ class Settings:
                 "https://flows-mcp.contoso.com",
             )
         sign_in = _sign_in(values, dataverse_url, env, platform)
-        return cls(dataverse_url, sign_in, options, public_url)
+        return cls(dataverse_url, sign_in, options, public_url, shared)
+
+
+_REDIS_EXAMPLE = "rediss://:password@redis.internal:6380/0"
+
+
+def _redis_url(values: _Values) -> Secret | None:
+    """DESKTOP_FLOWS_REDIS_URL, checked without ever repeating it (it may hold a password)."""
+    raw = values.get("DESKTOP_FLOWS_REDIS_URL")
+    if raw is None:
+        return None
+    name = "DESKTOP_FLOWS_REDIS_URL"
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(
+            name, "is not a valid URL (the value is not shown: it may hold a password).", _REDIS_EXAMPLE
+        ) from None
+    if parts.scheme.lower() not in ("redis", "rediss") or not parts.hostname:
+        raise ConfigError(name, "must be a redis:// or rediss:// URL with a host.", _REDIS_EXAMPLE)
+    if port == 0 or parts.fragment or not re.fullmatch(r"/?\d{0,2}", parts.path):
+        raise ConfigError(name, "must be redis[s]://[user:password@]host[:port][/database number].", _REDIS_EXAMPLE)
+    return Secret(raw)
+
+
+def _cursor_secret(values: _Values) -> Secret | None:
+    secret = values.get("DESKTOP_FLOWS_CURSOR_SECRET")
+    if secret is not None and len(secret) < 32:
+        raise ConfigError(
+            "DESKTOP_FLOWS_CURSOR_SECRET",
+            "must be at least 32 characters (the value is not shown).",
+            "$(openssl rand -hex 32)",
+        )
+    return Secret(secret) if secret else None
 
 
 def _allowed(values: _Values) -> tuple[str, ...]:

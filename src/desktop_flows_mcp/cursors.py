@@ -1,7 +1,8 @@
 """Opaque, signed paging cursors.
 
 A cursor wraps Dataverse's ``@odata.nextLink`` (already cut down to a path below our own API root) and the
-page size it was made with. It is signed with a per-process key, so an edited cursor cannot change the
+page size it was made with. It is signed with a per-process key (shared by the replicas when Redis or
+DESKTOP_FLOWS_CURSOR_SECRET is configured, see ``shared_state``), so an edited cursor cannot change the
 query (say, drop ``category eq 6``), and it never holds a host: the next request always goes to
 DATAVERSE_URL with our own token. A cursor from before a restart is refused with a clear message.
 """
@@ -34,6 +35,11 @@ def refuse_other_arguments(made_for: Mapping[str, object], given: Mapping[str, o
                 f"The cursor belongs to a list with {name}={made_for.get(name)!r}, not {name}={value!r}.",
                 hint="Pass the cursor with the arguments of the first page (or none), or start over without it.",
             )
+
+
+def derive_cursor_key(secret: str) -> bytes:
+    """The signing key from DESKTOP_FLOWS_CURSOR_SECRET: every replica with the secret reads every cursor."""
+    return hmac.new(secret.encode(), b"desktop-flows-mcp cursor signing key v1", hashlib.sha256).digest()
 
 
 class CursorCodec:

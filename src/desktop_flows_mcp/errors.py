@@ -2,17 +2,18 @@
 
 The categories (``ErrorCode``) are a public API: tools return them in ``structuredContent.error.code``.
 
-    invalid_argument       the call's arguments are wrong; fix them and call again
-    not_found              the flow or run does not exist (or this identity cannot see it)
-    unauthenticated        no usable token; the sign-in must be fixed, not retried
-    permission_denied      the identity lacks a Dataverse privilege or security role
-    throttled              a rate limit was hit; retry after ``retry_after_seconds``
-    flow_not_allowed       DESKTOP_FLOWS_ALLOWED refuses this flow; nothing was sent
-    input_too_large        the serialised inputs exceed Dataverse's 2 MB limit
-    conflict               the request clashes with the current state (run already finished, key reused)
-    dataverse_unavailable  Dataverse or the network failed; usually transient
-    timeout                Dataverse did not answer in time
-    internal               a bug on our side or an unexpected answer; report it
+    invalid_argument          the call's arguments are wrong; fix them and call again
+    not_found                 the flow or run does not exist (or this identity cannot see it)
+    unauthenticated           no usable token; the sign-in must be fixed, not retried
+    permission_denied         the identity lacks a Dataverse privilege or security role
+    throttled                 a rate limit was hit; retry after ``retry_after_seconds``
+    flow_not_allowed          DESKTOP_FLOWS_ALLOWED refuses this flow; nothing was sent
+    input_too_large           the serialised inputs exceed Dataverse's 2 MB limit
+    conflict                  the request clashes with the current state (run already finished, key reused)
+    dataverse_unavailable     Dataverse or the network failed; usually transient
+    timeout                   Dataverse did not answer in time
+    internal                  a bug on our side or an unexpected answer; report it
+    shared_state_unavailable  the replicas' shared store (Redis) is unreachable; no run was started, retry soon
 
 ``from_status`` is the only place that reads HTTP status codes and Dataverse ``0x8004…`` codes.
 """
@@ -36,6 +37,7 @@ class ErrorCode(StrEnum):
     DATAVERSE_UNAVAILABLE = "dataverse_unavailable"
     TIMEOUT = "timeout"
     INTERNAL = "internal"
+    SHARED_STATE_UNAVAILABLE = "shared_state_unavailable"
 
 
 class DesktopFlowsError(Exception):
@@ -297,6 +299,20 @@ def throttled(message: str, *, retry_after: float | None) -> DesktopFlowsError:
         retryable=True,
         http_status=429,
         retry_after_seconds=retry_after,
+    )
+
+
+def shared_state_unavailable(problem: str) -> DesktopFlowsError:
+    """Redis (shared by the replicas) is unreachable: a run start fails closed rather than skip its idempotency
+    check or the fleet's run limit."""
+    return DesktopFlowsError(
+        ErrorCode.SHARED_STATE_UNAVAILABLE,
+        f"This server cannot reach its shared store (Redis: {problem}), which it needs to check the idempotency key "
+        "and the connection's run limit. No run was started.",
+        hint="Retry the same call in a few seconds; reading flows and runs still works. If it persists, tell the "
+        "operator that Redis is unreachable.",
+        retryable=True,
+        retry_after_seconds=5.0,
     )
 
 

@@ -27,7 +27,7 @@ from .dataverse.resilience import Clock, Sleep
 from .diagnosis.run_hints import queued_hint
 from .errors import DesktopFlowsError, ErrorCode, invalid_argument, not_allowed
 from .flows import FlowCatalogue, gather
-from .idempotency import Attempt, IdempotencyStore, KeyRecord
+from .idempotency import Attempt, IdempotencyKeys, IdempotencyStore, KeyRecord
 from .models import CancelledRun, FlowRef, FlowRun, RunList, RunOutputs, RunStatus, StartedRun
 from .recent import Recent
 from .run_callbacks import InProcessWakeups, RunCallbacks, RunWakeups, pause
@@ -74,6 +74,7 @@ class RunService:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         callbacks: RunCallbacks | None = None,
         wakeups: RunWakeups | None = None,
+        keys: IdempotencyKeys | None = None,
     ) -> None:
         self._client = client
         self._catalogue = catalogue
@@ -82,7 +83,7 @@ class RunService:
         self._clock = clock
         self._sleep = sleep
         self._now = now
-        self._keys = IdempotencyStore(clock)
+        self._keys: IdempotencyKeys = keys or IdempotencyStore(clock)
         self._adopter = RunAdopter(client, clock, sleep)
         self._finished: Recent[str, FlowRun] = Recent(FINISHED_TTL, 256, clock)
         self._outputs: Recent[str, RunOutputs] = Recent(FINISHED_TTL, 64, clock)
@@ -207,18 +208,24 @@ class RunService:
         """At most one run per key; after an uncertain start, adopt only the run ``adoption`` proves it made."""
         fingerprint = hashlib.sha256(json.dumps([ref.id, wire.body()], sort_keys=True).encode()).hexdigest()
         async with self._keys.lock(key):
-            record = self._keys.get(key)
+            record = await self._keys.get(key)
             if record is not None and record.fingerprint != fingerprint:
                 raise DesktopFlowsError(
                     ErrorCode.CONFLICT,
                     "This idempotency_key was already used in the last 24 hours with different arguments.",
                     hint="Use a new idempotency_key for a different run, or repeat the original arguments exactly.",
                 )
+            if record is not None and record.in_flight and record.attempt is not None:
+                # Its holder stopped mid-start (a replica died, or the call was cancelled): the outcome is unknown.
+                record.attempt = replace(record.attempt, ended=self._now(), ended_at=self._clock())
             if record is not None and record.run_id is None and record.attempt is not None:
-                found = await self._adopter.find(record.attempt, claimed=self._keys.claimed_runs(except_key=key))
+                found = await self._adopter.find(
+                    record.attempt, claimed_among=lambda runs: self._keys.claimed_among(runs, except_key=key)
+                )
                 if found is not None:
-                    record.run_id = found
+                    await self._keys.remember(key, KeyRecord(fingerprint, self._clock(), found))
                     audit.info("run adopted for an idempotency key flow_id=%s run_id=%s", ref.id, found)
+                    record.run_id = found
             if record is not None and record.run_id is not None:
                 return started.model_copy(
                     update={
@@ -231,23 +238,32 @@ class RunService:
                     }
                 )
             began = self._now()
+            attempt = Attempt(
+                ref.id, wire.connection_name, wire.connection_type, dict(wire.inputs), began, began, self._clock()
+            )
+            await self._keys.remember(key, KeyRecord(fingerprint, self._clock(), None, attempt, in_flight=True))
             try:
                 result = await self._start(ref, wire, started)
             except DesktopFlowsError as error:
-                if error.outcome_unknown:
-                    attempt = Attempt(
-                        ref.id,
-                        wire.connection_name,
-                        wire.connection_type,
-                        dict(wire.inputs),
-                        began,
-                        self._now(),
-                        self._clock(),
-                    )
-                    self._keys.remember(key, KeyRecord(fingerprint, self._clock(), None, attempt))
+                await self._after_failed_start(key, fingerprint, attempt, error)
                 raise
-            self._keys.remember(key, KeyRecord(fingerprint, self._clock(), result.run_id))
+            try:
+                await self._keys.remember(key, KeyRecord(fingerprint, self._clock(), result.run_id))
+            except DesktopFlowsError as error:  # the run started: its id goes back whatever happens to the record
+                log.warning("run %s started, but its idempotency key was not recorded: %s", result.run_id, error)
             return result
+
+    async def _after_failed_start(self, key: str, fingerprint: str, attempt: Attempt, error: DesktopFlowsError) -> None:
+        """An uncertain start is kept for adoption, a refused one forgotten (a retry may start afresh). Should the
+        store fail now, the in-flight record stays: the next call adopts or starts once, never twice."""
+        try:
+            if error.outcome_unknown:
+                attempt = replace(attempt, ended=self._now(), ended_at=self._clock())
+                await self._keys.remember(key, KeyRecord(fingerprint, self._clock(), None, attempt))
+            else:
+                await self._keys.forget(key)
+        except DesktopFlowsError as store_error:
+            log.warning("the idempotency key of a failed start was not updated: %s", store_error.message)
 
     async def _wait_after_start(self, started: StartedRun, wait_seconds: float, progress: Progress) -> StartedRun:
         """Follow a run that Dataverse accepted. Whatever goes wrong now, the result carries its run_id: an error

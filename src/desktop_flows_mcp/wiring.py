@@ -1,6 +1,7 @@
 """Wiring: the one place that assembles what the tools run on.
 
-settings ─► token provider (one factory, shared with the CLI's start-up check)
+settings ─► shared_state (in-process, or Redis: idempotency keys, run window, 429 pauses, cursor key, callbacks)
+         ─► token provider (one factory, shared with the CLI's start-up check)
          ─► httpx.AsyncClient (pooled, BearerAuth)  ─► DataverseClient ─► FlowCatalogue, RunService, AccessService,
                                                                                 MachineService, DiagnosisService
          ─► the Dataverse transport: the network, a caller's (tests), or the embedded emulator (--emulator)
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from .diagnosis.service import DiagnosisService
     from .flows import FlowCatalogue
     from .runs import RunService
+    from .shared_state import SharedState
 
 log = logging.getLogger("desktop_flows_mcp")
 
@@ -46,6 +48,7 @@ class Services:
     machines: MachineService | None = None
     diagnosis: DiagnosisService | None = None
     callbacks: CallbackReceiver | None = None  # POST /callbacks/<token>, when DESKTOP_FLOWS_PUBLIC_URL is set
+    shared: SharedState | None = None  # what the replicas share (in-process without Redis)
 
 
 def token_provider_for(settings: Settings) -> TokenProvider:
@@ -92,16 +95,19 @@ async def connect(
     from .auth import BearerAuth
     from .cursors import CursorCodec
     from .dataverse.client import DataverseClient, default_timeout
-    from .dataverse.resilience import RunRateLimiter
     from .diagnosis.machines import MachineService
     from .diagnosis.service import DiagnosisService
     from .flows import AllowList, FlowCatalogue
     from .runs import RunService
+    from .shared_state import open_shared_state
 
     settings = with_emulator_defaults(settings)
     provider = token_provider or token_provider_for(settings)
     receivers: list[CallbackReceiver] = []  # filled below; the embedded emulator delivers callbacks to it
-    async with anyio.create_task_group() as background:
+    async with (
+        anyio.create_task_group() as background,
+        open_shared_state(settings, clock=clock, sleep=sleep, now=now) as shared,
+    ):
         if settings.uses_emulator and dataverse_transport is None:
             dataverse_transport = _embedded_emulator(background, settings.public_url, receivers)
         async with httpx.AsyncClient(
@@ -117,9 +123,10 @@ async def connect(
                 settings.dataverse_url,
                 clock=clock,
                 sleep=sleep,
-                run_limiter=RunRateLimiter(clock=clock, sleep=sleep),
+                run_limiter=shared.run_window,
+                pauses=shared.pauses,
             )
-            cursors = CursorCodec()
+            cursors = CursorCodec(shared.cursor_key)
             catalogue = FlowCatalogue(
                 client,
                 AllowList(settings.run.allowed_flows),
@@ -131,7 +138,8 @@ async def connect(
             if settings.public_url:
                 from .run_callbacks import InProcessCallbackTokens, InProcessWakeups, RunCallbacks
 
-                tokens, wakeups = InProcessCallbackTokens(clock), InProcessWakeups()
+                tokens = shared.callback_tokens or InProcessCallbackTokens(clock)
+                wakeups = shared.wakeups or InProcessWakeups()
                 callbacks = RunCallbacks(settings.public_url, tokens, clock)
             runs = RunService(
                 client,
@@ -141,6 +149,7 @@ async def connect(
                 clock=clock,
                 sleep=sleep,
                 now=now,
+                keys=shared.keys,
                 callbacks=callbacks,
                 wakeups=wakeups,
             )
@@ -156,7 +165,14 @@ async def connect(
                 client, catalogue, licence_check_seen=runs.licence_check_seen, now=now, clock=clock
             )
             yield Services(
-                catalogue, runs, access, offer_sign_in_prompts, machines, diagnosis, receivers[0] if receivers else None
+                catalogue,
+                runs,
+                access,
+                offer_sign_in_prompts,
+                machines,
+                diagnosis,
+                receivers[0] if receivers else None,
+                shared,
             )
         background.cancel_scope.cancel()
 

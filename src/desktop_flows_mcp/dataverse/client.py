@@ -36,8 +36,10 @@ from .resilience import (
     Clock,
     Failure,
     Idempotency,
+    PauseBoard,
     RetryPolicy,
     RunRateLimiter,
+    RunWindow,
     Sleep,
     ThrottleGate,
     connection_scope,
@@ -139,7 +141,8 @@ class DataverseClient:
         retry: RetryPolicy | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
-        run_limiter: RunRateLimiter | None = None,
+        run_limiter: RunWindow | None = None,
+        pauses: PauseBoard | None = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self._http = http
@@ -147,8 +150,8 @@ class DataverseClient:
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._rng = rng
-        self._gate = ThrottleGate(clock, sleep)
-        self._run_limiter = run_limiter or RunRateLimiter(clock=clock, sleep=sleep)
+        self._gate = ThrottleGate(clock, sleep, pauses)
+        self._run_limiter: RunWindow = run_limiter or RunRateLimiter(clock=clock, sleep=sleep)
 
     # ---- workflows ------------------------------------------------------------------------------------------
 
@@ -512,7 +515,7 @@ class DataverseClient:
                 scope = IDENTITY
                 if connection and (error.dataverse_code or "").lower() not in SERVICE_PROTECTION_CODES:
                     scope = connection_scope(connection)
-                self._gate.close_for(retry_after, scope)
+                await self._gate.close_for(retry_after, scope)
                 if policy.delay(kind, Failure.THROTTLED, attempt, retry_after=retry_after) is None:
                     raise error
                 continue  # the gate waits before the next attempt

@@ -17,11 +17,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Literal
+from typing import Literal, Protocol
 
 import anyio
 
-from ..errors import throttled
+from ..errors import DesktopFlowsError, throttled
 
 log = logging.getLogger("desktop_flows_mcp")
 Clock = Callable[[], float]
@@ -111,30 +111,53 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
 IDENTITY = "identity"  # the throttle scope of service-protection limits (per user, per web server)
 
 
+class PauseBoard(Protocol):
+    """Pauses shared with other replicas (``shared_state.redis_limits``); best effort, never raises."""
+
+    async def close_for(self, seconds: float, scope: str) -> None: ...
+
+    async def remaining(self, scopes: tuple[str, ...]) -> float: ...
+
+
+class RunWindow(Protocol):
+    """Takes a run-start slot on a connection, waits briefly for one, or raises ``throttled`` with retry_after."""
+
+    async def acquire(self, connection: str) -> None: ...
+
+
 class ThrottleGate:
     """After a 429, calls in its scope wait out Retry-After, not only the one that got it.
 
     Scopes: ``IDENTITY`` (service protection: every call of this identity) or ``connection:<name>`` (a run
-    start refused for its connection: only runs on that connection pause).
+    start refused for its connection: only runs on that connection pause). With a ``board``, a pause one replica
+    took applies to every replica.
     """
 
-    def __init__(self, clock: Clock = time.monotonic, sleep: Sleep = anyio.sleep) -> None:
+    def __init__(
+        self, clock: Clock = time.monotonic, sleep: Sleep = anyio.sleep, board: PauseBoard | None = None
+    ) -> None:
         self._clock = clock
         self._sleep = sleep
+        self._board = board
         self._open_at: dict[str, float] = {}
 
-    def close_for(self, seconds: float, scope: str = IDENTITY) -> None:
+    async def close_for(self, seconds: float, scope: str = IDENTITY) -> None:
         opens = self._clock() + seconds
         if opens > self._open_at.get(scope, 0.0):
             log.warning("Dataverse throttled %s: pausing it for %.0f s", scope, seconds)
             self._open_at[scope] = opens
+        if self._board is not None:
+            await self._board.close_for(seconds, scope)
 
-    def remaining(self, scopes: tuple[str, ...] = (IDENTITY,)) -> float:
+    async def remaining(self, scopes: tuple[str, ...] = (IDENTITY,)) -> float:
+        if not scopes:
+            return 0.0
         now = self._clock()
-        return max((self._open_at.get(scope, 0.0) - now for scope in scopes), default=0.0) if scopes else 0.0
+        local = max(self._open_at.get(scope, 0.0) - now for scope in scopes)
+        return max(local, await self._board.remaining(scopes)) if self._board is not None else local
 
     async def wait(self, max_wait: float, scopes: tuple[str, ...] = (IDENTITY,)) -> None:
-        remaining = self.remaining(scopes)
+        remaining = await self.remaining(scopes)
         if remaining <= 0:
             return
         if remaining > max_wait:
@@ -183,9 +206,13 @@ class RunRateLimiter:
                 return
             wait = sent[0] + self._window - now
             if wait > self._max_wait:
-                raise throttled(
-                    f"Connection {connection!r} already started {self._limit} desktop flow runs in the last "
-                    f"{self._window:.0f} seconds, the most Dataverse allows. No run was started.",
-                    retry_after=wait,
-                )
+                raise window_full(connection, self._limit, self._window, wait)
             await self._sleep(wait)
+
+
+def window_full(connection: str, limit: int, window: float, wait: float) -> DesktopFlowsError:
+    return throttled(
+        f"Connection {connection!r} already started {limit} desktop flow runs in the last {window:.0f} seconds, "
+        "the most Dataverse allows. No run was started.",
+        retry_after=wait,
+    )

@@ -103,6 +103,7 @@ class Store:
             self._add(run)
         self.fleet = Fleet(now, owner_id, self.runs)
         self.starts: dict[str, deque[float]] = {}
+        self.start_log: list[tuple[str, float, bool]] = []  # (connection, when, accepted) for the test API
         self.owner_id = owner_id
 
     def _add(self, run: Run) -> None:
@@ -235,6 +236,7 @@ class Store:
         starts = self.starts.setdefault(connection_id, deque())
         while starts and starts[0] <= now - WINDOW_SECONDS:
             starts.popleft()
+        self.start_log.append((connection_id, now, len(starts) < RUNS_PER_WINDOW))
         if len(starts) >= RUNS_PER_WINDOW:
             retry_after = max(1, math.ceil(starts[0] + WINDOW_SECONDS - now))
             raise DataverseError(

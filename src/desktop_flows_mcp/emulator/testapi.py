@@ -2,7 +2,8 @@
 
 ``POST /_emulator/faults`` arms a fault (JSON fields as ``Faults.add``), ``POST /_emulator/advance``
 ``{"seconds": n}`` moves the clock, ``POST /_emulator/reset`` restores the seed,
-``GET /_emulator/callbacks`` lists callback deliveries, ``GET /_emulator/requests`` counts API calls.
+``GET /_emulator/callbacks`` lists callback deliveries, ``GET /_emulator/requests`` counts API calls,
+``GET /_emulator/starts`` lists RunDesktopFlow calls that reached the run limit check (connection, time, accepted).
 """
 
 from __future__ import annotations
@@ -61,7 +62,12 @@ def test_routes(emulator: Emulator) -> list[Route]:
     async def requests(request: Request) -> Response:
         return JSONResponse({"count": emulator.request_count})
 
+    async def starts(request: Request) -> Response:
+        log = emulator.store.start_log
+        return JSONResponse({"value": [{"connection": c, "at": at, "accepted": ok} for c, at, ok in log]})
+
     return [
+        Route("/_emulator/starts", starts, methods=["GET"]),
         Route("/_emulator/faults", arm_fault, methods=["POST"]),
         Route("/_emulator/advance", advance, methods=["POST"]),
         Route("/_emulator/reset", reset, methods=["POST"]),

@@ -1,0 +1,80 @@
+"""The little state that replicas behind one address must share, in-process by default, in Redis when configured.
+
+    what                              in-process (default)            with DESKTOP_FLOWS_REDIS_URL
+    idempotency keys (24 h)           idempotency.IdempotencyStore    redis_keys.RedisIdempotencyKeys
+    70 run starts/min per connection  resilience.RunRateLimiter       redis_limits.RedisRunWindow
+    pause after a Dataverse 429       ThrottleGate's own table        + redis_limits.RedisPauseBoard
+    cursor signing key                random per process              shared key in Redis
+    callback tokens, run wake-ups     run_callbacks (in-process)      redis_callbacks
+    (DESKTOP_FLOWS_CURSOR_SECRET: cursors signed with a key derived from it, with or without Redis)
+
+Everything else is in Dataverse already (a task's id is its run's id). Redis is imported only when configured.
+Faults: unreachable at start-up, the server does not start (``cli``); lost later, run starts fail closed with
+``shared_state_unavailable`` (retryable) while reads go on, and the client reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+import anyio
+
+from ..config import Settings
+from ..cursors import derive_cursor_key
+from ..dataverse.resilience import PauseBoard, RunRateLimiter, RunWindow
+from ..idempotency import IdempotencyKeys, IdempotencyStore
+
+
+class CallbackTokens(Protocol):
+    """Tokens in callback URLs (the in-process one is ``run_callbacks``)."""
+
+    async def issue(self, *, expires_in: float) -> str: ...
+
+    async def bind(self, token: str, run_id: str, *, expires_in: float) -> None: ...
+
+    async def run_for(self, token: str) -> str | None: ...
+
+    async def drop(self, token: str) -> None: ...
+
+
+class RunWakeups(Protocol):
+    """A callback that reaches one replica ends a wait on any replica."""
+
+    async def publish(self, run_id: str) -> None: ...
+
+    def subscribe(self, run_id: str) -> AbstractAsyncContextManager[anyio.Event]: ...
+
+
+@dataclass
+class SharedState:
+    keys: IdempotencyKeys
+    run_window: RunWindow
+    pauses: PauseBoard | None = None  # None: each process keeps its own pauses
+    cursor_key: bytes | None = None  # None: a random key per process
+    callback_tokens: CallbackTokens | None = None  # None: the in-process ones
+    wakeups: RunWakeups | None = None
+    store: str = "in-process"  # for start-up lines: "in-process" or the Redis address without credentials
+
+
+@asynccontextmanager
+async def open_shared_state(
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> AsyncGenerator[SharedState, None]:
+    secret = settings.shared.cursor_secret
+    cursor_key = derive_cursor_key(secret.reveal()) if secret is not None else None
+    if settings.shared.redis_url is None:
+        yield SharedState(IdempotencyStore(clock), RunRateLimiter(clock=clock, sleep=sleep), cursor_key=cursor_key)
+        return
+    from .redis_state import open_redis_state
+
+    async with open_redis_state(settings, cursor_key=cursor_key, clock=clock, sleep=sleep, now=now) as state:
+        yield state

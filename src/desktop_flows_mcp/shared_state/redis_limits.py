@@ -1,0 +1,105 @@
+"""The fleet's run-start window per connection and its pauses after a 429, each one atomic script in Redis.
+
+The window is a sorted set of start times on Redis's own clock (``TIME``, microseconds), so replicas whose
+clocks differ still count one window: the script drops starts older than the window, takes a slot if fewer
+than the limit remain, and otherwise answers exactly how long until the oldest leaves.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from ..dataverse.resilience import window_full
+from .redis_state import describe, fail_closed
+
+log = logging.getLogger("desktop_flows_mcp")
+QUIET_SECONDS = 5.0
+
+_TAKE_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < limit then
+  redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + window - now)
+"""
+
+_PAUSE = """
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
+return 1
+"""
+
+
+class RedisRunWindow:
+    """At most ``limit`` starts per ``window`` seconds per connection, fleet-wide; waits up to ``max_wait``."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        *,
+        sleep: Callable[[float], Awaitable[None]],
+        limit: int = 70,
+        window: float = 60.0,
+        max_wait: float = 5.0,
+    ) -> None:
+        self._prefix = prefix
+        self._take = redis.register_script(_TAKE_SLOT)
+        self._sleep = sleep
+        self._limit, self._window, self._max_wait = limit, window, max_wait
+
+    async def acquire(self, connection: str) -> None:
+        key = f"{self._prefix}runs:{connection.lower()}"
+        while True:
+            with fail_closed():
+                wait_us: Any = await self._take(
+                    keys=[key], args=[self._limit, int(self._window * 1_000_000), secrets.token_hex(6)]
+                )
+            if not wait_us:
+                return
+            wait = int(wait_us) / 1_000_000
+            if wait > self._max_wait:
+                raise window_full(connection, self._limit, self._window, wait)
+            await self._sleep(wait)
+
+
+class RedisPauseBoard:
+    """Pauses every replica honours; without Redis each replica keeps its own (``ThrottleGate``), so never raises."""
+
+    def __init__(self, redis: Redis, prefix: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._pause = redis.register_script(_PAUSE)
+        self._clock = clock
+        self._quiet_until = 0.0  # after a failure every Dataverse call would wait on Redis's timeout: skip it a while
+
+    async def close_for(self, seconds: float, scope: str) -> None:
+        try:
+            await self._pause(keys=[self._prefix + "pause:" + scope], args=[max(1, int(seconds * 1000))])
+        except RedisError as error:
+            log.warning("could not share a Dataverse pause through Redis: %s", describe(error))
+
+    async def remaining(self, scopes: tuple[str, ...]) -> float:
+        if self._clock() < self._quiet_until:
+            return 0.0
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for scope in scopes:
+                    pipe.pttl(self._prefix + "pause:" + scope)
+                left: list[Any] = await pipe.execute()
+        except RedisError:
+            self._quiet_until = self._clock() + QUIET_SECONDS
+            return 0.0  # reads go on with this replica's own pauses
+        return max(0, *(int(ms) for ms in left)) / 1000  # PTTL: -2 missing, -1 no expiry (never written so)
