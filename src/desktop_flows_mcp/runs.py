@@ -272,7 +272,7 @@ class RunService:
         deadline = started + timeout_seconds
         # The back-off goes on across calls: an agent that waits 60 s at a time on a long run reads it ever
         # more rarely, not nine times in every call.
-        interval = self._intervals.get(run_id) or self._settings.run.poll_interval_seconds
+        interval = self.poll_interval(run_id)
         queued_at = self._just_started.get(run_id)
         if queued_at is not None and self._finished.get(run_id) is None:
             # This process started it moments ago and Dataverse said Waiting: a read now would only say so again.
@@ -294,8 +294,18 @@ class RunService:
                 )
                 return run
             await self._sleep(min(interval, remaining))
-            interval = min(max(interval * 1.5, 1.0), MAX_POLL_INTERVAL)
-            self._intervals.put(run_id, interval)
+            interval = self.back_off(run_id, interval)
+
+    def poll_interval(self, run_id: str) -> float:
+        """Seconds until the run is worth reading again: the back-off ``wait`` follows (tasks share it)."""
+        return self._intervals.get(run_id) or self._settings.run.poll_interval_seconds
+
+    def back_off(self, run_id: str, interval: float | None = None) -> float:
+        """One back-off step from ``interval`` (default: the run's current one), remembered for the run."""
+        current = self.poll_interval(run_id) if interval is None else interval
+        longer = min(max(current * 1.5, 1.0), MAX_POLL_INTERVAL)
+        self._intervals.put(run_id, longer)
+        return longer
 
     async def get_outputs(self, run_id: str) -> RunOutputs:
         run_id = parse_guid(run_id, argument="run_id")

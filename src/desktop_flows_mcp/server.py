@@ -17,6 +17,7 @@ from mcp.server import CacheHint, MCPServer
 
 from . import __version__
 from .config import Settings
+from .tasks import RunTasks, TaskListener, WaitForChange, is_run_tool
 from .tools.access import register_access_tools
 from .tools.flows import register_flow_tools
 from .tools.runs import register_run_read_tools, register_run_write_tools
@@ -51,9 +52,13 @@ def build_server(
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     offer_sign_in_prompts: bool = False,
+    task_tools: Callable[[str], bool] = is_run_tool,
+    wait_for_change: WaitForChange | None = None,
 ) -> MCPServer[Services]:
     """The MCP server for ``settings``. ``dataverse_transport`` replaces the network (the emulator, tests);
-    ``clock``/``sleep`` (monotonic) and ``now`` (wall clock, compared with Dataverse's timestamps) replace time."""
+    ``clock``/``sleep`` (monotonic) and ``now`` (wall clock, compared with Dataverse's timestamps) replace time.
+    ``task_tools`` names the tools whose calls may become MCP tasks; ``wait_for_change(run_id, seconds)`` paces
+    the task notifications between reads of a run (default: ``sleep``)."""
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[Services]) -> AsyncGenerator[Services, None]:
@@ -77,6 +82,7 @@ def build_server(
         lifespan=lifespan,
         log_level="WARNING",  # the CLI configures logging; the SDK must not turn on INFO for httpx
         cache_hints={"tools/list": TOOLS_LIST_CACHE},
+        extensions=[RunTasks(task_tools=task_tools, now=now)],
     )
     register_flow_tools(mcp)
     if not settings.run.read_only:
@@ -84,4 +90,9 @@ def build_server(
     register_run_read_tools(mcp)
     register_access_tools(mcp)
     mcp.middleware.append(ToolSurface(mcp))
+
+    async def paced(run_id: str, seconds: float) -> None:
+        await sleep(seconds)
+
+    mcp.middleware.append(TaskListener(now=now, wait_for_change=wait_for_change or paced))
     return mcp
