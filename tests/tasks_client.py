@@ -49,6 +49,11 @@ class CancelTask(Request[TaskIdParams, Literal["tasks/cancel"]]):
     name_param = "taskId"
 
 
+class UpdateTask(Request[TaskIdParams, Literal["tasks/update"]]):
+    method: Literal["tasks/update"] = "tasks/update"
+    name_param = "taskId"
+
+
 class TaskNotice(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -89,6 +94,10 @@ async def get_task(session: ClientSession, task_id: str) -> dict[str, Any]:
 
 async def cancel_task(session: ClientSession, task_id: str) -> dict[str, Any]:
     return (await session.send_request(CancelTask(params=TaskIdParams(task_id=task_id)), Loose)).wire()
+
+
+async def update_task(session: ClientSession, task_id: str) -> dict[str, Any]:
+    return (await session.send_request(UpdateTask(params=TaskIdParams(task_id=task_id)), Loose)).wire()
 
 
 async def start_task(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:

@@ -16,8 +16,9 @@ from mcp.client.extension import advertise
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
+from desktop_flows_mcp.tasks import listen as listening
 from tests.conftest import FakeClock, error_of, ok
-from tests.tasks_client import TASKS, TasksClient, cancel_task, get_task, listen, start_task
+from tests.tasks_client import TASKS, TasksClient, cancel_task, get_task, listen, start_task, update_task
 from tests.test_full_stack import INVOICE_FLOW, INVOICE_INPUTS, CountingTransport
 
 pytestmark = pytest.mark.anyio
@@ -35,7 +36,7 @@ class World:
     waits: list[tuple[str, float]] = field(default_factory=list[tuple[str, float]])
 
     def __post_init__(self) -> None:
-        self.emulator = Emulator(clock=self.clock)
+        self.emulator = Emulator(clock=self.clock, test_api=True)
         self.wire = CountingTransport(self.emulator.transport())
 
     def now(self) -> datetime:
@@ -187,9 +188,7 @@ async def test_a_task_made_by_one_process_is_read_and_cancelled_by_a_new_one() -
     assert working["status"] == "working" and working["createdAt"] == created["createdAt"]
     assert ack == again == {"resultType": "complete"}
     assert after["status"] == "completed" and after["result"]["structuredContent"]["status"] == "Cancelled"
-    assert world.wire.paths().count("POST Microsoft.Dynamics.CRM.CancelDesktopFlowRun") == 1 or any(
-        "Cancel" in p for p in world.wire.paths()
-    )
+    assert world.wire.paths().count("POST Microsoft.Dynamics.CRM.CancelDesktopFlowRun") == 1
 
 
 @pytest.mark.parametrize(
@@ -271,3 +270,57 @@ async def test_a_listen_request_with_bad_task_ids_is_refused(task_ids: list[str]
         with pytest.raises(MCPError) as raised:
             await listen(client.session, task_ids)
     assert raised.value.error.code == -32602 and message in raised.value.error.message
+
+
+READS = r"/flowsessions\([0-9a-f-]+\)$"
+
+
+async def test_a_run_that_does_not_read_back_is_answered_without_a_task_and_never_started_twice() -> None:
+    world = World()
+    world.emulator.faults.add(READS, method="GET", status=403, code="0x80040220", message="missing prvReadflowsession")
+    async with world.server() as (client, tasks):
+        result = await start_task(client, "run_desktop_flow", RUN)
+    assert result["structuredContent"]["run_id"] and result["structuredContent"]["status"] == "Waiting"
+    assert not tasks.created and world.posts() == 1
+
+
+async def test_a_read_that_keeps_failing_is_internal_error_with_the_tool_envelope_and_the_listener_retries() -> None:
+    world = World()
+    async with world.server() as (client, tasks):
+        created = await start_task(client, "run_desktop_flow", RUN)
+        world.emulator.faults.add(READS, method="GET", status=503, times=20)
+        with pytest.raises(MCPError) as raised:
+            await get_task(client.session, created["taskId"])
+        world.emulator.faults.add(READS, method="GET", status=503, times=20)
+        await listen(client.session, [created["taskId"]])
+    assert raised.value.error.code == -32603
+    assert isinstance(raised.value.error.data, dict) and raised.value.error.data["error"]["retryable"] is True
+    assert (created["taskId"].removeprefix("dfrun-"), listening.RETRY_SECONDS) in world.waits
+    assert tasks.notices[-1]["status"] == "completed"
+
+
+async def test_tasks_update_is_an_ack_because_runs_never_ask_for_input() -> None:
+    world = World()
+    async with world.server() as (client, _):
+        created = await start_task(client, "run_desktop_flow", RUN)
+        ack = await update_task(client.session, created["taskId"])
+        with pytest.raises(MCPError) as raised:
+            await update_task(client.session, "dfrun-x")
+    assert ack == {"resultType": "complete"} and raised.value.error.code == -32602
+
+
+async def test_a_listener_of_an_unknown_run_is_told_nothing_and_released() -> None:
+    world = World()
+    async with world.server() as (client, tasks):
+        await listen(client.session, ["dfrun-00000000-0000-4000-8000-000000000000"])
+    assert not tasks.notices
+
+
+async def test_subscriptions_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(listening, "MAX_SUBSCRIPTIONS", 0)
+    world = World()
+    async with world.server() as (client, _):
+        created = await start_task(client, "run_desktop_flow", RUN)
+        with pytest.raises(MCPError) as raised:
+            await listen(client.session, [created["taskId"]])
+    assert raised.value.error.code == -32603 and "limit" in raised.value.error.message
