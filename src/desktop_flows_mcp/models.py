@@ -250,10 +250,9 @@ class FlowRun(ToolResult):
         )
 
 
+# StartedRun requires no more than FlowRun: a run started as an MCP task ends with the FlowRun that
+# wait_for_desktop_flow_run returns, and clients check that against the run tool's outputSchema.
 class StartedRun(FlowRun):
-    """Its schema requires no more than FlowRun's: a run started as an MCP task ends with the FlowRun that
-    wait_for_desktop_flow_run returns, and clients check that against the run tool's outputSchema."""
-
     flow_name: str | None = None
     connection_name: str | None = None
     connection_type: Literal["connection", "connection_reference"] | None = None
