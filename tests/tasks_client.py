@@ -10,8 +10,14 @@ from mcp import Client
 from mcp.client.extension import ClaimContext, ClientExtension, NotificationBinding, ResultClaim
 from mcp.client.session import ClientSession
 from mcp.types import CallToolResult
-from mcp_types import Request, RequestParams, Result, SubscriptionFilter
-from mcp_types import SubscriptionsListenRequest, SubscriptionsListenRequestParams
+from mcp_types import (
+    Request,
+    RequestParams,
+    Result,
+    SubscriptionFilter,
+    SubscriptionsListenRequest,
+    SubscriptionsListenRequestParams,
+)
 from pydantic import BaseModel, ConfigDict
 
 TASKS = "io.modelcontextprotocol/tasks"

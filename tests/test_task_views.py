@@ -20,7 +20,8 @@ def run(status: str, code: int, terminal: bool = False, **fields: object) -> Flo
 
 
 @pytest.mark.parametrize(
-    ("seconds", "shown"), [(0, "0 s"), (40, "40 s"), (89, "89 s"), (180, "3 min"), (89 * 60, "89 min"), (7500, "2 h 5 min")]
+    ("seconds", "shown"),
+    [(0, "0 s"), (40, "40 s"), (89, "89 s"), (180, "3 min"), (89 * 60, "89 min"), (7500, "2 h 5 min")],
 )
 def test_durations_read_at_a_glance(seconds: float, shown: str) -> None:
     assert duration(seconds) == shown

@@ -294,7 +294,8 @@ async def test_a_read_that_keeps_failing_is_internal_error_with_the_tool_envelop
         world.emulator.faults.add(READS, method="GET", status=503, times=20)
         await listen(client.session, [created["taskId"]])
     assert raised.value.error.code == -32603
-    assert isinstance(raised.value.error.data, dict) and raised.value.error.data["error"]["retryable"] is True
+    data: Any = raised.value.error.data
+    assert data["error"]["retryable"] is True and data["error"]["code"] == "dataverse_unavailable"
     assert (created["taskId"].removeprefix("dfrun-"), listening.RETRY_SECONDS) in world.waits
     assert tasks.notices[-1]["status"] == "completed"
 

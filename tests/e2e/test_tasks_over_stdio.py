@@ -15,7 +15,7 @@ from tests.test_stdio import Console, console, line
 
 pytestmark = pytest.mark.anyio
 TASKS = "io.modelcontextprotocol/tasks"
-ENVELOPE = {
+ENVELOPE: dict[str, Any] = {
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",
     "io.modelcontextprotocol/clientInfo": {"name": "raw-json-rpc", "version": "1"},
     "io.modelcontextprotocol/clientCapabilities": {"extensions": {TASKS: {}}},
@@ -28,7 +28,12 @@ class Transcript:
         self.server, self.lines, self.next_id = server, lines, 1
 
     async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        message = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": {**params, "_meta": ENVELOPE}}
+        message: dict[str, Any] = {
+            "jsonrpc": "2.0",
+            "id": self.next_id,
+            "method": method,
+            "params": {**params, "_meta": ENVELOPE},
+        }
         self.next_id += 1
         self.lines.append("> " + json.dumps(message))
         await self.server.send(line(message))
