@@ -116,7 +116,11 @@ async def start_task(client: Client, tool: str, arguments: dict[str, Any]) -> di
 
 async def listen(session: ClientSession, task_ids: list[str]) -> None:
     """Returns when the server ends the subscription (every listed task ended)."""
+    await listen_raw(session, {"taskIds": task_ids})
+
+
+async def listen_raw(session: ClientSession, notifications: dict[str, Any]) -> None:
     request = SubscriptionsListenRequest(
-        params=SubscriptionsListenRequestParams(notifications=SubscriptionFilter.model_validate({"taskIds": task_ids}))
+        params=SubscriptionsListenRequestParams(notifications=SubscriptionFilter.model_validate(notifications))
     )
     await session.send_request(request, Loose)

@@ -18,7 +18,7 @@ from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.tasks import listen as listening
 from tests.conftest import FakeClock, error_of, ok
-from tests.tasks_client import TASKS, TasksClient, cancel_task, get_task, listen, start_task, update_task
+from tests.tasks_client import TASKS, TasksClient, cancel_task, get_task, listen, listen_raw, start_task, update_task
 from tests.test_full_stack import INVOICE_FLOW, INVOICE_INPUTS, CountingTransport
 
 pytestmark = pytest.mark.anyio
@@ -291,6 +291,7 @@ async def test_a_read_that_keeps_failing_is_internal_error_with_the_tool_envelop
         world.emulator.faults.add(READS, method="GET", status=503, times=20)
         with pytest.raises(MCPError) as raised:
             await get_task(client.session, created["taskId"])
+        world.emulator.faults.clear()
         world.emulator.faults.add(READS, method="GET", status=503, times=20)
         await listen(client.session, [created["taskId"]])
     assert raised.value.error.code == -32603
@@ -325,3 +326,70 @@ async def test_subscriptions_are_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
         with pytest.raises(MCPError) as raised:
             await listen(client.session, [created["taskId"]])
     assert raised.value.error.code == -32603 and "limit" in raised.value.error.message
+
+
+async def test_the_task_tools_predicate_decides_and_a_result_without_a_run_stays_ordinary() -> None:
+    world = World()
+    server = build_server(
+        Settings.from_env({}),
+        dataverse_transport=world.wire,
+        clock=world.clock,
+        sleep=world.clock.sleep,
+        now=world.now,
+        task_tools=lambda name: name == "list_desktop_flows",
+    )
+    tasks = TasksClient(world.clock.sleep)
+    async with Client(server, extensions=[tasks]) as client:
+        listed = await start_task(client, "list_desktop_flows", {"limit": 1})
+        started = await start_task(client, "run_desktop_flow", RUN)
+    assert "flows" in listed["structuredContent"]  # chosen for tasks, but no run: its ordinary result
+    assert started["structuredContent"]["status"] == "Waiting" and not tasks.created
+
+
+async def test_the_default_pacing_is_the_servers_sleep_and_an_unchanged_status_is_not_repeated() -> None:
+    world = World()
+    server = build_server(
+        Settings.from_env({}), dataverse_transport=world.wire, clock=world.clock, sleep=world.clock.sleep, now=world.now
+    )
+    tasks = TasksClient(world.clock.sleep)
+    async with Client(server, extensions=[tasks]) as client:
+        created = await start_task(client, "run_desktop_flow", {"flow": FAILING_FLOW, "inputs": {}})
+        await listen(client.session, [created["taskId"]])
+    assert world.clock.sleeps  # paced by the injected sleep
+    statuses = [(n["status"], n["statusMessage"].rsplit(" for ", 1)[0]) for n in tasks.notices]
+    assert statuses[0] == ("working", "Waiting for a machine") and statuses[-1][0] == "completed"
+    assert len(statuses) < len(world.clock.sleeps) + 1  # reads that saw no change sent nothing
+
+
+async def test_outputs_that_cannot_be_read_make_tasks_get_an_internal_error_not_a_wrong_result() -> None:
+    world = World()
+    async with world.server() as (client, _):
+        created = await start_task(client, "run_desktop_flow", RUN)
+        await world.clock.sleep(60)
+        world.emulator.faults.add(r"/outputs/\$value$", method="GET", status=503, times=20)
+        with pytest.raises(MCPError) as raised:
+            await get_task(client.session, created["taskId"])
+        world.emulator.faults.clear()
+        completed = await get_task(client.session, created["taskId"])
+    assert raised.value.error.code == -32603
+    assert completed["result"]["structuredContent"]["outputs"]["Status"] == "Posted"
+
+
+@pytest.mark.parametrize(
+    "notifications", [{"toolsListChanged": True, "taskIds": "dfrun-x"}], ids=["task-ids-not-a-list"]
+)
+async def test_a_listen_request_whose_task_ids_are_not_a_list_is_refused(notifications: dict[str, Any]) -> None:
+    world = World()
+    async with world.server() as (client, _):
+        with pytest.raises(MCPError) as raised:
+            await listen_raw(client.session, notifications)
+    assert raised.value.error.code == -32602
+
+
+@pytest.mark.parametrize("params", [None, {}, {"notifications": "all"}, {"notifications": {"toolsListChanged": True}}])
+def test_a_listen_request_without_task_ids_is_left_to_the_sdk(params: dict[str, Any] | None) -> None:
+    assert listening.task_ids_of(params) is None
+
+
+def test_repeated_task_ids_count_once() -> None:
+    assert listening.task_ids_of({"notifications": {"taskIds": ["a", "b", "a"]}}) == ["a", "b"]

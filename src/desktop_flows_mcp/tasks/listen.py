@@ -10,7 +10,7 @@ back-off of ``wait_for_desktop_flow_run``. Work is bounded: at most ``MAX_TASKS`
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -47,7 +47,7 @@ class TaskListener:
         self._open = 0
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        task_ids = _task_ids(ctx) if ctx.method == "subscriptions/listen" else None
+        task_ids = task_ids_of(ctx.params) if ctx.method == "subscriptions/listen" else None
         if task_ids is None:
             return await call_next(ctx)
         require_tasks(ctx)
@@ -94,9 +94,9 @@ class TaskListener:
         await ctx.session.send_notification(cast(Any, frame), related_request_id=ctx.request_id)
 
 
-def _task_ids(ctx: ServerRequestContext[Any, Any]) -> list[str] | None:
-    """The listed task ids, or None when the request asks for no task events."""
-    notifications: Any = (ctx.params or {}).get("notifications")
+def task_ids_of(params: Mapping[str, Any] | None) -> list[str] | None:
+    """The listed task ids, or None when the listen request asks for no task events (the SDK serves it)."""
+    notifications: Any = (params or {}).get("notifications")
     if not isinstance(notifications, dict):
         return None
     raw: Any = cast(dict[str, Any], notifications).get("taskIds")
