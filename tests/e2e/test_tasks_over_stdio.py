@@ -83,3 +83,27 @@ async def test_a_task_made_by_one_process_is_read_and_cancelled_by_the_next() ->
     assert working["status"] == "working" and working["createdAt"] == created["createdAt"]
     assert cancelled["resultType"] == "complete"
     assert after["status"] == "completed" and after["result"]["structuredContent"]["status"] == "Cancelled"
+
+
+async def test_a_listener_over_stdio_is_acknowledged_then_told_when_the_run_ends() -> None:
+    async with (
+        emulator_on_loopback() as (emulator, url),
+        console(DESKTOP_FLOWS_POLL_SECONDS="0.05", **server_env(url)) as server,
+    ):
+        wire = Transcript(server, [])
+        created = (await wire.request("tools/call", RUN))["result"]
+        listen = {"notifications": {"taskIds": [created["taskId"]]}, "_meta": ENVELOPE}
+        await server.send(
+            line({"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen", "params": listen})
+        )
+        frames = [await server.message(), await server.message()]
+        await emulator.advance(60)
+        while "id" not in frames[-1]:
+            frames.append(await server.message())
+    ack, first, *_, last_notice, end = frames
+    assert ack["method"] == "notifications/subscriptions/acknowledged"
+    assert ack["params"]["notifications"] == {"taskIds": [created["taskId"]]}
+    assert first["method"] == "notifications/tasks" and first["params"]["status"] == "working"
+    assert last_notice["params"]["status"] == "completed"
+    assert last_notice["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "listen-1"
+    assert end["id"] == "listen-1" and end["result"]["resultType"] == "complete"
