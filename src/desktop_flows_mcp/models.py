@@ -251,10 +251,12 @@ class FlowRun(ToolResult):
         )
 
 
+# StartedRun requires no more than FlowRun: a run started as an MCP task ends with the FlowRun that
+# wait_for_desktop_flow_run returns, and clients check that against the run tool's outputSchema.
 class StartedRun(FlowRun):
     flow_name: str | None = None
-    connection_name: str
-    connection_type: Literal["connection", "connection_reference"]
+    connection_name: str | None = None
+    connection_type: Literal["connection", "connection_reference"] | None = None
     reused: bool = Field(default=False, description="True: idempotency_key matched an earlier run; none started.")
     license_check: str | None = Field(default=None, description="Dataverse's licence verdict for the run.")
     warning: str | None = Field(default=None, description="Set when the run started but could not be followed.")

@@ -319,7 +319,7 @@ class RunService:
         deadline = started + timeout_seconds
         # The back-off goes on across calls: an agent that waits 60 s at a time on a long run reads it ever
         # more rarely, not nine times in every call.
-        interval = self._intervals.get(run_id) or self._settings.run.poll_interval_seconds
+        interval = self.poll_interval(run_id)
         expecting = await self.expects_callback(run_id)
         queued_at = self._just_started.get(run_id)
         read_at = self._read_at.get(run_id)
@@ -354,8 +354,7 @@ class RunService:
                     seconds = min(SAFETY_READ_SECONDS, remaining)
                 else:
                     seconds = min(interval, remaining)
-                    interval = min(max(interval * 1.5, 1.0), MAX_POLL_INTERVAL)
-                    self._intervals.put(run_id, interval)
+                    interval = self.back_off(run_id, interval)
                 await self._hold(woken, seconds, run_id, started, timeout_seconds, run.status, expecting, progress)
 
     async def _hold(
@@ -393,6 +392,17 @@ class RunService:
     async def expects_callback(self, run_id: str) -> bool:
         """True while a callback for this run is still to come: pollers may then read it rarely."""
         return self._callbacks is not None and await self._callbacks.expected(run_id)
+
+    def poll_interval(self, run_id: str) -> float:
+        """Seconds until the run is worth reading again: the back-off ``wait`` follows (tasks share it)."""
+        return self._intervals.get(run_id) or self._settings.run.poll_interval_seconds
+
+    def back_off(self, run_id: str, interval: float | None = None) -> float:
+        """One back-off step from ``interval`` (default: the run's current one), remembered for the run."""
+        current = self.poll_interval(run_id) if interval is None else interval
+        longer = min(max(current * 1.5, 1.0), MAX_POLL_INTERVAL)
+        self._intervals.put(run_id, longer)
+        return longer
 
     async def get_outputs(self, run_id: str) -> RunOutputs:
         run_id = parse_guid(run_id, argument="run_id")

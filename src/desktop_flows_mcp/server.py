@@ -18,6 +18,7 @@ from mcp.server import CacheHint, MCPServer
 
 from . import __version__
 from .config import Settings
+from .tasks import RunTasks, TaskListener, WaitForChange, is_run_tool
 from .tools.access import register_access_tools
 from .tools.diagnose import register_diagnose_tool
 from .tools.flows import register_flow_tools
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     import httpx
 
     from .auth import TokenProvider
+    from .tools.flow_tools import FlowTools
 
 INSTRUCTIONS = """\
 Run and watch Microsoft Power Automate desktop flows (RPA) in one Dataverse environment.
@@ -66,11 +68,20 @@ def build_server(
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     offer_sign_in_prompts: bool = False,
+    task_tools: Callable[[str], bool] | None = None,
+    wait_for_change: WaitForChange | None = None,
 ) -> MCPServer[Services]:
     """The MCP server for ``settings``. ``dataverse_transport`` replaces the network (the emulator, tests);
-    ``clock``/``sleep`` (monotonic) and ``now`` (wall clock, compared with Dataverse's timestamps) replace time."""
+    ``clock``/``sleep`` (monotonic) and ``now`` (wall clock, compared with Dataverse's timestamps) replace time.
+    ``task_tools`` names the tools whose calls may become MCP tasks (default: run_desktop_flow and the per-flow
+    run tools); ``wait_for_change(run_id, seconds)`` paces the task notifications between reads of a run (default:
+    the run's callback, or ``sleep``)."""
 
     flow_tools = settings.run.flow_tools and not settings.run.read_only  # read-only: nothing runs, so none
+    per_flow: list[FlowTools] = []  # installed below, once the surface exists
+
+    def runs_a_flow(name: str) -> bool:
+        return is_run_tool(name) or any(name in tools.tool_names() for tools in per_flow)
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[Services]) -> AsyncGenerator[Services, None]:
@@ -98,6 +109,7 @@ def build_server(
         lifespan=lifespan,
         log_level="WARNING",  # the CLI configures logging; the SDK must not turn on INFO for httpx
         cache_hints={"tools/list": TOOLS_LIST_CACHE},
+        extensions=[RunTasks(task_tools=task_tools or runs_a_flow, now=now)],
     )
     register_flow_tools(mcp)
     if not settings.run.read_only:
@@ -111,5 +123,14 @@ def build_server(
     if flow_tools:
         from .tools.flow_tools import install_flow_tools
 
-        install_flow_tools(mcp, surface, clock=clock)
+        per_flow.append(install_flow_tools(mcp, surface, clock=clock))
+
+    async def woken_or_paced(run_id: str, seconds: float) -> None:
+        live = live_services(mcp)
+        if live is None:
+            await sleep(seconds)
+        else:  # a verified Dataverse callback for the run ends the pause at once
+            await live.runs.wait_for_change(run_id, seconds)
+
+    mcp.middleware.append(TaskListener(now=now, wait_for_change=wait_for_change or woken_or_paced))
     return mcp
