@@ -11,7 +11,6 @@ from typing import Any
 
 import anyio
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.shared.subscriptions import ToolsListChanged
 from mcp.types import ToolListChangedNotification
@@ -22,6 +21,7 @@ from desktop_flows_mcp.emulator.seed import FLOWS, PUBLISHED
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import HttpSettings, build_http_app
 from tests.conftest import FakeClock, error_of, ok
+from tests.loopback import serving_on_loopback
 from tests.test_full_stack import ERAS, CountingTransport, Stack
 
 pytestmark = pytest.mark.anyio
@@ -267,22 +267,12 @@ async def test_per_flow_tools_work_over_streamable_http(mode: Any) -> None:
     settings = Settings.from_env(
         {"DESKTOP_FLOWS_FLOW_TOOLS": "true", "DESKTOP_FLOWS_ALLOWED": INVOICE_ID}  # the embedded emulator
     )
-    app = build_http_app(build_server(settings), HttpSettings())
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-    async with anyio.create_task_group() as group:
-        group.start_soon(server.serve)
-        with anyio.fail_after(10):
-            while not server.started:
-                await anyio.sleep(0.01)  # polling a real server's start flag, not a timing assumption
-        port = server.servers[0].sockets[0].getsockname()[1]
-        try:
-            async with Client(f"http://127.0.0.1:{port}/mcp", mode=mode) as client:
-                capabilities = client.session.server_capabilities
-                names = [tool.name for tool in (await client.list_tools()).tools]
-                started = await client.call_tool(INVOICE_TOOL, {**INVOICE_ARGS, "run_options": {"wait_seconds": 0}})
-            assert capabilities is not None and capabilities.tools is not None
-            assert capabilities.tools.list_changed is True
-            assert names[-1] == INVOICE_TOOL
-            assert ok(started)["status"] == "Waiting" and ok(started)["flow_name"] == "Enter invoices into legacy ERP"
-        finally:
-            server.should_exit = True
+    async with serving_on_loopback(build_http_app(build_server(settings), HttpSettings())) as url:
+        async with Client(f"{url}/mcp", mode=mode) as client:
+            capabilities = client.session.server_capabilities
+            names = [tool.name for tool in (await client.list_tools()).tools]
+            started = await client.call_tool(INVOICE_TOOL, {**INVOICE_ARGS, "run_options": {"wait_seconds": 0}})
+        assert capabilities is not None and capabilities.tools is not None
+        assert capabilities.tools.list_changed is True
+        assert names[-1] == INVOICE_TOOL
+        assert ok(started)["status"] == "Waiting" and ok(started)["flow_name"] == "Enter invoices into legacy ERP"

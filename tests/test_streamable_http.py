@@ -6,12 +6,10 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio
 import httpx
 import httpx2
 import pytest
 import respx
-import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -19,6 +17,7 @@ from desktop_flows_mcp.config import ConfigError
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import HttpSettings, build_http_app
 from tests.conftest import RUN_ID, FakeClock, error_of, make_settings, ok, run_row
+from tests.loopback import serving_on_loopback
 
 pytestmark = pytest.mark.anyio
 TOKEN = "s3cret-token-for-tests-only"
@@ -27,18 +26,10 @@ TOKEN = "s3cret-token-for-tests-only"
 @asynccontextmanager
 async def serving(http: HttpSettings, clock: FakeClock | None = None) -> AsyncGenerator[str, None]:
     clock = clock or FakeClock()
-    app = build_http_app(build_server(make_settings(), clock=clock, sleep=clock.sleep), http)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-    async with anyio.create_task_group() as group:
-        group.start_soon(server.serve)
-        with anyio.fail_after(10):
-            while not server.started:
-                await anyio.sleep(0.01)  # polling a real server's start flag, not a timing assumption
-        port = server.servers[0].sockets[0].getsockname()[1]
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
+    async with serving_on_loopback(
+        build_http_app(build_server(make_settings(), clock=clock, sleep=clock.sleep), http)
+    ) as url:
+        yield url
 
 
 def test_a_non_loopback_address_without_a_token_refuses_to_start() -> None:

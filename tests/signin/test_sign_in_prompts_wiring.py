@@ -25,7 +25,6 @@ import anyio
 import anyio.to_thread
 import mcp.types as types
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server import MCPServer
@@ -39,6 +38,7 @@ from desktop_flows_mcp.streamable_http import HttpSettings, build_http_app
 from tests.conftest import FakeClock, error_of, ok
 from tests.fakes.entra import FakeEntra
 from tests.fakes.msal_http import MsalHttpClient
+from tests.loopback import serving_on_loopback
 from tests.signin.helpers_signin import settings
 
 pytestmark = pytest.mark.anyio
@@ -276,24 +276,12 @@ async def test_over_streamable_http_no_sign_in_is_offered_even_from_a_server_bui
     built = signed_out(tmp_path, offer_sign_in_prompts=True)  # a misconfiguration: the transport still refuses
     person = Person(built.entra)
     result: types.CallToolResult | None = None
-    app = build_http_app(built.server, HttpSettings())
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
     try:
-        async with anyio.create_task_group() as group:
-            group.start_soon(server.serve)
-            with anyio.fail_after(10):
-                while not server.started:
-                    await anyio.sleep(0.01)  # polling a real server's start flag, not a timing assumption
-            port = server.servers[0].sockets[0].getsockname()[1]
-            try:
-                async with Client(
-                    streamable_http_client(f"http://127.0.0.1:{port}/mcp"),
-                    mode="legacy",
-                    elicitation_callback=person.elicit,
-                ) as client:
-                    result = await client.call_tool("list_desktop_flows", {})
-            finally:
-                server.should_exit = True
+        async with (
+            serving_on_loopback(build_http_app(built.server, HttpSettings())) as url,
+            Client(streamable_http_client(f"{url}/mcp"), mode="legacy", elicitation_callback=person.elicit) as client,
+        ):
+            result = await client.call_tool("list_desktop_flows", {})
     finally:
         built.provider.close()
 
