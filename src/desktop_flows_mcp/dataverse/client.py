@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
-from ..config import ConnectionType, RunMode, is_loopback_host
+from ..config import ConnectionType, RunMode
+from ..config.urls import is_loopback_host
 from ..errors import (
     DesktopFlowsError,
     ErrorCode,
