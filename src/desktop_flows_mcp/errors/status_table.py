@@ -53,28 +53,28 @@ _DATAVERSE_CODES: dict[str, ErrorCode] = {
 }
 
 
+# HTTP statuses, when no Dataverse code decides; any other 5xx is dataverse_unavailable, anything else internal.
+_STATUSES: dict[int, ErrorCode] = {
+    400: ErrorCode.INVALID_ARGUMENT,
+    405: ErrorCode.INVALID_ARGUMENT,
+    422: ErrorCode.INVALID_ARGUMENT,
+    401: ErrorCode.UNAUTHENTICATED,
+    403: ErrorCode.PERMISSION_DENIED,
+    404: ErrorCode.NOT_FOUND,
+    410: ErrorCode.NOT_FOUND,
+    409: ErrorCode.CONFLICT,
+    412: ErrorCode.CONFLICT,
+    413: ErrorCode.INPUT_TOO_LARGE,
+    429: ErrorCode.THROTTLED,
+    408: ErrorCode.TIMEOUT,
+    504: ErrorCode.TIMEOUT,
+    501: ErrorCode.INTERNAL,
+}
+
+
 def _category_for_status(status: int) -> ErrorCode:
-    if status in (400, 405, 422):
-        return ErrorCode.INVALID_ARGUMENT
-    if status == 401:
-        return ErrorCode.UNAUTHENTICATED
-    if status == 403:
-        return ErrorCode.PERMISSION_DENIED
-    if status in (404, 410):
-        return ErrorCode.NOT_FOUND
-    if status in (409, 412):
-        return ErrorCode.CONFLICT
-    if status == 413:
-        return ErrorCode.INPUT_TOO_LARGE
-    if status == 429:
-        return ErrorCode.THROTTLED
-    if status in (408, 504):
-        return ErrorCode.TIMEOUT
-    if status == 501:
-        return ErrorCode.INTERNAL
-    if status >= 500:
-        return ErrorCode.DATAVERSE_UNAVAILABLE
-    return ErrorCode.INTERNAL
+    fallback = ErrorCode.DATAVERSE_UNAVAILABLE if status >= 500 else ErrorCode.INTERNAL
+    return _STATUSES.get(status, fallback)
 
 
 _RETRYABLE = {ErrorCode.THROTTLED, ErrorCode.DATAVERSE_UNAVAILABLE, ErrorCode.TIMEOUT}
