@@ -359,10 +359,10 @@ async def _callback_wait(public_url: str | None) -> dict[str, Any]:
     import httpx
     from mcp import Client
 
-    from desktop_flows_mcp.config import Settings
+    from desktop_flows_mcp.config import HttpSettings, Settings
     from desktop_flows_mcp.emulator import Emulator
     from desktop_flows_mcp.server import build_server
-    from desktop_flows_mcp.streamable_http import HttpSettings, build_http_app
+    from desktop_flows_mcp.streamable_http import build_http_app
 
     clock = _SteppingClock()
     apps: list[Any] = []

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from desktop_flows_mcp.config import ConfigError, Settings, normalise_dataverse_url
+from desktop_flows_mcp.config import ConfigError, Settings
+from desktop_flows_mcp.config.urls import normalise_dataverse_url
 
 URL = "https://contoso.crm.dynamics.com"
 

@@ -15,11 +15,11 @@ from mcp import Client
 from mcp.shared.subscriptions import ToolsListChanged
 from mcp.types import ToolListChangedNotification
 
-from desktop_flows_mcp.config import Settings
+from desktop_flows_mcp.config import HttpSettings, Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.emulator.seed import FLOWS, PUBLISHED
 from desktop_flows_mcp.server import build_server
-from desktop_flows_mcp.streamable_http import HttpSettings, build_http_app
+from desktop_flows_mcp.streamable_http import build_http_app
 from tests.conftest import FakeClock, error_of, ok
 from tests.loopback import serving_on_loopback
 from tests.test_full_stack import ERAS, CountingTransport, Stack

@@ -13,9 +13,9 @@ import respx
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from desktop_flows_mcp.config import ConfigError
+from desktop_flows_mcp.config import ConfigError, HttpSettings
 from desktop_flows_mcp.server import build_server
-from desktop_flows_mcp.streamable_http import HttpSettings, build_http_app
+from desktop_flows_mcp.streamable_http import build_http_app
 from tests.conftest import RUN_ID, FakeClock, error_of, make_settings, ok, run_row
 from tests.loopback import serving_on_loopback
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .config import ConfigError, Settings
+from .config import ConfigError, HttpSettings, Settings
 from .logs import configure_logging
 
 if TYPE_CHECKING:
@@ -138,8 +138,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = settings_from(args, os.environ)
         http = None
         if args.transport == "streamable-http":
-            from .streamable_http import HttpSettings
-
             http = HttpSettings.from_env(
                 os.environ,
                 {

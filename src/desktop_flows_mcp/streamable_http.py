@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from mcp.server import MCPServer
@@ -22,58 +20,24 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
-from .config import ConfigError, EnvReader, Secret, is_loopback_host
+from .config import HttpSettings, Secret
+from .config.urls import is_loopback_host
 
 MCP_PATH = "/mcp"
 OPEN_PATHS = frozenset({"/health"})
 CALLBACKS_PREFIX = "/callbacks/"  # Dataverse sends no bearer token; the path's own token is checked instead
-DEFAULT_MAX_SESSIONS = 100
 
 
-@dataclass(frozen=True)
-class HttpSettings:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    token: Secret | None = None
-    allowed_hosts: tuple[str, ...] = ()
-    max_sessions: int = DEFAULT_MAX_SESSIONS
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], overrides: Mapping[str, str | bool | None] | None = None) -> HttpSettings:
-        values = EnvReader(env, overrides or {})
-        host = values.get("DESKTOP_FLOWS_HOST") or "127.0.0.1"
-        port = int(values.number("DESKTOP_FLOWS_PORT", 8000, low=0, high=65535))
-        max_sessions = values.number("DESKTOP_FLOWS_HTTP_MAX_SESSIONS", DEFAULT_MAX_SESSIONS, low=1, high=100_000)
-        if max_sessions != int(max_sessions):
-            raise ConfigError("DESKTOP_FLOWS_HTTP_MAX_SESSIONS", "must be a whole number.", str(DEFAULT_MAX_SESSIONS))
-        token = values.get("DESKTOP_FLOWS_HTTP_TOKEN")
-        if token is not None and len(token) < 16:
-            raise ConfigError("DESKTOP_FLOWS_HTTP_TOKEN", "must be at least 16 characters.", "$(openssl rand -hex 32)")
-        if token is None and not is_loopback_host(host):
-            raise ConfigError(
-                "DESKTOP_FLOWS_HTTP_TOKEN",
-                f"is required to listen on {host}, a non-loopback address: without it anyone who can reach the "
-                "port could run desktop flows.",
-                "$(openssl rand -hex 32)",
-            )
-        return cls(
-            host=host,
-            port=port,
-            token=Secret(token) if token else None,
-            allowed_hosts=values.csv("DESKTOP_FLOWS_HTTP_ALLOWED_HOSTS"),
-            max_sessions=int(max_sessions),
-        )
-
-    def transport_security(self) -> TransportSecuritySettings:
-        """Host/Origin checks against DNS rebinding; on by default for loopback, opt-in by name otherwise."""
-        hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *(f"{h}:*" for h in self.allowed_hosts), *self.allowed_hosts]
-        origins = [f"http://{h.split(':')[0]}:*" for h in ("127.0.0.1", "localhost", "[::1]")]
-        origins += [f"{scheme}://{h}:*" for h in self.allowed_hosts for scheme in ("http", "https")]
-        origins += [f"https://{h}" for h in self.allowed_hosts]
-        enabled = is_loopback_host(self.host) or bool(self.allowed_hosts)
-        return TransportSecuritySettings(
-            enable_dns_rebinding_protection=enabled, allowed_hosts=hosts, allowed_origins=origins
-        )
+def _transport_security(http: HttpSettings) -> TransportSecuritySettings:
+    """Host/Origin checks against DNS rebinding; on by default for loopback, opt-in by name otherwise."""
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *(f"{h}:*" for h in http.allowed_hosts), *http.allowed_hosts]
+    origins = [f"http://{h.split(':')[0]}:*" for h in ("127.0.0.1", "localhost", "[::1]")]
+    origins += [f"{scheme}://{h}:*" for h in http.allowed_hosts for scheme in ("http", "https")]
+    origins += [f"https://{h}" for h in http.allowed_hosts]
+    enabled = is_loopback_host(http.host) or bool(http.allowed_hosts)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=enabled, allowed_hosts=hosts, allowed_origins=origins
+    )
 
 
 class BearerTokenMiddleware:
@@ -113,7 +77,7 @@ def build_http_app(mcp: MCPServer[Any], http: HttpSettings) -> ASGIApp:
 
     app: ASGIApp = mcp.streamable_http_app(
         streamable_http_path=MCP_PATH,
-        transport_security=http.transport_security(),
+        transport_security=_transport_security(http),
         host=http.host,
         max_sessions=http.max_sessions,  # beyond it the SDK answers 503 "Too many open sessions" and logs why
     )

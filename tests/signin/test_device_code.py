@@ -306,7 +306,7 @@ async def test_a_single_tenant_app_with_its_tenant_signs_in(clock: FakeClock, tm
 def test_microsofts_sample_app_needs_no_tenant_and_gets_no_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from desktop_flows_mcp.config import SAMPLE_PUBLIC_CLIENT_ID
+    from desktop_flows_mcp.config.sign_in import SAMPLE_PUBLIC_CLIENT_ID
 
     build_token_provider(
         settings(

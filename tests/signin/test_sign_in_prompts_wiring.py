@@ -29,12 +29,13 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server import MCPServer
 
+from desktop_flows_mcp.config import HttpSettings
 from desktop_flows_mcp.emulator import DEMO_USER, Emulator
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.signin import build_token_provider
 from desktop_flows_mcp.signin.device_code import DeviceCodeProvider
 from desktop_flows_mcp.stdio import serve_stdio
-from desktop_flows_mcp.streamable_http import HttpSettings, build_http_app
+from desktop_flows_mcp.streamable_http import build_http_app
 from tests.conftest import FakeClock, error_of, ok
 from tests.fakes.entra import FakeEntra
 from tests.fakes.msal_http import MsalHttpClient

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 
 from ..errors import invalid_argument
 
@@ -34,3 +35,8 @@ def like_literal(value: str) -> str:
     T-SQL LIKE wildcards; each is bracket-escaped so it matches literally."""
     escaped = "".join(f"[{ch}]" if ch in "%_[" else ch for ch in value)
     return string_literal(escaped)
+
+
+def odata_datetime(moment: datetime) -> str:
+    """A datetime literal for $filter, in UTC to the second."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..config import SAMPLE_PUBLIC_CLIENT_ID
+from ..config.sign_in import SAMPLE_PUBLIC_CLIENT_ID
 from .aadsts import SignInContext
 from .clouds import cloud_for
 from .prompts import SignInPresenter, SignInPrompt, SignInRequired, presenting_sign_in_through

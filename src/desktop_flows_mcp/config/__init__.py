@@ -1,0 +1,20 @@
+"""Settings, read once from the environment and the command line, and checked before anything starts.
+
+``Settings.from_env`` is pure: it takes a mapping (``os.environ`` in production, a dict in tests) plus the
+command-line overrides, and raises one ``ConfigError`` that names the variable and shows a valid example.
+Nothing else in the package reads ``os.environ``.
+
+    settings.py     Settings and from_env: the order in which everything below is read
+    values.py       EnvReader (flags, then the environment; parsing and checks), ConfigError, Secret
+    sign_in.py      DATAVERSE_AUTH and each mode's credentials: SignIn
+    run_options.py  DESKTOP_FLOWS_* for runs: connection, run mode, allow-list, per-flow tools
+    urls.py         the Dataverse URL and the public URL normalised; loopback hosts
+    deployment.py   the public URL, Redis and the cursor key (SharedOptions), the HTTP transport (HttpSettings)
+"""
+
+from .deployment import HttpSettings
+from .run_options import ConnectionType, RunMode
+from .settings import EMULATOR_URL, Settings
+from .values import ConfigError, Secret
+
+__all__ = ["EMULATOR_URL", "ConfigError", "ConnectionType", "HttpSettings", "RunMode", "Secret", "Settings"]

@@ -1,0 +1,121 @@
+"""How one deployment is reached and shares state: the public URL runs report back to, the replicas' Redis and
+cursor key, and the HTTP transport's address, token and session cap.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .urls import PUBLIC_URL_EXAMPLE, is_loopback_host, is_loopback_url, normalise_public_url
+from .values import ConfigError, EnvReader, Secret
+
+_REDIS_EXAMPLE = "rediss://:password@redis.internal:6380/0"
+_RANDOM_SECRET_EXAMPLE = "$(openssl rand -hex 32)"
+DEFAULT_MAX_SESSIONS = 100
+
+
+def read_public_url(values: EnvReader) -> str | None:
+    """DESKTOP_FLOWS_PUBLIC_URL, normalised; None when unset."""
+    return normalise_public_url(raw) if (raw := values.get("DESKTOP_FLOWS_PUBLIC_URL")) else None
+
+
+def check_public_url_reachable(public_url: str | None, dataverse_url: str) -> None:
+    """A loopback public URL is refused unless Dataverse itself is on loopback (the emulator, tests)."""
+    if public_url and is_loopback_url(public_url) and not is_loopback_url(dataverse_url):
+        raise ConfigError(
+            "DESKTOP_FLOWS_PUBLIC_URL",
+            f"is a loopback address, which Dataverse at {dataverse_url} cannot reach; give the public https URL.",
+            PUBLIC_URL_EXAMPLE,
+        )
+
+
+@dataclass(frozen=True)
+class SharedOptions:
+    """State the replicas of one deployment share (``shared_state``): none without a Redis URL."""
+
+    redis_url: Secret | None = None  # redis:// or rediss://; may hold a password, so never shown
+    cursor_secret: Secret | None = None  # cursors signed with a key derived from it, valid on every replica
+
+    @property
+    def redis_display(self) -> str | None:
+        """The Redis address for start-up lines: scheme, host, port and database, never the credentials."""
+        if self.redis_url is None:
+            return None
+        parts = urlsplit(self.redis_url.reveal())
+        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+        return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path or '/0'}"
+
+
+def read_shared_options(values: EnvReader) -> SharedOptions:
+    return SharedOptions(_redis_url(values), _cursor_secret(values))
+
+
+def _redis_url(values: EnvReader) -> Secret | None:
+    """DESKTOP_FLOWS_REDIS_URL, checked without ever repeating it (it may hold a password)."""
+    raw = values.get("DESKTOP_FLOWS_REDIS_URL")
+    if raw is None:
+        return None
+    name = "DESKTOP_FLOWS_REDIS_URL"
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(
+            name, "is not a valid URL (the value is not shown: it may hold a password).", _REDIS_EXAMPLE
+        ) from None
+    if parts.scheme.lower() not in ("redis", "rediss") or not parts.hostname:
+        raise ConfigError(name, "must be a redis:// or rediss:// URL with a host.", _REDIS_EXAMPLE)
+    if port == 0 or parts.fragment or not re.fullmatch(r"/?\d{0,2}", parts.path):
+        raise ConfigError(name, "must be redis[s]://[user:password@]host[:port][/database number].", _REDIS_EXAMPLE)
+    return Secret(raw)
+
+
+def _cursor_secret(values: EnvReader) -> Secret | None:
+    secret = values.get("DESKTOP_FLOWS_CURSOR_SECRET")
+    if secret is not None and len(secret) < 32:
+        raise ConfigError(
+            "DESKTOP_FLOWS_CURSOR_SECRET",
+            "must be at least 32 characters (the value is not shown).",
+            _RANDOM_SECRET_EXAMPLE,
+        )
+    return Secret(secret) if secret else None
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """``--transport streamable-http``: where to listen, the bearer token, the Host names allowed, the session cap."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: Secret | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], overrides: Mapping[str, str | bool | None] | None = None) -> HttpSettings:
+        values = EnvReader(env, overrides or {})
+        host = values.get("DESKTOP_FLOWS_HOST") or "127.0.0.1"
+        port = int(values.number("DESKTOP_FLOWS_PORT", 8000, low=0, high=65535))
+        max_sessions = values.number("DESKTOP_FLOWS_HTTP_MAX_SESSIONS", DEFAULT_MAX_SESSIONS, low=1, high=100_000)
+        if max_sessions != int(max_sessions):
+            raise ConfigError("DESKTOP_FLOWS_HTTP_MAX_SESSIONS", "must be a whole number.", str(DEFAULT_MAX_SESSIONS))
+        token = values.get("DESKTOP_FLOWS_HTTP_TOKEN")
+        if token is not None and len(token) < 16:
+            raise ConfigError("DESKTOP_FLOWS_HTTP_TOKEN", "must be at least 16 characters.", _RANDOM_SECRET_EXAMPLE)
+        if token is None and not is_loopback_host(host):
+            raise ConfigError(
+                "DESKTOP_FLOWS_HTTP_TOKEN",
+                f"is required to listen on {host}, a non-loopback address: without it anyone who can reach the "
+                "port could run desktop flows.",
+                _RANDOM_SECRET_EXAMPLE,
+            )
+        return cls(
+            host=host,
+            port=port,
+            token=Secret(token) if token else None,
+            allowed_hosts=values.csv("DESKTOP_FLOWS_HTTP_ALLOWED_HOSTS"),
+            max_sessions=int(max_sessions),
+        )

@@ -1,0 +1,31 @@
+"""Failures on this side of the wire: a bad argument, a bug, the replicas' shared store."""
+
+from __future__ import annotations
+
+from .taxonomy import DesktopFlowsError, ErrorCode
+
+
+def invalid_argument(message: str, hint: str | None = None) -> DesktopFlowsError:
+    return DesktopFlowsError(ErrorCode.INVALID_ARGUMENT, message, hint=hint)
+
+
+def shared_state_unavailable(problem: str) -> DesktopFlowsError:
+    """Redis (shared by the replicas) is unreachable: a run start fails closed rather than skip its idempotency
+    check or the fleet's run limit."""
+    return DesktopFlowsError(
+        ErrorCode.SHARED_STATE_UNAVAILABLE,
+        f"This server cannot reach its shared store (Redis: {problem}), which it needs to check the idempotency key "
+        "and the connection's run limit. No run was started.",
+        hint="Retry the same call in a few seconds; reading flows and runs still works. If it persists, tell the "
+        "operator that Redis is unreachable.",
+        retryable=True,
+        retry_after_seconds=5.0,
+    )
+
+
+def internal_crash(tool: str, exc: BaseException) -> DesktopFlowsError:
+    return DesktopFlowsError(
+        ErrorCode.INTERNAL,
+        f"Unexpected {type(exc).__name__} in {tool}; the details are in the server log.",
+        hint="This is a bug in desktop-flows-mcp. Retry once; if it repeats, report it with the log.",
+    )

@@ -1,0 +1,100 @@
+"""The error taxonomy: one error type for every failure an agent can see.
+
+The categories (``ErrorCode``) are a public API: tools return them in ``structuredContent.error.code``.
+
+    invalid_argument          the call's arguments are wrong; fix them and call again
+    not_found                 the flow or run does not exist (or this identity cannot see it)
+    unauthenticated           no usable token; the sign-in must be fixed, not retried
+    permission_denied         the identity lacks a Dataverse privilege or security role
+    throttled                 a rate limit was hit; retry after ``retry_after_seconds``
+    flow_not_allowed          DESKTOP_FLOWS_ALLOWED refuses this flow; nothing was sent
+    input_too_large           the serialised inputs exceed Dataverse's 2 MB limit
+    conflict                  the request clashes with the current state (run already finished, key reused)
+    dataverse_unavailable     Dataverse or the network failed; usually transient
+    timeout                   Dataverse did not answer in time
+    internal                  a bug on our side or an unexpected answer; report it
+    shared_state_unavailable  the replicas' shared store (Redis) is unreachable; no run was started, retry soon
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    INVALID_ARGUMENT = "invalid_argument"
+    NOT_FOUND = "not_found"
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION_DENIED = "permission_denied"
+    THROTTLED = "throttled"
+    FLOW_NOT_ALLOWED = "flow_not_allowed"
+    INPUT_TOO_LARGE = "input_too_large"
+    CONFLICT = "conflict"
+    DATAVERSE_UNAVAILABLE = "dataverse_unavailable"
+    TIMEOUT = "timeout"
+    INTERNAL = "internal"
+    SHARED_STATE_UNAVAILABLE = "shared_state_unavailable"
+
+
+class DesktopFlowsError(Exception):
+    """A failure with everything an agent needs to decide its next move. Immutable once built: the wording and
+    flags are decided here, by the constructors below, never rewritten further up."""
+
+    code: ErrorCode
+    message: str
+    hint: str | None
+    retryable: bool
+    http_status: int | None
+    dataverse_code: str | None
+    retry_after_seconds: float | None
+    outcome_unknown: bool  # a run request that failed but may still have started a run (5xx, read timeout)
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        hint: str | None = None,
+        retryable: bool = False,
+        http_status: int | None = None,
+        dataverse_code: str | None = None,
+        retry_after_seconds: float | None = None,
+        outcome_unknown: bool = False,
+    ) -> None:
+        super().__init__(message)
+        fields = {
+            "code": code,
+            "message": message,
+            "hint": hint,
+            "retryable": retryable,
+            "http_status": http_status,
+            "dataverse_code": dataverse_code,
+            "retry_after_seconds": retry_after_seconds,
+            "outcome_unknown": outcome_unknown,
+        }
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name.startswith("__"):  # Python itself sets __traceback__, __cause__, __notes__
+            object.__setattr__(self, name, value)
+            return
+        raise AttributeError(f"DesktopFlowsError is immutable; build a new one in errors/ (tried to set {name})")
+
+    def to_payload(self) -> dict[str, Any]:
+        """The contract's error object (``structuredContent["error"]``)."""
+        payload: dict[str, Any] = {
+            "code": self.code.value,
+            "message": self.message,
+            "retryable": self.retryable,
+            "http_status": self.http_status,
+            "dataverse_code": self.dataverse_code,
+            "hint": self.hint,
+        }
+        if self.retry_after_seconds is not None:
+            payload["retry_after_seconds"] = round(self.retry_after_seconds, 1)
+        return payload
+
+    def __repr__(self) -> str:
+        return f"DesktopFlowsError({self.code.value!r}, {self.message!r})"
