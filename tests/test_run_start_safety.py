@@ -6,7 +6,9 @@ The server talks to the real emulator; a transport in between loses the answer t
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -122,3 +124,23 @@ async def test_a_status_read_failing_after_the_start_still_returns_the_run_id_no
     assert "dataverse_unavailable" in result["warning"]
     assert "get_desktop_flow_run" in result["hint"] and "do not start it again" in result["hint"]
     assert stack.wire.paths().count(f"POST {RUN}") == 1
+
+
+async def test_a_retry_finds_its_run_beyond_the_first_page_of_a_burst_and_starts_none() -> None:
+    """A burst of runs fills more than one page of the adoption window: every page is read, so the run the uncertain
+    start made is adopted, not left behind unanswered while a second one starts (or is refused as throttled)."""
+    async with full_stack(wrap=lossy(["processed"])) as stack:
+        error_of(await stack.call("run_desktop_flow", run_args("k5")))
+        store = stack.emulator.store
+        made = max((run for run in store.runs.values() if run.workflow_id.startswith("3a1f5c2e")), key=created)
+        for number in range(150):  # newer runs of the same flow, identity and connection, other inputs
+            other = replace(made, id=str(uuid.uuid4()), inputs={**made.inputs, "InvoiceNumber": f"INV-B{number}"})
+            store.runs[other.id] = replace(other, created_at=made.created_at + 1)
+        again = ok(await stack.call("run_desktop_flow", run_args("k5")))
+    assert again["run_id"] == made.id and again["reused"] is True
+    assert stack.wire.paths().count(f"POST {RUN}") == 1
+    assert stack.wire.paths().count("GET flowsessions") >= 2  # the window's second page was read
+
+
+def created(run: Any) -> float:
+    return run.created_at

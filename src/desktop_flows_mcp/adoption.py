@@ -3,9 +3,9 @@
 After a start whose outcome is unknown (5xx, dropped connection, read timeout), the next call with the same key:
 
 1. waits until ``SETTLE_SECONDS`` have passed since the failed attempt ended, so that a run it created is visible;
-2. lists the flow's runs created in the attempt's window (its start - ``SKEW`` to its end + ``SKEW``, Dataverse's
-   clock may differ from ours) and keeps those that
-   - this identity started (``_ownerid_value`` is WhoAmI's UserId),
+2. lists the runs this identity started (``_ownerid_value`` is WhoAmI's UserId) of the flow in the attempt's
+   window (its start - ``SKEW`` to its end + ``SKEW``, Dataverse's clock may differ from ours), every page of them
+   (more than ``MOST_CANDIDATES``: ``conflict``, nothing is started), and keeps those that
    - ran on the attempt's connection (a connection reference is resolved to its connection first),
    - no other idempotency key already owns,
    - stored the attempt's inputs (``flowsessions(id)/inputs/$value``, compared as JSON);
@@ -26,6 +26,7 @@ from .idempotency import Attempt
 
 SETTLE_SECONDS = 5.0
 SKEW = timedelta(seconds=60)
+MOST_CANDIDATES = 1000  # runs of one flow by one identity within two minutes: beyond it, no proof is cheap enough
 
 
 class RunAdopter:
@@ -43,8 +44,22 @@ class RunAdopter:
         settle = attempt.ended_at + SETTLE_SECONDS - self._clock()
         if settle > 0:
             await self._sleep(settle)
-        rows = await self._client.list_runs_created_between(attempt.flow_id, attempt.began - SKEW, attempt.ended + SKEW)
         me = await self._me()
+        rows = (
+            await self._client.list_runs_created_between(
+                attempt.flow_id, attempt.began - SKEW, attempt.ended + SKEW, owner=me, most=MOST_CANDIDATES
+            )
+            if me
+            else []  # WhoAmI named nobody: no run can be proved ours
+        )
+        if rows is None:
+            raise DesktopFlowsError(
+                ErrorCode.CONFLICT,
+                f"The earlier attempt with this idempotency_key failed without an answer, and more than "
+                f"{MOST_CANDIDATES} runs of this flow were started around it, too many to tell which one it made. "
+                "No run was started.",
+                hint="Find the run with list_desktop_flow_runs before starting another; do not retry with this key.",
+            )
         connection = await self._connection_id(attempt)
         candidates = [
             str(row["flowsessionid"])

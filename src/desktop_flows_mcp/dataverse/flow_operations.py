@@ -148,10 +148,14 @@ class FlowOperations(DataverseCore):
         """The inputs the run was started with, or None when it has none."""
         return await self._file(f"flowsessions({run_id})/inputs/$value", "read_run")
 
-    async def list_runs_created_between(self, flow_id: str, since: datetime, until: datetime) -> list[Row]:
-        """A flow's runs created in a window, with their owner and connection: candidates for adoption."""
+    async def list_runs_created_between(
+        self, flow_id: str, since: datetime, until: datetime, *, owner: str, most: int
+    ) -> list[Row] | None:
+        """``owner``'s runs of a flow created in a window, with their connection: candidates for adoption. Every
+        page is read (a burst of runs fills more than one); None when there are more than ``most``."""
         clauses = (
             f"_regardingobjectid_value eq {flow_id}",
+            f"_ownerid_value eq {owner}",
             f"createdon ge {odata_datetime(since)}",
             f"createdon le {odata_datetime(until)}",
         )
@@ -160,8 +164,18 @@ class FlowOperations(DataverseCore):
             "$filter": " and ".join(clauses),
             "$orderby": "createdon desc",
         }
-        page = await self._get_page("flowsessions", params, None, headers=max_page_size(50), operation="list_runs")
-        return page.rows
+        rows: list[Row] = []
+        next_link: str | None = None
+        while True:
+            page = await self._get_page(
+                "flowsessions", params, next_link, headers=max_page_size(100), operation="list_runs"
+            )
+            rows += page.rows
+            if len(rows) > most:
+                return None
+            if page.next_link is None:
+                return rows
+            next_link = page.next_link
 
     async def get_connection_id(self, logical_name: str) -> str | None:
         """The connection a connection reference is bound to (None when unbound or unknown)."""
