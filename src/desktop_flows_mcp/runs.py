@@ -90,6 +90,7 @@ class RunService:
         self._just_started: Recent[str, float] = Recent(MAX_POLL_INTERVAL, 256, clock)  # run id → when it started
         self._intervals: Recent[str, float] = Recent(15 * 60.0, 256, clock)  # run id → its current poll interval
         self._read_at: Recent[str, float] = Recent(SAFETY_READ_SECONDS, 1024, clock)  # run id → last status read
+        self._last_read: Recent[str, FlowRun] = Recent(SAFETY_READ_SECONDS, 1024, clock)  # …and what it said
         self._callbacks = callbacks  # set when Dataverse can reach this deployment (DESKTOP_FLOWS_PUBLIC_URL)
         self.wakeups: RunWakeups = wakeups or InProcessWakeups()
         self._licence_checks: Recent[str, str] = Recent(24 * 3600.0, 512, clock)  # run id → licenseCheck.code
@@ -300,11 +301,25 @@ class RunService:
         run = FlowRun.from_row(await self._client.get_flow_session(run_id))
         run.run_id = run_id
         self._read_at.put(run_id, self._clock())
+        self._last_read.put(run_id, run.model_copy(deep=True))
         if run.is_terminal:
+            self._last_read.drop(run_id)
             self._finished.put(run_id, run.model_copy(deep=True))
             if self._callbacks is not None:
                 await self._callbacks.finished(run_id)
             await self.wakeups.publish(run_id)  # a wait here expecting a callback that is now spent (a cancel)
+        run.hint = queued_hint(run.status, run.created_on, self._now()) or run.hint
+        return run
+
+    async def poll_run(self, run_id: str) -> FlowRun:
+        """``get_run`` for pollers (task polls and task notifications): while the run's callback is expected, a read
+        younger than ``SAFETY_READ_SECONDS`` stands in for a new one. The callback's re-read (``get_run``) ends that,
+        so the first poll after it sees the run's end."""
+        run_id = parse_guid(run_id, argument="run_id")
+        last = self._last_read.get(run_id)
+        if last is None or self._finished.get(run_id) is not None or not await self.expects_callback(run_id):
+            return await self.get_run(run_id)
+        run = last.model_copy(deep=True)
         run.hint = queued_hint(run.status, run.created_on, self._now()) or run.hint
         return run
 

@@ -1,0 +1,76 @@
+"""Task polls while a run's callback is expected (issue 12 item 4 for tasks): ``tasks/get`` serves the run's last
+read while it is younger than the safety-read interval, and the callback's re-read makes the next poll ``completed``.
+In process, on fake time, the emulator posting its callback to the server's real ``/callbacks/`` route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from desktop_flows_mcp.runs import SAFETY_READ_SECONDS
+from tests.callback_stack import PUBLIC_URL, REPORT_FLOW, REPORT_INPUTS, callback_stack
+from tests.tasks_client import get_task, start_task
+
+pytestmark = pytest.mark.anyio
+RUN_SECONDS = 21.0  # the report flow with timeout_seconds=20 ends TimedOut 21 s after its start, queue included
+
+
+async def poll_a_20_second_run(public_url: str | None) -> dict[str, Any]:
+    """A client that polls ``tasks/get`` at the advertised ``pollIntervalMs`` until the task completes."""
+    async with callback_stack(public_url=public_url, mode="auto", tasks=True) as stack:
+        arguments = {"flow": REPORT_FLOW, "inputs": REPORT_INPUTS, "timeout_seconds": 20}
+        created = await start_task(stack.client, "run_desktop_flow", arguments)
+        assert created["resultType"] == "task", created
+        run_id = created["taskId"].removeprefix("dfrun-")
+        ends_at = stack.clock.now + RUN_SECONDS
+        polls: list[tuple[float, dict[str, Any]]] = []
+        while True:
+            task = await get_task(stack.client.session, created["taskId"])
+            polls.append((stack.clock.now, task))
+            if task["status"] == "completed":
+                break
+            await stack.clock.sleep(task["pollIntervalMs"] / 1000)
+        return {
+            "status_reads": stack.wire.status_reads(run_id),
+            "polls": polls,
+            "ends_at": ends_at,
+            "callback_url": stack.emulator.store.runs[run_id].callback_url,
+        }
+
+
+async def test_task_polls_read_the_run_rarely_while_its_callback_is_expected_and_see_its_end_at_once() -> None:
+    polled = await poll_a_20_second_run(None)
+    called_back = await poll_a_20_second_run(PUBLIC_URL)
+    assert polled["callback_url"] is None and called_back["callback_url"] is not None
+    # Without a callback every poll reads Dataverse; with one, only the task's creation and the callback's re-read.
+    assert polled["status_reads"] == len(polled["polls"]) + 1 >= 5
+    assert called_back["status_reads"] == 2
+    # The same advertised intervals either way, and the first poll after the run's end reads completed.
+    for figures in (polled, called_back):
+        times = [at for at, _ in figures["polls"]]
+        working = [at for at, task in figures["polls"] if task["status"] == "working"]
+        assert all(at < figures["ends_at"] for at in working)
+        assert times[-1] >= figures["ends_at"] and len(working) == len(times) - 1
+        final = figures["polls"][-1][1]
+        assert final["result"]["structuredContent"]["status"] == "TimedOut"
+    intervals = [task["pollIntervalMs"] for _, task in called_back["polls"][:-1]]
+    assert intervals == [task["pollIntervalMs"] for _, task in polled["polls"][:-1]]
+    print(
+        f"20 s run, tasks/get at pollIntervalMs: {polled['status_reads']} status reads without a callback, "
+        f"{called_back['status_reads']} with one ({len(called_back['polls'])} polls each)"
+    )
+
+
+async def test_a_read_older_than_the_safety_interval_is_renewed_while_the_callback_is_expected() -> None:
+    async with callback_stack(mode="auto", tasks=True) as stack:
+        arguments = {"flow": REPORT_FLOW, "inputs": REPORT_INPUTS, "timeout_seconds": 3600}
+        created = await start_task(stack.client, "run_desktop_flow", arguments)
+        run_id = created["taskId"].removeprefix("dfrun-")
+        assert await stack.services.runs.expects_callback(run_id)
+        await get_task(stack.client.session, created["taskId"])
+        assert stack.wire.status_reads(run_id) == 1  # the task's creation read stands in
+        stack.clock.now += SAFETY_READ_SECONDS
+        task = await get_task(stack.client.session, created["taskId"])
+        assert stack.wire.status_reads(run_id) == 2
+        assert task["status"] == "working" and task["statusMessage"].startswith("Running for 3 min")
