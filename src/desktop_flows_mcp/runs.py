@@ -335,18 +335,18 @@ class RunService:
         # The back-off goes on across calls: an agent that waits 60 s at a time on a long run reads it ever
         # more rarely, not nine times in every call.
         interval = self.poll_interval(run_id)
-        expecting = await self.expects_callback(run_id)
-        queued_at = self._just_started.get(run_id)
-        read_at = self._read_at.get(run_id)
-        first_pause = 0.0
-        if expecting and read_at is not None:  # read moments ago: the callback, not a read, says when it ends
-            first_pause = min(read_at + SAFETY_READ_SECONDS - started, timeout_seconds)
-        elif queued_at is not None and self._finished.get(run_id) is None:
-            # This process started it moments ago and Dataverse said Waiting: a read now would only say so again.
-            first_pause = max(0.0, min(queued_at + interval - started, timeout_seconds))
-        if first_pause > 0:
-            status = "Waiting" if queued_at is not None else "in progress"
-            async with self.wakeups.subscribe(run_id) as woken:
+        async with self.wakeups.subscribe(run_id) as woken:  # before the callback check: no wake-up slips past
+            expecting = await self.expects_callback(run_id)
+            queued_at = self._just_started.get(run_id)
+            read_at = self._read_at.get(run_id)
+            first_pause = 0.0
+            if expecting and read_at is not None:  # read moments ago: the callback, not a read, says when it ends
+                first_pause = min(read_at + SAFETY_READ_SECONDS - started, timeout_seconds)
+            elif queued_at is not None and self._finished.get(run_id) is None:
+                # This process started it moments ago and Dataverse said Waiting: a read now would only say so again.
+                first_pause = max(0.0, min(queued_at + interval - started, timeout_seconds))
+            if first_pause > 0:
+                status = "Waiting" if queued_at is not None else "in progress"
                 await self._hold(woken, first_pause, run_id, started, timeout_seconds, status, expecting, progress)
         while True:
             async with self.wakeups.subscribe(run_id) as woken:  # open before the read: no wake-up slips past
@@ -402,6 +402,8 @@ class RunService:
         async with self.wakeups.subscribe(run_id) as woken:
             if self._finished.get(run_id) is not None:
                 return True
+            if self._callbacks is not None and await self._callbacks.spent(run_id):
+                return True  # its callback reached another replica before this pause subscribed
             return await pause(woken, seconds, self._sleep)
 
     async def expects_callback(self, run_id: str) -> bool:
