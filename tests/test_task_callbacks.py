@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from desktop_flows_mcp import run_callbacks
+from desktop_flows_mcp.emulator.runs import Run
 from desktop_flows_mcp.run_callbacks import InProcessCallbackTokens, RunCallbacks
 from desktop_flows_mcp.runs import SAFETY_READ_SECONDS
 from tests.callback_stack import PUBLIC_URL, REPORT_FLOW, REPORT_INPUTS, callback_stack
 from tests.conftest import FakeClock
-from tests.tasks_client import get_task, start_task
+from tests.tasks_client import cancel_task, get_task, start_task
 
 pytestmark = pytest.mark.anyio
 RUN = "4b35b6d0-95b6-461b-9e41-84340c229d4d"
@@ -158,3 +159,24 @@ async def test_a_failing_token_store_never_counts_a_callback_as_used(monkeypatch
     assert not await callbacks.spent(RUN)  # still bound: not used
     await tokens.drop(issued[0])
     assert await callbacks.spent(RUN) and not await callbacks.spent(RUN)
+
+
+async def test_after_a_cancel_that_takes_time_task_polls_read_the_run_until_it_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with callback_stack(mode="auto", tasks=True) as stack:
+        created = await start_task(stack.client, "run_desktop_flow", {"flow": REPORT_FLOW, "inputs": REPORT_INPUTS})
+        run_id = created["taskId"].removeprefix("dfrun-")
+        store = stack.emulator.store
+        cancel = store.cancel
+
+        def stops_10_s_later(run: Run, now: float) -> None:
+            cancel(run, now + 10)
+
+        monkeypatch.setattr(store, "cancel", stops_10_s_later)
+        stack.clock.on_step.clear()  # and Dataverse posts no callback for it
+        await cancel_task(stack.client.session, created["taskId"])
+        assert await stack.services.runs.expects_callback(run_id)
+        await stack.clock.sleep(11)
+        task = await get_task(stack.client.session, created["taskId"])
+    assert task["status"] == "completed" and task["statusMessage"].startswith("Run Cancelled")

@@ -91,6 +91,7 @@ class RunService:
         self._intervals: Recent[str, float] = Recent(15 * 60.0, 256, clock)  # run id → its current poll interval
         self._read_at: Recent[str, float] = Recent(SAFETY_READ_SECONDS, 1024, clock)  # run id → last status read
         self._last_read: Recent[str, FlowRun] = Recent(SAFETY_READ_SECONDS, 1024, clock)  # …and what it said
+        self._cancelling: Recent[str, bool] = Recent(SAFETY_READ_SECONDS, 256, clock)  # cancelled, not yet ended
         self._callbacks = callbacks  # set when Dataverse can reach this deployment (DESKTOP_FLOWS_PUBLIC_URL)
         self.wakeups: RunWakeups = wakeups or InProcessWakeups()
         self._licence_checks: Recent[str, str] = Recent(24 * 3600.0, 512, clock)  # run id → licenseCheck.code
@@ -316,7 +317,7 @@ class RunService:
         younger than ``SAFETY_READ_SECONDS`` stands in for a new one. The callback's re-read (``get_run``) ends that,
         so the first poll after it sees the run's end."""
         run_id = parse_guid(run_id, argument="run_id")
-        last = self._last_read.get(run_id)
+        last = None if run_id in self._cancelling else self._last_read.get(run_id)  # a cancel's end: read it
         if last is None or self._finished.get(run_id) is not None or not await self.expects_callback(run_id):
             return await self.get_run(run_id)
         run = last.model_copy(deep=True)
@@ -465,6 +466,8 @@ class RunService:
             before.status,
         )
         after = await self.get_run(run_id)
+        if not after.is_terminal:
+            self._cancelling.put(run_id, True)
         hint = None if after.is_terminal else "Cancellation was requested; the run stops shortly."
         return CancelledRun(run_id=run_id, cancelled=True, status=after.status, hint=hint)
 
