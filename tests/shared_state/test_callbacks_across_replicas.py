@@ -4,7 +4,6 @@ callback that arrives while Redis is down gets 503 with Retry-After (Dataverse r
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -14,7 +13,6 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import uvicorn
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,6 +22,7 @@ from desktop_flows_mcp.shared_state.redis_callbacks import RedisCallbackTokens
 from desktop_flows_mcp.shared_state.redis_state import client_for, key_prefix
 from tests.callback_stack import REPORT_FLOW, REPORT_INPUTS
 from tests.conftest import ok
+from tests.loopback import serving_on_loopback
 from tests.redis_server import RedisServer, free_port
 from tests.shared_state.fleet import Fleet, Process, replica_env
 
@@ -53,19 +52,9 @@ class ReadsByToken:
 async def emulator_for_two() -> AsyncGenerator[tuple[Emulator, ReadsByToken, str], None]:
     emulator = Emulator(tokens={EMULATOR_TOKEN: DEMO_USER, B_TOKEN: DEMO_USER}, test_api=True)
     counted = ReadsByToken(emulator.app)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    emulator.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(counted, log_level="warning", lifespan="on"))
-    async with anyio.create_task_group() as group:
-        group.start_soon(lambda: server.serve(sockets=[sock]))
-        with anyio.fail_after(10):
-            while not server.started:
-                await anyio.sleep(0.01)  # polling a real server's start flag, not a timing assumption
-        try:
-            yield emulator, counted, emulator.base_url
-        finally:
-            server.should_exit = True
+    async with serving_on_loopback(counted) as url:
+        emulator.base_url = url
+        yield emulator, counted, url
 
 
 async def get_calls(redis: Redis) -> int:
