@@ -31,7 +31,8 @@ Callbacks: a 20-second run (the 600 s report flow with timeout_seconds=20: Timed
 included) followed by wait_for_desktop_flow_run(timeout_seconds=60), on fake time. Baseline: no public URL, so the
 wait polls. Ours: DESKTOP_FLOWS_PUBLIC_URL set, the emulator POSTs its callback to the server's HTTP app (ASGI, in
 process) as the run ends. Figures: status reads from the start to the answer, and fake seconds between the run's end
-and the answer; sleeps advance the clock in 0.25 s steps, so latency is exact to a step.
+and the answer; sleeps advance the clock in 0.25 s steps, so latency is exact to a step. The same run as an MCP task
+(2026-07-28 era), polled with tasks/get at its pollIntervalMs until completed: status reads either way.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
@@ -355,7 +359,9 @@ class _SteppingClock(FakeClock):
             await anyio.wait_all_tasks_blocked()
 
 
-async def _callback_wait(public_url: str | None) -> dict[str, Any]:
+@asynccontextmanager
+async def _callback_server(public_url: str | None, mode: str, extensions: list[Any]) -> AsyncGenerator[Any, None]:
+    """The server (its HTTP app receiving the emulator's callbacks) and a client, on stepping fake time."""
     import httpx
     from mcp import Client
 
@@ -377,22 +383,86 @@ async def _callback_wait(public_url: str | None) -> dict[str, Any]:
     clock.on_step = emulator.deliver_due_callbacks
     wire = _Wire(emulator.transport(), clock)
     env = {"DESKTOP_FLOWS_PUBLIC_URL": public_url} if public_url else {}
-    server = build_server(Settings.from_env(env), dataverse_transport=wire.transport, clock=clock, sleep=clock.sleep)
+    server = build_server(
+        Settings.from_env(env),
+        dataverse_transport=wire.transport,
+        clock=clock,
+        sleep=clock.sleep,
+        now=lambda: datetime.fromtimestamp(clock(), UTC),  # the emulator's timestamps are on the fake clock
+    )
     apps.append(build_http_app(server, HttpSettings()))
-    async with Client(server, mode="legacy", raise_exceptions=True) as client:
+    async with Client(server, mode=mode, extensions=extensions, raise_exceptions=True) as client:  # type: ignore[arg-type]
+        yield client, wire, clock, emulator
+
+
+def _status_reads(wire: _Wire, run_id: str) -> int:
+    return sum(1 for _, r in wire.sent if r.method == "GET" and r.url.path.endswith(f"flowsessions({run_id})"))
+
+
+async def _callback_wait(public_url: str | None) -> dict[str, Any]:
+    async with _callback_server(public_url, "legacy", []) as (client, wire, clock, emulator):
         arguments = {"flow": REPORT_FLOW, "inputs": REPORT_INPUTS, "timeout_seconds": 20}
         _, started = await _call(client, wire, "run_desktop_flow", arguments)
         started_at = clock()
         _, run = await _call(
             client, wire, "wait_for_desktop_flow_run", {"run_id": started["run_id"], "timeout_seconds": 60}
         )
-    run_path = f"flowsessions({started['run_id']})"
-    reads = [r for _, r in wire.sent if r.method == "GET" and r.url.path.endswith(run_path)]
     return {
-        "status_reads": len(reads),
+        "status_reads": _status_reads(wire, started["run_id"]),
         "latency_s": round(clock() - (started_at + 21.0), 2),
         "final_status": run["status"],
         "callback_url": bool(emulator.store.runs[started["run_id"]].callback_url),
+    }
+
+
+async def _task_polls(public_url: str | None) -> dict[str, Any]:
+    """The same 20 s run as an MCP task (2026-07-28 era), polled with tasks/get at its pollIntervalMs."""
+    from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
+    from mcp_types import Request, RequestParams, Result
+    from pydantic import ConfigDict
+
+    class Loose(Result):
+        model_config = ConfigDict(extra="allow")
+
+    class Created(Loose):
+        result_type: Literal["task"] = "task"
+        task_id: str
+
+    class TaskIdParams(RequestParams):
+        task_id: str
+
+    class GetTask(Request[TaskIdParams, Literal["tasks/get"]]):
+        method: Literal["tasks/get"] = "tasks/get"
+        name_param = "taskId"
+
+    class Tasks(ClientExtension):
+        identifier = "io.modelcontextprotocol/tasks"
+
+        def claims(self) -> Sequence[ResultClaim[Any]]:
+            return [ResultClaim(result_type="task", model=Created, resolve=self._never)]
+
+        async def _never(self, created: Created, ctx: ClaimContext) -> Any:
+            raise AssertionError("tasks are polled by the bench itself")
+
+    async with _callback_server(public_url, "auto", [Tasks()]) as (client, wire, clock, emulator):
+        arguments = {"flow": REPORT_FLOW, "inputs": REPORT_INPUTS, "timeout_seconds": 20}
+        created = await client.session.call_tool("run_desktop_flow", arguments, allow_claimed=True)
+        assert isinstance(created, Created), created
+        run_id = created.task_id.removeprefix("dfrun-")
+        ends_at = clock() + 21.0
+        polls = 0
+        while True:
+            task = await client.session.send_request(GetTask(params=TaskIdParams(task_id=created.task_id)), Loose)
+            polls += 1
+            fields: dict[str, Any] = task.model_extra or {}
+            if fields["status"] == "completed":
+                break
+            await clock.sleep(fields["pollIntervalMs"] / 1000)
+    return {
+        "status_reads": _status_reads(wire, run_id),
+        "polls": polls,
+        "latency_s": round(clock() - ends_at, 2),
+        "callback_url": bool(emulator.store.runs[run_id].callback_url),
     }
 
 
@@ -409,7 +479,20 @@ def callbacks() -> dict[str, Any]:
         f"{base['latency_s']:g} s after the end   ours(callback) {ours['status_reads']} reads, "
         f"{ours['latency_s']:g} s   reads ratio {ratio:4.2f}"
     )
-    return {"baseline": base, "ours": ours, "reads_ratio": round(ratio, 2)}
+    task_base = anyio.run(_task_polls, None)
+    task_ours = anyio.run(_task_polls, "https://flows-mcp.contoso.com")
+    assert not task_base["callback_url"] and task_ours["callback_url"], (task_base, task_ours)
+    print(
+        f"callbacks  20 s run as a task, tasks/get at pollIntervalMs ({task_ours['polls']} polls, completed "
+        f"{task_ours['latency_s']:g} s after the end): baseline(polling) {task_base['status_reads']} status reads   "
+        f"ours(callback) {task_ours['status_reads']} reads"
+    )
+    return {
+        "baseline": base,
+        "ours": ours,
+        "reads_ratio": round(ratio, 2),
+        "task_polls": {"baseline": task_base, "ours": task_ours},
+    }
 
 
 if __name__ == "__main__":

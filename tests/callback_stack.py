@@ -22,6 +22,7 @@ from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server, live_services
 from desktop_flows_mcp.streamable_http import HttpSettings, build_http_app
 from desktop_flows_mcp.wiring import Services
+from tests.tasks_client import TasksClient
 
 PUBLIC_URL = "https://flows-mcp.contoso.com"
 REPORT_FLOW = "Download monthly sales report"  # runs 600 s: with timeout_seconds=20 it ends TimedOut at 21 s
@@ -89,10 +90,17 @@ class Counting(httpx.AsyncBaseTransport):
 
 class Stack:
     def __init__(
-        self, client: Client, emulator: Emulator, wire: Counting, clock: SteppingClock, app: ASGIApp, services: Services
+        self,
+        client: Client,
+        emulator: Emulator,
+        wire: Counting,
+        clock: SteppingClock,
+        app: ASGIApp,
+        services: Services,
+        tasks: TasksClient | None = None,
     ) -> None:
         self.client, self.emulator, self.wire, self.clock, self.app = client, emulator, wire, clock, app
-        self.services = services
+        self.services, self.tasks = services, tasks
 
     async def tool(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         result = await self.client.call_tool(name, arguments)
@@ -118,8 +126,9 @@ class Stack:
 
 @asynccontextmanager
 async def callback_stack(
-    *, public_url: str | None = PUBLIC_URL, mode: str = "legacy", step: float = 0.25
+    *, public_url: str | None = PUBLIC_URL, mode: str = "legacy", step: float = 0.25, tasks: bool = False
 ) -> AsyncGenerator[Stack, None]:
+    """``tasks``: the client declares the tasks extension (use ``mode="auto"``, the 2026-07-28 era)."""
     clock = SteppingClock(step)
     forward = _Forward()
 
@@ -139,7 +148,9 @@ async def callback_stack(
     )
     app = build_http_app(server, HttpSettings())
     forward.app = app
-    async with Client(server, mode=mode, raise_exceptions=True) as client:  # type: ignore[arg-type]
+    extension = TasksClient(clock.sleep) if tasks else None
+    extensions = [extension] if extension else []
+    async with Client(server, mode=mode, extensions=extensions, raise_exceptions=True) as client:  # type: ignore[arg-type]
         services = live_services(server)
         assert services is not None
-        yield Stack(client, emulator, wire, clock, app, services)
+        yield Stack(client, emulator, wire, clock, app, services, extension)

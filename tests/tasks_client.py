@@ -3,6 +3,7 @@ and sends ``tasks/get``, ``tasks/cancel`` and a task ``subscriptions/listen`` as
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
@@ -74,6 +75,7 @@ class TasksClient(ClientExtension):
         self.created: list[dict[str, Any]] = []
         self.polls: list[dict[str, Any]] = []
         self.notices: list[dict[str, Any]] = []
+        self.noticed_at: list[float] = []  # time.monotonic() as each notice arrived
 
     def claims(self) -> Sequence[ResultClaim[Any]]:
         return [ResultClaim(result_type="task", model=CreatedTask, resolve=self._resolve)]
@@ -83,6 +85,7 @@ class TasksClient(ClientExtension):
 
     async def _notice(self, params: TaskNotice) -> None:
         self.notices.append(params.model_dump(by_alias=True))
+        self.noticed_at.append(time.monotonic())
 
     async def _resolve(self, created: CreatedTask, ctx: ClaimContext) -> CallToolResult:
         self.created.append(created.wire())

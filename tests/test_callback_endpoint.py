@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from desktop_flows_mcp.callback_endpoint import MAX_BODY, OVERALL_LIMIT, TOKEN_LIMIT, CallbackReceiver
+from desktop_flows_mcp.errors import shared_state_unavailable
 from desktop_flows_mcp.models import FlowRun
 from desktop_flows_mcp.run_callbacks import InProcessCallbackTokens, InProcessWakeups
 from tests.callback_stack import PUBLIC_URL, Stack, callback_stack
@@ -224,3 +225,26 @@ async def test_the_bare_endpoint_refuses_other_methods() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="https://flows-mcp.contoso.com") as http:
         answer = await http.put(f"/callbacks/{FORGED}", content=json.dumps(LIE))
     assert answer.status_code == 405
+
+
+class DownTokens(InProcessCallbackTokens):
+    """A token store that cannot be reached (Redis down): ``run_for`` fails as ``redis_callbacks`` fails."""
+
+    async def run_for(self, token: str) -> str | None:
+        raise shared_state_unavailable("ConnectionError: Error 111 connecting to 127.0.0.1:6379")
+
+
+async def test_a_token_store_that_fails_gets_503_with_retry_after_and_one_line_never_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "desktop_flows_mcp")
+    r = Receiver(run_with(4))
+    r.tokens = DownTokens(r.clock)
+    r.receiver = CallbackReceiver(r.tokens, r.wakeups, run_with(4), r.spawned.append, clock=r.clock)
+    answer = await r.post(f"/callbacks/{FORGED}", json=LIE)
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+    assert answer.json() == {"status": "unavailable"}
+    assert not r.spawned
+    assert caplog.messages == [
+        f"callback token={FORGED[:4]}… not resolved: the token store failed (shared_state_unavailable) (503)"
+    ]

@@ -13,6 +13,7 @@ three times one second apart on 408 and 5xx, and expects an idempotent receiver.
 | 413    | a body over 16 KB                                                                            |
 | 429    | more than ``TOKEN_LIMIT`` callbacks for one token within ``TOKEN_WINDOW`` seconds            |
 | 503    | more than ``OVERALL_LIMIT`` callbacks a second in all (``Retry-After: 1``; Dataverse retries) |
+| 503    | the token store failed (Redis down): ``Retry-After: 1``, Dataverse retries; nothing changes   |
 
 One log line per callback, without the body and with only the token's first characters; callbacks refused by the
 overall limit are counted into one line a second instead.
@@ -33,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from .errors import DesktopFlowsError
 from .models import FlowRun
 from .run_callbacks import CallbackTokens, RunWakeups
 
@@ -89,7 +91,12 @@ class CallbackReceiver:
         return _answer(408, "timeout")
 
     async def _receive(self, token: str, shown: str, body: bytes) -> Response:
-        run_id = await self._tokens.run_for(token)
+        try:
+            run_id = await self._tokens.run_for(token)
+        except Exception as error:  # never a 500: Dataverse retries a 5xx, and the waits go on polling meanwhile
+            reason = error.code.value if isinstance(error, DesktopFlowsError) else type(error).__name__
+            log.warning("callback token=%s not resolved: the token store failed (%s) (503)", shown, reason)
+            return _answer(503, "unavailable", {"Retry-After": "1"})
         if run_id is None:
             log.warning("callback token=%s refused: unknown, spent or expired token (404)", shown)
             return _answer(404, "unknown")

@@ -168,6 +168,20 @@ class RunCallbacks:
         except Exception:
             return False
 
+    async def spent(self, run_id: str) -> bool:
+        """True, once, when this process started the run with a callback whose token is gone from the store: the
+        callback was used (on another replica, say) or the token expired. A failing store says nothing."""
+        token = self._by_run.get(run_id)
+        if token is None:
+            return False
+        try:
+            gone = await self.tokens.run_for(token) != run_id
+        except Exception:
+            return False
+        if gone:
+            self._by_run.drop(run_id)
+        return gone
+
     async def finished(self, run_id: str) -> None:
         """The run was read terminal: its token is spent."""
         token = self._by_run.get(run_id)

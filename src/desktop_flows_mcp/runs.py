@@ -90,6 +90,8 @@ class RunService:
         self._just_started: Recent[str, float] = Recent(MAX_POLL_INTERVAL, 256, clock)  # run id → when it started
         self._intervals: Recent[str, float] = Recent(15 * 60.0, 256, clock)  # run id → its current poll interval
         self._read_at: Recent[str, float] = Recent(SAFETY_READ_SECONDS, 1024, clock)  # run id → last status read
+        self._last_read: Recent[str, FlowRun] = Recent(SAFETY_READ_SECONDS, 1024, clock)  # …and what it said
+        self._cancelling: Recent[str, bool] = Recent(SAFETY_READ_SECONDS, 256, clock)  # cancelled, not yet ended
         self._callbacks = callbacks  # set when Dataverse can reach this deployment (DESKTOP_FLOWS_PUBLIC_URL)
         self.wakeups: RunWakeups = wakeups or InProcessWakeups()
         self._licence_checks: Recent[str, str] = Recent(24 * 3600.0, 512, clock)  # run id → licenseCheck.code
@@ -300,11 +302,25 @@ class RunService:
         run = FlowRun.from_row(await self._client.get_flow_session(run_id))
         run.run_id = run_id
         self._read_at.put(run_id, self._clock())
+        self._last_read.put(run_id, run.model_copy(deep=True))
         if run.is_terminal:
+            self._last_read.drop(run_id)
             self._finished.put(run_id, run.model_copy(deep=True))
             if self._callbacks is not None:
                 await self._callbacks.finished(run_id)
             await self.wakeups.publish(run_id)  # a wait here expecting a callback that is now spent (a cancel)
+        run.hint = queued_hint(run.status, run.created_on, self._now()) or run.hint
+        return run
+
+    async def poll_run(self, run_id: str) -> FlowRun:
+        """``get_run`` for pollers (task polls and task notifications): while the run's callback is expected, a read
+        younger than ``SAFETY_READ_SECONDS`` stands in for a new one. The callback's re-read (``get_run``) ends that,
+        so the first poll after it sees the run's end."""
+        run_id = parse_guid(run_id, argument="run_id")
+        last = None if run_id in self._cancelling else self._last_read.get(run_id)  # a cancel's end: read it
+        if last is None or self._finished.get(run_id) is not None or not await self.expects_callback(run_id):
+            return await self.get_run(run_id)
+        run = last.model_copy(deep=True)
         run.hint = queued_hint(run.status, run.created_on, self._now()) or run.hint
         return run
 
@@ -320,18 +336,18 @@ class RunService:
         # The back-off goes on across calls: an agent that waits 60 s at a time on a long run reads it ever
         # more rarely, not nine times in every call.
         interval = self.poll_interval(run_id)
-        expecting = await self.expects_callback(run_id)
-        queued_at = self._just_started.get(run_id)
-        read_at = self._read_at.get(run_id)
-        first_pause = 0.0
-        if expecting and read_at is not None:  # read moments ago: the callback, not a read, says when it ends
-            first_pause = min(read_at + SAFETY_READ_SECONDS - started, timeout_seconds)
-        elif queued_at is not None and self._finished.get(run_id) is None:
-            # This process started it moments ago and Dataverse said Waiting: a read now would only say so again.
-            first_pause = max(0.0, min(queued_at + interval - started, timeout_seconds))
-        if first_pause > 0:
-            status = "Waiting" if queued_at is not None else "in progress"
-            async with self.wakeups.subscribe(run_id) as woken:
+        async with self.wakeups.subscribe(run_id) as woken:  # before the callback check: no wake-up slips past
+            expecting = await self.expects_callback(run_id)
+            queued_at = self._just_started.get(run_id)
+            read_at = self._read_at.get(run_id)
+            first_pause = 0.0
+            if expecting and read_at is not None:  # read moments ago: the callback, not a read, says when it ends
+                first_pause = min(read_at + SAFETY_READ_SECONDS - started, timeout_seconds)
+            elif queued_at is not None and self._finished.get(run_id) is None:
+                # This process started it moments ago and Dataverse said Waiting: a read now would only say so again.
+                first_pause = max(0.0, min(queued_at + interval - started, timeout_seconds))
+            if first_pause > 0:
+                status = "Waiting" if queued_at is not None else "in progress"
                 await self._hold(woken, first_pause, run_id, started, timeout_seconds, status, expecting, progress)
         while True:
             async with self.wakeups.subscribe(run_id) as woken:  # open before the read: no wake-up slips past
@@ -387,6 +403,8 @@ class RunService:
         async with self.wakeups.subscribe(run_id) as woken:
             if self._finished.get(run_id) is not None:
                 return True
+            if self._callbacks is not None and await self._callbacks.spent(run_id):
+                return True  # its callback reached another replica before this pause subscribed
             return await pause(woken, seconds, self._sleep)
 
     async def expects_callback(self, run_id: str) -> bool:
@@ -448,6 +466,8 @@ class RunService:
             before.status,
         )
         after = await self.get_run(run_id)
+        if not after.is_terminal:
+            self._cancelling.put(run_id, True)
         hint = None if after.is_terminal else "Cancellation was requested; the run stops shortly."
         return CancelledRun(run_id=run_id, cancelled=True, status=after.status, hint=hint)
 

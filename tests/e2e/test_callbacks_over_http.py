@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,6 +15,7 @@ import httpx2
 import pytest
 import uvicorn
 from mcp import Client
+from mcp.client.extension import ClientExtension
 from mcp.client.streamable_http import streamable_http_client
 
 from desktop_flows_mcp.config import Settings
@@ -48,7 +49,7 @@ class Deployment:
 
 
 @asynccontextmanager
-async def deployment() -> AsyncGenerator[Deployment, None]:
+async def deployment(extensions: Sequence[ClientExtension] = ()) -> AsyncGenerator[Deployment, None]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -75,7 +76,9 @@ async def deployment() -> AsyncGenerator[Deployment, None]:
             assert services is not None and isinstance(services.runs.wakeups, InProcessWakeups)
             async with (
                 httpx2.AsyncClient(timeout=httpx2.Timeout(30, read=300)) as http,
-                Client(streamable_http_client(f"{base}/mcp", http_client=http), mode="auto") as client,
+                Client(
+                    streamable_http_client(f"{base}/mcp", http_client=http), mode="auto", extensions=list(extensions)
+                ) as client,
             ):
                 yield Deployment(client, emulator, wire, base, services.runs.wakeups)
             http_server.should_exit = True
