@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterator
 
 from hypothesis import assume, given
@@ -71,8 +72,10 @@ def reference(pattern: str) -> re.Pattern[str]:
 @given(pattern=st.text("abcAB%_[]^-", max_size=10), text=st.text("abcAB%_[]-", max_size=12))
 def test_matching_agrees_with_a_regex_on_small_inputs(pattern: str, text: str) -> None:
     try:
-        expected = reference(pattern).fullmatch(text.casefold()) is not None
-    except re.error:  # a reversed range such as [c-a]: the regex refuses it, LIKE matches nothing there
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            expected = reference(pattern).fullmatch(text.casefold()) is not None
+    except (re.error, FutureWarning):  # [c-a] or [A--A]: the regex refuses or doubts it, so it is no reference
         assume(False)
         raise
     assert like_pattern(pattern).fullmatch(text.casefold()) == expected
