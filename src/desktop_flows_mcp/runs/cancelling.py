@@ -1,0 +1,44 @@
+"""Cancelling a run: the one write on a run that already exists, held to the same allow-list as starting one."""
+
+from __future__ import annotations
+
+import logging
+
+from ..dataverse.odata import parse_guid
+from ..errors import DesktopFlowsError, ErrorCode, not_allowed
+from ..models import CancelledRun, FlowRun
+from .context import RunContext
+from .reading import RunReader
+
+audit = logging.getLogger("desktop_flows_mcp.audit")
+
+
+async def cancel_run(context: RunContext, reader: RunReader, run_id: str) -> CancelledRun:
+    run_id = parse_guid(run_id, argument="run_id")
+    row = await context.client.get_flow_session(run_id)
+    before = FlowRun.from_row(row)
+    catalogue = context.catalogue
+    if catalogue.allowed.active:  # a run of a flow this server may not run, it may not cancel either
+        if before.flow_id is None:
+            raise not_allowed(f"the flow of run {run_id}")
+        await catalogue.resolve_allowed(before.flow_id)
+    if before.is_terminal:
+        raise DesktopFlowsError(
+            ErrorCode.CONFLICT,
+            f"Run {run_id} already finished with status {before.status}; there is nothing to cancel.",
+            hint="Call get_desktop_flow_run to read its result.",
+        )
+    await context.client.cancel_flow_session(run_id)
+    audit.info(
+        "run cancelled flow_id=%s run_id=%s connection=%r run_mode=%s previous_status=%s",
+        before.flow_id,
+        run_id,
+        row.get("connectionid"),
+        before.run_mode,
+        before.status,
+    )
+    after = await reader.get_run(run_id)
+    if not after.is_terminal:
+        context.cancelling.put(run_id, True)  # poll_run then reads it afresh until it ends
+    hint = None if after.is_terminal else "Cancellation was requested; the run stops shortly."
+    return CancelledRun(run_id=run_id, cancelled=True, status=after.status, hint=hint)

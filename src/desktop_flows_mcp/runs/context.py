@@ -1,0 +1,78 @@
+"""What the run seams share: the collaborators, and what this process remembers about each run.
+
+Starting, waiting, reading and cancelling each write or read the same per-run memory; it lives here, in one
+place, so that none of them owns another's state. Every entry expires on the injected clock:
+
+    memory          run id →                    kept for               read by
+    finished        its final row               FINISHED_TTL           get_run (no read), waits, polls
+    outputs         its outputs                 FINISHED_TTL           get_outputs (no read)
+    just_started    when this process started   MAX_POLL_INTERVAL      the first wait skips a read of "Waiting"
+    intervals       its current poll interval   15 min                 wait and task polls: back-off across calls
+    read_at         when its status was read    SAFETY_READ_SECONDS    a callback-aware wait's first pause
+    last_read       …and what it said           SAFETY_READ_SECONDS    poll_run while a callback is expected
+    cancelling      cancelled, not yet ended    SAFETY_READ_SECONDS    poll_run reads it afresh
+    licence_checks  licenseCheck.code           24 h                   licence_check_seen
+
+A finished run never changes, so its row and outputs are kept; a run that is not terminal is always read fresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..config import Settings
+from ..dataverse.client import DataverseClient
+from ..dataverse.resilience import Clock, Sleep
+from ..diagnosis.run_hints import queued_hint
+from ..flows import FlowCatalogue
+from ..models import FlowRun, RunOutputs
+from ..recent import Recent
+from ..run_callbacks import RunCallbacks, RunWakeups
+
+MAX_POLL_INTERVAL = 15.0
+FINISHED_TTL = 3600.0  # a finished run's row and outputs are reused this long
+SAFETY_READ_SECONDS = 180.0  # while a run's callback is expected, a wait reads it this rarely (and at its deadline)
+
+Progress = Callable[[float, float, str], Awaitable[None]]
+
+
+async def no_progress(progress: float, total: float, message: str) -> None:
+    return None
+
+
+@dataclass
+class RunContext:
+    client: DataverseClient
+    catalogue: FlowCatalogue
+    settings: Settings
+    clock: Clock
+    sleep: Sleep
+    now: Callable[[], datetime]
+    wakeups: RunWakeups
+    callbacks: RunCallbacks | None  # set when Dataverse can reach this deployment (DESKTOP_FLOWS_PUBLIC_URL)
+    finished: Recent[str, FlowRun] = field(init=False)
+    outputs: Recent[str, RunOutputs] = field(init=False)
+    just_started: Recent[str, float] = field(init=False)
+    intervals: Recent[str, float] = field(init=False)
+    read_at: Recent[str, float] = field(init=False)
+    last_read: Recent[str, FlowRun] = field(init=False)
+    cancelling: Recent[str, bool] = field(init=False)
+    licence_checks: Recent[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        clock = self.clock
+        self.finished = Recent(FINISHED_TTL, 256, clock)
+        self.outputs = Recent(FINISHED_TTL, 64, clock)
+        self.just_started = Recent(MAX_POLL_INTERVAL, 256, clock)
+        self.intervals = Recent(15 * 60.0, 256, clock)
+        self.read_at = Recent(SAFETY_READ_SECONDS, 1024, clock)
+        self.last_read = Recent(SAFETY_READ_SECONDS, 1024, clock)
+        self.cancelling = Recent(SAFETY_READ_SECONDS, 256, clock)
+        self.licence_checks = Recent(24 * 3600.0, 512, clock)
+
+    def with_queued_hint(self, run: FlowRun) -> FlowRun:
+        """The run, its hint replaced by the queue diagnosis when it has waited long."""
+        run.hint = queued_hint(run.status, run.created_on, self.now()) or run.hint
+        return run
