@@ -3,7 +3,7 @@
 ``IdempotencyKeys`` is the store; ``IdempotencyStore`` keeps it in memory for the life of the process (enough for
 stdio hosts and a single HTTP replica), ``shared_state.redis_keys`` in Redis for several replicas behind one address.
 
-A key's record goes through these states (``runs.RunService._start_once``), always under the key's lock:
+A key's record goes through these states (``runs.starting.RunStarter._start_once``), always under the key's lock:
 
     in flight   the holder is sending the start; found by a later holder, it means the first died mid-start
     attempt     the start failed in a way that may still have started a run (5xx, dropped connection, timeout)

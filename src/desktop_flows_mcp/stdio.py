@@ -12,7 +12,7 @@
 Why not the SDK's transport: it drops a bad line without a word, and reads stdin in a worker thread that
 nothing can cancel, so Ctrl-C waited for the next line of input. Here a daemon thread reads stdin.
 
-A run start in flight keeps its audit line: ``runs.py`` writes it, with no await in between, as soon as
+A run start in flight keeps its audit line: ``runs/starting.py`` writes it, with no await in between, as soon as
 Dataverse answers; the grace period lets that answer arrive, and a start cut off before it is logged here.
 While serving, fd 0 reads the null device and fd 1 goes to stderr, so stray output cannot corrupt the wire.
 """
