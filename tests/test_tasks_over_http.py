@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 import anyio
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -19,6 +18,7 @@ from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import HttpSettings, build_http_app
 from tests.conftest import FakeClock, ok
+from tests.loopback import serving_on_loopback
 from tests.tasks_client import TasksClient, listen, start_task
 from tests.test_full_stack import INVOICE_FLOW, INVOICE_INPUTS
 
@@ -35,17 +35,8 @@ async def serving(clock: FakeClock) -> AsyncGenerator[str, None]:
         sleep=clock.sleep,
         now=lambda: datetime.fromtimestamp(clock.now, UTC),
     )
-    app = build_http_app(server, HttpSettings())
-    http = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-    async with anyio.create_task_group() as group:
-        group.start_soon(http.serve)
-        with anyio.fail_after(10):
-            while not http.started:
-                await anyio.sleep(0.01)  # polling a real server's start flag, not a timing assumption
-        try:
-            yield f"http://127.0.0.1:{http.servers[0].sockets[0].getsockname()[1]}/mcp"
-        finally:
-            http.should_exit = True
+    async with serving_on_loopback(build_http_app(server, HttpSettings())) as url:
+        yield f"{url}/mcp"
 
 
 async def test_a_run_becomes_a_task_over_http_and_a_listener_hears_it_end() -> None:
