@@ -179,4 +179,4 @@ async def test_after_a_cancel_that_takes_time_task_polls_read_the_run_until_it_e
         assert await stack.services.runs.expects_callback(run_id)
         await stack.clock.sleep(11)
         task = await get_task(stack.client.session, created["taskId"])
-    assert task["status"] == "completed" and task["statusMessage"].startswith("Run Cancelled")
+    assert task["status"] == "cancelled" and task["statusMessage"].endswith("the run is Cancelled")  # read afresh

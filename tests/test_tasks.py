@@ -185,9 +185,13 @@ async def test_a_task_made_by_one_process_is_read_and_cancelled_by_a_new_one() -
         ack = await cancel_task(second.session, created["taskId"])
         after = await get_task(second.session, created["taskId"])
         again = await cancel_task(second.session, created["taskId"])  # a finished run: a harmless ack
+    async with world.server() as (third, _):  # did not cancel it: the run's record alone speaks
+        later = await get_task(third.session, created["taskId"])
     assert working["status"] == "working" and working["createdAt"] == created["createdAt"]
     assert ack == again == {"resultType": "complete"}
-    assert after["status"] == "completed" and after["result"]["structuredContent"]["status"] == "Cancelled"
+    assert after["status"] == "cancelled" and "result" not in after and "pollIntervalMs" not in after
+    assert after["statusMessage"] == "Cancelled at the agent's request; the run is Cancelled"
+    assert later["status"] == "completed" and later["result"]["structuredContent"]["status"] == "Cancelled"
     assert world.wire.paths().count("POST Microsoft.Dynamics.CRM.CancelDesktopFlowRun") == 1
 
 
@@ -258,6 +262,18 @@ async def test_a_listener_hears_each_status_change_until_the_run_ends() -> None:
     assert tasks.notices[-1]["result"]["structuredContent"]["status"] == "Succeeded"
     assert all(n["taskId"] == created["taskId"] and n["ttlMs"] is None for n in tasks.notices)
     assert world.waits and all(r == run_id and 1 <= s <= 15 for r, s in world.waits)  # paced by the hook
+
+
+async def test_a_task_cancelled_here_ends_its_listener_as_cancelled_and_stays_so() -> None:
+    world = World()
+    async with world.server() as (client, tasks):
+        created = await start_task(client, "run_desktop_flow", RUN)
+        await cancel_task(client.session, created["taskId"])
+        await listen(client.session, [created["taskId"]])
+        await world.emulator.advance(3600)
+        later = await get_task(client.session, created["taskId"])
+    assert [n["status"] for n in tasks.notices] == ["cancelled"]  # terminal and absorbing: one notice, the end
+    assert later["status"] == "cancelled" and "result" not in later
 
 
 @pytest.mark.parametrize(

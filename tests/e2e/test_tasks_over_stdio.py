@@ -82,7 +82,7 @@ async def test_a_task_made_by_one_process_is_read_and_cancelled_by_the_next() ->
             after = (await wire.request("tasks/get", {"taskId": created["taskId"]}))["result"]
     assert working["status"] == "working" and working["createdAt"] == created["createdAt"]
     assert cancelled["resultType"] == "complete"
-    assert after["status"] == "completed" and after["result"]["structuredContent"]["status"] == "Cancelled"
+    assert after["status"] == "cancelled" and after["statusMessage"].endswith("the run is Cancelled")
 
 
 async def test_a_listener_over_stdio_is_acknowledged_then_told_when_the_run_ends() -> None:

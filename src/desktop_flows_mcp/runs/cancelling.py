@@ -29,6 +29,7 @@ async def cancel_run(context: RunContext, reader: RunReader, run_id: str) -> Can
             hint="Call get_desktop_flow_run to read its result.",
         )
     await context.client.cancel_flow_session(run_id)
+    context.cancelled_here.put(run_id, True)
     audit.info(
         "run cancelled flow_id=%s run_id=%s connection=%r run_mode=%s previous_status=%s",
         before.flow_id,

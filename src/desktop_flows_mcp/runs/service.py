@@ -91,5 +91,9 @@ class RunService:
     async def cancel(self, run_id: str) -> CancelledRun:
         return await cancel_run(self._context, self._reader, run_id)
 
+    def cancelled_here(self, run_id: str) -> bool:
+        """Whether this process had Dataverse cancel the run (in the last 24 hours)."""
+        return self._context.cancelled_here.get(run_id) is not None
+
     async def list_runs(self, *, flow: str | None, status: str | None, limit: int, cursor: str | None) -> RunList:
         return await self._reader.list_runs(flow=flow, status=status, limit=limit, cursor=cursor)

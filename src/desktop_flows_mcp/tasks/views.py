@@ -93,9 +93,12 @@ async def read_visible_run(services: Services, task_id: str) -> FlowRun:
 
 async def detailed_task(services: Services, task_id: str, now: Now) -> tuple[FlowRun, Task]:
     """The run, and ``tasks/get``'s answer: its status now and, once it ended, ``wait_for_desktop_flow_run``'s
-    result."""
+    result. A task this process cancelled is ``cancelled`` (terminal, no result), whatever the run does next."""
     run = await read_visible_run(services, task_id)
-    task = task_of(run, task_id, now(), services.runs.poll_interval(run.run_id))
+    cancelled = services.runs.cancelled_here(run.run_id)
+    task = task_of(run, task_id, now(), services.runs.poll_interval(run.run_id), cancelled=cancelled)
+    if cancelled:
+        return run, task
     if run.is_terminal:
         try:
             final = await services.runs.wait(run.run_id, 1)  # a finished run: its row and outputs, nothing waits
@@ -107,19 +110,21 @@ async def detailed_task(services: Services, task_id: str, now: Now) -> tuple[Flo
     return run, task
 
 
-def task_of(run: FlowRun, task_id: str, now: datetime, interval: float) -> Task:
+def task_of(run: FlowRun, task_id: str, now: datetime, interval: float, *, cancelled: bool = False) -> Task:
     """The ``Task`` fields of a run (no ``result``)."""
     created = run.created_on or now
     updated = max((t for t in (run.completed_on, run.started_on, created) if t is not None), default=created)
     task: Task = {
         "taskId": task_id,
-        "status": "completed" if run.is_terminal else "working",
-        "statusMessage": status_message(run, now),
+        "status": "cancelled" if cancelled else "completed" if run.is_terminal else "working",
+        "statusMessage": f"Cancelled at the agent's request; the run is {run.status}"
+        if cancelled
+        else status_message(run, now),
         "createdAt": _iso(created),
         "lastUpdatedAt": _iso(updated),
         "ttlMs": None,
     }
-    if not run.is_terminal:
+    if not run.is_terminal and not cancelled:
         if run.status == RunStatus.Waiting.name and run.created_on is not None:
             queued = (now - run.created_on).total_seconds()
             interval = max(interval, min(queued / 10, QUEUED_POLL_MAX))
