@@ -409,3 +409,18 @@ def test_a_listen_request_without_task_ids_is_left_to_the_sdk(params: dict[str, 
 
 def test_repeated_task_ids_count_once() -> None:
     assert listening.task_ids_of({"notifications": {"taskIds": ["a", "b", "a"]}}) == ["a", "b"]
+
+
+@pytest.mark.parametrize("per_flow", [False, True], ids=["run_desktop_flow", "per-flow tool"])
+async def test_a_task_is_returned_at_once_whatever_wait_seconds_asks(per_flow: bool) -> None:
+    """A task-mode call never waits (and so sends no progress): its run is followed through the task."""
+    world = World()
+    env = {"DESKTOP_FLOWS_FLOW_TOOLS": "true", "DESKTOP_FLOWS_ALLOWED": INVOICE_FLOW} if per_flow else {}
+    async with world.server(env=env) as (client, _):
+        if per_flow:  # run_options.wait_seconds defaults to 60 there
+            created = await start_task(client, "run_enter_invoices_into_legacy_erp", dict(INVOICE_INPUTS))
+        else:
+            created = await start_task(client, "run_desktop_flow", {**RUN, "wait_seconds": 30})
+    assert created["resultType"] == "task" and created["status"] == "working"
+    assert world.clock.sleeps == []  # no wait at all
+    assert world.wire.paths().count("GET flowsessions") <= 1  # only the read-back that makes the task

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import anyio
 
 from ..adoption import RunAdopter
+from ..call_scope import answer_at_once
 from ..callback_urls import check_callback_url
 from ..config import ConnectionType, RunMode
 from ..dataverse.client import RunDesktopFlowRequest
@@ -103,7 +104,7 @@ class RunStarter:
             started = await self._start_once(request.idempotency_key, ref, wire, started)
         else:
             started = await self._start(ref, wire, started)
-        if request.wait_seconds > 0:
+        if request.wait_seconds > 0 and not answer_at_once.get():
             return await self._wait_after_start(started, request.wait_seconds, progress)
         return started
 

@@ -18,6 +18,7 @@ from mcp.types import CallToolRequestParams, CallToolResult
 from mcp_types import INVALID_REQUEST, RequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from ..call_scope import answer_at_once
 from ..errors import DesktopFlowsError, ErrorCode
 from .views import (
     TASKS,
@@ -71,7 +72,11 @@ class RunTasks(Extension):
     ) -> HandlerResult:
         if not self._task_tools(params.name) or not declares_tasks(ctx):
             return await call_next(ctx)
-        result = await call_next(ctx)
+        marker = answer_at_once.set(True)  # a task returns at once: the start never waits (nor sends progress)
+        try:
+            result = await call_next(ctx)
+        finally:
+            answer_at_once.reset(marker)
         if not isinstance(result, CallToolResult) or result.is_error:
             return result  # a refused run is an ordinary error result, never a task
         structured: dict[str, Any] = result.structured_content or {}
