@@ -183,6 +183,51 @@ async def test_a_renamed_flow_still_runs_and_the_list_is_rebuilt_and_announced()
     assert stack.notices == ["tools/list_changed"]
 
 
+async def test_every_legacy_session_hears_the_change_not_only_the_one_whose_call_found_it() -> None:
+    """Two clients of one server (as over Streamable HTTP): the one that did not call still hears list_changed."""
+    clock = FakeClock()
+    emulator = Emulator(clock=clock)
+    settings = Settings.from_env({"DESKTOP_FLOWS_FLOW_TOOLS": "true", "DESKTOP_FLOWS_ALLOWED": INVOICE_ID})
+    server = build_server(
+        settings,
+        dataverse_transport=emulator.transport(),
+        clock=clock,
+        sleep=clock.sleep,
+        now=lambda: datetime.fromtimestamp(clock.now, UTC),
+    )
+    heard: dict[str, list[str]] = {"caller": [], "bystander": []}
+
+    def listener(who: str) -> Any:
+        async def notice(message: Any) -> None:
+            if isinstance(message, ToolListChangedNotification):
+                heard[who].append("tools/list_changed")
+
+        return notice
+
+    async with (
+        Client(server, mode="legacy", message_handler=listener("caller")) as caller,
+        Client(server, mode="legacy", message_handler=listener("bystander")) as bystander,
+    ):
+        await caller.list_tools()
+        await bystander.list_tools()
+        emulator.store.workflows[INVOICE_ID]["name"] = "Enter invoices into new ERP"
+        clock.now += 61
+        ok(await caller.call_tool(INVOICE_TOOL, INVOICE_ARGS))
+        await bystander.list_tools()  # a round trip, so the notice sent before it has arrived
+    assert heard == {"caller": ["tools/list_changed"], "bystander": ["tools/list_changed"]}
+
+
+async def test_a_tools_list_refresh_that_finds_a_change_tells_the_other_sessions() -> None:
+    async with flow_stack(DESKTOP_FLOWS_ALLOWED=INVOICE_ID) as stack:
+        await stack.tools()
+        stack.emulator.store.workflows[INVOICE_ID]["name"] = "Enter invoices into new ERP"
+        stack.clock.now += 301  # tools/list reads the flows again after five minutes
+        tools = await stack.tools()
+        await stack.tools()
+    assert "run_enter_invoices_into_new_erp" in tools
+    assert stack.notices == ["tools/list_changed"]
+
+
 @pytest.mark.parametrize("change", ["deleted", "unpublished", "renamed off the allow-list"])
 async def test_a_call_to_a_tool_whose_flow_is_gone_is_not_found_with_a_hint(change: str) -> None:
     async with flow_stack() as stack:

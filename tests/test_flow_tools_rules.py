@@ -16,7 +16,7 @@ from desktop_flows_mcp.models import FlowRef, StartedRun
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.tools import flow_tools
 from desktop_flows_mcp.tools.flow_schemas import input_schema, portable, typed_outputs, unfit
-from desktop_flows_mcp.tools.flow_tools import FlowTools, announce, flow_tools_of
+from desktop_flows_mcp.tools.flow_tools import FlowTools, flow_tools_of
 from desktop_flows_mcp.tools.surface import ToolSurface
 from desktop_flows_mcp.wiring import Services
 from tests.conftest import FakeClock
@@ -160,14 +160,19 @@ async def test_a_failure_that_is_not_about_the_flow_is_returned_as_it_is() -> No
     assert INVOICE_ID not in result.structured_content["error"]["message"]
 
 
-async def test_a_list_change_nobody_can_hear_is_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
-    class Deaf:
-        async def notify_tools_changed(self) -> None:
+async def test_a_list_change_a_closed_session_cannot_hear_is_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    tools, _, _, _ = registry([published(1)])
+
+    class Closed:
+        async def send_tool_list_changed(self) -> None:
             raise RuntimeError("no channel")
 
+    closed = Closed()
+    tools._connections.add(closed)  # pyright: ignore[reportPrivateUsage]
     with caplog.at_level(logging.DEBUG, logger="desktop_flows_mcp"):
-        await announce(Deaf())  # type: ignore[arg-type]
-    assert "list_changed not delivered" in caplog.text
+        await tools.announce()
+    assert "list_changed not delivered to a session" in caplog.text
+    assert closed not in tools._connections  # pyright: ignore[reportPrivateUsage]
 
 
 async def test_once_a_run_started_a_failing_recheck_never_turns_the_result_into_an_error(

@@ -4,7 +4,8 @@
 when      the first tools/list or tools/call builds the tools from one Dataverse read of the allow-list; a
           tools/list more than ``REFRESH_SECONDS`` after the last build, or a call that finds its flow changed
           (renamed, unpublished, deleted, new inputs), reads again; a changed list is announced with
-          ``notifications/tools/list_changed`` (legacy sessions) and on ``subscriptions/listen`` (2026-07-28)
+          ``notifications/tools/list_changed`` to every legacy client that listed or called tools, and on
+          ``subscriptions/listen`` (2026-07-28)
 names     ``slugs``: ``run_`` + the flow's name in snake_case, stable while the name is unchanged
 schemas   ``flow_schemas``; ``ToolSurface`` validates each call against the published input schema
 a call    exactly run_desktop_flow's path: ``RunService.run`` (inputs, allow-list, idempotency, run-rate limiter)
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -29,7 +31,9 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.shared.subscriptions import ToolsListChanged
 from mcp.types import ToolAnnotations
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ConfigDict
 
 from ..errors import DesktopFlowsError, ErrorCode, flow_tool_gone
@@ -92,6 +96,7 @@ class FlowTools:
         self._failed_at: float | None = None
         self._lock = anyio.Lock()
         self._options_check: dict[str, Any] = {}  # run_options with every limit run_desktop_flow has
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()  # legacy connections that listed or called tools
 
     def tool_names(self) -> frozenset[str]:
         """The per-flow tools now offered: each runs a flow exactly as run_desktop_flow does."""
@@ -99,6 +104,7 @@ class FlowTools:
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.method in ("tools/list", "tools/call"):
+            self._remember_connection(ctx)
             await self._ensure(cast(Services, ctx.lifespan_context), refresh=ctx.method == "tools/list")
         if ctx.method == "tools/call" and isinstance(ctx.params, dict):
             name = str(ctx.params.get("name"))
@@ -109,8 +115,9 @@ class FlowTools:
     async def _ensure(self, services: Services, *, refresh: bool) -> None:
         if self._due(refresh):
             async with self._lock:
-                if self._due(refresh):  # not built meanwhile by a concurrent request
-                    await self.rebuild(services)
+                first = self._built_at is None
+                if self._due(refresh) and await self.rebuild(services) and not first:
+                    await self.announce()  # a refresh found the flows changed: the other clients hear it too
 
     def _due(self, refresh: bool) -> bool:
         now = self._clock()
@@ -160,6 +167,28 @@ class FlowTools:
         self._surface.invalidate()
         log.info("per-flow tools: %s", ", ".join(sorted(fresh)) or "none")
         return True
+
+    def _remember_connection(self, ctx: ServerRequestContext[Any, Any]) -> None:
+        """A handshake-era client's connection lives as long as the client (``ctx.session`` is one request's); a
+        2026-07-28 client has no standing channel and hears of changes on ``subscriptions/listen`` instead."""
+        connection: Any = getattr(ctx.session, "_connection", None)  # the SDK keeps the long-lived one private
+        if connection is not None and connection.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            self._connections.add(connection)
+
+    async def announce(self) -> None:
+        """Tell every client the tool list changed: 2026-07-28 listeners through the SDK's bus, and each legacy
+        session that has listed or called tools on its own channel (at 2026-07-28 the SDK drops that copy). A
+        client that cannot hear it still gets not_found with a hint on a stale call."""
+        try:
+            await self._mcp._subscriptions.publish(ToolsListChanged())  # pyright: ignore[reportPrivateUsage]
+        except Exception:
+            log.debug("per-flow tools: list_changed not published to listeners", exc_info=True)
+        for connection in list(self._connections):
+            try:
+                await connection.send_tool_list_changed()
+            except Exception:  # that client has gone
+                self._connections.discard(connection)
+                log.debug("per-flow tools: list_changed not delivered to a session", exc_info=True)
 
     def _register(self, tool: FlowTool, options: dict[str, Any]) -> None:
         async def call(ctx: Context[Services], arguments: dict[str, Any]) -> StartedRun:
@@ -219,7 +248,7 @@ class FlowTools:
         if tool.name not in self._tools:
             self._gone[tool.name] = (tool.flow.ref.name, why)
         if changed:
-            await announce(ctx)
+            await self.announce()
         return why
 
 
@@ -238,16 +267,6 @@ async def _change(tool: FlowTool, svc: Services) -> str | None:
     if inputs != tool.flow.inputs:
         return "has new inputs"
     return None
-
-
-async def announce(ctx: Context[Services]) -> None:
-    """Tell clients the tool list changed: 2026-07-28 listeners through the SDK's bus, a legacy session on its
-    standing channel (at 2026-07-28 the SDK drops that copy)."""
-    try:
-        await ctx.notify_tools_changed()
-        await ctx.request_context.session.send_tool_list_changed()
-    except Exception:  # a client that cannot hear it still gets not_found with a hint on a stale call
-        log.debug("per-flow tools: list_changed not delivered", exc_info=True)
 
 
 def advertise_list_changed(mcp: MCPServer[Services]) -> None:
