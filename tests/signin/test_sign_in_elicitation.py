@@ -9,10 +9,9 @@ wiring is in test_sign_in_prompts_wiring.py.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
 import mcp.types as types
 import pytest
@@ -27,6 +26,7 @@ from desktop_flows_mcp.signin.device_code import DeviceCodeProvider
 from desktop_flows_mcp.tools.sign_in_prompts import presenter_for
 from tests.fakes.entra import FakeEntra
 from tests.fakes.msal_http import MsalHttpClient
+from tests.fakes.person import Person
 from tests.signin.helpers_signin import FakeClock, settings
 
 pytestmark = pytest.mark.anyio
@@ -63,29 +63,6 @@ def provider(entra: FakeEntra, tmp_path: Path) -> Iterator[DeviceCodeProvider]:
     assert isinstance(built, DeviceCodeProvider)
     yield built
     built.close()
-
-
-class Person:
-    """The person at the MCP client: sees the elicitation, maybe opens the URL and enters the code."""
-
-    def __init__(self, entra: FakeEntra, answer: Literal["accept", "decline"]) -> None:
-        self._entra = entra
-        self._answer = answer
-        self.shown: list[types.ElicitRequestURLParams] = []
-        self.completed: list[str] = []
-
-    async def elicit(self, context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-        assert isinstance(params, types.ElicitRequestURLParams)
-        self.shown.append(params)
-        if self._answer == "accept":
-            code = re.search(r"code (\S+?)\.", params.message)
-            assert code is not None
-            self._entra.approve(code.group(1))
-        return types.ElicitResult(action=cast(Literal["accept", "decline", "cancel"], self._answer))
-
-    async def notice(self, message: Any) -> None:
-        if isinstance(message, types.ElicitCompleteNotification):
-            self.completed.append(message.params.elicitation_id)
 
 
 async def call(provider: DeviceCodeProvider, person: Person | None, mode: str = "legacy") -> types.CallToolResult:

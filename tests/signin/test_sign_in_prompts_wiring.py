@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, cast
+from typing import Any, BinaryIO, cast
 
 import anyio
 import anyio.to_thread
@@ -39,6 +38,7 @@ from desktop_flows_mcp.streamable_http import build_http_app
 from tests.conftest import FakeClock, error_of, ok
 from tests.fakes.entra import FakeEntra
 from tests.fakes.msal_http import MsalHttpClient
+from tests.fakes.person import Person, code_in
 from tests.loopback import serving_on_loopback
 from tests.signin.helpers_signin import settings
 
@@ -78,33 +78,6 @@ def stdio_server(tmp_path: Path) -> Iterator[SignedOut]:
     built = signed_out(tmp_path, offer_sign_in_prompts=True)
     yield built
     built.provider.close()
-
-
-class Person:
-    """At the MCP client: sees the URL, opens it and enters the code (approves it at Entra), or declines."""
-
-    def __init__(self, entra: FakeEntra, answer: Literal["accept", "decline"] = "accept") -> None:
-        self._entra = entra
-        self._answer: Literal["accept", "decline"] = answer
-        self.shown: list[types.ElicitRequestURLParams] = []
-        self.completed: list[str] = []
-
-    async def elicit(self, context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-        assert isinstance(params, types.ElicitRequestURLParams)
-        self.shown.append(params)
-        if self._answer == "accept":
-            self._entra.approve(code_in(params.message))
-        return types.ElicitResult(action=self._answer)
-
-    async def notice(self, message: Any) -> None:
-        if isinstance(message, types.ElicitCompleteNotification):
-            self.completed.append(message.params.elicitation_id)
-
-
-def code_in(text: str) -> str:
-    found = re.search(r"\bFAKE-\d{4}\b", text)
-    assert found is not None, text
-    return found.group(0)
 
 
 def assert_sign_in_error(result: types.CallToolResult) -> None:
