@@ -18,11 +18,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def entra() -> FakeEntra:
-    return FakeEntra()
-
-
-@pytest.fixture
 def providers() -> Iterator[list[DeviceCodeProvider]]:
     built: list[DeviceCodeProvider] = []
     yield built

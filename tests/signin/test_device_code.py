@@ -22,16 +22,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def entra() -> FakeEntra:
-    return FakeEntra()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def provider(entra: FakeEntra, clock: FakeClock, tmp_path: Path) -> Iterator[DeviceCodeProvider]:
     built = build_token_provider(
         settings(

@@ -24,11 +24,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def entra() -> FakeEntra:
-    return FakeEntra()
-
-
-@pytest.fixture
 def tenantless(entra: FakeEntra, tmp_path: Path) -> Iterator[DeviceCodeProvider]:
     """Your own app, no DATAVERSE_TENANT_ID: the person signs in through 'organizations'."""
     built = build_token_provider(

@@ -31,16 +31,6 @@ def no_real_browser(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def entra() -> FakeEntra:
-    return FakeEntra()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def opened(entra: FakeEntra, clock: FakeClock, tmp_path: Path) -> Iterator[InteractiveProvider]:
     provider = build_token_provider(
         settings("interactive", DATAVERSE_TOKEN_CACHE_DIR=str(tmp_path), DATAVERSE_USERNAME=GRACE.username),

@@ -49,11 +49,6 @@ def sign_in_server(provider: DeviceCodeProvider) -> MCPServer[Any]:
 
 
 @pytest.fixture
-def entra() -> FakeEntra:
-    return FakeEntra()
-
-
-@pytest.fixture
 def provider(entra: FakeEntra, tmp_path: Path) -> Iterator[DeviceCodeProvider]:
     built = build_token_provider(
         settings("device_code", DATAVERSE_TOKEN_CACHE_DIR=str(tmp_path)),
