@@ -39,7 +39,5 @@ async def cancel_run(context: RunContext, reader: RunReader, run_id: str) -> Can
         before.status,
     )
     after = await reader.get_run(run_id)
-    if not after.is_terminal:
-        context.cancelling.put(run_id, True)  # poll_run then reads it afresh until it ends
     hint = None if after.is_terminal else "Cancellation was requested; the run stops shortly."
     return CancelledRun(run_id=run_id, cancelled=True, status=after.status, hint=hint)

@@ -10,8 +10,8 @@ place, so that none of them owns another's state. Every entry expires on the inj
     intervals       its current poll interval   15 min                 wait and task polls: back-off across calls
     read_at         when its status was read    SAFETY_READ_SECONDS    a callback-aware wait's first pause
     last_read       …and what it said           SAFETY_READ_SECONDS    poll_run while a callback is expected
-    cancelling      cancelled, not yet ended    SAFETY_READ_SECONDS    poll_run reads it afresh
-    cancelled_here  this process cancelled it   24 h                   tasks: such a task reads `cancelled`
+    cancelled_here  this process cancelled it   24 h                   poll_run reads it afresh until it ends;
+                                                                       tasks: such a task reads `cancelled`
     licence_checks  licenseCheck.code           24 h                   licence_check_seen
 
 A finished run never changes, so its row and outputs are kept; a run that is not terminal is always read fresh.
@@ -59,7 +59,6 @@ class RunContext:
     intervals: Recent[str, float] = field(init=False)
     read_at: Recent[str, float] = field(init=False)
     last_read: Recent[str, FlowRun] = field(init=False)
-    cancelling: Recent[str, bool] = field(init=False)
     cancelled_here: Recent[str, bool] = field(init=False)
     licence_checks: Recent[str, str] = field(init=False)
 
@@ -71,7 +70,6 @@ class RunContext:
         self.intervals = Recent(15 * 60.0, 256, clock)
         self.read_at = Recent(SAFETY_READ_SECONDS, 1024, clock)
         self.last_read = Recent(SAFETY_READ_SECONDS, 1024, clock)
-        self.cancelling = Recent(SAFETY_READ_SECONDS, 256, clock)
         self.cancelled_here = Recent(24 * 3600.0, 1024, clock)
         self.licence_checks = Recent(24 * 3600.0, 512, clock)
 

@@ -27,7 +27,7 @@ class RunWaiter:
         so the first poll after it sees the run's end."""
         run_id = parse_guid(run_id, argument="run_id")
         context = self._context
-        last = None if run_id in context.cancelling else context.last_read.get(run_id)  # a cancel's end: read it
+        last = None if run_id in context.cancelled_here else context.last_read.get(run_id)  # a cancel's end: read
         if last is None or context.finished.get(run_id) is not None or not await self.expects_callback(run_id):
             return await self._reader.get_run(run_id)
         return context.with_queued_hint(last.model_copy(deep=True))
