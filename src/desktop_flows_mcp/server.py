@@ -25,6 +25,7 @@ from .tools.flows import register_flow_tools
 from .tools.machines import register_machine_tools
 from .tools.runs import register_run_read_tools, register_run_write_tools
 from .tools.surface import TOOL_ORDER, ToolSurface
+from .telemetry import NO_TELEMETRY, Telemetry
 from .wiring import Services, connect
 
 if TYPE_CHECKING:
@@ -70,12 +71,13 @@ def build_server(
     offer_sign_in_prompts: bool = False,
     task_tools: Callable[[str], bool] | None = None,
     wait_for_change: WaitForChange | None = None,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> MCPServer[Services]:
     """The MCP server for ``settings``. ``dataverse_transport`` replaces the network (the emulator, tests);
     ``clock``/``sleep`` (monotonic) and ``now`` (wall clock, compared with Dataverse's timestamps) replace time.
     ``task_tools`` names the tools whose calls may become MCP tasks (default: run_desktop_flow and the per-flow
     run tools); ``wait_for_change(run_id, seconds)`` paces the task notifications between reads of a run (default:
-    the run's callback, or ``sleep``)."""
+    the run's callback, or ``sleep``). ``telemetry`` receives traces and metrics (``telemetry/``; off by default)."""
 
     flow_tools = settings.run.flow_tools and not settings.run.read_only  # read-only: nothing runs, so none
     per_flow: list[FlowTools] = []  # installed below, once the surface exists
@@ -93,6 +95,7 @@ def build_server(
             sleep=sleep,
             now=now,
             offer_sign_in_prompts=offer_sign_in_prompts,
+            telemetry=telemetry,
         ) as services:
             _LIVE[mcp] = services
             try:
@@ -119,6 +122,7 @@ def build_server(
     register_machine_tools(mcp)
     register_access_tools(mcp)
     surface = ToolSurface(mcp)
+    mcp.middleware[:0] = telemetry.server_middleware()  # outermost: times the whole call
     mcp.middleware.append(surface)
     if flow_tools:
         from .tools.flow_tools import install_flow_tools

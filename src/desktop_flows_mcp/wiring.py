@@ -23,6 +23,8 @@ import anyio.abc
 from . import __version__
 from .config import Settings
 from .errors import DesktopFlowsError, ErrorCode
+from .readiness import Readiness
+from .telemetry import NO_TELEMETRY, Telemetry
 
 if TYPE_CHECKING:
     import httpx
@@ -49,6 +51,8 @@ class Services:
     diagnosis: DiagnosisService | None = None
     callbacks: CallbackReceiver | None = None  # POST /callbacks/<token>, when DESKTOP_FLOWS_PUBLIC_URL is set
     shared: SharedState | None = None  # what the replicas share (in-process without Redis)
+    telemetry: Telemetry = NO_TELEMETRY  # traces and metrics (telemetry/), a no-op unless OpenTelemetry is on
+    readiness: Readiness | None = None  # /health/ready and the graceful drain
 
 
 def token_provider_for(settings: Settings) -> TokenProvider:
@@ -87,6 +91,7 @@ async def connect(
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     offer_sign_in_prompts: bool = False,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> AsyncGenerator[Services, None]:
     """One pooled HTTP client for the process, and the services built on it."""
     import httpx  # the HTTP stack loads when the server starts serving, not when the CLI parses flags
@@ -98,11 +103,13 @@ async def connect(
     from .diagnosis.machines import MachineService
     from .diagnosis.service import DiagnosisService
     from .flows import AllowList, FlowCatalogue
+    from .readiness import SignInWatch
     from .runs import RunService
     from .shared_state import open_shared_state
 
     settings = with_emulator_defaults(settings)
     provider = token_provider or token_provider_for(settings)
+    sign_in = SignInWatch(provider, telemetry)
     receivers: list[CallbackReceiver] = []  # filled below; the embedded emulator delivers callbacks to it
     async with (
         anyio.create_task_group() as background,
@@ -112,7 +119,7 @@ async def connect(
             dataverse_transport = _embedded_emulator(background, settings.public_url, receivers)
         async with httpx.AsyncClient(
             transport=dataverse_transport,
-            auth=BearerAuth(provider),
+            auth=BearerAuth(sign_in),
             timeout=default_timeout(),
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
             headers={"User-Agent": f"desktop-flows-mcp/{__version__}"},
@@ -125,6 +132,7 @@ async def connect(
                 sleep=sleep,
                 run_limiter=shared.run_window,
                 pauses=shared.pauses,
+                telemetry=telemetry,
             )
             cursors = CursorCodec(shared.cursor_key)
             catalogue = FlowCatalogue(
@@ -173,6 +181,8 @@ async def connect(
                 diagnosis,
                 receivers[0] if receivers else None,
                 shared,
+                telemetry,
+                Readiness(sign_in, shared.probe, client.starts),
             )
         background.cancel_scope.cancel()
 

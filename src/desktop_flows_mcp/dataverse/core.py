@@ -19,6 +19,8 @@ import httpx
 from ..config.urls import is_loopback_host
 from ..errors import DesktopFlowsError, ErrorCode, Operation, invalid_argument, unexpected_answer
 from ..models import Row
+from ..readiness import StartsInFlight
+from ..telemetry import NO_TELEMETRY, RequestTrace, Telemetry
 from .answers import error_from, json_object, rows_of, transport_failure
 from .resilience import (
     IDENTITY,
@@ -80,8 +82,11 @@ class DataverseCore:
         run_limiter: RunWindow | None = None,
         pauses: PauseBoard | None = None,
         rng: Callable[[], float] = random.random,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self._http = http
+        self._telemetry = telemetry
+        self.starts = StartsInFlight()  # run starts sent and not yet answered: a graceful drain waits for them
         self.api_root = environment_url.rstrip("/") + API_PATH
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -156,6 +161,32 @@ class DataverseCore:
         connection: str | None = None,
     ) -> httpx.Response:
         """One request, sent again only where ``RetryPolicy`` says so; every failure as a DesktopFlowsError."""
+        with self._telemetry.dataverse_request(method, path) as trace:
+            return await self._send_attempts(
+                trace,
+                method,
+                path,
+                operation=operation,
+                params=params,
+                headers=headers,
+                json=json,
+                kind=kind,
+                connection=connection,
+            )
+
+    async def _send_attempts(
+        self,
+        trace: RequestTrace,
+        method: str,
+        path: str,
+        *,
+        operation: Operation,
+        params: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+        kind: Idempotency = "safe",
+        connection: str | None = None,
+    ) -> httpx.Response:
         url = self.api_root + path
         send_headers = dict(headers or ODATA_HEADERS)
         if json is not None:
@@ -165,6 +196,8 @@ class DataverseCore:
         attempt = 0
         while True:
             attempt += 1
+            if attempt > 1:
+                trace.retried()
             await self._gate.wait(policy.max_retry_after, scopes)
             try:
                 response = await self._http.request(method, url, params=params, headers=send_headers, json=json)
@@ -176,6 +209,7 @@ class DataverseCore:
                 await self._sleep(delay)
                 continue
             status = response.status_code
+            trace.answered(status)
             if status < 400:
                 return response
             if status == 429:
@@ -184,6 +218,7 @@ class DataverseCore:
                 scope = IDENTITY
                 if connection and (error.dataverse_code or "").lower() not in SERVICE_PROTECTION_CODES:
                     scope = connection_scope(connection)
+                trace.paused(retry_after)
                 await self._gate.close_for(retry_after, scope)
                 if policy.delay(kind, Failure.THROTTLED, attempt, retry_after=retry_after) is None:
                     raise error

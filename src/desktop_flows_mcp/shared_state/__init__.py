@@ -59,6 +59,7 @@ class SharedState:
     callback_tokens: CallbackTokens | None = None  # None: the in-process ones
     wakeups: RunWakeups | None = None
     store: str = "in-process"  # for start-up lines: "in-process" or the Redis address without credentials
+    probe: Callable[[], Awaitable[str | None]] | None = None  # readiness: None when the store answers, else why not
 
 
 @asynccontextmanager

@@ -81,14 +81,20 @@ async def probe(url: str) -> str | None:
     except ValueError as error:  # an option in the URL's query redis-py cannot read
         return f"{type(error).__name__}: {str(error)[:160]}"
     try:
+        return await ping(client)
+    finally:
+        await client.aclose()
+
+
+async def ping(client: Redis) -> str | None:
+    """None when Redis answers a PING, else why not (start-up, and each readiness probe)."""
+    try:
         with anyio.fail_after(TIMEOUT_SECONDS * 2):
             await client.ping()  # pyright: ignore[reportUnknownMemberType]
     except RedisError as error:
         return describe(error)
     except TimeoutError:
         return "no answer within 4 seconds"
-    finally:
-        await client.aclose()
     return None
 
 
@@ -132,6 +138,7 @@ async def open_redis_state(
                 callback_tokens=RedisCallbackTokens(redis, prefix),
                 wakeups=wakeups,
                 store=settings.shared.redis_display or "redis",
+                probe=lambda: ping(redis),
             )
             background.cancel_scope.cancel()
     finally:
