@@ -18,6 +18,7 @@ from .logs import configure_logging
 
 if TYPE_CHECKING:
     from .auth import TokenProvider
+    from .telemetry import Telemetry
 
 # flag → environment variable it overrides
 _FLAGS: dict[str, str] = {
@@ -109,6 +110,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--public-url", help="streamable-http: https URL where Dataverse reaches this server; runs then report back"
     )
+    parser.add_argument(
+        "--drain-seconds",
+        help="streamable-http: after SIGTERM, how long calls in flight get to finish (default 20)",
+    )
+    parser.add_argument(
+        "--otel",
+        action="store_true",
+        help="export OpenTelemetry traces and metrics (also on when OTEL_EXPORTER_OTLP_ENDPOINT or another "
+        "standard OTEL_* variable asks; needs the [otel] extra)",
+    )
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
     sub = parser.add_subparsers(dest="command")
@@ -145,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "DESKTOP_FLOWS_PORT": args.port,
                     "DESKTOP_FLOWS_HTTP_TOKEN": args.http_token,
                     "DESKTOP_FLOWS_HTTP_MAX_SESSIONS": args.http_max_sessions,
+                    "DESKTOP_FLOWS_DRAIN_SECONDS": args.drain_seconds,
                 },
             )
         elif settings.public_url:
@@ -176,10 +188,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     if settings.shared.redis_url is not None:
         _check_redis(settings)
+    telemetry = _start_telemetry(args.otel, "pipe" if http is None else "tcp")
     from .server import build_server
 
     server = build_server(
-        settings, token_provider=_start_up_token_provider(settings), offer_sign_in_prompts=http is None
+        settings,
+        token_provider=_start_up_token_provider(settings),
+        offer_sign_in_prompts=http is None,
+        telemetry=telemetry,
     )
     import anyio
 
@@ -225,6 +241,36 @@ def _check_redis(settings: Settings) -> None:
     print(
         f"desktop-flows-mcp: replicas share idempotency keys and run limits through Redis at {where}", file=sys.stderr
     )
+
+
+def _start_telemetry(flag: bool, transport: str) -> Telemetry:
+    """OpenTelemetry when ``--otel`` or the standard variables ask for it; otherwise nothing of it is imported."""
+    from .telemetry import NO_TELEMETRY, otel_wanted
+
+    if not otel_wanted(os.environ, flag):
+        return NO_TELEMETRY
+    try:
+        from .telemetry.otel import start_telemetry
+    except ImportError:
+        print(
+            "desktop-flows-mcp: OpenTelemetry is asked for (--otel or OTEL_* variables), but it is not installed: "
+            "pip install 'desktop-flows-mcp[otel]'",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
+    try:
+        telemetry = start_telemetry(os.environ, transport=transport)
+    except ConfigError as error:
+        print(f"desktop-flows-mcp: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(
+        "desktop-flows-mcp: OpenTelemetry on: traces "
+        + (os.environ.get("OTEL_TRACES_EXPORTER") or "otlp")
+        + ", metrics "
+        + (os.environ.get("OTEL_METRICS_EXPORTER") or "otlp"),
+        file=sys.stderr,
+    )
+    return telemetry
 
 
 def _start_up_token_provider(settings: Settings) -> TokenProvider | None:

@@ -1,9 +1,9 @@
 """Whether this replica can serve, for ``/health/ready`` and for a graceful drain.
 
-Three facts, each without a secret: the shared store answers (only when Redis is configured: it is asked, with a
-short time limit, at each probe), the last sign-in worked (remembered from real token requests, so a probe never
-signs in), and the replica is not draining. ``StartsInFlight`` counts run starts sent to Dataverse and not yet
-answered, so a drain never cuts one between the request and its answer.
+Facts without a secret: the shared store answers (only when Redis is configured: it is asked, with a short time
+limit, at each probe) and the last sign-in worked (remembered from real token requests, so a probe never signs in);
+``draining.Drain`` adds whether the replica is shutting down. ``StartsInFlight`` counts run starts sent to Dataverse
+and not yet answered, so a drain never cuts one between the request and its answer.
 """
 
 from __future__ import annotations
@@ -96,13 +96,10 @@ class Readiness:
     sign_in: SignInWatch | None = None
     shared_store: Callable[[], Awaitable[str | None]] | None = None
     starts: StartsInFlight = field(default_factory=StartsInFlight)
-    draining: bool = False
 
     async def problems(self) -> dict[str, str]:
-        """Check → what is wrong with it; empty when the replica is ready."""
+        """Check → what is wrong with it; empty when the replica is ready (draining is the HTTP server's own)."""
         found: dict[str, str] = {}
-        if self.draining:
-            found["draining"] = "shutting down: finishing the calls in flight"
         if self.sign_in is not None and self.sign_in.failing is not None:
             found["sign_in"] = f"the last sign-in failed ({self.sign_in.failing})"
         if self.shared_store is not None:

@@ -19,13 +19,13 @@ from mcp.server import CacheHint, MCPServer
 from . import __version__
 from .config import Settings
 from .tasks import RunTasks, TaskListener, WaitForChange, is_run_tool
+from .telemetry import NO_TELEMETRY, Telemetry
 from .tools.access import register_access_tools
 from .tools.diagnose import register_diagnose_tool
 from .tools.flows import register_flow_tools
 from .tools.machines import register_machine_tools
 from .tools.runs import register_run_read_tools, register_run_write_tools
 from .tools.surface import TOOL_ORDER, ToolSurface
-from .telemetry import NO_TELEMETRY, Telemetry
 from .wiring import Services, connect
 
 if TYPE_CHECKING:

@@ -1,4 +1,9 @@
-"""Streamable HTTP: the MCP endpoint at ``/mcp``, ``/health``, a bearer token and DNS-rebinding protection.
+"""Streamable HTTP: the MCP endpoint at ``/mcp``, health probes, a bearer token and DNS-rebinding protection.
+
+``/health``, ``/health/live`` (the process answers) and ``/health/ready`` (503 while Redis, when configured, does
+not answer, the last sign-in failed, or the replica drains) need no token: probes cannot sign in, and they say
+nothing secret. ``/metrics`` (Prometheus text, when ``OTEL_METRICS_EXPORTER`` names prometheus) needs the token.
+SIGTERM drains (``draining``): not ready at once, calls in flight finish, callbacks are still answered.
 
 Sessions (the 2025 protocol era's ``Mcp-Session-Id``) are capped at ``DESKTOP_FLOWS_HTTP_MAX_SESSIONS``: beyond it a
 request that would open one gets 503 until a session ends or idles out (30 minutes); open sessions are unaffected.
@@ -9,10 +14,15 @@ Only imported when ``--transport streamable-http`` is chosen, so stdio start-up 
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import hmac
 import json
-from typing import Any
+import logging
+from collections.abc import AsyncIterator, Callable, Generator
+from typing import TYPE_CHECKING, Any
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
@@ -20,11 +30,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
+from .call_scope import CALLER_KEY
 from .config import HttpSettings, Secret
 from .config.urls import is_loopback_host
+from .draining import MCP_PATH, Drain, signals
 
-MCP_PATH = "/mcp"
-OPEN_PATHS = frozenset({"/health"})
+if TYPE_CHECKING:
+    import uvicorn
+
+log = logging.getLogger("desktop_flows_mcp")
+
+OPEN_PATHS = frozenset({"/health", "/health/live", "/health/ready"})
 CALLBACKS_PREFIX = "/callbacks/"  # Dataverse sends no bearer token; the path's own token is checked instead
 
 
@@ -41,11 +57,14 @@ def _transport_security(http: HttpSettings) -> TransportSecuritySettings:
 
 
 class BearerTokenMiddleware:
-    """Every request but /health needs ``Authorization: Bearer <DESKTOP_FLOWS_HTTP_TOKEN>``."""
+    """Every request but the health probes needs ``Authorization: Bearer <DESKTOP_FLOWS_HTTP_TOKEN>``. The caller
+    it lets in is named on audit lines as ``token:<first 8 hex digits of the token's SHA-256>``: which token, never
+    the token."""
 
     def __init__(self, app: ASGIApp, token: Secret) -> None:
         self._app = app
         self._expected = f"Bearer {token.reveal()}".encode()
+        self._caller = "token:" + hashlib.sha256(token.reveal().encode()).hexdigest()[:8]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
@@ -58,22 +77,55 @@ class BearerTokenMiddleware:
                 )
                 await response(scope, receive, send)
                 return
+            scope[CALLER_KEY] = self._caller
         await self._app(scope, receive, send)
 
 
-def build_http_app(mcp: MCPServer[Any], http: HttpSettings) -> ASGIApp:
+def build_http_app(mcp: MCPServer[Any], http: HttpSettings, drain: Drain | None = None) -> ASGIApp:
+    from .server import live_services
+
+    drain = drain or Drain(http.drain_seconds)
+
     @mcp.custom_route("/health", methods=["GET"])
     async def health(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
         return JSONResponse({"status": "ok", "name": "desktop-flows-mcp", "version": __version__})
 
+    @mcp.custom_route("/health/live", methods=["GET"])
+    async def live(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
+        return JSONResponse({"status": "live"})
+
+    @mcp.custom_route("/health/ready", methods=["GET"])
+    async def ready(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
+        services = live_services(mcp)
+        problems = {"server": "starting"} if services is None or services.readiness is None else {}
+        if drain.draining:
+            problems["draining"] = "shutting down: finishing the calls in flight"
+        elif services is not None and services.readiness is not None:
+            problems.update(await services.readiness.problems())
+        if problems:
+            return JSONResponse({"status": "not_ready", "checks": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @mcp.custom_route("/metrics", methods=["GET"])
+    async def metrics(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
+        services = live_services(mcp)
+        registry: Any = getattr(services.telemetry, "prometheus", None) if services is not None else None
+        if registry is None:
+            return JSONResponse(
+                {"error": "not_found", "message": "Set OTEL_METRICS_EXPORTER=prometheus (with [otel])."}, 404
+            )
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
     @mcp.custom_route(CALLBACKS_PREFIX + "{token}", methods=["POST"])
     async def callback(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
-        from .server import live_services
-
         services = live_services(mcp)
         if services is None or services.callbacks is None:
             return JSONResponse({"status": "unknown"}, status_code=404)
-        return await services.callbacks.handle(request)
+        response = await services.callbacks.handle(request)
+        services.telemetry.callback_received(response.status_code)
+        return response
 
     app: ASGIApp = mcp.streamable_http_app(
         streamable_http_path=MCP_PATH,
@@ -81,13 +133,62 @@ def build_http_app(mcp: MCPServer[Any], http: HttpSettings) -> ASGIApp:
         host=http.host,
         max_sessions=http.max_sessions,  # beyond it the SDK answers 503 "Too many open sessions" and logs why
     )
+    app = drain.gate(app)
     if http.token is not None:
         app = BearerTokenMiddleware(app, http.token)
     return app
 
 
-async def serve_http(mcp: MCPServer[Any], http: HttpSettings) -> None:
+async def serve_http(
+    mcp: MCPServer[Any],
+    http: HttpSettings,
+    *,
+    drain: Drain | None = None,
+    signal_source: Callable[[], AsyncIterator[int]] = signals,
+) -> None:
+    """Serve until a signal: the first drains (``draining``), a second stops at once."""
     import uvicorn
 
-    config = uvicorn.Config(build_http_app(mcp, http), host=http.host, port=http.port, log_level="warning")
-    await uvicorn.Server(config).serve()
+    from .server import live_services
+
+    drain = drain or Drain(http.drain_seconds)
+    config = uvicorn.Config(
+        build_http_app(mcp, http, drain),
+        host=http.host,
+        port=http.port,
+        log_level="warning",
+        timeout_graceful_shutdown=2,  # the drain has already waited for the calls that matter
+    )
+    server = _server_without_signal_handlers(config)
+
+    async def on_signals() -> None:
+        async for _ in signal_source():
+            if drain.draining:
+                log.warning("second signal: stopping now")
+                server.force_exit = server.should_exit = True
+                return
+            drain.begin()
+
+    async def drain_then_stop() -> None:
+        await drain.begun()
+        services = live_services(mcp)
+        await drain.finish(lambda: services.readiness.starts if services and services.readiness else None)
+        server.should_exit = True
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(on_signals)
+        group.start_soon(drain_then_stop)
+        await server.serve()
+        group.cancel_scope.cancel()
+
+
+def _server_without_signal_handlers(config: uvicorn.Config) -> uvicorn.Server:
+    """uvicorn's server, minus its own signal handlers: SIGTERM drains here instead of closing the listener."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            yield
+
+    return Server(config)

@@ -113,7 +113,7 @@ async def connect(
     receivers: list[CallbackReceiver] = []  # filled below; the embedded emulator delivers callbacks to it
     async with (
         anyio.create_task_group() as background,
-        open_shared_state(settings, clock=clock, sleep=sleep, now=now) as shared,
+        open_shared_state(settings, clock=clock, sleep=sleep, now=now, telemetry=telemetry) as shared,
     ):
         if settings.uses_emulator and dataverse_transport is None:
             dataverse_transport = _embedded_emulator(background, settings.public_url, receivers)

@@ -28,6 +28,7 @@ from ..config import Settings
 from ..cursors import derive_cursor_key
 from ..dataverse.resilience import PauseBoard, RunRateLimiter, RunWindow
 from ..idempotency import IdempotencyKeys, IdempotencyStore
+from ..telemetry import NO_TELEMETRY, Telemetry
 
 
 class CallbackTokens(Protocol):
@@ -69,6 +70,7 @@ async def open_shared_state(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> AsyncGenerator[SharedState, None]:
     secret = settings.shared.cursor_secret
     cursor_key = derive_cursor_key(secret.reveal()) if secret is not None else None
@@ -77,5 +79,7 @@ async def open_shared_state(
         return
     from .redis_state import open_redis_state
 
-    async with open_redis_state(settings, cursor_key=cursor_key, clock=clock, sleep=sleep, now=now) as state:
+    async with open_redis_state(
+        settings, cursor_key=cursor_key, clock=clock, sleep=sleep, now=now, telemetry=telemetry
+    ) as state:
         yield state

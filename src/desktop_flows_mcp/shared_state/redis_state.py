@@ -37,6 +37,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..config import Settings
 from ..errors import shared_state_unavailable
+from ..telemetry import NO_TELEMETRY, Telemetry
 from . import SharedState
 
 log = logging.getLogger("desktop_flows_mcp")
@@ -60,9 +61,14 @@ def key_prefix(dataverse_url: str) -> str:
 
 
 def describe(error: RedisError) -> str:
-    """What went wrong, without the URL (it may hold a password): the error's kind and Redis's words."""
+    """What went wrong, without the URL (it may hold a password): the error's kind and Redis's words. Every failed
+    command passes here, so here is where telemetry counts them."""
+    _telemetry[0].shared_state_error()
     text = str(error).split("\n")[0][:160]
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+_telemetry: list[Telemetry] = [NO_TELEMETRY]  # the process's, while open_redis_state runs
 
 
 @contextmanager
@@ -116,6 +122,7 @@ async def open_redis_state(
     clock: Callable[[], float],
     sleep: Callable[[float], Awaitable[None]],
     now: Callable[[], datetime],
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> AsyncGenerator[SharedState, None]:
     from .redis_callbacks import RedisCallbackTokens, RedisRunWakeups
     from .redis_keys import RedisIdempotencyKeys
@@ -124,6 +131,7 @@ async def open_redis_state(
     assert settings.shared.redis_url is not None
     redis = client_for(settings.shared.redis_url.reveal())
     prefix = key_prefix(settings.dataverse_url)
+    _telemetry[0] = telemetry
     try:
         async with anyio.create_task_group() as background:
             keys = RedisIdempotencyKeys(redis, prefix, clock=clock, now=now)
@@ -142,5 +150,6 @@ async def open_redis_state(
             )
             background.cancel_scope.cancel()
     finally:
+        _telemetry[0] = NO_TELEMETRY
         with anyio.CancelScope(shield=True):
             await redis.aclose()

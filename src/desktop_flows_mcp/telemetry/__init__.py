@@ -48,9 +48,7 @@ class RequestTrace:
     def __enter__(self) -> RequestTrace:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         return None
 
     def retried(self) -> None:

@@ -218,9 +218,7 @@ class _DataverseSpan(RequestTrace):
         self._token = context.attach(trace.set_span_in_context(self._span))  # sign-in nests below it
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         context.detach(self._token)
         span, telemetry = self._span, self._telemetry
         outcome = str(self._status) if self._status is not None else "no_answer"
@@ -258,9 +256,7 @@ class _SignInSpan(RequestTrace):
     def __enter__(self) -> RequestTrace:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         if error is not None:
             code = getattr(error, "dataverse_code", None) or getattr(getattr(error, "code", None), "value", None)
             reason = str(code) if code else type(error).__name__
@@ -308,11 +304,13 @@ def _with_header_trace_context(ctx: ServerRequestContext[Any, Any]) -> ServerReq
     if "traceparent" in meta:
         return ctx
     headers: Any = getattr(ctx.request, "headers", None)
-    traceparent = headers.get("traceparent") if headers is not None else None
+    if headers is None:
+        return ctx
+    traceparent: Any = headers.get("traceparent")
     if not isinstance(traceparent, str):
         return ctx
     carried = {**meta, "traceparent": traceparent}
-    tracestate = headers.get("tracestate")
+    tracestate: Any = headers.get("tracestate")
     if isinstance(tracestate, str):
         carried["tracestate"] = tracestate
     return replace(ctx, meta=cast(Any, carried))
@@ -327,8 +325,8 @@ def _tool_error_type(result: Any) -> str | None:
         structured = cast(dict[str, Any], result).get("structuredContent")
     if is_error is not True:
         return None
-    error: Any = structured.get("error") if isinstance(structured, dict) else None
-    code: Any = error.get("code") if isinstance(error, dict) else None
+    error: Any = cast(dict[str, Any], structured).get("error") if isinstance(structured, dict) else None
+    code: Any = cast(dict[str, Any], error).get("code") if isinstance(error, dict) else None
     return code if isinstance(code, str) else "tool_error"
 
 
