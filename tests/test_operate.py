@@ -16,13 +16,17 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
+from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.config import HttpSettings, Settings
 from desktop_flows_mcp.draining import Drain
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
-from desktop_flows_mcp.server import build_server, live_services
+from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import build_http_app, serve_http
+from desktop_flows_mcp.telemetry.otel import OtelTelemetry
 from tests.conftest import FakeClock, error_of, ok
 from tests.loopback import serving_on_loopback
 from tests.redis_server import RedisServer
@@ -50,17 +54,24 @@ class HeldStarts(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-def server_on(transport: httpx.AsyncBaseTransport, env: dict[str, str] | None = None, **extra: Any) -> Any:
+def app_on(transport: httpx.AsyncBaseTransport, env: dict[str, str] | None = None, **extra: Any) -> App:
     clock = FakeClock()
-    return build_server(
-        Settings.from_env(env or {}), dataverse_transport=transport, clock=clock, sleep=clock.sleep, **extra
+    return App(
+        Settings.from_env(env or {}),
+        clock=Clock(monotonic=clock, sleep=clock.sleep),
+        dataverse_transport=transport,
+        **extra,
     )
+
+
+def http_app(app: App, http: HttpSettings, drain: Drain | None = None) -> Any:
+    return build_http_app(build_server(app), app, http, drain)
 
 
 async def test_live_and_ready_answer_without_a_token_and_metrics_needs_one() -> None:
     http = HttpSettings(token=_secret())
-    server = server_on(Emulator(clock=FakeClock()).transport())
-    async with serving_on_loopback(build_http_app(server, http)) as base, httpx.AsyncClient(base_url=base) as client:
+    app = app_on(Emulator(clock=FakeClock()).transport())
+    async with serving_on_loopback(http_app(app, http)) as base, httpx.AsyncClient(base_url=base) as client:
         live = await client.get("/health/live")
         ready = await client.get("/health/ready")
         metrics = await client.get("/metrics")
@@ -73,9 +84,13 @@ async def test_live_and_ready_answer_without_a_token_and_metrics_needs_one() -> 
 async def test_ready_fails_while_redis_is_down_and_recovers_when_it_is_back() -> None:
     redis = RedisServer().start()
     try:
-        server = server_on(Emulator(clock=FakeClock()).transport(), {"DESKTOP_FLOWS_REDIS_URL": redis.url})
+        reader = InMemoryMetricReader()
+        telemetry = OtelTelemetry(meter_provider=MeterProvider(metric_readers=[reader]))
+        app = app_on(
+            Emulator(clock=FakeClock()).transport(), {"DESKTOP_FLOWS_REDIS_URL": redis.url}, telemetry=telemetry
+        )
         async with (
-            serving_on_loopback(build_http_app(server, HttpSettings())) as base,
+            serving_on_loopback(http_app(app, HttpSettings())) as base,
             httpx.AsyncClient(base_url=base) as client,
         ):
             before = await client.get("/health/ready")
@@ -89,6 +104,7 @@ async def test_ready_fails_while_redis_is_down_and_recovers_when_it_is_back() ->
     assert down.status_code == 503
     assert set(down.json()["checks"]) == {"redis"} and "unreachable" in down.json()["checks"]["redis"]
     assert redis.url.split("@")[-1] not in down.text  # the address (and any password) stays out of it
+    assert "desktop_flows.redis.errors" in reader.get_metrics_data().to_json()  # pyright: ignore[reportOptionalMemberAccess]
 
 
 class FailingSignIn:
@@ -107,9 +123,9 @@ class FailingSignIn:
 
 async def test_ready_fails_after_a_failed_sign_in_and_recovers_after_one_that_works() -> None:
     provider = FailingSignIn()
-    server = server_on(Emulator(clock=FakeClock()).transport(), token_provider=provider)
+    app = app_on(Emulator(clock=FakeClock()).transport(), token_provider=provider)
     async with (
-        serving_on_loopback(build_http_app(server, HttpSettings())) as base,
+        serving_on_loopback(http_app(app, HttpSettings())) as base,
         httpx.AsyncClient(base_url=base) as probe,
         httpx2.AsyncClient() as http,
         Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
@@ -130,11 +146,11 @@ async def test_a_drain_is_not_ready_at_once_refuses_new_calls_answers_callbacks_
 ) -> None:
     caplog.set_level("INFO", logger="desktop_flows_mcp.audit")
     wire = HeldStarts(Emulator(clock=FakeClock()).transport())
-    server = server_on(wire)
+    app = app_on(wire)
     drain = Drain(grace_seconds=0)  # the grace period is already over when the drain looks
     results: list[dict[str, Any]] = []
     async with (
-        serving_on_loopback(build_http_app(server, HttpSettings(), drain)) as base,
+        serving_on_loopback(http_app(app, HttpSettings(), drain)) as base,
         httpx.AsyncClient(base_url=base) as probe,
         httpx2.AsyncClient() as http,
         Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
@@ -154,9 +170,8 @@ async def test_a_drain_is_not_ready_at_once_refuses_new_calls_answers_callbacks_
         live = await probe.get("/health/live")
         refused = await probe.post("/mcp", json={"jsonrpc": "2.0", "id": 9, "method": "tools/list"})
         callback = await probe.post("/callbacks/unknown-token", content=b"{}")
-        services = live_services(server)
-        assert services is not None and services.readiness is not None
-        starts = services.readiness.starts
+        assert app.readiness is not None
+        starts = app.readiness.starts
         finished = anyio.Event()
 
         async def finish() -> None:
@@ -185,10 +200,10 @@ async def test_a_drain_is_not_ready_at_once_refuses_new_calls_answers_callbacks_
 
 async def test_a_drain_waits_for_calls_in_flight_within_its_grace_period() -> None:
     wire = HeldStarts(Emulator(clock=FakeClock()).transport())
-    server = server_on(wire)
+    app = app_on(wire)
     drain = Drain(grace_seconds=3600)  # never reached: the call ends first
     async with (
-        serving_on_loopback(build_http_app(server, HttpSettings(), drain)) as base,
+        serving_on_loopback(http_app(app, HttpSettings(), drain)) as base,
         httpx2.AsyncClient() as http,
         Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
         anyio.create_task_group() as group,
@@ -218,9 +233,9 @@ async def test_sigterm_drains_then_stops_and_a_second_signal_stops_at_once() -> 
         yield signal.SIGTERM
 
     drain = Drain(grace_seconds=0)
-    server = server_on(Emulator(clock=FakeClock()).transport())
+    app = app_on(Emulator(clock=FakeClock()).transport())
     with anyio.fail_after(10):
-        await serve_http(server, HttpSettings(port=0), drain=drain, signal_source=one_sigterm)
+        await serve_http(build_server(app), app, HttpSettings(port=0), drain=drain, signal_source=one_sigterm)
     assert drain.draining
 
     held = anyio.Event()
@@ -233,8 +248,10 @@ async def test_sigterm_drains_then_stops_and_a_second_signal_stops_at_once() -> 
     never = Drain(grace_seconds=0)
     never.finish = _never  # type: ignore[method-assign]  # a drain that would wait forever
     with anyio.fail_after(10):
+        second = app_on(Emulator(clock=FakeClock()).transport())
         await serve_http(
-            server_on(Emulator(clock=FakeClock()).transport()),
+            build_server(second),
+            second,
             HttpSettings(port=0),
             drain=never,
             signal_source=two_signals,

@@ -8,39 +8,49 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, cast
 
+import httpx
 import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.server.context import ServerRequestContext
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanContext
+from prometheus_client import CollectorRegistry
 
-from desktop_flows_mcp.config import HttpSettings, Settings
-from desktop_flows_mcp.emulator import Emulator
+from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.config import ConfigError, HttpSettings, Secret, Settings
+from desktop_flows_mcp.dataverse.client import DataverseClient, RunDesktopFlowRequest
+from desktop_flows_mcp.dataverse.resilience import window_full
+from desktop_flows_mcp.emulator import EMULATOR_TOKEN, Emulator
+from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from desktop_flows_mcp.logs import JsonFormatter
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import build_http_app
 from desktop_flows_mcp.telemetry import otel_wanted, request_target
-from desktop_flows_mcp.telemetry.otel import OtelTelemetry
+from desktop_flows_mcp.telemetry.otel import OtelTelemetry, start_telemetry
 from tests.conftest import FakeClock, ok
 from tests.loopback import serving_on_loopback
 
 pytestmark = pytest.mark.anyio
 ERAS = ["legacy", "auto"]
+TOKEN = "s3cret-token-for-tests-only"
 INVOICE_FLOW = "Enter invoices into legacy ERP"
 INVOICE_INPUTS = {"InvoiceNumber": "INV-SECRET-77", "VendorId": "V-9", "Amount": 12.5, "Currency": "EUR"}
 
@@ -111,19 +121,19 @@ class Stack:
 
 
 @asynccontextmanager
-async def telemetry_stack(mode: str = "legacy") -> AsyncGenerator[Stack, None]:
+async def telemetry_stack(mode: str = "legacy", token_provider: Any = None) -> AsyncGenerator[Stack, None]:
     clock = FakeClock()
     emulator = Emulator(clock=clock, test_api=True)
     reader = InMemoryMetricReader()
     telemetry = OtelTelemetry(meter_provider=MeterProvider(metric_readers=[reader]))
-    server = build_server(
+    app = App(
         Settings.from_env({}),
+        clock=Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
         dataverse_transport=emulator.transport(),
-        clock=clock,
-        sleep=clock.sleep,
-        now=lambda: datetime.fromtimestamp(clock.now, UTC),
+        token_provider=token_provider,
         telemetry=telemetry,
     )
+    server = build_server(app)
     async with Client(server, mode=mode, raise_exceptions=True) as client:
         yield Stack(client, emulator, clock, reader)
 
@@ -189,15 +199,14 @@ async def test_the_callers_trace_context_in_meta_is_the_parent_of_the_call_over_
 ) -> None:
     tracer = trace.get_tracer("agent")
     clock = FakeClock()
-    server = build_server(
+    app = App(
         Settings.from_env({}),
+        clock=Clock(monotonic=clock, sleep=clock.sleep),
         dataverse_transport=Emulator(clock=clock).transport(),
-        clock=clock,
-        sleep=clock.sleep,
         telemetry=OtelTelemetry(meter_provider=MeterProvider()),
     )
     async with (
-        serving_on_loopback(build_http_app(server, HttpSettings())) as base,
+        serving_on_loopback(build_http_app(build_server(app), app, HttpSettings())) as base,
         httpx2.AsyncClient() as http,
         Client(streamable_http_client(f"{base}/mcp", http_client=http), mode=mode) as client,
     ):
@@ -268,10 +277,11 @@ def test_without_otel_nothing_of_the_opentelemetry_sdk_is_imported() -> None:
     code = (
         "import sys, anyio\n"
         "from desktop_flows_mcp.config import Settings\n"
+        "from desktop_flows_mcp.app import App\n"
         "from desktop_flows_mcp.server import build_server\n"
         "from mcp import Client\n"
         "async def main():\n"
-        "    async with Client(build_server(Settings.from_env({}))) as client:\n"
+        "    async with Client(build_server(App(Settings.from_env({})))) as client:\n"
         "        await client.call_tool('list_desktop_flows', {'limit': 1})\n"
         "anyio.run(main)\n"
         "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry.sdk', 'opentelemetry.exporter',"
@@ -301,3 +311,139 @@ async def test_audit_lines_carry_the_caller_tool_run_and_trace_id_and_no_inputs(
     assert lines[-1]["tool"] == "cancel_desktop_flow_run" and lines[-1]["run_id"] == started["run_id"]
     assert "INV-SECRET-77" not in caplog.text
     logging.getLogger("desktop_flows_mcp.audit").handlers.clear()
+
+
+class Refusing:
+    """A sign-in that Entra refuses until ``works`` is set, then hands out the emulator's token."""
+
+    mode = "client_secret"
+
+    def __init__(self) -> None:
+        self.works = False
+
+    async def token(self, *, force_refresh: bool = False) -> str:
+        if not self.works:
+            raise DesktopFlowsError(ErrorCode.UNAUTHENTICATED, "Invalid client secret.", dataverse_code="AADSTS7000215")
+        return EMULATOR_TOKEN
+
+
+async def test_sign_in_is_a_span_when_a_token_is_fetched_or_refused_not_for_each_cached_use(
+    spans: InMemorySpanExporter,
+) -> None:
+    provider = Refusing()
+    async with telemetry_stack(token_provider=provider) as stack:
+        refused = await stack.client.call_tool("list_desktop_flows", {})
+        provider.works = True
+        await stack.call("list_desktop_flows", {})
+        await stack.call("list_desktop_flows", {"limit": 1})
+        points = stack.metrics()
+    assert refused.is_error
+    sign_ins = [s for s in spans.get_finished_spans() if s.name == "sign-in"]
+    assert [dict(s.attributes or {}).get("error.type") for s in sign_ins] == ["AADSTS7000215", None]
+    assert all(s.parent is not None for s in sign_ins)  # below the Dataverse request that needed the token
+    assert points["desktop_flows.sign_in.failures"] == [
+        ({"aadsts": "AADSTS7000215", "desktop_flows.sign_in.mode": "client_secret"}, 1)
+    ]
+
+
+async def test_a_traceparent_http_header_counts_when_meta_has_none() -> None:
+    seen: list[Any] = []
+
+    async def call_next(ctx: Any) -> Any:
+        seen.append(ctx.meta)
+        return {}
+
+    class Request:
+        headers: ClassVar[dict[str, str]] = {
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "tracestate": "k=v",
+        }
+
+    telemetry = OtelTelemetry(meter_provider=MeterProvider())
+    [middleware] = telemetry.server_middleware()
+    base = ServerRequestContext(
+        session=cast(Any, None),
+        lifespan_context=None,
+        protocol_version="2026-07-28",
+        method="tools/list",
+        request=Request(),
+    )
+    await middleware(base, call_next)
+    await middleware(
+        replace(base, meta=cast(Any, {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"})), call_next
+    )
+    assert seen[0] == {"traceparent": Request.headers["traceparent"], "tracestate": "k=v"}
+    assert seen[1] == {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}  # _meta wins
+
+
+async def test_metrics_scrape_as_prometheus_text_with_the_token() -> None:
+    registry = CollectorRegistry()
+    telemetry = OtelTelemetry(
+        meter_provider=MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)]),
+        prometheus=registry,
+        transport="tcp",
+    )
+    clock = FakeClock()
+    app = App(
+        Settings.from_env({}),
+        clock=Clock(monotonic=clock, sleep=clock.sleep),
+        dataverse_transport=Emulator(clock=clock).transport(),
+        telemetry=telemetry,
+    )
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with (
+        serving_on_loopback(build_http_app(build_server(app), app, HttpSettings(token=Secret(TOKEN)))) as base,
+        httpx2.AsyncClient(headers=headers) as http,
+        Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+    ):
+        ok(await client.call_tool("list_desktop_flows", {}))
+        scraped = await http.get(f"{base}/metrics")
+    text = scraped.text
+    assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
+    assert "mcp_server_operation_duration_seconds_count{" in text and 'gen_ai_tool_name="list_desktop_flows"' in text
+    assert 'network_transport="tcp"' in text and "desktop_flows_dataverse_requests_total" in text
+
+
+def test_exporters_are_chosen_by_the_standard_variables_and_a_wrong_one_stops_start_up() -> None:
+    with pytest.raises(ConfigError, match=r"^OTEL_EXPORTER_OTLP_PROTOCOL: is 'grpc'"):
+        start_telemetry({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+    with pytest.raises(ConfigError, match=r"^OTEL_TRACES_EXPORTER: names zipkin"):
+        start_telemetry({"OTEL_TRACES_EXPORTER": "zipkin"})
+
+
+def test_the_cli_with_otel_says_so_on_stderr_and_serves() -> None:
+    env = {**os.environ, "OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "none"}
+    env.pop("DATAVERSE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop_flows_mcp", "--otel"],
+        input="",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "OpenTelemetry on: traces console, metrics none" in result.stderr
+    assert result.stdout == ""  # the console exporter writes to stderr: stdout is the protocol's
+
+
+async def test_a_start_the_run_window_refuses_is_counted_and_nothing_is_sent() -> None:
+    class Full:
+        async def acquire(self, connection: str) -> None:
+            raise window_full(connection, 70, 60.0, 12.0)
+
+    reader = InMemoryMetricReader()
+    telemetry = OtelTelemetry(meter_provider=MeterProvider(metric_readers=[reader]))
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(500)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        client = DataverseClient(http, "https://contoso.crm.dynamics.com", run_limiter=Full(), telemetry=telemetry)
+        request = RunDesktopFlowRequest("conn-1", "connection", "attended", {})
+        with pytest.raises(DesktopFlowsError, match="No run was started"):
+            await client.run_desktop_flow("3a1f5c2e-8b4d-4e6f-9a21-0c7d3e5b8f14", request)
+    assert not sent
+    assert '"desktop_flows.run_limit.refusals"' in (reader.get_metrics_data() or MetricsData([])).to_json()

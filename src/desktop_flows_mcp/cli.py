@@ -189,14 +189,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     if settings.shared.redis_url is not None:
         _check_redis(settings)
     telemetry = _start_telemetry(args.otel, "pipe" if http is None else "tcp")
+    from .app import App
     from .server import build_server
 
-    server = build_server(
+    app = App(
         settings,
         token_provider=_start_up_token_provider(settings),
         offer_sign_in_prompts=http is None,
         telemetry=telemetry,
     )
+    server = build_server(app)
     import anyio
 
     if http is None:
@@ -216,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         + (f"; runs report back to {settings.public_url}/callbacks/" if settings.public_url else ""),
         file=sys.stderr,
     )
-    anyio.run(serve_http, server, http)
+    anyio.run(serve_http, server, app, http)
 
 
 def _check_redis(settings: Settings) -> None:
@@ -277,7 +279,7 @@ def _start_up_token_provider(settings: Settings) -> TokenProvider | None:
     """Build the msal provider now, so a bad certificate or cache setting stops start-up with its variable."""
     if settings.uses_emulator or settings.sign_in.mode == "access_token":
         return None
-    from .wiring import token_provider_for
+    from .app import token_provider_for
 
     try:
         return token_provider_for(settings)

@@ -69,19 +69,24 @@ class SignInWatch:
         self._provider = provider
         self._telemetry = telemetry
         self.failing: str | None = None  # the error code (AADSTS… when Entra gave one) of the last failure
+        self._last: int | None = None  # hash of the last token handed out, to tell a new one from the cached one
 
     @property
     def mode(self) -> str:
         return self._provider.mode
 
     async def token(self, *, force_refresh: bool = False) -> str:
-        with self._telemetry.sign_in(self._provider.mode):
+        with self._telemetry.sign_in(self._provider.mode) as trace:
             try:
                 token = await self._provider.token(force_refresh=force_refresh)
             except DesktopFlowsError as error:
                 if error.code is ErrorCode.UNAUTHENTICATED:
                     self.failing = error.dataverse_code or error.code.value
                 raise
+            fingerprint = hash(token)
+            if fingerprint != self._last:  # not the cached token: the provider signed in
+                self._last = fingerprint
+                trace.acquired()
         self.failing = None
         return token
 

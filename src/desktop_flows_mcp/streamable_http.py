@@ -38,6 +38,8 @@ from .draining import MCP_PATH, Drain, signals
 if TYPE_CHECKING:
     import uvicorn
 
+    from .app import App
+
 log = logging.getLogger("desktop_flows_mcp")
 
 OPEN_PATHS = frozenset({"/health", "/health/live", "/health/ready"})
@@ -81,9 +83,9 @@ class BearerTokenMiddleware:
         await self._app(scope, receive, send)
 
 
-def build_http_app(mcp: MCPServer[Any], http: HttpSettings, drain: Drain | None = None) -> ASGIApp:
-    from .server import live_services
-
+def build_http_app(mcp: MCPServer[Any], app: App, http: HttpSettings, drain: Drain | None = None) -> ASGIApp:
+    """``mcp`` at ``/mcp``, and the routes outside MCP: the health probes, ``/metrics``, and ``app``'s callback
+    endpoint; ``drain`` gates ``/mcp`` while the server shuts down."""
     drain = drain or Drain(http.drain_seconds)
 
     @mcp.custom_route("/health", methods=["GET"])
@@ -96,20 +98,19 @@ def build_http_app(mcp: MCPServer[Any], http: HttpSettings, drain: Drain | None 
 
     @mcp.custom_route("/health/ready", methods=["GET"])
     async def ready(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
-        services = live_services(mcp)
-        problems = {"server": "starting"} if services is None or services.readiness is None else {}
+        readiness = app.readiness
+        problems = {"server": "starting"} if readiness is None else {}
         if drain.draining:
             problems["draining"] = "shutting down: finishing the calls in flight"
-        elif services is not None and services.readiness is not None:
-            problems.update(await services.readiness.problems())
+        elif readiness is not None:
+            problems.update(await readiness.problems())
         if problems:
             return JSONResponse({"status": "not_ready", "checks": problems}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     @mcp.custom_route("/metrics", methods=["GET"])
     async def metrics(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
-        services = live_services(mcp)
-        registry: Any = getattr(services.telemetry, "prometheus", None) if services is not None else None
+        registry: Any = getattr(app.telemetry, "prometheus", None)
         if registry is None:
             return JSONResponse(
                 {"error": "not_found", "message": "Set OTEL_METRICS_EXPORTER=prometheus (with [otel])."}, 404
@@ -120,27 +121,28 @@ def build_http_app(mcp: MCPServer[Any], http: HttpSettings, drain: Drain | None 
 
     @mcp.custom_route(CALLBACKS_PREFIX + "{token}", methods=["POST"])
     async def callback(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
-        services = live_services(mcp)
-        if services is None or services.callbacks is None:
+        receiver = app.callback_receiver
+        if receiver is None:
             return JSONResponse({"status": "unknown"}, status_code=404)
-        response = await services.callbacks.handle(request)
-        services.telemetry.callback_received(response.status_code)
+        response = await receiver.handle(request)
+        app.telemetry.callback_received(response.status_code)
         return response
 
-    app: ASGIApp = mcp.streamable_http_app(
+    asgi: ASGIApp = mcp.streamable_http_app(
         streamable_http_path=MCP_PATH,
         transport_security=_transport_security(http),
         host=http.host,
         max_sessions=http.max_sessions,  # beyond it the SDK answers 503 "Too many open sessions" and logs why
     )
-    app = drain.gate(app)
+    asgi = drain.gate(asgi)
     if http.token is not None:
-        app = BearerTokenMiddleware(app, http.token)
-    return app
+        asgi = BearerTokenMiddleware(asgi, http.token)
+    return asgi
 
 
 async def serve_http(
     mcp: MCPServer[Any],
+    app: App,
     http: HttpSettings,
     *,
     drain: Drain | None = None,
@@ -149,11 +151,9 @@ async def serve_http(
     """Serve until a signal: the first drains (``draining``), a second stops at once."""
     import uvicorn
 
-    from .server import live_services
-
     drain = drain or Drain(http.drain_seconds)
     config = uvicorn.Config(
-        build_http_app(mcp, http, drain),
+        build_http_app(mcp, app, http, drain),
         host=http.host,
         port=http.port,
         log_level="warning",
@@ -171,8 +171,7 @@ async def serve_http(
 
     async def drain_then_stop() -> None:
         await drain.begun()
-        services = live_services(mcp)
-        await drain.finish(lambda: services.readiness.starts if services and services.readiness else None)
+        await drain.finish(lambda: app.readiness.starts if app.readiness is not None else None)
         server.should_exit = True
 
     async with anyio.create_task_group() as group:

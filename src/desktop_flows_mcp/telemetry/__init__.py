@@ -60,8 +60,8 @@ class RequestTrace:
     def answered(self, status: int) -> None:
         """The HTTP status of the latest attempt."""
 
-    def refused(self, code: str) -> None:
-        """The request ended in an error of the taxonomy (its ``ErrorCode`` value)."""
+    def acquired(self) -> None:
+        """Sign-in: a new token came back (not the one in use), so the provider went to the identity service."""
 
 
 NO_REQUEST = RequestTrace()
@@ -81,7 +81,7 @@ class Telemetry:
         return NO_REQUEST
 
     def sign_in(self, mode: str) -> RequestTrace:
-        """A token request to the sign-in mode's provider; ``refused`` carries the AADSTS code when Entra gave one."""
+        """A token asked of the sign-in mode's provider (a cached one too); ``acquired`` when it was a new one."""
         return NO_REQUEST
 
     def run_limit_refused(self) -> None:

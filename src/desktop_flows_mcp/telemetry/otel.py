@@ -245,25 +245,35 @@ class _DataverseSpan(RequestTrace):
 
 
 class _SignInSpan(RequestTrace):
-    __slots__ = ("_mode", "_span", "_telemetry")
+    """A ``sign-in`` span only when the provider went to the identity service (a new token) or failed; a cached
+    token, handed out on every Dataverse request, is not worth a span."""
+
+    __slots__ = ("_acquired", "_mode", "_started", "_telemetry")
 
     def __init__(self, telemetry: OtelTelemetry, mode: str) -> None:
         self._telemetry = telemetry
         self._mode = mode
-        self._span = telemetry.tracer.start_span("sign-in", kind=SpanKind.CLIENT)
-        self._span.set_attribute("desktop_flows.sign_in.mode", mode)
+        self._started = time.time_ns()
+        self._acquired = False
+
+    def acquired(self) -> None:
+        self._acquired = True
 
     def __enter__(self) -> RequestTrace:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if error is None and not self._acquired:
+            return
+        span = self._telemetry.tracer.start_span("sign-in", kind=SpanKind.CLIENT, start_time=self._started)
+        span.set_attribute("desktop_flows.sign_in.mode", self._mode)
         if error is not None:
             code = getattr(error, "dataverse_code", None) or getattr(getattr(error, "code", None), "value", None)
             reason = str(code) if code else type(error).__name__
-            self._span.set_attribute("error.type", reason)
-            self._span.set_status(StatusCode.ERROR)
+            span.set_attribute("error.type", reason)
+            span.set_status(StatusCode.ERROR)
             self._telemetry.sign_in_failures.add(1, {"aadsts": reason, "desktop_flows.sign_in.mode": self._mode})
-        self._span.end()
+        span.end()
 
 
 class OperationMetrics:

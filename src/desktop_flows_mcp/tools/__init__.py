@@ -21,11 +21,11 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from ..app import Services
 from ..call_scope import CallAudit, call_audit, caller_of
 from ..errors import DesktopFlowsError, internal_crash
 from ..logs import AUDIT
 from ..signin.prompts import presenting_sign_in_through
-from ..wiring import Services
 
 log = logging.getLogger("desktop_flows_mcp")
 audit = logging.getLogger(AUDIT)
