@@ -11,7 +11,7 @@ from mcp.server import MCPServer
 
 from desktop_flows_mcp.config import ConfigError, Settings
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
-from desktop_flows_mcp.flows import PublishedFlow
+from desktop_flows_mcp.flows import AllowListCheck, PublishedFlow
 from desktop_flows_mcp.models import FlowRef, StartedRun
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.tools import flow_tools
@@ -58,11 +58,11 @@ class Catalogue:
         self.reads = 0
         self.failure: DesktopFlowsError | None = None
 
-    async def allowed_published_flows(self) -> list[PublishedFlow]:
+    async def check_allow_list(self) -> AllowListCheck:
         self.reads += 1
         if self.failure:
             raise self.failure
-        return self.flows
+        return AllowListCheck(self.flows, [])
 
 
 def registry(flows: list[PublishedFlow]) -> tuple[FlowTools, Catalogue, Services, FakeClock]:
