@@ -266,7 +266,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     from .server import build_server
 
     server = build_server(
-        settings, token_provider=_start_up_token_provider(settings), offer_sign_in_prompts=http is None
+        settings,
+        token_provider=_start_up_token_provider(settings),
+        offer_sign_in_prompts=http is None,
+        # A person's sign-in is not started before their client asks for something; the others check at once.
+        check_allow_list_at_start=settings.sign_in.mode not in ("device_code", "interactive"),
     )
     import anyio
 

@@ -96,8 +96,8 @@ class UnmatchedEntry:
     def describe(self) -> str:
         text = f"{self.entry!r} {self.problem}"
         if self.suggestions:
-            text += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
-        return text
+            return text + "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        return text + "."
 
 
 @dataclass(frozen=True)
@@ -333,11 +333,8 @@ def close_names(name: str, names: list[str]) -> list[str]:
 
 def unmatched_warning(unmatched: list[UnmatchedEntry]) -> str:
     """The one log line that names every allow-list entry that lets nothing run."""
-    return (
-        "DESKTOP_FLOWS_ALLOWED: "
-        + "; ".join(item.describe() for item in unmatched)
-        + (". Such an entry allows nothing; correct it to the flow's exact name or id.")
-    )
+    entries = " ".join(item.describe() for item in unmatched)
+    return f"DESKTOP_FLOWS_ALLOWED: {entries} Such an entry allows nothing: give the flow's exact name or its id."
 
 
 async def warn_unmatched_allowed(catalogue: FlowCatalogue) -> None:

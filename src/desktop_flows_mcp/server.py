@@ -18,6 +18,7 @@ from mcp.server import CacheHint, MCPServer
 
 from . import __version__
 from .config import Settings
+from .flows import warn_unmatched_allowed
 from .tasks import RunTasks, TaskListener, WaitForChange, is_run_tool
 from .tools.access import register_access_tools
 from .tools.diagnose import register_diagnose_tool
@@ -70,12 +71,14 @@ def build_server(
     offer_sign_in_prompts: bool = False,
     task_tools: Callable[[str], bool] | None = None,
     wait_for_change: WaitForChange | None = None,
+    check_allow_list_at_start: bool = False,
 ) -> MCPServer[Services]:
     """The MCP server for ``settings``. ``dataverse_transport`` replaces the network (the emulator, tests);
     ``clock``/``sleep`` (monotonic) and ``now`` (wall clock, compared with Dataverse's timestamps) replace time.
     ``task_tools`` names the tools whose calls may become MCP tasks (default: run_desktop_flow and the per-flow
     run tools); ``wait_for_change(run_id, seconds)`` paces the task notifications between reads of a run (default:
-    the run's callback, or ``sleep``)."""
+    the run's callback, or ``sleep``). ``check_allow_list_at_start`` names, on stderr, the allow-list entries that
+    match no published flow, in the background once the server is up (the console script turns it on)."""
 
     flow_tools = settings.run.flow_tools and not settings.run.read_only  # read-only: nothing runs, so none
     per_flow: list[FlowTools] = []  # installed below, once the surface exists
@@ -85,20 +88,26 @@ def build_server(
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[Services]) -> AsyncGenerator[Services, None]:
-        async with connect(
-            settings,
-            dataverse_transport=dataverse_transport,
-            token_provider=token_provider,
-            clock=clock,
-            sleep=sleep,
-            now=now,
-            offer_sign_in_prompts=offer_sign_in_prompts,
-        ) as services:
+        async with (
+            connect(
+                settings,
+                dataverse_transport=dataverse_transport,
+                token_provider=token_provider,
+                clock=clock,
+                sleep=sleep,
+                now=now,
+                offer_sign_in_prompts=offer_sign_in_prompts,
+            ) as services,
+            anyio.create_task_group() as start_up,
+        ):
+            if check_allow_list_at_start and settings.run.allowed_flows:
+                start_up.start_soon(warn_unmatched_allowed, services.catalogue)
             _LIVE[mcp] = services
             try:
                 yield services
             finally:
                 _LIVE.pop(mcp, None)
+                start_up.cancel_scope.cancel()
 
     mcp: MCPServer[Services] = MCPServer(
         "desktop-flows-mcp",

@@ -258,7 +258,7 @@ class Doctor:
         if run.connection_type == "connection_reference":
             found = next((r for r in references if r.logical_name.lower() == name.lower()), None)
             if found is None:
-                close = close_names(name, [r.logical_name for r in references])
+                close = close_names(name, [r.logical_name for r in references])[:1]
                 return fail(
                     f"no desktop flow connection reference is named {name!r}" + _did_you_mean(close),
                     "Set DESKTOP_FLOWS_CONNECTION to the logical name of a connection reference "
