@@ -6,6 +6,7 @@ import base64
 import json
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from desktop_flows_mcp.config import ConfigError, Settings
-from desktop_flows_mcp.doctor import DoctorReport, run_doctor
+from desktop_flows_mcp.doctor import Doctor, DoctorReport
 from desktop_flows_mcp.doctor.checks import describe_token
 from desktop_flows_mcp.emulator import EMULATOR_TOKEN, RUN_ONLY_TOKEN, Emulator
 from tests.e2e.test_stdio_against_emulator import emulator_on_loopback
@@ -29,7 +30,11 @@ async def doctor(env: dict[str, str] | None = None, **options: Any) -> DoctorRep
     """Doctor on a real-environment configuration whose wire is the emulator, in-process."""
     settings_env = {**ENV, "DESKTOP_FLOWS_CONNECTION": "shared-uiflow-7f3c1a", **(env or {})}
     options.setdefault("dataverse_transport", Emulator().transport())
-    return await run_doctor(lambda: Settings.from_env(settings_env), **options)
+    return await run(lambda: Settings.from_env(settings_env), **options)
+
+
+async def run(read_settings: Callable[[], Settings], **options: Any) -> DoctorReport:
+    return await Doctor(read_settings, **options).run()
 
 
 def statuses(report: DoctorReport) -> dict[str, str]:
@@ -81,18 +86,18 @@ async def test_a_real_configuration_passes_when_everything_is_right() -> None:
 
 async def test_over_real_http_the_environment_must_resolve_and_answer() -> None:
     async with emulator_on_loopback() as (_, url):
-        served = await run_doctor(lambda: Settings.from_env({**ENV, "DATAVERSE_URL": url}))
+        served = await run(lambda: Settings.from_env({**ENV, "DATAVERSE_URL": url}))
     assert statuses(served)["environment"] == "ok" and statuses(served)["sign-in"] == "ok"
 
     with socket.socket() as probe:  # a port nothing listens on: the URL's port mistyped
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
-    refused = await run_doctor(lambda: Settings.from_env({**ENV, "DATAVERSE_URL": f"http://127.0.0.1:{closed}"}))
+    refused = await run(lambda: Settings.from_env({**ENV, "DATAVERSE_URL": f"http://127.0.0.1:{closed}"}))
     assert the(refused, "environment").summary.startswith("127.0.0.1 does not answer (")
     assert statuses(refused) == {"configuration": "ok", "environment": "fail", **dict.fromkeys(ORDER[2:], "skip")}
     assert refused.exit_code == 1
 
-    typo = await run_doctor(lambda: Settings.from_env({**ENV, "DATAVERSE_URL": "https://contoso.crm.dynamics.invalid"}))
+    typo = await run(lambda: Settings.from_env({**ENV, "DATAVERSE_URL": "https://contoso.crm.dynamics.invalid"}))
     environment = the(typo, "environment")
     assert environment.summary.startswith("contoso.crm.dynamics.invalid does not resolve (DNS: ")
     assert "Environment URL" in environment.fix
@@ -189,7 +194,7 @@ async def test_a_configuration_error_skips_everything_else() -> None:
     def broken() -> Settings:
         raise ConfigError("DESKTOP_FLOWS_RUN_MODE", "must be one of attended, unattended (got 'x').", "attended")
 
-    report = await run_doctor(broken)
+    report = await run(broken)
     assert statuses(report) == {"configuration": "fail", **dict.fromkeys(ORDER[1:], "skip")}
     assert the(report, "configuration").summary.startswith("DESKTOP_FLOWS_RUN_MODE: must be one of")
 

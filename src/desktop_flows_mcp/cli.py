@@ -298,9 +298,10 @@ def _doctor(args: argparse.Namespace) -> int:
     """``desktop-flows-mcp doctor``: the report on stdout (text or JSON); 0 when every check passed, else 1."""
     import anyio
 
-    from .doctor import run_doctor
+    from .doctor import Doctor
 
-    report = anyio.run(lambda: run_doctor(lambda: settings_from(args, os.environ), word=lambda e: worded(e, args)))
+    doctor = Doctor(lambda: settings_from(args, os.environ), word=lambda error: worded(error, args))
+    report = anyio.run(doctor.run)
     if hasattr(sys.stdout, "reconfigure"):
         cast(Any, sys.stdout).reconfigure(errors="replace")  # ✔ and ✘ on a console that cannot show them
     print(report.to_json() if args.json else report.to_text())

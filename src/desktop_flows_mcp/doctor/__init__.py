@@ -4,7 +4,7 @@ checks.py   the checks, in order, each a thin question to the services the serve
 report.py   the results, as text for a person or JSON for a script
 """
 
-from .checks import LIMIT_SECONDS, run_doctor
+from .checks import LIMIT_SECONDS, Doctor
 from .report import CheckResult, DoctorReport
 
-__all__ = ["LIMIT_SECONDS", "CheckResult", "DoctorReport", "run_doctor"]
+__all__ = ["LIMIT_SECONDS", "CheckResult", "Doctor", "DoctorReport"]

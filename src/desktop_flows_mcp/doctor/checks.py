@@ -407,23 +407,3 @@ def _token_fix(settings: Settings) -> str:
             f"{settings.dataverse_url}) and set DATAVERSE_ACCESS_TOKEN, or use a sign-in mode that renews tokens."
         )
     return f"Sign in to the tenant of {settings.dataverse_url}, or check DATAVERSE_URL."
-
-
-async def run_doctor(
-    read_settings: Callable[[], Settings],
-    *,
-    dataverse_transport: httpx.AsyncBaseTransport | None = None,
-    token_provider: TokenProvider | None = None,
-    limit: float = LIMIT_SECONDS,
-    clock: Callable[[], float] = time.monotonic,
-    word: Callable[[ConfigError], str] = str,
-) -> DoctorReport:
-    doctor = Doctor(
-        read_settings,
-        dataverse_transport=dataverse_transport,
-        token_provider=token_provider,
-        limit=limit,
-        clock=clock,
-        word=word,
-    )
-    return await doctor.run()
