@@ -263,15 +263,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     if settings.shared.redis_url is not None:
         _check_redis(settings)
+    from .app import App
     from .server import build_server
 
-    server = build_server(
-        settings,
-        token_provider=_start_up_token_provider(settings),
-        offer_sign_in_prompts=http is None,
-        # A person's sign-in is not started before their client asks for something; the others check at once.
-        check_allow_list_at_start=settings.sign_in.mode not in ("device_code", "interactive"),
-    )
+    app = App(settings, token_provider=_start_up_token_provider(settings), offer_sign_in_prompts=http is None)
+    # A person's sign-in is not started before their client asks for something; the others check at once.
+    server = build_server(app, check_allow_list_at_start=settings.sign_in.mode not in ("device_code", "interactive"))
     import anyio
 
     if http is None:
@@ -291,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         + (f"; runs report back to {settings.public_url}/callbacks/" if settings.public_url else ""),
         file=sys.stderr,
     )
-    anyio.run(serve_http, server, http)
+    anyio.run(serve_http, server, app, http)
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -336,7 +333,7 @@ def _start_up_token_provider(settings: Settings) -> TokenProvider | None:
     """Build the msal provider now, so a bad certificate or cache setting stops start-up with its variable."""
     if settings.uses_emulator or settings.sign_in.mode == "access_token":
         return None
-    from .wiring import token_provider_for
+    from .app import token_provider_for
 
     try:
         return token_provider_for(settings)

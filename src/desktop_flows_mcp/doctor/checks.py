@@ -37,10 +37,10 @@ from .report import CheckResult, DoctorReport, fail, ok, warn
 if TYPE_CHECKING:
     import httpx
 
+    from ..app import Services
     from ..auth import TokenProvider
     from ..diagnosis.machines import ConnectionReach
     from ..diagnosis.results import Machine
-    from ..wiring import Services
 
 LIMIT_SECONDS = 10.0
 ORDER = ("configuration", "environment", "sign-in", "privileges", "allow-list", "connection", "machines")
@@ -92,13 +92,12 @@ class Doctor:
         if not await self._check("environment", self._environment):
             await self._shared()
             return self._report(target, skipped="the environment does not answer")
-        from ..wiring import connect
+        from ..app import App
 
         # Redis is checked on its own below: here the services must come up whatever it says.
         without_redis = replace(settings, shared=SharedOptions(cursor_secret=settings.shared.cursor_secret))
-        async with connect(
-            without_redis, dataverse_transport=self._transport, token_provider=self._provider
-        ) as services:
+        app = App(without_redis, dataverse_transport=self._transport, token_provider=self._provider)
+        async with app.running() as services:
             signed_in = await self._check("sign-in", lambda: self._sign_in(services))
             if signed_in:
                 await self._check("privileges", lambda: self._privileges(services))
@@ -146,11 +145,11 @@ class Doctor:
     # ---- the checks -----------------------------------------------------------------------------------------------
 
     async def _configuration(self) -> CheckResult:
-        from ..wiring import with_emulator_defaults
+        from ..app import with_emulator_defaults
 
         settings = self._read_settings()
         if self._provider is None and not settings.uses_emulator and settings.sign_in.mode != "access_token":
-            from ..wiring import token_provider_for
+            from ..app import token_provider_for
 
             self._provider = token_provider_for(settings)  # a certificate that does not open stops here, as at start
         self._settings = settings
@@ -201,7 +200,7 @@ class Doctor:
         return fail(f"{host} answered HTTP {response.status_code} at /api/data/v9.2/, as no Dataverse does", URL_FIX)
 
     async def _sign_in(self, services: Services) -> CheckResult:
-        from ..wiring import token_provider_for
+        from ..app import token_provider_for
 
         settings = self._current
         provider = self._provider or token_provider_for(settings)
@@ -209,7 +208,6 @@ class Doctor:
         account, problem = describe_token(token, settings)
         if problem:
             return fail(f"{account}: {problem}", _token_fix(settings))
-        assert services.access is not None
         probe, identity = await services.access.who_am_i()
         if not probe.ok:
             fix = _token_fix(settings) if settings.sign_in.mode == "access_token" else probe.fix
@@ -219,7 +217,6 @@ class Doctor:
         return ok(f"{account}; Dataverse user {who!r}{kind}")
 
     async def _privileges(self, services: Services) -> CheckResult:
-        assert services.access is not None
         report = await services.access.check_access()
         details = [f"{'✔' if probe.ok else '✘'} {probe.what}" for probe in report.probes[1:]]
         missing = [probe for probe in report.probes if not probe.ok]
@@ -240,12 +237,11 @@ class Doctor:
         return ok(f"each of the {len(entries)} entries names one published desktop flow", details)
 
     async def _connection(self, services: Services) -> CheckResult:
-        from ..wiring import with_emulator_defaults
+        from ..app import with_emulator_defaults
 
         run = with_emulator_defaults(self._current).run
         name = run.connection_name
         references = (await services.catalogue.list_connection_references(search=None)).connection_references
-        assert services.machines is not None
         if name is None:
             seen = await services.machines.connections_seen()
             known = sorted({r.connection_id for r in references if r.connection_id} | set(seen))
@@ -296,7 +292,7 @@ class Doctor:
         )
 
     async def _machines(self, services: Services) -> CheckResult:
-        assert services.machines is not None and self._connection_id is not None
+        assert self._connection_id is not None
         reach = self._reach or await services.machines.reached_by(self._connection_id)
         if not reach.runs_seen:
             return warn(
