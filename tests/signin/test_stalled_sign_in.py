@@ -1,7 +1,8 @@
 """A sign-in endpoint that accepts the connection and never answers ends the tool call within its sign-in budget.
 
 Real msal and real requests talk to a loopback socket that never sends a byte (tests/fakes/silent_host.py). The
-budget is cut to a fraction of a second here; in production it is 30 s (``CALL_SECONDS``).
+budget is cut to a fraction of a second here; in production it is 25 s (``CALL_SECONDS``), so such a call ends
+within 30 s.
 """
 
 from __future__ import annotations

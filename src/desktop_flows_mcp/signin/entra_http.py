@@ -6,9 +6,9 @@ other one). The limits therefore live here:
 
     connect  10 s    a host that does not answer (a blackholed proxy, IMDS off Azure); also the TLS handshake
     read     30 s    a connection that opened and then went quiet
-    budget   30 s    all sign-in work of one tool call together (``SignInBudget``): every request's limits are
+    budget   25 s    all sign-in work of one tool call together (``SignInBudget``): every request's limits are
                      cut to what is left of it, and the worker thread is abandoned when it runs out (a stalled
-                     DNS lookup obeys no socket timeout)
+                     DNS lookup obeys no socket timeout). 25, so the whole call ends within 30 s.
 
 One tool call may ask for a token several times (check_access probes six times), so a sign-in endpoint that
 accepts the connection and never answers would otherwise cost each of them its own limits. A call that runs
@@ -26,7 +26,7 @@ from contextvars import ContextVar
 from typing import Any
 
 ENTRA_TIMEOUT: tuple[float, float] = (10.0, 30.0)
-CALL_SECONDS = 30.0  # all sign-in work of one tool call
+CALL_SECONDS = 25.0  # all sign-in work of one tool call
 
 
 class SignInTimeLimit(TimeoutError):

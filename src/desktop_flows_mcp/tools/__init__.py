@@ -79,7 +79,7 @@ def _boundary(fn: Callable[P, Awaitable[M]]) -> Callable[P, Awaitable[CallToolRe
             context = cast(Context[Services], ctx)
             presenter = presenter_for(context, enabled=services(context).offer_sign_in_prompts)
         try:
-            with presenting_sign_in_through(presenter), sign_in_budget():  # sign-in stalls end within 30 s a call
+            with presenting_sign_in_through(presenter), sign_in_budget():  # a stalled sign-in ends the call within 30 s
                 return success_result(await fn(*args, **kwargs))
         except DesktopFlowsError as error:
             log.info("tool %s failed: %s %s", fn.__name__, error.code.value, error.message)
