@@ -156,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as error:
         print(f"desktop-flows-mcp: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    token_provider = _start_up_token_provider(settings)  # first: a bad certificate is the only line printed
     if settings.uses_emulator:
         print(
             f"desktop-flows-mcp: {settings.sign_in.reason}: serving the built-in Dataverse emulator (demo data). "
@@ -178,9 +179,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _check_redis(settings)
     from .server import build_server
 
-    server = build_server(
-        settings, token_provider=_start_up_token_provider(settings), offer_sign_in_prompts=http is None
-    )
+    server = build_server(settings, token_provider=token_provider, offer_sign_in_prompts=http is None)
     import anyio
 
     if http is None:
