@@ -56,7 +56,9 @@ async def test_off_azure_an_endpoint_that_answers_something_else_is_named_withou
     """Another cloud's metadata service (or a proxy) answers 169.254.169.254 with a page, not Azure's JSON."""
 
     def not_azure(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(404, text="<html><body>404 Not Found</body></html>", headers={"Content-Type": "text/html"})
+        return httpx.Response(
+            404, text="<html><body>404 Not Found</body></html>", headers={"Content-Type": "text/html"}
+        )
 
     provider = build_token_provider(settings("managed_identity"), http_client=MsalHttpClient(not_azure))
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msal  # pyright: ignore[reportMissingTypeStubs]
 import msal_extensions.persistence  # pyright: ignore[reportMissingTypeStubs]
@@ -49,7 +49,8 @@ async def test_a_process_reading_while_another_saves_finds_the_sign_in_not_an_em
     assert accounts_another_process_finds(tmp_path) == [ADA.username]
 
     seen_mid_write: list[list[str]] = []
-    open_for_writing = msal_extensions.persistence._open  # pyright: ignore[reportPrivateUsage]  # the moment a save starts
+    # msal-extensions' own file opener (O_TRUNC): the moment a save starts.
+    open_for_writing = cast(Callable[[str], int], msal_extensions.persistence._open)  # pyright: ignore[reportPrivateUsage, reportUnknownMemberType]
 
     def open_and_look(location: str) -> Any:
         handle = open_for_writing(location)  # msal-extensions opens with O_TRUNC, then writes

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -95,7 +95,7 @@ async def test_check_access_spends_one_sign_in_budget_not_one_per_probe(
     if mode == "access_token":  # no sign-in call at all: Dataverse (the emulator) refuses the made-up token
         assert host.connections == 0
         return
-    probes = (result.structured_content or {})["probes"]
+    probes = cast(list[dict[str, Any]], (result.structured_content or {})["probes"])
     assert len(probes) == 6 and not any(probe["ok"] for probe in probes)
     assert {probe["error_code"] for probe in probes} == {"dataverse_unavailable"}
     assert all(f"did not answer within {BUDGET:g} s" in probe["message"] for probe in probes)
@@ -104,9 +104,7 @@ async def test_check_access_spends_one_sign_in_budget_not_one_per_probe(
 
 async def test_the_budget_is_per_tool_call(host: SilentHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(entra_http, "CALL_SECONDS", BUDGET)
-    server = build_server(
-        stalled_settings("client_secret", host, tmp_path), dataverse_transport=Emulator().transport()
-    )
+    server = build_server(stalled_settings("client_secret", host, tmp_path), dataverse_transport=Emulator().transport())
 
     async with Client(server, mode="legacy") as client:
         with anyio.fail_after(5):

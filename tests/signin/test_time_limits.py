@@ -56,8 +56,7 @@ async def test_every_call_to_the_managed_identity_endpoint_carries_the_time_limi
 def within_entra_timeout(timeout: Any) -> bool:
     """Set, and never longer than ENTRA_TIMEOUT (a tool call's sign-in budget may cut it shorter)."""
     return isinstance(timeout, tuple) and all(
-        0 < part <= limit
-        for part, limit in zip(cast(tuple[float, float], timeout), ENTRA_TIMEOUT, strict=True)
+        0 < part <= limit for part, limit in zip(cast(tuple[float, float], timeout), ENTRA_TIMEOUT, strict=True)
     )
 
 

@@ -98,9 +98,7 @@ def load_client_certificate(path: str, password: Secret | None, *, now: datetime
             "public_certificate": certificate.public_bytes(serialization.Encoding.PEM).decode(),
         }
     elif not data.startswith(b"\x30"):  # every PFX is one DER SEQUENCE
-        raise ConfigError(
-            VARIABLE, f"{str(file)!r} is neither PEM (-----BEGIN ...) nor a PFX/PKCS#12 file.", _EXAMPLE
-        )
+        raise ConfigError(VARIABLE, f"{str(file)!r} is neither PEM (-----BEGIN ...) nor a PFX/PKCS#12 file.", _EXAMPLE)
     else:
         try:
             key, loaded, _ = pkcs12.load_key_and_certificates(data, passphrase)

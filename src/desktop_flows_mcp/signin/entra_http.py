@@ -143,7 +143,10 @@ def timed_session(timeout: tuple[float, float] = ENTRA_TIMEOUT) -> Any:
     send = session.request
 
     def request(method: str, url: str, **kwargs: Any) -> Any:
-        return _send(lambda target, **rest: send(method, target, **rest), url, kwargs, timeout)
+        def call(target: str, **rest: Any) -> Any:
+            return send(method, target, **rest)
+
+        return _send(call, url, kwargs, timeout)
 
     session.request = request
     return session
