@@ -10,24 +10,17 @@ import msal  # pyright: ignore[reportMissingTypeStubs]
 import msal_extensions.persistence  # pyright: ignore[reportMissingTypeStubs]
 import pytest
 
-from desktop_flows_mcp.signin import build_token_provider
 from desktop_flows_mcp.signin.device_code import DeviceCodeProvider
 from desktop_flows_mcp.signin.token_cache import PLAINTEXT_FILE, open_token_cache
 from tests.fakes.entra import ADA, FakeEntra
-from tests.fakes.msal_http import MsalHttpClient
-from tests.signin.helpers_signin import FakeClock, settings
+from tests.signin.helpers_signin import plaintext_device_code
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 def signed_in_process(entra: FakeEntra, tmp_path: Path) -> Iterator[DeviceCodeProvider]:
-    provider = build_token_provider(
-        settings("device_code", DATAVERSE_TOKEN_CACHE_DIR=str(tmp_path), DATAVERSE_TOKEN_CACHE_PLAINTEXT="true"),
-        http_client=MsalHttpClient(entra),
-        clock=FakeClock(),
-    )
-    assert isinstance(provider, DeviceCodeProvider)
+    provider = plaintext_device_code(tmp_path, entra)
     yield provider
     provider.close()
 

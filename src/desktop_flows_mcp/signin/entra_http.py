@@ -104,11 +104,12 @@ def _limited(timeout: Any) -> Any:
         raise SignInTimeLimit("the sign-in time limit passed before this request")
     if isinstance(timeout, tuple):
         return tuple(min(float(part), left) for part in timeout)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
-    return left if timeout is None else min(float(timeout), left)
+    return min(float(timeout), left)
 
 
 def _send(call: Callable[..., Any], url: str, kwargs: dict[str, Any], default: tuple[float, float]) -> Any:
-    kwargs["timeout"] = _limited(kwargs.get("timeout", default))
+    given = kwargs.get("timeout")
+    kwargs["timeout"] = _limited(default if given is None else given)  # an explicit None would mean no limit
     try:
         return call(url, **kwargs)
     except OSError:
