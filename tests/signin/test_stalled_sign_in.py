@@ -16,6 +16,7 @@ import anyio
 import pytest
 from mcp import Client
 
+from desktop_flows_mcp.app import App
 from desktop_flows_mcp.auth import TokenProvider
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
@@ -86,7 +87,7 @@ async def test_check_access_spends_one_sign_in_budget_not_one_per_probe(
 ) -> None:
     """Six probes each asked for a token, and each waited out its own time limits: 60 s in all before."""
     monkeypatch.setattr(entra_http, "CALL_SECONDS", BUDGET)
-    server = build_server(stalled_settings(mode, host, tmp_path), dataverse_transport=Emulator().transport())
+    server = build_server(App(stalled_settings(mode, host, tmp_path), dataverse_transport=Emulator().transport()))
 
     async with Client(server, mode="legacy") as client:
         with anyio.fail_after(5):
@@ -104,7 +105,9 @@ async def test_check_access_spends_one_sign_in_budget_not_one_per_probe(
 
 async def test_the_budget_is_per_tool_call(host: SilentHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(entra_http, "CALL_SECONDS", BUDGET)
-    server = build_server(stalled_settings("client_secret", host, tmp_path), dataverse_transport=Emulator().transport())
+    server = build_server(
+        App(stalled_settings("client_secret", host, tmp_path), dataverse_transport=Emulator().transport())
+    )
 
     async with Client(server, mode="legacy") as client:
         with anyio.fail_after(5):
