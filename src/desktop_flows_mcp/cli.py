@@ -255,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as error:
         print(f"desktop-flows-mcp: {worded(error, args)}", file=sys.stderr)
         raise SystemExit(2) from None
+    token_provider = _start_up_token_provider(settings)  # first: a bad certificate is the only line printed
     if settings.uses_emulator:
         print(
             f"desktop-flows-mcp: {settings.sign_in.reason}: serving the built-in Dataverse emulator (demo data). "
@@ -281,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     app = App(
         settings,
-        token_provider=_start_up_token_provider(settings),
+        token_provider=token_provider,
         offer_sign_in_prompts=http is None,
         telemetry=telemetry,
     )

@@ -58,6 +58,13 @@ def _transport_security(http: HttpSettings) -> TransportSecuritySettings:
     )
 
 
+_UNAUTHORIZED = {
+    "error": "unauthorized",
+    "message": "Missing or wrong bearer token. Send the header 'Authorization: Bearer <DESKTOP_FLOWS_HTTP_TOKEN>' "
+    "with the token this server was started with (ask its operator).",
+}
+
+
 class BearerTokenMiddleware:
     """Every request but the health probes needs ``Authorization: Bearer <DESKTOP_FLOWS_HTTP_TOKEN>``. The caller
     it lets in is named on audit lines as ``token:<first 8 hex digits of the token's SHA-256>``: which token, never
@@ -73,7 +80,7 @@ class BearerTokenMiddleware:
         if scope["type"] == "http" and path not in OPEN_PATHS and not path.startswith(CALLBACKS_PREFIX):
             presented = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(presented, self._expected):
-                body = json.dumps({"error": "unauthorized", "message": "Send Authorization: Bearer <token>."})
+                body = json.dumps(_UNAUTHORIZED)
                 response = Response(
                     body, status_code=401, media_type="application/json", headers={"WWW-Authenticate": "Bearer"}
                 )

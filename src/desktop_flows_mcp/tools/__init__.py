@@ -25,6 +25,7 @@ from ..app import Services
 from ..call_scope import CallAudit, call_audit, caller_of
 from ..errors import DesktopFlowsError, internal_crash
 from ..logs import AUDIT
+from ..signin.entra_http import sign_in_budget
 from ..signin.prompts import presenting_sign_in_through
 
 log = logging.getLogger("desktop_flows_mcp")
@@ -90,7 +91,7 @@ def _boundary(fn: Callable[P, Awaitable[M]], *, audited: bool = True) -> Callabl
         result: M | None = None
         failure: DesktopFlowsError | None = None
         try:
-            with presenting_sign_in_through(presenter):
+            with presenting_sign_in_through(presenter), sign_in_budget():  # a stalled sign-in ends the call within 30 s
                 result = await fn(*args, **kwargs)
         except DesktopFlowsError as error:
             log.info("tool %s failed: %s %s", tool, error.code.value, error.message)
