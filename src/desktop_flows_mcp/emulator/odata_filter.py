@@ -13,7 +13,7 @@ the parser could exhaust Python's stack; ``and``/``or`` chains of any length are
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -187,7 +187,7 @@ class _Parser:
         return self._comparison(operator.text, left, right)
 
     @contextmanager
-    def _deeper(self) -> Iterator[None]:
+    def _deeper(self) -> Generator[None, None, None]:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise bad_query("The recursion limit has been exceeded.")
