@@ -37,9 +37,12 @@ class RunReader:
         if run.is_terminal:
             context.last_read.drop(run_id)
             context.finished.put(run_id, run.model_copy(deep=True))
-            if context.callbacks is not None:
+            if context.callbacks is not None:  # best effort: a stalled store never holds or fails a read
                 await context.callbacks.finished(run_id)
-            await context.wakeups.publish(run_id)  # a wait here expecting a callback that is now spent (a cancel)
+                # a wait (on any replica) expecting a callback that is now spent (a cancel)
+                await context.callbacks.best_effort(
+                    f"run {run_id}: waking its waits", lambda: context.wakeups.publish(run_id), None
+                )
         return context.with_queued_hint(run)
 
     async def get_outputs(self, run_id: str) -> RunOutputs:
