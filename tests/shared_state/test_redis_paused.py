@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 
 import pytest
@@ -21,7 +21,7 @@ REPORT_INPUTS = {"Month": "2026-10", "Region": "EMEA"}
 
 
 @contextmanager
-def paused(server: RedisServer) -> Iterator[None]:
+def paused(server: RedisServer) -> Generator[None]:
     """SIGSTOP: the port still accepts connections, but no command is ever answered."""
     assert server.process is not None
     server.process.send_signal(signal.SIGSTOP)
