@@ -21,9 +21,13 @@ REPORT_INPUTS = {"Month": "2026-10", "Region": "EMEA"}
 
 
 @contextmanager
-def paused(server: RedisServer) -> Generator[None]:
-    """SIGSTOP: the port still accepts connections, but no command is ever answered."""
+def unavailable(server: RedisServer, how: str) -> Generator[None]:
+    """``paused`` (SIGSTOP: the port still accepts connections, but no command is ever answered) or ``down``."""
     assert server.process is not None
+    if how == "down":
+        server.stop()
+        yield
+        return
     server.process.send_signal(signal.SIGSTOP)
     try:
         yield
@@ -31,8 +35,9 @@ def paused(server: RedisServer) -> Generator[None]:
         server.process.send_signal(signal.SIGCONT)
 
 
+@pytest.mark.parametrize("how", ["paused", "down"])
 @pytest.mark.parametrize("mode", ERAS)
-async def test_reading_a_run_that_expects_a_callback_works_while_redis_is_paused(mode: str) -> None:
+async def test_reading_a_run_that_expects_a_callback_works_while_redis_is_unavailable(mode: str, how: str) -> None:
     redis = RedisServer().start()
     env = {"DESKTOP_FLOWS_REDIS_URL": redis.url, "DESKTOP_FLOWS_PUBLIC_URL": PUBLIC_URL}
     try:
@@ -41,7 +46,7 @@ async def test_reading_a_run_that_expects_a_callback_works_while_redis_is_paused
             run_id = ok(await stack.call("run_desktop_flow", arguments))["run_id"]
             assert stack.emulator.store.runs[run_id].callback_url  # its callback is expected
             stack.clock.now += 25  # the run ended (TimedOut); its callback has not come
-            with paused(redis):
+            with unavailable(redis, how):
                 began = time.monotonic()
                 read = ok(await stack.call("get_desktop_flow_run", {"run_id": run_id}))
                 waited = ok(await stack.call("wait_for_desktop_flow_run", {"run_id": run_id}))
