@@ -24,12 +24,18 @@ class RunReader:
         """The licence check Dataverse answered when this process started the run, if it did."""
         return self._context.licence_checks.get(run_id)
 
-    async def get_run(self, run_id: str) -> FlowRun:
+    async def get_run(self, run_id: str, *, background: bool = False) -> FlowRun:
+        """``background``: a read nobody is waiting on (a task listener) waits for its turn in the identity's read
+        budget; other reads count against it and go first."""
         run_id = parse_guid(run_id, argument="run_id")
         context = self._context
         finished = context.finished.get(run_id)
         if finished is not None:
             return finished.model_copy(deep=True)
+        if background:
+            await context.reads.acquire()
+        else:
+            context.reads.charge()
         run = FlowRun.from_row(await context.client.get_flow_session(run_id))
         run.run_id = run_id
         context.read_at.put(run_id, context.clock())
