@@ -12,6 +12,7 @@ import pytest
 import respx
 from mcp import Client
 
+from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.runs.context import BACKGROUND_READ_BURST, BACKGROUND_READS_PER_SECOND
 from desktop_flows_mcp.server import build_server
 from tests.conftest import RUN_ID, make_settings, ok, run_row
@@ -32,7 +33,7 @@ async def test_many_listeners_share_one_read_budget_well_under_dataverses_limit(
         return httpx.Response(200, json=run_row(run_id, statuscode=2))  # Running, for ever
 
     dataverse.get(path__regex=r"/flowsessions\([0-9a-f-]+\)$").mock(side_effect=running)
-    server = build_server(make_settings(), clock=timeline, sleep=timeline.sleep)
+    server = build_server(App(make_settings(), clock=Clock(monotonic=timeline, sleep=timeline.sleep)))
     tasks = TasksClient(timeline.sleep)
     began = timeline.now
     async with Client(server, mode="auto", extensions=[tasks]) as client, anyio.create_task_group() as group:
@@ -54,7 +55,7 @@ async def test_many_listeners_share_one_read_budget_well_under_dataverses_limit(
 async def test_a_person_reading_a_run_is_not_held_behind_the_listeners(dataverse: respx.MockRouter) -> None:
     timeline = Timeline()
     dataverse.get(path__regex=r"/flowsessions\([0-9a-f-]+\)$").respond(json=run_row(statuscode=2))
-    server = build_server(make_settings(), clock=timeline, sleep=timeline.sleep)
+    server = build_server(App(make_settings(), clock=Clock(monotonic=timeline, sleep=timeline.sleep)))
     read: dict[str, Any] = {}
     asked = float("nan")
     tasks = TasksClient(timeline.sleep)
