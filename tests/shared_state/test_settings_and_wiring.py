@@ -71,7 +71,7 @@ def test_an_unknown_redis_url_option_stops_start_up_with_one_line_and_exit_2() -
     assert (result.returncode, result.stdout) == (2, "")
     lines = result.stderr.strip().splitlines()
     assert "Traceback" not in result.stderr
-    assert lines[-1].startswith("desktop-flows-mcp: DESKTOP_FLOWS_REDIS_URL: takes no query options (got 'foo')")
+    assert lines[-1].startswith("desktop-flows-mcp: --redis-url: takes no query options (got 'foo')")  # the flag given
 
 
 def test_the_redis_address_is_shown_without_credentials_and_a_flag_wins() -> None:
