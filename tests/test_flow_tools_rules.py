@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import pytest
 from mcp.server import MCPServer
+from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from desktop_flows_mcp.app import App, Clock, Services
 from desktop_flows_mcp.config import ConfigError, Settings
@@ -72,7 +73,7 @@ def registry(flows: list[PublishedFlow]) -> tuple[FlowTools, Catalogue, Services
     mcp = build_server(app)
     catalogue = Catalogue(flows)
     services: Any = SimpleNamespace(catalogue=catalogue)  # just what FlowTools reads
-    return FlowTools(mcp, ToolSurface(mcp), app), catalogue, services, clock
+    return FlowTools(mcp, ToolSurface(mcp), app, InMemorySubscriptionBus()), catalogue, services, clock
 
 
 async def test_more_than_50_flows_get_tools_for_the_first_50_and_a_warning(caplog: pytest.LogCaptureFixture) -> None:
