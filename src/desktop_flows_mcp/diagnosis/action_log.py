@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from ..errors import LOGS_PRIVILEGE, cap, scrub
+from ..knowledge import LOG_LEVEL, label
 from ..models import Row
-from .knowledge import LOG_LEVEL, label
 from .machine_rows import number, text
 from .results import Action, ActionLog
 

@@ -1,5 +1,8 @@
 """The facts a run diagnosis needs first: error codes, licences, the machine health rule, option-set labels.
 
+Pure data and rules at the core: no I/O and nothing beyond the standard library, so any layer may read them (models
+for a run's hint, diagnosis for a verdict). ``run_hints`` holds the short hints a run read carries.
+
 Source: ``shared/reference/machines-and-diagnosis.md`` (sections 1, 2, 4.2, 5, 5.1, 6 and 8), which names the
 Microsoft pages behind each fact: the flowmachine/flowmachinegroup/flowlog/organization table references (FM, FMG,
 FL, ORG), KB 4555406 and KB 5004537 (RUNERR, QERR), the run-time licence check (LIC, LIC-2022), licence types

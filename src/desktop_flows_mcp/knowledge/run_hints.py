@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from .knowledge import run_error
+from . import run_error
 
 QUEUED_LONG = timedelta(minutes=5)
 FAILED_STATUSES = frozenset({"Failed", "Faulted", "TimedOut", "Aborted"})
