@@ -21,7 +21,7 @@ from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.emulator.seed import FLOWS, PUBLISHED
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import build_http_app
-from tests.conftest import FakeClock, error_of, ok
+from tests.helpers import FakeClock, error_of, ok
 from tests.loopback import serving_on_loopback
 from tests.test_full_stack import ERAS, CountingTransport, Stack
 

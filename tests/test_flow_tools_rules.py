@@ -21,7 +21,7 @@ from desktop_flows_mcp.tools import flow_tools
 from desktop_flows_mcp.tools.flow_schemas import input_schema, portable, typed_outputs, unfit
 from desktop_flows_mcp.tools.flow_tools import FlowTools, flow_tools_of
 from desktop_flows_mcp.tools.surface import ToolSurface
-from tests.conftest import FakeClock
+from tests.helpers import FakeClock
 from tests.test_cli import run_cli
 from tests.test_flow_tools import INVOICE_ARGS, INVOICE_ID, INVOICE_TOOL, flow_stack
 

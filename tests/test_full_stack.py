@@ -22,7 +22,7 @@ from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
-from tests.conftest import FakeClock, error_of, ok
+from tests.helpers import FakeClock, error_of, ok
 
 pytestmark = pytest.mark.anyio
 ERAS = ["legacy", "auto"]  # auto negotiates 2026-07-28 (server/discover) with this server

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import error_of, ok
+from tests.helpers import error_of, ok
 from tests.test_full_stack import ERAS, full_stack
 
 pytestmark = pytest.mark.anyio

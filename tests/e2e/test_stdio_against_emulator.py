@@ -16,7 +16,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from desktop_flows_mcp.emulator import EMULATOR_TOKEN, RUN_ONLY_TOKEN, Emulator, serve
-from tests.conftest import error_of, ok
+from tests.helpers import error_of, ok
 
 pytestmark = pytest.mark.anyio
 

@@ -21,7 +21,7 @@ from desktop_flows_mcp.run_callbacks import CALLBACKS_PATH
 from desktop_flows_mcp.shared_state.redis_callbacks import RedisCallbackTokens
 from desktop_flows_mcp.shared_state.redis_state import client_for, key_prefix
 from tests.callback_stack import REPORT_FLOW, REPORT_INPUTS
-from tests.conftest import ok
+from tests.helpers import ok
 from tests.loopback import serving_on_loopback
 from tests.redis_server import RedisServer, free_port
 from tests.shared_state.fleet import Fleet, Process, replica_env

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.conftest import error_of, ok
+from tests.helpers import error_of, ok
 from tests.redis_server import RedisServer
 from tests.shared_state.fleet import fleet
 from tests.test_full_stack import INVOICE_FLOW, INVOICE_INPUTS
