@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.e2e.test_stdio_against_emulator import console_script
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATAVERSE_", "DESKTOP_FLOWS_"))}
-    return subprocess.run(
-        [console_script(), *args],
-        env={**clean, **(env or {})},
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.processes import run_cli
 
 
 def test_a_bad_setting_stops_start_up_with_one_line_naming_the_variable() -> None:

@@ -22,8 +22,8 @@ from desktop_flows_mcp.tools.flow_schemas import input_schema, portable, typed_o
 from desktop_flows_mcp.tools.flow_tools import FlowTools, flow_tools_of
 from desktop_flows_mcp.tools.surface import ToolSurface
 from tests.helpers import FakeClock
-from tests.test_cli import run_cli
-from tests.test_flow_tools import INVOICE_ARGS, INVOICE_ID, INVOICE_TOOL, flow_stack
+from tests.processes import run_cli
+from tests.stacks import INVOICE_ARGS, INVOICE_ID, INVOICE_TOOL, flow_stack
 
 pytestmark = pytest.mark.anyio
 SCHEMA = json.dumps({"schema": {"type": "object", "properties": {"Amount": {"type": "number"}}}})

@@ -22,7 +22,7 @@ from mcp.types import CallToolResult
 from desktop_flows_mcp.errors import ErrorCode
 from desktop_flows_mcp.tools.surface import TOOL_ORDER
 from tests.helpers import ok
-from tests.test_full_stack import ERAS, INVOICE_FLOW, INVOICE_INPUTS, Stack, full_stack
+from tests.stacks import ERAS, INVOICE_FLOW, INVOICE_INPUTS, Stack, full_stack
 
 Schema = dict[str, Any]
 Strategy = st.SearchStrategy[Any]

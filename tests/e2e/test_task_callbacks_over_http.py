@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from tests.callback_stack import REPORT_FLOW, REPORT_INPUTS
-from tests.e2e.test_callbacks_over_http import deployment
+from tests.processes import deployment
 from tests.tasks_client import TasksClient, listen, start_task
 
 pytestmark = pytest.mark.anyio

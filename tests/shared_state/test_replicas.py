@@ -12,7 +12,7 @@ import pytest
 from tests.helpers import error_of, ok
 from tests.redis_server import RedisServer
 from tests.shared_state.fleet import fleet
-from tests.test_full_stack import INVOICE_FLOW, INVOICE_INPUTS
+from tests.stacks import INVOICE_FLOW, INVOICE_INPUTS
 
 pytestmark = pytest.mark.anyio
 
