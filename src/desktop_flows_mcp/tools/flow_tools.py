@@ -34,7 +34,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from ..app import App, Services
 from ..errors import DesktopFlowsError, ErrorCode, flow_tool_gone
-from ..flows import PublishedFlow
+from ..flows import PublishedFlow, unmatched_warning
 from ..models import StartedRun
 from ..sdk_seams import add_prebuilt_tool, advertise_tools_changed, connection_of
 from ..slugs import tool_names
@@ -82,6 +82,7 @@ class FlowTools:
         self._clock = app.clock.monotonic
         self._tools: dict[str, FlowTool] = {}
         self._gone: dict[str, tuple[str, str]] = {}  # tool name → (flow name, why): for late calls
+        self._unmatched: set[str] = set()  # allow-list entries that matched no published flow at the last build
         self._built_at: float | None = None
         self._failed_at: float | None = None
         self._lock = anyio.Lock()
@@ -119,13 +120,17 @@ class FlowTools:
         """Read the allowed flows again and offer their tools; True when the list changed. A failed read keeps
         the tools there are (none at first) and is logged: tools/list must not fail because Dataverse did."""
         try:
-            flows = await services.catalogue.allowed_published_flows()
+            check = await services.catalogue.check_allow_list()
         except DesktopFlowsError as error:
             self._failed_at = self._clock()
             log.warning("per-flow tools: reading the allowed flows failed (%s): %s", error.code.value, error.message)
             return False
         self._failed_at, self._built_at = None, self._clock()
-        return await self._install(flows)
+        unmatched = {item.entry for item in check.unmatched}
+        if check.unmatched and unmatched != self._unmatched:  # said once per change, not at every refresh
+            log.warning("per-flow tools: %s", unmatched_warning(check.unmatched))
+        self._unmatched = unmatched
+        return await self._install(check.flows)
 
     async def _install(self, flows: list[PublishedFlow]) -> bool:
         fit: list[PublishedFlow] = []
