@@ -12,7 +12,7 @@ import pytest
 
 from tests.processes import deployment
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 async def test_a_callback_over_http_ends_the_wait_within_a_second_of_the_runs_end_with_one_read() -> None:

@@ -15,7 +15,7 @@ from desktop_flows_mcp.emulator import EMULATOR_TOKEN, RUN_ONLY_TOKEN
 from tests.helpers import error_of, ok
 from tests.processes import CONNECTION, RUN_PATH, console_script, emulator_on_loopback
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 INVOICE_FLOW = "Enter invoices into legacy ERP"
 FAILING_FLOW = "Fill permit application on government portal"

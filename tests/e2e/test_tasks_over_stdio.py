@@ -13,7 +13,7 @@ from desktop_flows_mcp.emulator import EMULATOR_TOKEN
 from tests.processes import CONNECTION, Console, console, emulator_on_loopback, line
 from tests.stacks import INVOICE_FLOW
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 TASKS = "io.modelcontextprotocol/tasks"
 ENVELOPE: dict[str, Any] = {
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",

@@ -26,7 +26,7 @@ from tests.loopback import serving_on_loopback
 from tests.redis_server import RedisServer, free_port
 from tests.shared_state.fleet import Fleet, Process, replica_env
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 B_TOKEN = "replica-b-token"  # the same identity as EMULATOR_TOKEN: only the reads of each replica are told apart
 
 

@@ -14,7 +14,7 @@ from tests.redis_server import RedisServer
 from tests.shared_state.fleet import fleet
 from tests.stacks import INVOICE_FLOW, INVOICE_INPUTS
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 def run_args(key: str, number: int = 1) -> dict[str, Any]:
