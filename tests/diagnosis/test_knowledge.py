@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from desktop_flows_mcp import knowledge
-from desktop_flows_mcp.knowledge import (
+from desktop_flows_mcp.knowledge.facts import (
     GROUP_MANAGEMENT_TYPE,
     HEARTBEAT_STALE_AFTER,
     LICENCE_CHECK_CODES,

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from ..errors import LOGS_PRIVILEGE, cap, scrub
-from ..knowledge import LOG_LEVEL, label
+from ..knowledge.facts import LOG_LEVEL, label
 from ..models import Row
 from .machine_rows import number, text
 from .results import Action, ActionLog

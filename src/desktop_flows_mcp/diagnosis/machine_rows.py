@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from ..errors import cap, scrub
-from ..knowledge import (
+from ..knowledge.facts import (
     GROUP_STATUS,
     HOSTED_MACHINE_STATE,
     HOSTING_TYPE,
