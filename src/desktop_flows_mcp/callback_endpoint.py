@@ -13,7 +13,8 @@ three times one second apart on 408 and 5xx, and expects an idempotent receiver.
 | 413    | a body over 16 KB                                                                            |
 | 429    | more than ``TOKEN_LIMIT`` callbacks for one token within ``TOKEN_WINDOW`` seconds            |
 | 503    | more than ``OVERALL_LIMIT`` callbacks a second in all (``Retry-After: 1``; Dataverse retries) |
-| 503    | the token store failed (Redis down): ``Retry-After: 1``, Dataverse retries; nothing changes   |
+| 503    | the token store failed (Redis down) or gave no answer within ``STORE_SECONDS`` (Redis paused): |
+|        | ``Retry-After: 1``, Dataverse retries; nothing changes                                       |
 
 One log line per callback, without the body and with only the token's first characters; callbacks refused by the
 overall limit are counted into one line a second instead.
@@ -40,6 +41,7 @@ from .run_callbacks import CallbackTokens, RunWakeups
 
 MAX_BODY = 16 * 1024
 BODY_SECONDS = 1.0
+STORE_SECONDS = 2.0  # the token lookup; longer, and the store is stalled (Redis paused): 503, Dataverse retries
 TOKEN_LIMIT, TOKEN_WINDOW = 6, 60.0  # Dataverse sends one callback and at most three retries
 OVERALL_LIMIT = 50  # a second
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
@@ -60,6 +62,7 @@ class CallbackReceiver:
         *,
         clock: Callable[[], float] = time.monotonic,
         body_seconds: float = BODY_SECONDS,
+        store_seconds: float = STORE_SECONDS,
     ) -> None:
         self._tokens = tokens
         self._wakeups = wakeups
@@ -67,6 +70,7 @@ class CallbackReceiver:
         self._spawn = spawn
         self._clock = clock
         self._body_seconds = body_seconds
+        self._store_seconds = store_seconds
         self._recent: deque[float] = deque()  # when the callbacks of the last second arrived
         self._per_token: dict[str, deque[float]] = {}
         self._checking: set[str] = set()  # runs being re-read now
@@ -81,18 +85,30 @@ class CallbackReceiver:
         if not _TOKEN_SHAPE.match(token):
             log.warning("callback token=%s refused: not a token this server issues (404)", shown)
             return _answer(404, "unknown")
-        with anyio.move_on_after(self._body_seconds):
+        body: bytes | None = b""
+        with anyio.move_on_after(self._body_seconds) as arriving:
             body = await _read_capped(request)
-            if body is None:
-                log.warning("callback token=%s refused: body over %d bytes (413)", shown, MAX_BODY)
-                return _answer(413, "too_large")
-            return await self._receive(token, shown, body)
-        log.warning("callback token=%s refused: the body did not arrive within %gs (408)", shown, self._body_seconds)
-        return _answer(408, "timeout")
+        if arriving.cancelled_caught:
+            log.warning(
+                "callback token=%s refused: the body did not arrive within %gs (408)", shown, self._body_seconds
+            )
+            return _answer(408, "timeout")
+        if body is None:
+            log.warning("callback token=%s refused: body over %d bytes (413)", shown, MAX_BODY)
+            return _answer(413, "too_large")
+        return await self._receive(token, shown, body)
 
     async def _receive(self, token: str, shown: str, body: bytes) -> Response:
         try:
-            run_id = await self._tokens.run_for(token)
+            with anyio.fail_after(self._store_seconds):
+                run_id = await self._tokens.run_for(token)
+        except TimeoutError:  # a stalled store (Redis paused): Dataverse retries a 503, a 408 would blame its body
+            log.warning(
+                "callback token=%s not resolved: the token store did not answer within %g s (503)",
+                shown,
+                self._store_seconds,
+            )
+            return _answer(503, "unavailable", {"Retry-After": "1"})
         except Exception as error:  # never a 500: Dataverse retries a 5xx, and the waits go on polling meanwhile
             reason = error.code.value if isinstance(error, DesktopFlowsError) else type(error).__name__
             log.warning("callback token=%s not resolved: the token store failed (%s) (503)", shown, reason)
