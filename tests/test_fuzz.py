@@ -35,13 +35,24 @@ SCALARS: Strategy = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=40),
+    st.text(st.characters(categories=["Cs"]) | st.characters(), min_size=1, max_size=8),  # lone surrogates too
     st.sampled_from(["null", "None", "", " ", "true", "1", "-1", "1e999", "{}", "[]", "%", "'", HUGE]),
 )
+
+
+def _nested(depth: int, leaf: Any) -> Any:
+    """A value ``depth`` levels deep: past the server's limit (the SDK client sends no deeper; stdio tests do)."""
+    value = leaf
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
 JUNK: Strategy = st.recursive(
     SCALARS,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=10,
-)
+) | st.builds(_nested, st.sampled_from([65, 150]), SCALARS)
 
 
 def from_schema(schema: Schema) -> Strategy:
