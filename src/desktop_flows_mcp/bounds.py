@@ -26,6 +26,7 @@ isolates, and lone surrogates; then caps. Secrets-looking text is redacted by ``
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, cast
 
@@ -48,6 +49,14 @@ _SPACES = re.compile("[\t\n\r]+")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _JSON_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 _OPENERS = frozenset(b"[{")
+_LEADING_ID = re.compile(rb'^\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-?\d{1,18}|"[^"\\]{0,200}")\s*[,}]')
+
+
+def leading_id(raw: bytes) -> str | int | None:
+    """A JSON-RPC message's id when the message starts with it (as clients write them), found without parsing:
+    so that the answer to a message too deep or too large to parse still reaches the request that waits."""
+    found = _LEADING_ID.match(raw)
+    return cast(str | int, json.loads(found.group(1))) if found else None
 
 
 def clean(text: str, limit: int) -> str:

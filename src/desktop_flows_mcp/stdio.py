@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import signal
 import threading
 from collections.abc import Generator
@@ -41,14 +40,13 @@ from mcp.server import MCPServer
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
-from .bounds import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, json_too_deep
+from .bounds import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, json_too_deep, leading_id
 
 GRACE_SECONDS = 1.2  # with the teardown, well inside the 2 s a supervisor gives before SIGKILL
 log = logging.getLogger("desktop_flows_mcp")
 audit = logging.getLogger("desktop_flows_mcp.audit")
 
 RequestId = str | int
-_LEADING_ID = re.compile(rb'^\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-?\d{1,18}|"[^"\\]{0,200}")\s*[,}]')
 
 
 class _Cut(bytes):
@@ -210,8 +208,7 @@ def _message(line: bytes) -> types.JSONRPCMessage | types.JSONRPCError:
             if isinstance(line, _Cut)
             else f"nested deeper than {MAX_MESSAGE_DEPTH} levels"
         )
-        found = _LEADING_ID.match(line)
-        request_id = json.loads(found.group(1)) if found else None
+        request_id = leading_id(line)
         log.warning("stdin: a line %s was refused (id %r)", why, request_id)
         return _error(request_id, types.INVALID_REQUEST, f"Invalid Request: the message is {why}; send a smaller one.")
     try:
