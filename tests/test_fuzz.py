@@ -59,11 +59,13 @@ def _nested(depth: int, leaf: Any) -> Any:
     return value
 
 
-JUNK: Strategy = st.recursive(
-    SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
-    max_leaves=10,
-) | st.builds(_nested, st.sampled_from([65, 150]), SCALARS)
+def _containers(inner: Strategy) -> Strategy:
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+
+
+JUNK: Strategy = st.recursive(SCALARS, _containers, max_leaves=10) | st.builds(
+    _nested, st.sampled_from([65, 150]), SCALARS
+)
 
 
 def from_schema(schema: Schema) -> Strategy:
