@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp.types import CallToolResult
 
+from desktop_flows_mcp.app import App
 from desktop_flows_mcp.bounds import MAX_MESSAGE_DEPTH, json_too_deep
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import Emulator
@@ -247,7 +248,7 @@ def test_junk_over_stdio_gets_an_answer_for_every_line_and_the_server_keeps_serv
     lines += [wire_line(i, tool, arguments) for i, (tool, arguments) in enumerate(calls)]
     lines.append(wire_line(len(calls), "list_desktop_flows", {}))
     out = io.BytesIO()
-    server = build_server(Settings.from_env({}), dataverse_transport=Emulator().transport())
+    server = build_server(App(Settings.from_env({}), dataverse_transport=Emulator().transport()))
     anyio.run(lambda: serve_stdio(server, streams=(io.BytesIO(b"".join(lines)), out), handle_signals=False))
     answers = {answer["id"]: answer for answer in map(json.loads, out.getvalue().splitlines())}
     for i, line in enumerate(lines[2:]):
