@@ -301,3 +301,26 @@ async def test_a_token_store_that_fails_gets_503_with_retry_after_and_one_line_n
     assert caplog.messages == [
         f"callback token={FORGED[:4]}… not resolved: the token store failed (shared_state_unavailable) (503)"
     ]
+
+
+class StalledTokens(InProcessCallbackTokens):
+    """A token store that takes the connection and never answers (Redis paused)."""
+
+    async def run_for(self, token: str) -> str | None:
+        await anyio.Event().wait()
+        return None
+
+
+async def test_a_token_store_that_does_not_answer_gets_503_not_408(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "desktop_flows_mcp")
+    r = Receiver(run_with(4))
+    stalled = StalledTokens(r.clock)
+    r.receiver = CallbackReceiver(
+        stalled, r.wakeups, run_with(4), r.spawned.append, clock=r.clock, body_seconds=5, store_seconds=0.05
+    )
+    answer = await r.post(f"/callbacks/{FORGED}", json=LIE)
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+    assert not r.spawned
+    assert caplog.messages == [
+        f"callback token={FORGED[:4]}… not resolved: the token store did not answer within 0.05 s (503)"
+    ]

@@ -16,7 +16,8 @@ three times one second apart on 408 and 5xx, and expects an idempotent receiver.
 |        | its further unknown tokens until the window passes (``Retry-After``); a live one is served   |
 | 503    | more than ``OVERALL_LIMIT`` live callbacks a second in all (``Retry-After: 1``; Dataverse     |
 |        | retries)                                                                                     |
-| 503    | the token store failed (Redis down): ``Retry-After: 1``, Dataverse retries; nothing changes   |
+| 503    | the token store failed (Redis down) or gave no answer within ``STORE_SECONDS`` (Redis paused): |
+|        | ``Retry-After: 1``, Dataverse retries; nothing changes                                       |
 
 The token is looked up first, always (a dict look-up in process, one GET on Redis), so junk never spends the overall
 limit that Dataverse's real callbacks need, and a real callback is served even from an address that also floods
@@ -50,6 +51,7 @@ from .run_callbacks import CallbackTokens, RunWakeups
 
 MAX_BODY = 16 * 1024
 BODY_SECONDS = 1.0
+STORE_SECONDS = 2.0  # the token lookup; longer, and the store is stalled (Redis paused): 503, Dataverse retries
 TOKEN_LIMIT, TOKEN_WINDOW = 6, 60.0  # Dataverse sends one callback and at most three retries
 OVERALL_LIMIT = 50  # a second
 UNKNOWN_LIMIT, UNKNOWN_WINDOW = 20, 60.0  # unknown tokens from one source: more is junk, not Dataverse
@@ -73,6 +75,7 @@ class CallbackReceiver:
         *,
         clock: Callable[[], float] = time.monotonic,
         body_seconds: float = BODY_SECONDS,
+        store_seconds: float = STORE_SECONDS,
     ) -> None:
         self._tokens = tokens
         self._wakeups = wakeups
@@ -80,6 +83,7 @@ class CallbackReceiver:
         self._spawn = spawn
         self._clock = clock
         self._body_seconds = body_seconds
+        self._store_seconds = store_seconds
         self._recent: deque[float] = deque()  # when the callbacks of the last second arrived
         self._per_token: dict[str, deque[float]] = {}
         self._checking: set[str] = set()  # runs being re-read now
@@ -94,7 +98,15 @@ class CallbackReceiver:
         run_id = None
         if _TOKEN_SHAPE.match(token):
             try:
-                run_id = await self._tokens.run_for(token)
+                with anyio.fail_after(self._store_seconds):
+                    run_id = await self._tokens.run_for(token)
+            except TimeoutError:  # a stalled store (Redis paused): Dataverse retries a 503, a 408 would blame its body
+                log.warning(
+                    "callback token=%s not resolved: the token store did not answer within %g s (503)",
+                    shown,
+                    self._store_seconds,
+                )
+                return _answer(503, "unavailable", {"Retry-After": "1"})
             except Exception as error:  # never a 500: Dataverse retries a 5xx, and the waits go on polling meanwhile
                 reason = error.code.value if isinstance(error, DesktopFlowsError) else type(error).__name__
                 log.warning("callback token=%s not resolved: the token store failed (%s) (503)", shown, reason)
@@ -105,14 +117,18 @@ class CallbackReceiver:
             return _answer(404, "unknown")
         if not self._allowed_overall():
             return _answer(503, "busy", {"Retry-After": "1"})
-        with anyio.move_on_after(self._body_seconds):
+        body: bytes | None = b""
+        with anyio.move_on_after(self._body_seconds) as arriving:
             body = await _read_capped(request)
-            if body is None:
-                log.warning("callback token=%s refused: body over %d bytes (413)", shown, MAX_BODY)
-                return _answer(413, "too_large")
-            return await self._receive(token, shown, run_id, body)
-        log.warning("callback token=%s refused: the body did not arrive within %gs (408)", shown, self._body_seconds)
-        return _answer(408, "timeout")
+        if arriving.cancelled_caught:
+            log.warning(
+                "callback token=%s refused: the body did not arrive within %gs (408)", shown, self._body_seconds
+            )
+            return _answer(408, "timeout")
+        if body is None:
+            log.warning("callback token=%s refused: body over %d bytes (413)", shown, MAX_BODY)
+            return _answer(413, "too_large")
+        return await self._receive(token, shown, run_id, body)
 
     def _unknown_again(self, source: str) -> bool:
         """Count an unknown token from ``source``; True once that source is over its limit."""

@@ -7,7 +7,9 @@ list → schema → run sequence reads each thing once; a 404 drops what it knew
 from __future__ import annotations
 
 import difflib
+import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -40,6 +42,7 @@ from .recent import Recent
 from .schema import normalise
 
 Which = Literal["inputs", "outputs"]
+log = logging.getLogger("desktop_flows_mcp")
 
 MAX_NAME_LENGTH = 100  # workflow.name is String(100)
 
@@ -48,6 +51,7 @@ class AllowList:
     """DESKTOP_FLOWS_ALLOWED: flow GUIDs and exact names (case-insensitive, as Dataverse compares)."""
 
     def __init__(self, entries: tuple[str, ...]) -> None:
+        self.entries = entries
         self.ids = {parse_guid(e, argument="DESKTOP_FLOWS_ALLOWED") for e in entries if is_guid(e)}
         self.names = {e.lower() for e in entries if not is_guid(e)}
 
@@ -80,6 +84,27 @@ class PublishedFlow:
     description: str
     inputs: str
     outputs: str
+
+
+@dataclass(frozen=True)
+class UnmatchedEntry:
+    """An allow-list entry that lets nothing run: it names no published desktop flow, or more than one."""
+
+    entry: str
+    problem: str
+    suggestions: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        text = f"{self.entry!r} {self.problem}"
+        if self.suggestions:
+            return text + "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        return text + "."
+
+
+@dataclass(frozen=True)
+class AllowListCheck:
+    flows: list[PublishedFlow]  # the published flows the allow-list names
+    unmatched: list[UnmatchedEntry]
 
 
 FLOW_TTL = 60.0  # seconds a flow's row and schemas are reused
@@ -139,16 +164,17 @@ class FlowCatalogue:
             if names.count(names[index]) == 1 and not last:
                 self._ids_by_name.put(names[index], ref.id)
 
-    async def resolve(self, flow: str) -> FlowRef:
-        """A flow GUID or exact name (case-insensitive) → the flow; invalid_argument when a name is ambiguous."""
+    async def resolve(self, flow: str, *, fresh: bool = False) -> FlowRef:
+        """A flow GUID or exact name (case-insensitive) → the flow; invalid_argument when a name is ambiguous.
+        ``fresh`` reads the flow's row now instead of reusing one read in the last FLOW_TTL seconds."""
         text = flow.strip()
         if not text:
             raise invalid_argument("flow must be a desktop flow GUID or its exact name (got an empty string).")
         if is_guid(text):
-            return await self._by_id(parse_guid(text, argument="flow"))
+            return await self._by_id(parse_guid(text, argument="flow"), fresh=fresh)
         if len(text) > MAX_NAME_LENGTH:
             raise invalid_argument(f"flow names are at most {MAX_NAME_LENGTH} characters (got {len(text)}).")
-        known = self._ids_by_name.get(text.lower())
+        known = None if fresh else self._ids_by_name.get(text.lower())
         ref = self._refs.get(known) if known else None
         if ref is not None and ref.name.lower() == text.lower():
             return ref
@@ -166,8 +192,8 @@ class FlowCatalogue:
         self._ids_by_name.put(ref.name.lower(), ref.id)
         return ref
 
-    async def _by_id(self, flow_id: str) -> FlowRef:
-        cached = self._refs.get(flow_id)
+    async def _by_id(self, flow_id: str, *, fresh: bool = False) -> FlowRef:
+        cached = None if fresh else self._refs.get(flow_id)
         if cached is not None:
             return cached
         try:
@@ -189,9 +215,42 @@ class FlowCatalogue:
             names = await self._client.list_desktop_flow_names()
         except DesktopFlowsError:
             return []
-        by_key = {candidate.lower(): candidate for candidate in names}
-        close = difflib.get_close_matches(name.lower(), list(by_key), n=SUGGESTIONS, cutoff=0.6)
-        return [by_key[key] for key in close]
+        return close_names(name, names)
+
+    async def check_allow_list(self) -> AllowListCheck:
+        """Which DESKTOP_FLOWS_ALLOWED entries name exactly one published desktop flow, and why the others do not
+        (with close real names): one request, and one names-only query when an entry matches nothing."""
+        if not self.allowed.active:
+            return AllowListCheck([], [])
+        flows = await self.allowed_published_flows()
+        ids = {flow.ref.id for flow in flows}
+        per_name = Counter(flow.ref.name.lower() for flow in flows)
+        unmatched: list[UnmatchedEntry] = []
+        unknown: list[str] = []
+        for entry in self.allowed.entries:
+            if is_guid(entry):
+                if parse_guid(entry, argument="DESKTOP_FLOWS_ALLOWED") not in ids:
+                    unmatched.append(UnmatchedEntry(entry, "is not the id of a published desktop flow"))
+            elif per_name[entry.lower()] > 1:
+                problem = f"names {per_name[entry.lower()]} published desktop flows; list the one you mean by its id"
+                unmatched.append(UnmatchedEntry(entry, problem))
+            elif not per_name[entry.lower()]:
+                unknown.append(entry)
+        if unknown:
+            try:
+                names = await self._client.list_desktop_flow_names()
+            except DesktopFlowsError:  # the suggestions are a courtesy; the entries are unmatched all the same
+                names = []
+            existing = {name.lower() for name in names}
+            for entry in unknown:
+                if entry.lower() in existing:
+                    unmatched.append(UnmatchedEntry(entry, "names a desktop flow that is not published (a draft?)"))
+                else:
+                    suggestions = tuple(close_names(entry, names))
+                    unmatched.append(UnmatchedEntry(entry, "matches no published desktop flow", suggestions))
+        order = {entry: index for index, entry in enumerate(self.allowed.entries)}
+        unmatched.sort(key=lambda item: order[item.entry])
+        return AllowListCheck(flows, unmatched)
 
     async def allowed_published_flows(self) -> list[PublishedFlow]:
         """Every published flow the allow-list names, with its schemas, from one request; each is kept as a lookup
@@ -221,12 +280,14 @@ class FlowCatalogue:
         for which in ("inputs", "outputs"):
             self._schemas.drop((flow_id, which))
 
-    async def resolve_allowed(self, flow: str) -> FlowRef:
-        """Resolve, enforcing the allow-list; refused before any request when the argument alone decides."""
+    async def resolve_allowed(self, flow: str, *, fresh: bool = False) -> FlowRef:
+        """Resolve, enforcing the allow-list; refused before any request when the argument alone decides.
+        A run start asks for ``fresh``: a flow renamed off the list or unpublished moments ago is refused at once,
+        for one small read of its row (its schema may still come from the cache)."""
         verdict = self.allowed.decide_before_lookup(flow)
         if verdict is False:
             raise not_allowed(flow)
-        ref = await self.resolve(flow)
+        ref = await self.resolve(flow, fresh=fresh)
         if verdict is None and not self.allowed.allows(ref):
             raise not_allowed(ref.name)
         return ref
@@ -265,6 +326,30 @@ class FlowCatalogue:
         page = await self._client.list_connection_references(search=search, limit=limit)
         references = [ConnectionReference.from_row(row) for row in page.rows]
         return ConnectionReferenceList(connection_references=references, truncated=page.next_link is not None)
+
+
+def close_names(name: str, names: list[str]) -> list[str]:
+    """Up to three of ``names`` close to ``name`` (case-insensitive), closest first."""
+    by_key = {candidate.lower(): candidate for candidate in names}
+    close = difflib.get_close_matches(name.lower(), list(by_key), n=SUGGESTIONS, cutoff=0.6)
+    return [by_key[key] for key in close]
+
+
+def unmatched_warning(unmatched: list[UnmatchedEntry]) -> str:
+    """The one log line that names every allow-list entry that lets nothing run."""
+    entries = " ".join(item.describe() for item in unmatched)
+    return f"DESKTOP_FLOWS_ALLOWED: {entries} Such an entry allows nothing: give the flow's exact name or its id."
+
+
+async def warn_unmatched_allowed(catalogue: FlowCatalogue) -> None:
+    """At start-up: name the allow-list entries that match no published flow (never fails the server)."""
+    try:
+        check = await catalogue.check_allow_list()
+    except Exception as error:  # a start-up courtesy: a failed read is told by the first tool call instead
+        log.info("DESKTOP_FLOWS_ALLOWED not checked at start-up: %s", error)
+        return
+    if check.unmatched:
+        log.warning("%s", unmatched_warning(check.unmatched))
 
 
 def _text_column(row: dict[str, Any], column: str) -> str:
