@@ -18,7 +18,7 @@ from desktop_flows_mcp.config import HttpSettings, Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import build_http_app
-from tests.helpers import FakeClock, error_of, ok
+from tests.helpers import FakeClock, compact_size, error_of, ok
 from tests.loopback import serving_on_loopback
 from tests.stacks import (
     ERAS,
@@ -231,10 +231,6 @@ async def test_a_flow_with_an_input_named_run_options_gets_no_tool_and_the_log_s
             tools = await stack.tools()
     assert INVOICE_TOOL in tools and "run_odd" not in tools
     assert "no tool for 'Odd'" in caplog.text and "run_options" in caplog.text
-
-
-def compact_size(body: dict[str, Any]) -> int:
-    return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 async def test_ten_flows_add_at_most_12_kb_to_tools_list() -> None:

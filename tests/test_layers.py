@@ -1,5 +1,6 @@
-"""The layers hold: the core (errors, knowledge, models) reads nothing above it, config reads only the core, and no
-two packages import each other, directly or round a loop. Read from the source, imports inside functions included."""
+"""The layers hold: the core (errors, knowledge, models, bounds) reads nothing above it, config reads only the
+core, and no two packages import each other, directly or round a loop. Read from the source, imports inside functions
+included."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import desktop_flows_mcp
 
 PACKAGE = Path(desktop_flows_mcp.__file__).parent
-CORE = {"errors", "knowledge", "models"}
+CORE = {"bounds", "errors", "knowledge", "models"}
 
 
 def _imports() -> dict[str, set[str]]:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import anyio
 
 from ..adoption import RunAdopter
+from ..bounds import MAX_NAME, clean
 from ..call_scope import answer_at_once
 from ..config.callback_urls import check_callback_url
 from ..dataverse.client import RunDesktopFlowRequest
@@ -90,7 +91,7 @@ class RunStarter:
         started = StartedRun(
             run_id="",
             flow_id=ref.id,
-            flow_name=ref.name,
+            flow_name=clean(ref.name, MAX_NAME),
             status=RunStatus.Waiting.name,
             status_code=int(RunStatus.Waiting),
             is_terminal=False,
