@@ -27,7 +27,7 @@ from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import build_http_app, serve_http
 from desktop_flows_mcp.telemetry.otel import OtelTelemetry
-from tests.conftest import FakeClock, error_of, ok
+from tests.helpers import FakeClock, error_of, ok
 from tests.loopback import serving_on_loopback
 from tests.redis_server import RedisServer
 

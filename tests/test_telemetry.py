@@ -45,7 +45,7 @@ from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import build_http_app
 from desktop_flows_mcp.telemetry import otel_wanted, request_target
 from desktop_flows_mcp.telemetry.otel import OtelTelemetry, start_telemetry
-from tests.conftest import FakeClock, ok
+from tests.helpers import FakeClock, ok
 from tests.loopback import serving_on_loopback
 
 pytestmark = pytest.mark.anyio

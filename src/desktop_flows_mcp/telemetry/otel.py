@@ -33,7 +33,7 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from .. import __version__
 from ..config import ConfigError
-from ..diagnosis.run_hints import FAILED_STATUSES
+from ..knowledge.run_hints import FAILED_STATUSES
 from . import RequestTrace, Telemetry, request_target, tool_attributes
 
 if TYPE_CHECKING:
