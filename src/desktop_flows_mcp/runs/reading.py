@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
+from ..bounds import MAX_MESSAGE_DEPTH, json_too_deep
 from ..cursors import CursorCodec, PageToken, refuse_other_arguments
 from ..dataverse.odata import parse_guid
 from ..models import FlowRun, RunList, RunOutputs, RunStatus
@@ -97,6 +98,9 @@ class RunReader:
 
 def _parse_outputs(run_id: str, content: bytes) -> RunOutputs:
     text = content.decode("utf-8", errors="replace")
+    if json_too_deep(text, MAX_MESSAGE_DEPTH):  # a flow wrote them: not parsed, so nothing recurses on them
+        note = f"The outputs are nested deeper than {MAX_MESSAGE_DEPTH} levels; returned as text."
+        return RunOutputs(run_id=run_id, outputs=text, note=note)
     try:
         parsed: Any = json.loads(text)
     except ValueError:
