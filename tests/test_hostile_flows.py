@@ -12,9 +12,8 @@ import httpx
 import pytest
 
 from desktop_flows_mcp.bounds import MAX_FLOW_TOOL_BYTES, MAX_NAME, MAX_SCHEMA_BYTES
-from tests.conftest import error_of, ok
-from tests.test_flow_tools import INVOICE_ID, INVOICE_TOOL, FlowStack, compact_size, flow_stack
-from tests.test_full_stack import ERAS, INVOICE_FLOW, INVOICE_INPUTS, full_stack
+from tests.helpers import compact_size, error_of, ok
+from tests.stacks import ERAS, INVOICE_FLOW, INVOICE_ID, INVOICE_INPUTS, INVOICE_TOOL, FlowStack, flow_stack, full_stack
 
 pytestmark = pytest.mark.anyio
 HOSTILE_ID = "0e0e0e0e-1111-4222-8333-4444444444{:02d}"
