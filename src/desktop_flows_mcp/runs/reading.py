@@ -36,7 +36,7 @@ class RunReader:
             if (finished := context.finished.get(run_id)) is not None:  # it ended while this read waited its turn
                 return finished.model_copy(deep=True)
         else:
-            context.reads.charge()
+            await context.reads.charge()
         run = FlowRun.from_row(await context.client.get_flow_session(run_id))
         run.run_id = run_id
         context.read_at.put(run_id, context.clock())
