@@ -1,6 +1,8 @@
 """The one table from an HTTP status plus a Dataverse ``0x8004…`` code to a category, with the agent's hint.
 
-``from_status`` is the only place that reads HTTP status codes and Dataverse codes.
+``from_status`` is the only place an HTTP status and a Dataverse code become a category and a hint. Elsewhere a
+status is read only to decide what to do next: ``dataverse/core`` retries 429, 408 and 5xx, and tells Dataverse's
+service-protection 429 codes from a connection's run limit.
 """
 
 from __future__ import annotations
