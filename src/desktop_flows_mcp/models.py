@@ -31,6 +31,15 @@ def _admit_error_envelope(schema: dict[str, Any]) -> None:
     schema["anyOf"] = [{"required": required}, {"required": ["error"]}]
 
 
+def publish_as_object(schema: dict[str, Any]) -> None:
+    """Publish a nested part of a result as a plain object (or array of objects): its fields are in the result
+    itself and in the tool's description, and spelling them out again would cost every tools/list."""
+    branches = [schema, *schema.get("anyOf", [])]
+    is_list = any(branch.get("type") == "array" for branch in branches)
+    schema.clear()
+    schema.update({"type": "array", "items": {"type": "object"}} if is_list else {"type": "object"})
+
+
 class ToolResult(BaseModel):
     """A tool's result. Fields that are None are left out of the result (compact JSON); so the output schemas
     publish no nulls."""

@@ -3,7 +3,8 @@
 settings ─► shared_state (in-process, or Redis: idempotency keys, run window, 429 pauses, cursor key, callbacks)
          ─► token provider (one factory, shared with the CLI's start-up check)
          ─► httpx.AsyncClient (pooled, BearerAuth)  ─► DataverseClient ─► FlowCatalogue, RunService, AccessService,
-                                                                                MachineService, DiagnosisService
+                                                                                MachineService, DiagnosisService,
+                                                                                EstateService
          ─► the Dataverse transport: the network, a caller's (tests), or the embedded emulator (--emulator)
 """
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from .callback_endpoint import CallbackReceiver
     from .diagnosis.machines import MachineService
     from .diagnosis.service import DiagnosisService
+    from .estate.service import EstateService
     from .flows import FlowCatalogue
     from .runs import RunService
     from .shared_state import SharedState
@@ -49,6 +51,7 @@ class Services:
     diagnosis: DiagnosisService | None = None
     callbacks: CallbackReceiver | None = None  # POST /callbacks/<token>, when DESKTOP_FLOWS_PUBLIC_URL is set
     shared: SharedState | None = None  # what the replicas share (in-process without Redis)
+    estate: EstateService | None = None
 
 
 def token_provider_for(settings: Settings) -> TokenProvider:
@@ -97,6 +100,7 @@ async def connect(
     from .dataverse.client import DataverseClient, default_timeout
     from .diagnosis.machines import MachineService
     from .diagnosis.service import DiagnosisService
+    from .estate.service import EstateService
     from .flows import AllowList, FlowCatalogue
     from .runs import RunService
     from .shared_state import open_shared_state
@@ -173,6 +177,7 @@ async def connect(
                 diagnosis,
                 receivers[0] if receivers else None,
                 shared,
+                EstateService(client, catalogue, now),
             )
         background.cancel_scope.cancel()
 

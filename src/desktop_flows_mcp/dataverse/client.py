@@ -7,6 +7,7 @@ One method per Web API call. Every failure is raised as ``DesktopFlowsError`` (s
     answers.py          reading bodies and rows; a failed response or network error as a DesktopFlowsError
     flow_operations.py  desktop flows, starting/cancelling/reading runs, connection references
     diagnosis_reads.py  machines and groups, action logs and their settings, the caller's identity
+    run_aggregates.py   runs counted by Dataverse ($apply, FetchXML), a bounded sample, names of what is counted
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from __future__ import annotations
 from .core import Page, default_timeout
 from .diagnosis_reads import DiagnosisReads
 from .flow_operations import FlowOperations, RunDesktopFlowRequest, RunDesktopFlowResponse
+from .run_aggregates import RunAggregates
 
 __all__ = ["DataverseClient", "Page", "RunDesktopFlowRequest", "RunDesktopFlowResponse", "default_timeout"]
 
 
-class DataverseClient(FlowOperations, DiagnosisReads):
+class DataverseClient(FlowOperations, DiagnosisReads, RunAggregates):
     """Talks to ``<environment>/api/data/v9.2/`` through a caller-owned, pooled ``httpx.AsyncClient``."""

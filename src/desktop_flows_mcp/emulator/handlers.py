@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .callbacks import CallbackDispatcher
-from .errors import OBJECT_NOT_FOUND, DataverseError, not_found
+from .aggregate import parse_apply, run_apply
+from .errors import OBJECT_NOT_FOUND, DataverseError, bad_query, not_found
 from .expand import check_access, expand_into, parse_expand
 from .odata import SERVICE_PATH, context_url, next_link, page_size, parse_query, project, run_query
 from .odata_filter import Row
@@ -62,6 +63,8 @@ def json_response(data: object, status: int = 200, headers: dict[str, str] | Non
 
 
 def list_rows(call: Call, table: Table, rows: Sequence[Row]) -> Response:
+    if "$apply" in call.params:
+        return aggregate_rows(call, table, rows)
     query = parse_query(call.params, table)
     expands = parse_expand(call.params.get("$expand"), table)
     check_access(expands, call.related)
@@ -78,6 +81,16 @@ def list_rows(call: Call, table: Table, rows: Sequence[Row]) -> Response:
         body["@odata.nextLink"] = next_link(call.base, call.request.url.path, call.params, query, page.next_offset)
     headers = {"Preference-Applied": f"odata.maxpagesize={size}"} if size is not None else {}
     return json_response(body, headers=headers)
+
+
+def aggregate_rows(call: Call, table: Table, rows: Sequence[Row]) -> Response:
+    """``$apply``: grouped and aggregated rows (see ``aggregate``); no other query option goes with it here."""
+    others = sorted(name for name in call.params if name.startswith("$") and name != "$apply")
+    if others:
+        raise bad_query(f"The query parameter {others[0]} is not supported with $apply.")
+    apply = parse_apply(call.params["$apply"], table)
+    value = run_apply(rows, apply, table, call.store.aggregate_limit)
+    return json_response({"@odata.context": call.metadata(table.entity_set), "value": value})
 
 
 def one_row(call: Call, table: Table, row: Row) -> Response:

@@ -39,6 +39,7 @@ TOOL_ORDER = (
     "list_desktop_flow_runs",
     "cancel_desktop_flow_run",
     "diagnose_desktop_flow_run",
+    "summarize_desktop_flow_runs",
     "list_machines",
     "list_connection_references",
     "check_access",

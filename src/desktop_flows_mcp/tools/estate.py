@@ -1,0 +1,36 @@
+"""The tool that sums up the estate: runs, failures, waits and machine groups over a window (``estate/``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from pydantic import Field
+
+from ..errors import DesktopFlowsError, ErrorCode
+from ..estate.results import GroupBy, RunSummary
+from ..wiring import Services
+from . import FlowArg, register, services
+
+
+
+def register_estate_tool(mcp: MCPServer[Services]) -> None:
+    @register(mcp, "Summarize desktop flow runs", read_only=True, idempotent=True)
+    async def summarize_desktop_flow_runs(
+        ctx: Context[Services],
+        since: Annotated[str, Field(min_length=2, max_length=40, description="7d, 24h or an ISO time; 90d at most.")],
+        until: Annotated[str | None, Field(min_length=2, max_length=40, description="Default now.")] = None,
+        flow: FlowArg | None = None,
+        group_by: GroupBy = "flow",
+    ) -> RunSummary:
+        """How desktop flow runs did in a window, counted by Dataverse: per group runs, ok/failed/cancelled and
+        waiting/running now, success (ok/(ok+failed)), top_error, wait_s and run_s ([p50, p95] seconds: queue
+        wait, run time); machine groups add machines, online, capacity (session slots online) and issue.
+        `failures` ranks error codes with meaning, admin fix and licence needed. Changes nothing; 2-5 requests.
+        Next: diagnose_desktop_flow_run on a failed run (list_desktop_flow_runs finds them).
+        """
+        service = services(ctx).estate
+        if service is None:
+            raise DesktopFlowsError(ErrorCode.INTERNAL, "Run summaries are not configured in this server.")
+        return await service.summarize(since=since, until=until, flow=flow, group_by=group_by)
