@@ -19,7 +19,7 @@ from .errors import cap, scrub
 
 # The error envelope as every output schema admits it. Its fields (code, message, hint, retryable, ...) are the
 # same for every tool and described once, in the server's instructions, rather than in each tool's schema.
-ERROR_ENVELOPE: dict[str, Any] = {"type": "object", "required": ["code", "message"]}
+ERROR_ENVELOPE: dict[str, Any] = {"type": "object"}
 
 
 def _admit_error_envelope(schema: dict[str, Any]) -> None:

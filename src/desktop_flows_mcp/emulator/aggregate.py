@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import DataverseError, bad_query, unknown_property
-from .odata_filter import Predicate, Row, parse_filter, parse_datetime
+from .odata_filter import Predicate, Row, parse_datetime, parse_filter
 from .tables import ColumnType, Table
 
 AGGREGATE_LIMIT = 50_000

@@ -22,8 +22,8 @@ from .errors import (
     not_found,
     privilege_denied,
 )
-from .fleet import Fleet
 from .estate import build_estate_history
+from .fleet import Fleet
 from .history import build_history
 from .machines import TARGETS
 from .placement import place

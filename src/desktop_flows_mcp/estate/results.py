@@ -57,10 +57,9 @@ class Failure(BaseModel):
 class RunSummary(ToolResult):
     since: str
     until: str
-    group_by: GroupBy
+    group_by: str
     totals: Totals = _part()
     groups: list[GroupRow] = _part()
-    more_groups: int | None = None
     failures: list[Failure] = _part()
     notes: list[str] | None = None
     unreadable: list[str] | None = None

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from ..dataverse.client import DataverseClient
 from ..dataverse.run_aggregates import Key, RunCount, RunSample, Window
@@ -109,7 +109,11 @@ class EstateService:
         calls.update(self._lookups(group_by, keys, names))
         found = await settle(calls)
         fatal = next(
-            (v for v in found.values() if isinstance(v, DesktopFlowsError) and v.code is not ErrorCode.PERMISSION_DENIED),
+            (
+                v
+                for v in found.values()
+                if isinstance(v, DesktopFlowsError) and v.code is not ErrorCode.PERMISSION_DENIED
+            ),
             None,
         )
         if fatal is not None:
@@ -122,9 +126,8 @@ class EstateService:
         tallies = fold(counts, samples, key_of)
         whole = total(tallies.values())
         if samples:
-            which = "newest" if sample and sample[1] else "all"
-            notes.append(f"wait_s, run_s: over a sample, the {which} {len(samples)} finished runs (no aggregate "
-                         "gives percentiles).")  # fmt: skip
+            which = f"the newest {len(samples)}" if sample and sample[1] else f"all {len(samples)}"
+            notes.append(f"wait_s, run_s: over a sample, {which} finished runs (no aggregate gives percentiles).")
         order = sorted(tallies.items(), key=_ranking(group_by))
         shown = order[:MAX_GROUPS]
         rows = _keys_only_where_needed(
@@ -139,7 +142,6 @@ class EstateService:
             group_by=group_by,
             totals=totals(whole),
             groups=rows,
-            more_groups=len(hidden) or None,
             failures=failures(whole, MAX_FAILURES, explained=EXPLAINED_FAILURES),
             notes=notes or None,
             unreadable=sorted(set(unreadable)) or None,
@@ -178,7 +180,7 @@ class EstateService:
         if group_by == "flow":
             flows = found.get("flows")
             if isinstance(flows, list):
-                names.update({ref.id: ref.name for ref in map(FlowRef.from_row, flows)})
+                names.update({ref.id: ref.name for ref in map(FlowRef.from_row, cast(list[Row], flows))})
             elif isinstance(flows, DesktopFlowsError):
                 unreadable.append("flow names: needs Read on Processes (workflow)")
             return row.model_copy(update={"name": names.get(key)})
@@ -210,7 +212,8 @@ class EstateService:
             name, kind, error = machines[0].name, "machine", None
         else:
             members = record.get("flowmachinegroup_flowmachine")
-            machines = [machine_from_row(m, now, group=record) for m in members] if isinstance(members, list) else []
+            rows_of_members = cast(list[Row], members) if isinstance(members, list) else []
+            machines = [machine_from_row(m, now, group=record) for m in rows_of_members]
             group = group_from_row(record, machine_count=len(machines))
             standalone = number(record, "flowgrouptype") == DEFAULT_GROUP_TYPE
             name, kind, error = group.name, "machine" if standalone else group.kind, group.error
@@ -239,8 +242,9 @@ def _keys_only_where_needed(group_by: GroupBy, rows: list[GroupRow]) -> list[Gro
 
 
 def _issue(error: str | None, machines: list[Machine], online: list[Machine]) -> str | None:
-    if error:
-        return short_error(error)[:ISSUE_LIMIT] if short_error(error) else None
+    first_line = short_error(error)
+    if first_line:
+        return first_line[:ISSUE_LIMIT]
     if not machines:
         return "no machines"
     if online:

@@ -1,6 +1,6 @@
 """Counts and samples folded into groups: status counts, success rate, percentiles, failures and licences. Pure.
 
-    ok         Succeeded            success  ok / (ok + failed), two decimals
+    ok         Succeeded            success  ok / (ok + failed), two decimals (in a group only when neither is 0)
     failed     Failed, Faulted, TimedOut, Aborted (``run_hints.FAILED_STATUSES``)
     cancelled  Cancelled            waiting / running   Waiting / Running now (in the window)
     wait_s     [p50, p95] seconds from request to start (to the end, for a run that never started)
@@ -94,7 +94,10 @@ def percentiles(milliseconds: list[int]) -> list[int] | None:
     if len(milliseconds) < MIN_SAMPLE:
         return None
     ordered = sorted(milliseconds)
-    rank = lambda p: ordered[max(0, math.ceil(p * len(ordered)) - 1)]  # noqa: E731
+
+    def rank(share: float) -> int:
+        return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
     return [round(rank(0.5) / 1000), round(rank(0.95) / 1000)]
 
 
@@ -113,7 +116,7 @@ def group_row(key: str | None, tally: Tally, *, name: str | None = None, with_to
         cancelled=_nonzero(tally.statuses[RunStatus.Cancelled]),
         waiting=_nonzero(tally.statuses[RunStatus.Waiting]),
         running=_nonzero(tally.statuses[RunStatus.Running]),
-        success=tally.success,
+        success=tally.success if tally.failed and tally.statuses[RunStatus.Succeeded] else None,
         top_error=top[0][0] if top and with_top_error else None,
         wait_s=percentiles(tally.waits),
         run_s=percentiles(tally.durations),

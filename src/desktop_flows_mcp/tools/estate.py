@@ -14,7 +14,6 @@ from ..wiring import Services
 from . import FlowArg, register, services
 
 
-
 def register_estate_tool(mcp: MCPServer[Services]) -> None:
     @register(mcp, "Summarize desktop flow runs", read_only=True, idempotent=True)
     async def summarize_desktop_flow_runs(
@@ -24,11 +23,10 @@ def register_estate_tool(mcp: MCPServer[Services]) -> None:
         flow: FlowArg | None = None,
         group_by: GroupBy = "flow",
     ) -> RunSummary:
-        """How desktop flow runs did in a window, counted by Dataverse: per group runs, ok/failed/cancelled and
-        waiting/running now, success (ok/(ok+failed)), top_error, wait_s and run_s ([p50, p95] seconds: queue
-        wait, run time); machine groups add machines, online, capacity (session slots online) and issue.
-        `failures` ranks error codes with meaning, admin fix and licence needed. Changes nothing; 2-5 requests.
-        Next: diagnose_desktop_flow_run on a failed run (list_desktop_flow_runs finds them).
+        """How desktop flow runs did over a window, counted by Dataverse. Per group: runs, ok, failed, cancelled,
+        waiting, running, success, top_error, wait_s and run_s ([p50, p95] s in queue, running); machine groups
+        add machines, online, capacity, issue. `failures`: top error codes, meaning, fix, licence. Changes nothing.
+        Next: diagnose_desktop_flow_run on a failed run.
         """
         service = services(ctx).estate
         if service is None:
