@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from mcp import Client
+from mcp.types import TextContent
 
 from desktop_flows_mcp.auth import StaticTokenProvider
 from desktop_flows_mcp.config import Settings
@@ -133,8 +134,9 @@ async def test_twenty_groups_fit_in_four_kilobytes() -> None:
     for result, shown in ((by_day, 20), (by_flow, 19)):
         body = ok(result)
         assert len(body["groups"]) == shown
-        text = result.content[0].text  # type: ignore[union-attr]  # the text channel is the compact JSON
-        assert len(text.encode()) <= 4096, len(text.encode())
+        content = result.content[0]
+        assert isinstance(content, TextContent)  # the text channel is the compact JSON
+        assert len(content.text.encode()) <= 4096, len(content.text.encode())
 
 
 async def test_a_flow_narrows_the_counts_to_its_runs() -> None:
@@ -220,7 +222,9 @@ async def test_an_identity_that_may_not_read_machines_gets_the_counts_and_what_i
         )
         assert not started.is_error, started
         result = await client.call_tool(TOOL, {"since": "1h", "group_by": "machine_group"})
-    body = json.loads(result.content[0].text)  # type: ignore[union-attr]
+    content = result.content[0]
+    assert isinstance(content, TextContent)
+    body = json.loads(content.text)
     assert not result.is_error and body["totals"]["runs"] == 1  # only the runs it may read: its own
     assert body["unreadable"][0].startswith("machines and groups: needs Read on the Flow Machine")
     assert "name" not in body["groups"][0] and body["groups"][0]["key"]
