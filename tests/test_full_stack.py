@@ -18,8 +18,9 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
+from desktop_flows_mcp.auth import StaticTokenProvider
 from desktop_flows_mcp.config import Settings
-from desktop_flows_mcp.emulator import Emulator
+from desktop_flows_mcp.emulator import RUN_ONLY_TOKEN, Emulator
 from desktop_flows_mcp.server import build_server
 from tests.conftest import FakeClock, error_of, ok
 
@@ -75,6 +76,24 @@ async def full_stack(
     settings = Settings.from_env(env or {})
     server = build_server(
         settings, dataverse_transport=wire, clock=clock, sleep=sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)
+    )
+    async with Client(server, mode=mode, raise_exceptions=True) as client:
+        yield Stack(client, emulator, wire, clock)
+
+
+@asynccontextmanager
+async def run_only_stack(mode: str) -> AsyncGenerator[Stack, None]:
+    """The server signed in as the emulator's run-only identity: no read on machines, groups or flow logs."""
+    clock = FakeClock()
+    emulator = Emulator(clock=clock)
+    wire = CountingTransport(emulator.transport())
+    server = build_server(
+        Settings.from_env({}),
+        dataverse_transport=wire,
+        token_provider=StaticTokenProvider(RUN_ONLY_TOKEN, mode="emulator"),
+        clock=clock,
+        sleep=clock.sleep,
+        now=lambda: datetime.fromtimestamp(clock.now, UTC),
     )
     async with Client(server, mode=mode, raise_exceptions=True) as client:
         yield Stack(client, emulator, wire, clock)

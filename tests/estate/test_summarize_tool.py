@@ -3,23 +3,17 @@ requests, the 4 KB result, the 50,000-row limit (lowered here), the allow-list, 
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from mcp import Client
 from mcp.types import TextContent
 
-from desktop_flows_mcp.auth import StaticTokenProvider
-from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.diagnosis.knowledge import run_error
-from desktop_flows_mcp.emulator import RUN_ONLY_TOKEN, Emulator
-from desktop_flows_mcp.server import build_server
-from tests.conftest import FakeClock, error_of, ok
-from tests.test_full_stack import ERAS, CountingTransport, Stack, full_stack
+from tests.conftest import error_of, ok
+from tests.test_full_stack import ERAS, Stack, full_stack, run_only_stack
 
 pytestmark = pytest.mark.anyio
 
@@ -204,27 +198,14 @@ async def test_bad_arguments_are_refused_before_any_request(arguments: dict[str,
     assert stack.wire.requests == []
 
 
-async def test_an_identity_that_may_not_read_machines_gets_the_counts_and_what_it_could_not_read() -> None:
-    clock = FakeClock()
-    emulator = Emulator(clock=clock)
-    wire = CountingTransport(emulator.transport())
-    server = build_server(
-        Settings.from_env({}),
-        dataverse_transport=wire,
-        token_provider=StaticTokenProvider(RUN_ONLY_TOKEN, mode="emulator"),
-        clock=clock,
-        sleep=clock.sleep,
-        now=lambda: datetime.fromtimestamp(clock.now, UTC),
-    )
-    async with Client(server) as client:
-        started = await client.call_tool(
+@pytest.mark.parametrize("mode", ERAS)
+async def test_an_identity_that_may_not_read_machines_gets_the_counts_and_what_it_could_not_read(mode: str) -> None:
+    async with run_only_stack(mode) as stack:
+        started = await stack.call(
             "run_desktop_flow", {"flow": INVOICE_FLOW, "inputs": {"InvoiceNumber": "INV-9"}, "wait_seconds": 30}
         )
         assert not started.is_error, started
-        result = await client.call_tool(TOOL, {"since": "1h", "group_by": "machine_group"})
-    content = result.content[0]
-    assert isinstance(content, TextContent)
-    body = json.loads(content.text)
-    assert not result.is_error and body["totals"]["runs"] == 1  # only the runs it may read: its own
+        body = ok(await stack.call(TOOL, {"since": "1h", "group_by": "machine_group"}))
+    assert body["totals"]["runs"] == 1  # only the runs it may read: its own
     assert body["unreadable"][0].startswith("machines and groups: needs Read on the Flow Machine")
     assert "name" not in body["groups"][0] and body["groups"][0]["key"]

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import DataverseError, bad_query, unknown_property
+from .expand import split_top_level
 from .odata_filter import Predicate, Row, parse_datetime, parse_filter
 from .tables import ColumnType, Table
 
@@ -49,25 +50,7 @@ class Apply:
 
 
 def split_top(text: str, separator: str) -> list[str]:
-    """``text`` split at ``separator`` outside parentheses and quotes."""
-    parts: list[str] = []
-    depth, quoted, start = 0, False, 0
-    for index, char in enumerate(text):
-        if char == "'":
-            quoted = not quoted
-        elif not quoted and char == "(":
-            depth += 1
-        elif not quoted and char == ")":
-            depth -= 1
-            if depth < 0:
-                raise bad_query(f"Unbalanced parentheses in $apply '{text}'.")
-        elif not quoted and depth == 0 and char == separator:
-            parts.append(text[start:index])
-            start = index + 1
-    if depth or quoted:
-        raise bad_query(f"Unbalanced parentheses or quotes in $apply '{text}'.")
-    parts.append(text[start:])
-    return [part.strip() for part in parts]
+    return [part.strip() for part in split_top_level(text, separator)]
 
 
 def _call(text: str) -> tuple[str, str]:

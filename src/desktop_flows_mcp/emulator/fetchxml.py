@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 from .aggregate import AGGREGATE_LIMIT_CODE, AGGREGATE_LIMIT_MESSAGE
 from .errors import DataverseError, bad_query, unknown_property
-from .odata_filter import Row, parse_datetime
+from .odata_filter import COMPARISONS, Row, parse_datetime
 from .tables import ColumnType, Table
 
 _DATE_PARTS: dict[str, Callable[[datetime], int]] = {
@@ -116,7 +116,7 @@ def _condition(element: ET.Element, table: Table) -> Condition:
     if operator == "in":
         wanted = {_value(value.text or "", kind) for value in element.findall("value")}
         return lambda row: row.get(column) is not None and _value(row[column], kind) in wanted
-    compare = _COMPARE.get(operator)
+    compare = COMPARISONS.get(operator)
     if compare is None:
         raise bad_query(f"The condition operator '{operator}' is not supported.")
     expected = _value(element.get("value") or "", kind)
@@ -129,20 +129,6 @@ def _value(value: object, kind: ColumnType) -> object:
     if kind is ColumnType.INT:
         return int(str(value))
     return str(value).casefold()
-
-
-def _lt(a: object, b: object) -> bool:
-    return a < b  # type: ignore[operator]  # both read with the column's type
-
-
-_COMPARE: dict[str, Callable[[object, object], bool]] = {
-    "eq": lambda a, b: a == b,
-    "ne": lambda a, b: a != b,
-    "lt": _lt,
-    "gt": lambda a, b: _lt(b, a),
-    "le": lambda a, b: not _lt(b, a),
-    "ge": lambda a, b: not _lt(a, b),
-}
 
 
 def run_fetch(text: str, rows: Sequence[Row], table: Table, limit: int) -> list[dict[str, object]]:
