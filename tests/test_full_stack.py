@@ -18,6 +18,7 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
+from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.auth import StaticTokenProvider
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import RUN_ONLY_TOKEN, Emulator
@@ -75,7 +76,11 @@ async def full_stack(
 
     settings = Settings.from_env(env or {})
     server = build_server(
-        settings, dataverse_transport=wire, clock=clock, sleep=sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)
+        App(
+            settings,
+            clock=Clock(monotonic=clock, sleep=sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
+            dataverse_transport=wire,
+        )
     )
     async with Client(server, mode=mode, raise_exceptions=True) as client:
         yield Stack(client, emulator, wire, clock)
@@ -88,12 +93,12 @@ async def run_only_stack(mode: str) -> AsyncGenerator[Stack, None]:
     emulator = Emulator(clock=clock)
     wire = CountingTransport(emulator.transport())
     server = build_server(
-        Settings.from_env({}),
-        dataverse_transport=wire,
-        token_provider=StaticTokenProvider(RUN_ONLY_TOKEN, mode="emulator"),
-        clock=clock,
-        sleep=clock.sleep,
-        now=lambda: datetime.fromtimestamp(clock.now, UTC),
+        App(
+            Settings.from_env({}),
+            clock=Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
+            dataverse_transport=wire,
+            token_provider=StaticTokenProvider(RUN_ONLY_TOKEN, mode="emulator"),
+        )
     )
     async with Client(server, mode=mode, raise_exceptions=True) as client:
         yield Stack(client, emulator, wire, clock)
@@ -183,7 +188,7 @@ async def test_a_crash_is_internal_without_details_and_logged_at_warning_with_it
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             raise RuntimeError("secret detail")
 
-    server = build_server(Settings.from_env({}), dataverse_transport=Broken())
+    server = build_server(App(Settings.from_env({}), dataverse_transport=Broken()))
     with caplog.at_level(logging.WARNING, logger="desktop_flows_mcp"):
         async with Client(server) as client:
             error = error_of(await client.call_tool("list_desktop_flows", {}))

@@ -12,6 +12,7 @@ import pytest
 import respx
 from mcp import Client
 
+from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.server import build_server
 from tests.conftest import FLOW_ID, error_of, make_settings, ok
 
@@ -33,7 +34,7 @@ def counts(*rows: dict[str, Any]) -> httpx.Response:
 
 
 async def call(arguments: dict[str, Any]) -> Any:
-    server = build_server(make_settings(), now=lambda: NOW)
+    server = build_server(App(make_settings(), clock=Clock(now=lambda: NOW)))
     async with Client(server) as client:
         return await client.call_tool("summarize_desktop_flow_runs", arguments)
 

@@ -8,9 +8,8 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
-from ..errors import DesktopFlowsError, ErrorCode
+from ..app import Services
 from ..estate.results import GroupBy, RunSummary
-from ..wiring import Services
 from . import FlowArg, register, services
 
 
@@ -28,7 +27,4 @@ def register_estate_tool(mcp: MCPServer[Services]) -> None:
         add machines, online, capacity, issue. `failures`: top error codes, meaning, fix, licence. Changes nothing.
         Next: diagnose_desktop_flow_run on a failed run.
         """
-        service = services(ctx).estate
-        if service is None:
-            raise DesktopFlowsError(ErrorCode.INTERNAL, "Run summaries are not configured in this server.")
-        return await service.summarize(since=since, until=until, flow=flow, group_by=group_by)
+        return await services(ctx).estate.summarize(since=since, until=until, flow=flow, group_by=group_by)
