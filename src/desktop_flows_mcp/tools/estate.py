@@ -22,9 +22,10 @@ def register_estate_tool(mcp: MCPServer[Services]) -> None:
         flow: FlowArg | None = None,
         group_by: GroupBy = "flow",
     ) -> RunSummary:
-        """How desktop flow runs did over a window, counted by Dataverse. Per group: runs, ok, failed, cancelled,
-        waiting, running, success, top_error, wait_s and run_s ([p50, p95] s in queue, running); machine groups
-        add machines, online, capacity, issue. `failures`: top error codes, meaning, fix, licence. Changes nothing.
-        Next: diagnose_desktop_flow_run on a failed run.
+        """How desktop flow runs did over a window, counted by Dataverse. Changes nothing.
+
+        Per group: runs, ok, failed, cancelled, waiting, running, success, top_error, wait_s and run_s ([p50, p95]
+        s in queue, running); machine groups add machines, online, capacity, issue. `failures`: top error codes,
+        meaning, fix, licence. Next: diagnose_desktop_flow_run on a failed run.
         """
         return await services(ctx).estate.summarize(since=since, until=until, flow=flow, group_by=group_by)
