@@ -46,6 +46,7 @@ async def test_every_request_but_health_needs_the_bearer_token(dataverse: respx.
         wrong = await http.post("/mcp", json={}, headers={"Authorization": "Bearer nope"})
     assert missing.status_code == wrong.status_code == 401
     assert missing.headers["WWW-Authenticate"] == "Bearer"
+    assert "DESKTOP_FLOWS_HTTP_TOKEN" in wrong.json()["message"] and "[redacted]" not in wrong.text
 
 
 async def test_dns_rebinding_is_refused_on_loopback(dataverse: respx.MockRouter) -> None:

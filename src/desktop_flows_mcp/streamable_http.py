@@ -43,6 +43,13 @@ def _transport_security(http: HttpSettings) -> TransportSecuritySettings:
     )
 
 
+_UNAUTHORIZED = {
+    "error": "unauthorized",
+    "message": "Missing or wrong bearer token. Send the header 'Authorization: Bearer <DESKTOP_FLOWS_HTTP_TOKEN>' "
+    "with the token this server was started with (ask its operator).",
+}
+
+
 class BearerTokenMiddleware:
     """Every request but /health needs ``Authorization: Bearer <DESKTOP_FLOWS_HTTP_TOKEN>``."""
 
@@ -55,7 +62,7 @@ class BearerTokenMiddleware:
         if scope["type"] == "http" and path not in OPEN_PATHS and not path.startswith(CALLBACKS_PREFIX):
             presented = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(presented, self._expected):
-                body = json.dumps({"error": "unauthorized", "message": "Send Authorization: Bearer <token>."})
+                body = json.dumps(_UNAUTHORIZED)
                 response = Response(
                     body, status_code=401, media_type="application/json", headers={"WWW-Authenticate": "Bearer"}
                 )
