@@ -12,9 +12,8 @@ import pytest
 
 from desktop_flows_mcp.bounds import MAX_FLOW_TOOL_BYTES, MAX_NAME, MAX_SCHEMA_BYTES
 from desktop_flows_mcp.server import TOOL_NAMES
-from tests.conftest import ok
-from tests.test_flow_tools import INVOICE_ID, INVOICE_TOOL, FlowStack, compact_size, flow_stack
-from tests.test_full_stack import ERAS
+from tests.helpers import compact_size, ok
+from tests.stacks import ERAS, INVOICE_ID, INVOICE_TOOL, FlowStack, flow_stack
 
 pytestmark = pytest.mark.anyio
 HOSTILE_ID = "0e0e0e0e-1111-4222-8333-4444444444{:02d}"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import error_of, ok
-from tests.test_full_stack import ERAS, Stack, full_stack, run_only_stack
+from tests.helpers import error_of, ok
+from tests.stacks import ERAS, Stack, full_stack, run_only_stack
 
 pytestmark = pytest.mark.anyio
 

@@ -11,9 +11,9 @@ import pytest
 
 from desktop_flows_mcp.bounds import MAX_NAME
 from desktop_flows_mcp.emulator import fleet
-from tests.conftest import ok
 from tests.diagnosis.test_diagnose_tool import FLOW_ERROR, STUCK
-from tests.test_full_stack import ERAS, full_stack
+from tests.helpers import ok
+from tests.stacks import ERAS, full_stack
 
 pytestmark = pytest.mark.anyio
 UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from mcp.types import TextContent
 
-from desktop_flows_mcp.diagnosis.knowledge import run_error
-from tests.conftest import error_of, ok
-from tests.test_full_stack import ERAS, Stack, full_stack, run_only_stack
+from desktop_flows_mcp.knowledge.facts import run_error
+from tests.helpers import error_of, ok
+from tests.stacks import ERAS, Stack, full_stack, run_only_stack
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,7 @@ from mcp import Client
 
 from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.server import build_server
-from tests.conftest import FLOW_ID, error_of, make_settings, ok
+from tests.helpers import FLOW_ID, error_of, make_settings, ok
 
 pytestmark = pytest.mark.anyio
 

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.conftest import ok
+from tests.helpers import ok
 from tests.redis_server import RedisServer
-from tests.test_full_stack import ERAS, full_stack
+from tests.stacks import ERAS, full_stack
 
 pytestmark = pytest.mark.anyio
 PUBLIC_URL = "https://flows-mcp.contoso.com"

@@ -15,8 +15,8 @@ from typing import Any, cast
 
 from ..bounds import MAX_NAME, clean, clean_secret_free
 from ..errors import LOGS_PRIVILEGE
+from ..knowledge.facts import LOG_LEVEL, label
 from ..models import Row
-from .knowledge import LOG_LEVEL, label
 from .machine_rows import number, text
 from .results import Action, ActionLog
 

@@ -5,8 +5,8 @@
     cancelled  Cancelled            waiting / running   Waiting / Running now (in the window)
     wait_s     [p50, p95] seconds from request to start (to the end, for a run that never started)
     run_s      [p50, p95] seconds from start to end
-Percentiles are nearest-rank over the sample. Failure meanings and fixes come from the diagnosis knowledge
-(``diagnosis.knowledge``); a code it does not know is the flow's own error.
+Percentiles are nearest-rank over the sample. Failure meanings and fixes come from the knowledge tables
+(``knowledge.facts``); a code they do not know is the flow's own error.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..dataverse.run_aggregates import Key, RunCount, RunSample
-from ..diagnosis.knowledge import licence_check, licence_required, run_error
-from ..diagnosis.run_hints import FAILED_STATUSES
+from ..knowledge.facts import licence_check, licence_required, run_error
+from ..knowledge.run_hints import FAILED_STATUSES
 from ..models import RunStatus, status_label
 from .results import Failure, GroupRow, Totals
 
