@@ -29,6 +29,14 @@ Operation = Literal[
     "read_logs",
 ]
 
+AGGREGATE_LIMIT_CODE = "0x8004e023"  # FetchXML "Aggregate data", Limitations; -2147164125
+
+
+def exceeds_aggregate_limit(error: DesktopFlowsError) -> bool:
+    """An aggregate query refused because it would see more than 50,000 rows: narrow it and ask again."""
+    return (error.dataverse_code or "").lower() == AGGREGATE_LIMIT_CODE
+
+
 # Dataverse codes that decide the category whatever the HTTP status says.
 _DATAVERSE_CODES: dict[str, ErrorCode] = {
     "0x80040220": ErrorCode.PERMISSION_DENIED,  # PrivilegeDenied
@@ -52,6 +60,7 @@ _DATAVERSE_CODES: dict[str, ErrorCode] = {
     "0x80072322": ErrorCode.THROTTLED,  # burst request limit
     "0x80072321": ErrorCode.THROTTLED,  # execution time limit
     "0x80072326": ErrorCode.THROTTLED,  # concurrency limit
+    AGGREGATE_LIMIT_CODE: ErrorCode.INVALID_ARGUMENT,  # AggregateQueryRecordLimit: more than 50,000 rows
 }
 
 
