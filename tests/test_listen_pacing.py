@@ -15,8 +15,8 @@ from mcp import Client
 from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.runs.context import BACKGROUND_READ_BURST, BACKGROUND_READS_PER_SECOND
 from desktop_flows_mcp.server import build_server
-from tests.conftest import RUN_ID, make_settings, ok, run_row
 from tests.fakes.timeline import Timeline
+from tests.helpers import RUN_ID, make_settings, ok, run_row
 from tests.tasks_client import TasksClient, listen
 
 pytestmark = pytest.mark.anyio

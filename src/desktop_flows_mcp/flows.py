@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import anyio
 
+from .bounds import MAX_NAME, clean
 from .cursors import CursorCodec, PageToken, refuse_other_arguments
 from .dataverse.client import DataverseClient, Page
 from .dataverse.odata import is_guid, parse_guid
@@ -316,7 +317,7 @@ class FlowCatalogue:
             inputs, outputs = await gather(self.schema_text(ref.id, "inputs"), self.schema_text(ref.id, "outputs"))
         return FlowSchema(
             flow_id=ref.id,
-            name=ref.name,
+            name=clean(ref.name, MAX_NAME),
             inputs=normalise(inputs, closed=True),
             outputs=normalise(outputs, closed=False),
         )

@@ -4,7 +4,7 @@ import pytest
 
 from desktop_flows_mcp.dataverse.resilience import ReadPacer, RetryPolicy, RunRateLimiter
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
-from tests.conftest import FakeClock
+from tests.helpers import FakeClock
 
 pytestmark = pytest.mark.anyio
 

@@ -17,10 +17,10 @@ from desktop_flows_mcp.idempotency import IdempotencyStore
 from desktop_flows_mcp.shared_state import open_shared_state
 from desktop_flows_mcp.shared_state.redis_keys import RedisIdempotencyKeys
 from desktop_flows_mcp.shared_state.redis_limits import RedisReadBudget
-from tests.conftest import error_of, ok
+from tests.helpers import error_of, ok
+from tests.processes import run_cli
 from tests.redis_server import free_port
-from tests.test_cli import run_cli
-from tests.test_full_stack import INVOICE_FLOW, INVOICE_INPUTS, full_stack
+from tests.stacks import INVOICE_FLOW, INVOICE_INPUTS, full_stack
 
 SECRET = "s3cr3t-pa55word"
 

@@ -31,8 +31,8 @@ from datetime import datetime
 from ..config import Settings
 from ..dataverse.client import DataverseClient
 from ..dataverse.resilience import Clock, ReadPacer, SharedReadBudget, Sleep
-from ..diagnosis.run_hints import queued_hint
 from ..flows import FlowCatalogue
+from ..knowledge.run_hints import queued_hint
 from ..models import FlowRun, RunOutputs
 from ..recent import Recent
 from ..run_callbacks import RunCallbacks, RunWakeups

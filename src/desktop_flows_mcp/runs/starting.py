@@ -18,15 +18,15 @@ from typing import Any, Literal
 import anyio
 
 from ..adoption import RunAdopter
+from ..bounds import MAX_NAME, clean
 from ..call_scope import answer_at_once
-from ..callback_urls import check_callback_url
-from ..config import ConnectionType, RunMode
+from ..config.callback_urls import check_callback_url
 from ..dataverse.client import RunDesktopFlowRequest
 from ..dataverse.odata import is_guid, parse_guid
 from ..errors import DesktopFlowsError, ErrorCode, invalid_argument
 from ..flows import gather
 from ..idempotency import Attempt, IdempotencyKeys, KeyRecord
-from ..models import FlowRef, FlowRun, RunStatus, StartedRun
+from ..models import ConnectionType, FlowRef, FlowRun, RunMode, RunStatus, StartedRun
 from ..schema import normalise, validate_inputs
 from .context import Progress, RunContext, no_progress
 from .waiting import RunWaiter
@@ -91,7 +91,7 @@ class RunStarter:
         started = StartedRun(
             run_id="",
             flow_id=ref.id,
-            flow_name=ref.name,
+            flow_name=clean(ref.name, MAX_NAME),
             status=RunStatus.Waiting.name,
             status_code=int(RunStatus.Waiting),
             is_terminal=False,
