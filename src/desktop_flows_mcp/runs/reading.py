@@ -30,13 +30,14 @@ class RunReader:
         budget; other reads count against it and go first."""
         run_id = parse_guid(run_id, argument="run_id")
         context = self._context
-        finished = context.finished.get(run_id)
-        if finished is not None:
+        if (finished := context.finished.get(run_id)) is not None:
             return finished.model_copy(deep=True)
         if background:
             await context.reads.acquire()
+            if (finished := context.finished.get(run_id)) is not None:  # it ended while this read waited its turn
+                return finished.model_copy(deep=True)
         else:
-            context.reads.charge()
+            await context.reads.charge()
         run = FlowRun.from_row(await context.client.get_flow_session(run_id))
         run.run_id = run_id
         context.read_at.put(run_id, context.clock())
