@@ -207,6 +207,7 @@ class App:
                     keys=shared.keys,
                     callbacks=callbacks,
                     wakeups=wakeups,
+                    shared_reads=shared.read_budget,
                 )
                 receiver = None
                 if callbacks is not None:

@@ -25,7 +25,7 @@ from mcp.server import MCPServer
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.types import CallToolResult
 
-from ..bounds import MAX_MESSAGE_DEPTH, MAX_NAME, clean, value_problem
+from ..bounds import MAX_MESSAGE_DEPTH, MAX_NAME, clean, json_too_deep, value_problem
 from ..errors import invalid_argument
 from . import error_result
 
@@ -205,7 +205,7 @@ def _validator(tool: str, schema: Schema) -> Validate:
 def _parse_json_strings(arguments: dict[str, Any], properties: Schema) -> None:
     for name, value in list(arguments.items()):
         kind = cast(Schema, properties.get(name) or {}).get("type")
-        if isinstance(value, str) and kind in ("object", "array"):
+        if isinstance(value, str) and kind in ("object", "array") and not json_too_deep(value, MAX_MESSAGE_DEPTH):
             try:
                 parsed = json.loads(value)
             except ValueError:
