@@ -10,13 +10,14 @@ taken interleaved with it, and the medians are reported.
     python bench/bench.py callbacks    # status reads and latency of a wait, with and without a run's callback
     python bench/bench.py --json ...   # one JSON object instead of the table
 
-Start-up: desktop hosts spawn the server on every start. Baseline: a process that only imports the MCP SDK
-(the floor any SDK-based server pays). Ours: import the CLI, parse settings and build the server, which is
-what happens before the first byte of stdio is read.
+Start-up: desktop hosts spawn the server on every start. Baseline: a bare SDK stdio server (an MCPServer with one
+tool, ``mcp.run()``). Ours: ``python -m desktop_flows_mcp`` on a Dataverse URL with an access token. Each figure is
+the time from spawning the process to reading its answer to ``initialize`` on stdout.
 
-Per call: baseline: a bare MCPServer tool returning a pydantic model through the in-memory client. Ours:
-get_desktop_flow_run through the same client, with Dataverse answered by an in-process httpx transport, so
-the figure is our own per-call path (validation, client, parsing, error boundary) without the network.
+Per call: both servers as processes over stdio, one ``tools/call`` at a time, read back before the next. Baseline:
+the bare server's tool returning a pydantic model. Ours: get_desktop_flow_run, with Dataverse answered by an
+in-process httpx transport, so the figure is our own per-call path (our stdio loop, the tool surface, the client,
+parsing, the error boundary) without the network.
 
 Economy: counts, not timings, so exact and repeatable. The server runs in process over the emulator on fake time
 (both protocol eras); every Dataverse request crosses a counting transport.
@@ -26,6 +27,8 @@ Economy: counts, not timings, so exact and repeatable. The server runs in proces
                      wait_for_desktop_flow_run -> get_desktop_flow_run_outputs: requests and result text bytes
     waiting          a 600 s run watched with wait_for_desktop_flow_run(timeout_seconds=60) for 10 fake minutes:
                      status reads (GET flowsessions(id)) per call, i.e. per minute of waiting
+    hostile flows    tools/list with per-flow tools for one flow (the baseline), then with 10 more flows whose
+                     schemas are 5 MB, or about 200 KB of prose full of control and bidi characters
 
 Callbacks: a 20-second run (the 600 s report flow with timeout_seconds=20: TimedOut 21 s after the start, queue
 included) followed by wait_for_desktop_flow_run(timeout_seconds=60), on fake time. Baseline: no public URL, so the
@@ -48,8 +51,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
-
 if TYPE_CHECKING:
     import httpx
     from mcp import Client
@@ -57,95 +58,149 @@ if TYPE_CHECKING:
 RUNS = 9
 CALLS = 300
 
-BASELINE_STARTUP = "import mcp.server"
-OUR_STARTUP = (
-    "from desktop_flows_mcp.cli import settings_from, _parser\n"
-    "from desktop_flows_mcp.app import App\n"
-    "from desktop_flows_mcp.server import build_server\n"
-    "build_server(App(settings_from(_parser().parse_args([]), {})))\n"
-    "import sys\n"
-    "heavy = [m for m in ('msal', 'jsonschema', 'desktop_flows_mcp.emulator') if m in sys.modules]\n"
-    "assert not heavy, heavy\n"
-)
-
+# Both servers are real processes speaking MCP over stdio, measured in the same run, interleaved.
+BARE_SERVER = """
+from mcp.server import MCPServer
+from pydantic import BaseModel
 
 class Echo(BaseModel):
     run_id: str
     status: str
 
+mcp = MCPServer("bare", log_level="WARNING")
 
-def _time_process(code: str) -> float:
+@mcp.tool()
+async def get_thing(run_id: str) -> Echo:
+    return Echo(run_id=run_id, status="Running")
+
+mcp.run()
+"""
+OUR_SERVER = ["-m", "desktop_flows_mcp"]  # the console script's code path, stdio, access-token sign-in
+OUR_ENV = {"DATAVERSE_URL": "https://contoso.crm.dynamics.com", "DATAVERSE_ACCESS_TOKEN": "t"}
+RUN_ROW = {
+    "flowsessionid": "d9687093-d0c0-ec11-983e-0022480b428a",
+    "statuscode": 2,
+    "statecode": 0,
+    "createdon": "2026-11-28T09:00:00Z",
+    "startedon": "2026-11-28T09:00:05Z",
+    "runmode": 1,
+    "_regardingobjectid_value": "f091ffab-58bb-4630-a115-659453d56f59",
+}
+# Per call, Dataverse is answered in process with one run row, so the figure is our own path: the stdio loop, the
+# tool surface, the client, parsing, the error boundary.
+OUR_CALL_SERVER = f"""
+import anyio, httpx
+from desktop_flows_mcp.app import App
+from desktop_flows_mcp.config import Settings
+from desktop_flows_mcp.logs import configure_logging
+from desktop_flows_mcp.server import build_server
+from desktop_flows_mcp.stdio import serve_stdio
+
+configure_logging("WARNING", "text")
+transport = httpx.MockTransport(lambda request: httpx.Response(200, json={RUN_ROW!r}))
+app = App(Settings.from_env({OUR_ENV!r}), dataverse_transport=transport)
+anyio.run(serve_stdio, build_server(app))
+"""
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
+}
+
+
+class _StdioServer:
+    """A server process and its pipes; ``ask`` writes one request and reads lines until its answer."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        import os
+
+        self.process = subprocess.Popen(
+            [sys.executable, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message).encode() + b"\n")
+        self.process.stdin.flush()
+
+    def ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        self.send(message)
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the server ended before answering {message['method']}")
+            answer = json.loads(line)
+            if answer.get("id") == message["id"]:
+                return answer
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def _cold_start(args: list[str], env: dict[str, str] | None = None) -> float:
+    """Seconds from spawning the server to its answer to initialize."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True)
-    return time.perf_counter() - started
+    server = _StdioServer(args, env)
+    answer = server.ask(INITIALIZE)
+    elapsed = time.perf_counter() - started
+    assert "result" in answer, answer
+    server.close()
+    return elapsed
 
 
 def startup() -> dict[str, float]:
     baseline: list[float] = []
     ours: list[float] = []
-    _time_process(OUR_STARTUP)  # warm the file cache and byte-code for both
+    _cold_start(OUR_SERVER, OUR_ENV)  # warm the file cache and byte-code for both
+    _cold_start(["-c", BARE_SERVER])
     for _ in range(RUNS):
-        baseline.append(_time_process(BASELINE_STARTUP))
-        ours.append(_time_process(OUR_STARTUP))
+        baseline.append(_cold_start(["-c", BARE_SERVER]))
+        ours.append(_cold_start(OUR_SERVER, OUR_ENV))
     b, o = statistics.median(baseline), statistics.median(ours)
-    print(f"startup  baseline(import mcp.server) {b * 1000:7.1f} ms   ours {o * 1000:7.1f} ms   ratio {o / b:5.2f}")
+    print(f"startup  baseline(bare SDK stdio server) {b * 1000:7.1f} ms   ours {o * 1000:7.1f} ms   ratio {o / b:5.2f}")
     return {"baseline_ms": round(b * 1000, 1), "ours_ms": round(o * 1000, 1), "ratio": round(o / b, 2)}
 
 
-async def _calls() -> tuple[float, float]:
-    import httpx
-    from mcp import Client
-    from mcp.server import MCPServer
-
-    from desktop_flows_mcp.app import App
-    from desktop_flows_mcp.config import Settings
-    from desktop_flows_mcp.server import build_server
-
-    bare: MCPServer[Any] = MCPServer("baseline")
-
-    @bare.tool()
-    async def get_thing(run_id: str) -> Echo:  # pyright: ignore[reportUnusedFunction]
-        return Echo(run_id=run_id, status="Running")
-
-    row = {
-        "flowsessionid": "d9687093-d0c0-ec11-983e-0022480b428a",
-        "statuscode": 2,
-        "statecode": 0,
-        "createdon": "2026-11-28T09:00:00Z",
-        "startedon": "2026-11-28T09:00:05Z",
-        "runmode": 1,
-        "_regardingobjectid_value": "f091ffab-58bb-4630-a115-659453d56f59",
-    }
-    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=row))
-    settings = Settings.from_env({"DATAVERSE_URL": "https://contoso.crm.dynamics.com", "DATAVERSE_ACCESS_TOKEN": "t"})
-    ours = build_server(App(settings, dataverse_transport=transport))
-    args = {"run_id": row["flowsessionid"]}
-
-    async with Client(bare) as base_client, Client(ours) as our_client:
-        for _ in range(20):  # warm up both
-            await base_client.call_tool("get_thing", args)
-            await our_client.call_tool("get_desktop_flow_run", args)
-        base_times: list[float] = []
-        our_times: list[float] = []
-        for _ in range(RUNS):
-            started = time.perf_counter()
-            for _ in range(CALLS // RUNS):
-                await base_client.call_tool("get_thing", args)
-            base_times.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            for _ in range(CALLS // RUNS):
-                result = await our_client.call_tool("get_desktop_flow_run", args)
-                assert not result.is_error, result
-            our_times.append(time.perf_counter() - started)
-    per = CALLS // RUNS
-    return statistics.median(base_times) / per, statistics.median(our_times) / per
+def _timed_calls(server: _StdioServer, tool: str, first_id: int) -> float:
+    arguments = {"run_id": RUN_ROW["flowsessionid"]}
+    started = time.perf_counter()
+    for n in range(CALLS // RUNS):
+        answer = server.ask(
+            {
+                "jsonrpc": "2.0",
+                "id": first_id + n,
+                "method": "tools/call",
+                "params": {"name": tool, "arguments": arguments},
+            }
+        )
+        assert not answer["result"].get("isError"), answer
+    return (time.perf_counter() - started) / (CALLS // RUNS)
 
 
 def calls() -> dict[str, float]:
-    import anyio
-
-    b, o = anyio.run(_calls)
-    print(f"per call baseline(bare SDK tool)     {b * 1e6:7.0f} us   ours {o * 1e6:7.0f} us   ratio {o / b:5.2f}")
+    bare, ours = _StdioServer(["-c", BARE_SERVER]), _StdioServer(["-c", OUR_CALL_SERVER])
+    for server in (bare, ours):
+        server.ask(INITIALIZE)
+        server.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    _timed_calls(bare, "get_thing", 1_000_000)  # warm up both
+    _timed_calls(ours, "get_desktop_flow_run", 1_000_000)
+    base_times: list[float] = []
+    our_times: list[float] = []
+    for run in range(RUNS):
+        base_times.append(_timed_calls(bare, "get_thing", run * CALLS))
+        our_times.append(_timed_calls(ours, "get_desktop_flow_run", run * CALLS))
+    bare.close()
+    ours.close()
+    b, o = statistics.median(base_times), statistics.median(our_times)
+    print(f"per call baseline(bare SDK stdio tool)  {b * 1e6:7.0f} us   ours {o * 1e6:7.0f} us   ratio {o / b:5.2f}")
     return {"baseline_us": round(b * 1e6), "ours_us": round(o * 1e6), "ratio": round(o / b, 2)}
 
 
@@ -292,6 +347,50 @@ async def _waiting(client: Client, wire: _Wire, clock: FakeClock) -> dict[str, A
     }
 
 
+HOSTILE_TEXT = "\x1b[31m\u202egnp.exe\u202c\x07\r\n"
+
+
+def _hostile_schema(repeat: int) -> str:
+    prose = (HOSTILE_TEXT + "x") * repeat
+    inputs: dict[str, Any] = {
+        f"In{n}": {"type": "string", "title": prose, "description": prose, "value": prose} for n in range(10)
+    }
+    inputs["Choice"] = {"type": "string", "enum": [f"v{n}{HOSTILE_TEXT}" for n in range(1000)]}
+    return json.dumps({"schema": {"type": "object", "properties": inputs}})
+
+
+async def _hostile_flows(mode: str) -> dict[str, Any]:
+    """tools/list bytes with per-flow tools, before and after 10 hostile flows join the allow-list."""
+    from mcp import Client
+
+    from desktop_flows_mcp.app import App
+    from desktop_flows_mcp.config import Settings
+    from desktop_flows_mcp.emulator import Emulator
+    from desktop_flows_mcp.server import build_server
+
+    figures: dict[str, Any] = {}
+    for label, repeat in (("baseline", 0), ("schemas_5_mb", 4_300), ("prose_200_kb", 140)):
+        emulator = Emulator()
+        invoice = next(row for row in emulator.store.workflows.values() if row["name"] == INVOICE_FLOW)
+        ids = [str(invoice["workflowid"])]
+        for n in range(10 if repeat else 0):
+            flow_id = f"0e0e0e0e-1111-4222-8333-4444444444{n:02d}"
+            schema = _hostile_schema(repeat)
+            emulator.store.workflows[flow_id] = {
+                **invoice, "workflowid": flow_id, "name": f"Hostile {n}", "description": HOSTILE_TEXT * 1000,
+                "inputs": schema, "outputs": schema,
+            }  # fmt: skip
+            ids.append(flow_id)
+        env = {"DESKTOP_FLOWS_FLOW_TOOLS": "true", "DESKTOP_FLOWS_ALLOWED": ",".join(ids)}
+        server = build_server(App(Settings.from_env(env), dataverse_transport=emulator.transport()))
+        async with Client(server, mode=mode, raise_exceptions=True) as client:  # type: ignore[arg-type]
+            listed = (await client.list_tools()).model_dump(mode="json", by_alias=True, exclude_none=True)
+        figures[label] = {"bytes": _compact({"tools": listed["tools"]}), "tools": len(listed["tools"])}
+        if repeat:
+            figures[label]["schema_bytes"] = len(_hostile_schema(repeat))
+    return figures
+
+
 def _economy_table(figures: dict[str, Any]) -> None:
     eras = list(figures["eras"])
     first = figures["eras"][eras[0]]
@@ -325,6 +424,17 @@ def _economy_table(figures: dict[str, Any]) -> None:
         same = all(other[k] == first[k] for k in ("short_job", "waiting"))
         same = same and other["tools_list"]["per_tool"] == first["tools_list"]["per_tool"]
         print(f"  {era}: per-tool bytes, short job and waiting " + ("same as " + eras[0] if same else "DIFFER"))
+    for era, hostile in figures["hostile_flows"].items():
+        base = hostile["baseline"]
+        line = f"hostile flows {era:<10} tools/list with one per-flow tool {base['bytes']} B"
+        for label, name in (("schemas_5_mb", "5 MB schemas"), ("prose_200_kb", "hostile prose")):
+            got = hostile[label]
+            added = got["bytes"] - base["bytes"]
+            line += (
+                f"; +10 flows with {name} ({got['schema_bytes'] // 1024} KB each): {got['bytes']} B "
+                f"(x{got['bytes'] / base['bytes']:.2f}, {got['tools'] - base['tools']} tools, {added // 10} B a flow)"
+            )
+        print(line)
 
 
 def economy(quiet: bool = False) -> dict[str, Any]:
@@ -333,6 +443,7 @@ def economy(quiet: bool = False) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "issue_8_baseline": {"note": "measured on the previous main", **ISSUE_8_BASELINE},
         "eras": {era: anyio.run(_economy_era, mode) for era, mode in ERAS.items()},
+        "hostile_flows": {era: anyio.run(_hostile_flows, mode) for era, mode in ERAS.items()},
     }
     if not quiet:
         _economy_table(figures)

@@ -298,7 +298,11 @@ def _doctor(args: argparse.Namespace) -> int:
 
     from .doctor import Doctor
 
-    doctor = Doctor(lambda: settings_from(args, os.environ), word=lambda error: worded(error, args))
+    doctor = Doctor(
+        lambda: settings_from(args, os.environ),
+        word=lambda error: worded(error, args),
+        tell=lambda text: print(f"desktop-flows-mcp: {text}", file=sys.stderr, flush=True),
+    )
     report = anyio.run(doctor.run)
     if hasattr(sys.stdout, "reconfigure"):
         cast(Any, sys.stdout).reconfigure(errors="replace")  # ✔ and ✘ on a console that cannot show them

@@ -1,6 +1,8 @@
 """What the tools return: the logical entities, trimmed to what an agent can use.
 
-Dataverse rows are parsed here (``@odata.*`` annotations and internal columns never reach the model).
+Flow and run rows are parsed here (``@odata.*`` annotations and internal columns never reach the model); the
+machine, group, log and identity rows are parsed beside the services that read them (``diagnosis/``, ``access``).
+The run enums on the wire (``ConnectionType``, ``RunMode``) live here, so the client and config share them.
 Every result model's JSON Schema also admits the error envelope ``{"error": {...}}``, because common MCP
 clients validate error results against ``outputSchema`` too.
 """
@@ -14,8 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .diagnosis.run_hints import DIAGNOSE_FAILED, FAILED_STATUSES, hint_for
+from .bounds import MAX_LISTED_TEXT, MAX_NAME, clean
 from .errors import cap, scrub
+from .knowledge.run_hints import DIAGNOSE_FAILED, FAILED_STATUSES, hint_for
 
 # The error envelope as every output schema admits it. Its fields (code, message, hint, retryable, ...) are the
 # same for every tool and described once, in the server's instructions, rather than in each tool's schema.
@@ -107,6 +110,8 @@ def is_terminal(code: int | None) -> bool:
 
 
 FlowState = Literal["draft", "published", "suspended", "unknown"]
+ConnectionType = Literal["connection", "connection_reference"]  # RunDesktopFlow's connectionType, in our words
+RunMode = Literal["attended", "unattended"]  # RunDesktopFlow's runMode
 _FLOW_STATES: dict[int, FlowState] = {0: "draft", 1: "published", 2: "suspended"}
 
 
@@ -176,10 +181,11 @@ class DesktopFlow(BaseModel):
     @classmethod
     def from_row(cls, row: Row, *, allowed: bool) -> DesktopFlow:
         ref = FlowRef.from_row(row)
+        description = clean(_text(row, "description") or "", MAX_LISTED_TEXT)
         return cls(
             id=ref.id,
-            name=ref.name,
-            description=_text(row, "description"),
+            name=clean(ref.name, MAX_NAME),  # the flow's author wrote both: shown clean and capped
+            description=description or None,
             state=ref.state,
             modified_on=parse_timestamp(row.get("modifiedon")),
             runnable=ref.state == "published" and allowed,
@@ -256,7 +262,7 @@ class FlowRun(ToolResult):
 class StartedRun(FlowRun):
     flow_name: str | None = None
     connection_name: str | None = None
-    connection_type: Literal["connection", "connection_reference"] | None = None
+    connection_type: ConnectionType | None = None
     reused: bool = Field(default=False, description="True: idempotency_key matched an earlier run; none started.")
     license_check: str | None = Field(default=None, description="Dataverse's licence verdict for the run.")
     warning: str | None = Field(default=None, description="Set when the run started but could not be followed.")

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 from mcp.server import CacheHint, MCPServer
+from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from . import __version__
 from .app import App, Services
@@ -77,6 +78,7 @@ def build_server(
             finally:
                 start_up.cancel_scope.cancel()
 
+    bus = InMemorySubscriptionBus()  # subscriptions/listen (2026-07-28): per-flow tools announce changes on it
     mcp: MCPServer[Services] = MCPServer(
         "desktop-flows-mcp",
         title="Power Automate desktop flows",
@@ -86,6 +88,7 @@ def build_server(
         lifespan=lifespan,
         log_level="WARNING",  # the CLI configures logging; the SDK must not turn on INFO for httpx
         cache_hints={"tools/list": TOOLS_LIST_CACHE},
+        subscriptions=bus,
         extensions=[RunTasks(task_tools=task_tools or runs_a_flow, now=app.clock.now)],
     )
     register_flow_tools(mcp)
@@ -100,6 +103,6 @@ def build_server(
     if flow_tools:
         from .tools.flow_tools import install_flow_tools
 
-        install_flow_tools(mcp, surface, app)
+        install_flow_tools(mcp, surface, app, bus)
     mcp.middleware.append(TaskListener(now=app.clock.now, wait_for_change=wait_for_change or app.wait_for_change))
     return mcp

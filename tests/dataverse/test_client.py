@@ -14,7 +14,7 @@ from desktop_flows_mcp.auth import BearerAuth, StaticTokenProvider
 from desktop_flows_mcp.dataverse.client import DataverseClient, RunDesktopFlowRequest
 from desktop_flows_mcp.dataverse.resilience import RunRateLimiter
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
-from tests.conftest import API, ENV_URL, FLOW_ID, RUN_ID, TOKEN, FakeClock, flow_row, run_row
+from tests.helpers import API, ENV_URL, FLOW_ID, RUN_ID, TOKEN, FakeClock, flow_row, run_row
 
 pytestmark = pytest.mark.anyio
 

@@ -16,8 +16,8 @@ from desktop_flows_mcp.auth import StaticTokenProvider
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import RUN_ONLY_TOKEN, Emulator
 from desktop_flows_mcp.server import build_server
-from tests.conftest import FakeClock, error_of, ok
-from tests.test_full_stack import ERAS, CountingTransport, Stack, full_stack
+from tests.helpers import FakeClock, error_of, ok
+from tests.stacks import ERAS, CountingTransport, Stack, full_stack
 
 pytestmark = pytest.mark.anyio
 

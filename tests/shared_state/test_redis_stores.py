@@ -20,7 +20,7 @@ from desktop_flows_mcp.shared_state.redis_callbacks import RedisCallbackTokens, 
 from desktop_flows_mcp.shared_state.redis_keys import RedisIdempotencyKeys
 from desktop_flows_mcp.shared_state.redis_limits import RedisPauseBoard, RedisRunWindow
 from desktop_flows_mcp.shared_state.redis_state import client_for, probe, shared_cursor_key
-from tests.conftest import FakeClock
+from tests.helpers import FakeClock
 from tests.redis_server import free_port
 
 pytestmark = pytest.mark.anyio

@@ -1,12 +1,16 @@
 """A typed async client for the Dataverse Web API calls desktop flows need, and nothing about MCP.
 
 One method per Web API call. Every failure is raised as ``DesktopFlowsError`` (see ``errors/``);
-``errors.from_status`` is the only place HTTP statuses and Dataverse codes are read.
+``errors.from_status`` is the only place an HTTP status and a Dataverse code become an error category (``core``
+reads the status only to choose between returning, retrying and raising; ``discovery`` words its own failures).
 
     core.py             DataverseCore: _send (retries, throttling, run-rate limits), JSON reads, paging
+    resilience.py       the retry table, the shared 429 gate and the per-connection run limit
     answers.py          reading bodies and rows; a failed response or network error as a DesktopFlowsError
+    odata.py            OData query values, quoted and checked
     flow_operations.py  desktop flows, starting/cancelling/reading runs, connection references
     diagnosis_reads.py  machines and groups, action logs and their settings, the caller's identity
+    discovery.py        the environments a person can reach (Global Discovery), beside the client
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ _CREDENTIAL = re.compile(
     # An Authorization header value; a plain word of up to 15 letters after "bearer" is prose ("bearer token").
     r"(?i)(bearer\s+)(?![a-z]{1,15}(?![a-z0-9\-._~+/=]))[A-Za-z0-9\-._~+/]+=*"
     r"|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"  # a JWT anywhere
-    r"|((?:client_secret|password|secret|access_token|refresh_token|sig)\s*[=:]\s*)[^\s&,;\"']+"
+    r"|((?:client_secret|password|pwd|secret|access_token|refresh_token|sig|accountkey|sharedaccesskey)\s*[=:]\s*)"
+    r"[^\s&,;\"']+"
 )
 
 

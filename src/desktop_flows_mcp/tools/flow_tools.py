@@ -13,7 +13,8 @@ gone      a call to a tool whose flow went away is ``not_found`` with a hint, ne
 ========  ==================================================================================================
 
 The SDK builds a tool's schema from a Python signature, which flow inputs (any names, typed at run time) do not
-have; so each tool is an SDK ``Tool`` with a hand-built schema, the form the SDK publishes but does not re-check.
+have; so each tool is added with a hand-built schema (``sdk_seams.add_prebuilt_tool``), which the SDK publishes but
+does not re-check.
 """
 
 from __future__ import annotations
@@ -24,30 +25,27 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import anyio
-from mcp.server import MCPServer, NotificationOptions
+from mcp.server import MCPServer
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.tools.base import Tool
-from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
-from mcp.shared.subscriptions import ToolsListChanged
-from mcp.types import ToolAnnotations
+from mcp.server.subscriptions import SubscriptionBus, ToolsListChanged
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import ConfigDict
 
 from ..app import App, Services
+from ..bounds import MAX_NAME, clean
 from ..errors import DesktopFlowsError, ErrorCode, flow_tool_gone
 from ..flows import PublishedFlow, unmatched_warning
 from ..models import StartedRun
+from ..sdk_seams import add_prebuilt_tool, advertise_tools_changed, connection_of
 from ..slugs import tool_names
 from . import boundary, error_result, progress_reporter, services
 from .flow_schemas import (
+    ANNOTATIONS,
     RUN_OPTIONS_ARGUMENT,
     WAIT_SECONDS,
+    Published,
     check_options,
-    description,
-    input_schema,
-    output_schema,
-    outputs_schema,
+    publish,
     run_options_schemas,
     typed_outputs,
     unfit,
@@ -61,31 +59,21 @@ REFRESH_SECONDS = 300.0  # as long as clients may cache tools/list (server.TOOLS
 RETRY_SECONDS = 60.0  # after a failed read, tools/list tries again no sooner
 # What a run start says when its flow is gone: deleted, renamed off the allow-list, or no longer published.
 _GONE_CODES = (ErrorCode.NOT_FOUND, ErrorCode.FLOW_NOT_ALLOWED, ErrorCode.INVALID_ARGUMENT)
-# idempotentHint false and openWorldHint true are the protocol's defaults: not repeated in every per-flow tool.
-ANNOTATIONS = ToolAnnotations(read_only_hint=False, destructive_hint=False)
 
 
 @dataclass(frozen=True)
 class FlowTool:
     name: str
     flow: PublishedFlow
-    outputs: dict[str, Any]  # the JSON Schema the result's `outputs` must meet
-
-
-class _Arguments(ArgModelBase):
-    """Every argument passes through as one dict: ToolSurface has already checked them against the schema."""
-
-    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
-
-    def model_dump_one_level(self) -> dict[str, Any]:
-        return {"arguments": dict(self.model_extra or {})}
+    shown: Published  # its entry in tools/list; ``shown.outputs`` is what the result's `outputs` must meet
 
 
 class FlowTools:
     """The per-flow tools of one server, and the middleware that builds them when a client first needs them."""
 
-    def __init__(self, mcp: MCPServer[Services], surface: ToolSurface, app: App) -> None:
+    def __init__(self, mcp: MCPServer[Services], surface: ToolSurface, app: App, bus: SubscriptionBus) -> None:
         self._mcp = mcp
+        self._bus = bus
         self._surface = surface
         self._app = app
         self._clock = app.clock.monotonic
@@ -139,25 +127,31 @@ class FlowTools:
         if check.unmatched and unmatched != self._unmatched:  # said once per change, not at every refresh
             log.warning("per-flow tools: %s", unmatched_warning(check.unmatched))
         self._unmatched = unmatched
-        return self._install(check.flows)
+        return await self._install(check.flows)
 
-    def _install(self, flows: list[PublishedFlow]) -> bool:
+    async def _install(self, flows: list[PublishedFlow]) -> bool:
         fit: list[PublishedFlow] = []
         for flow in flows:
             reason = unfit(flow)
             if reason:
-                log.warning("per-flow tools: no tool for %r: %s; run it with run_desktop_flow.", flow.ref.name, reason)
+                _no_tool(flow, reason)
             else:
                 fit.append(flow)
         if len(fit) > MAX_FLOW_TOOLS:
             log.warning("per-flow tools: %d flows are allowed; tools are offered for the first 50 by name.", len(fit))
             fit = fit[:MAX_FLOW_TOOLS]
-        builtin = {tool.name for tool in self._mcp._tool_manager.list_tools()} - set(self._tools)  # pyright: ignore[reportPrivateUsage]
+        offered = {tool.name: tool for tool in await self._mcp.list_tools()}
+        builtin = set(offered) - set(self._tools)
         names = tool_names({flow.ref.id: flow.ref.name for flow in fit}, reserved=builtin)
-        run_tool = self._mcp._tool_manager.get_tool("run_desktop_flow")  # pyright: ignore[reportPrivateUsage]
-        assert run_tool is not None  # per-flow tools exist only where run_desktop_flow does (not read-only)
-        options, self._options_check = run_options_schemas(run_tool.parameters)
-        fresh = {names[f.ref.id]: FlowTool(names[f.ref.id], f, outputs_schema(f)) for f in fit}
+        # per-flow tools exist only where run_desktop_flow does (not read-only)
+        options, self._options_check = run_options_schemas(offered["run_desktop_flow"].input_schema)
+        fresh: dict[str, FlowTool] = {}
+        for flow in fit:
+            shown = publish(names[flow.ref.id], flow, options)
+            if isinstance(shown, str):
+                _no_tool(flow, shown)
+            else:
+                fresh[names[flow.ref.id]] = FlowTool(names[flow.ref.id], flow, shown)
         if {n: t.flow for n, t in fresh.items()} == {n: t.flow for n, t in self._tools.items()}:
             return False
         for name, old in self._tools.items():
@@ -165,7 +159,7 @@ class FlowTools:
             if name not in fresh:
                 self._gone[name] = (old.flow.ref.name, "is no longer published and allowed, or was renamed")
         for name, tool in fresh.items():
-            self._register(tool, options)
+            self._register(tool)
             self._gone.pop(name, None)
         self._tools = fresh
         self._surface.invalidate()
@@ -175,7 +169,7 @@ class FlowTools:
     def _remember_connection(self, ctx: ServerRequestContext[Any, Any]) -> None:
         """A handshake-era client's connection lives as long as the client (``ctx.session`` is one request's); a
         2026-07-28 client has no standing channel and hears of changes on ``subscriptions/listen`` instead."""
-        connection: Any = getattr(ctx.session, "_connection", None)  # the SDK keeps the long-lived one private
+        connection = connection_of(ctx)
         if connection is not None and connection.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             self._connections.add(connection)
 
@@ -184,7 +178,7 @@ class FlowTools:
         session that has listed or called tools on its own channel (at 2026-07-28 the SDK drops that copy). A
         client that cannot hear it still gets not_found with a hint on a stale call."""
         try:
-            await self._mcp._subscriptions.publish(ToolsListChanged())  # pyright: ignore[reportPrivateUsage]
+            await self._bus.publish(ToolsListChanged())
         except Exception:
             log.debug("per-flow tools: list_changed not published to listeners", exc_info=True)
         for connection in list(self._connections):
@@ -194,22 +188,19 @@ class FlowTools:
                 self._connections.discard(connection)
                 log.debug("per-flow tools: list_changed not delivered to a session", exc_info=True)
 
-    def _register(self, tool: FlowTool, options: dict[str, Any]) -> None:
+    def _register(self, tool: FlowTool) -> None:
         async def call(ctx: Context[Services], arguments: dict[str, Any]) -> StartedRun:
             return await self._call(tool, ctx, arguments)
 
         call.__name__ = tool.name
-        fn = boundary(call)
-        metadata = FuncMetadata(arg_model=_Arguments, output_schema=output_schema(tool.flow))
-        self._mcp._tool_manager._tools[tool.name] = Tool(  # pyright: ignore[reportPrivateUsage]
-            fn=fn,
+        add_prebuilt_tool(
+            self._mcp,
+            boundary(call),
             name=tool.name,
-            title=tool.flow.ref.name,
-            description=description(tool.flow),
-            parameters=input_schema(tool.flow, options),
-            fn_metadata=metadata,
-            is_async=True,
-            context_kwarg="ctx",
+            title=tool.shown.title,
+            description=tool.shown.description,
+            input_schema=tool.shown.input_schema,
+            output_schema=tool.shown.output_schema,
             annotations=ANNOTATIONS,
         )
 
@@ -233,7 +224,7 @@ class FlowTools:
             await self._recheck(tool, svc, ctx)
         except Exception:  # the run started: nothing after this may turn the result into an error
             log.warning("per-flow tools: checking %s after its run failed", tool.name, exc_info=True)
-        return typed_outputs(started, tool.outputs)
+        return typed_outputs(started, tool.shown.outputs)
 
     async def _recheck(self, tool: FlowTool, svc: Services, ctx: Context[Services]) -> str | None:
         """After a call: has the flow behind ``tool`` changed? Then rebuild and announce. Reads only what the
@@ -256,6 +247,12 @@ class FlowTools:
         return why
 
 
+def _no_tool(flow: PublishedFlow, why: str) -> None:
+    log.warning(
+        "per-flow tools: no tool for %r: %s; run it with run_desktop_flow.", clean(flow.ref.name, MAX_NAME), why
+    )
+
+
 async def _change(tool: FlowTool, svc: Services) -> str | None:
     catalogue = svc.catalogue
     try:
@@ -273,32 +270,16 @@ async def _change(tool: FlowTool, svc: Services) -> str | None:
     return None
 
 
-def advertise_list_changed(mcp: MCPServer[Services]) -> None:
-    """Legacy sessions learn ``tools.listChanged: true`` at initialize (2026-07-28 derives it from listen)."""
-    lowlevel = mcp._lowlevel_server  # pyright: ignore[reportPrivateUsage]  # the SDK's own transports reach in too
-    original = lowlevel.create_initialization_options
-
-    def options(
-        notification_options: NotificationOptions | None = None,
-        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
-        extensions: dict[str, dict[str, Any]] | None = None,
-    ) -> Any:
-        given = notification_options or NotificationOptions()
-        chosen = NotificationOptions(given.prompts_changed, given.resources_changed, tools_changed=True)
-        return original(chosen, experimental_capabilities, extensions)
-
-    setattr(lowlevel, "create_initialization_options", options)  # noqa: B010
-
-
 def flow_tools_of(mcp: MCPServer[Any]) -> FlowTools | None:
     """The server's per-flow tools, if it offers them: ``flow_tools_of(mcp).tool_names()`` says which tool names
     run a flow exactly as run_desktop_flow does (for rules that apply to every run tool, such as tasks)."""
     return next((m for m in mcp.middleware if isinstance(m, FlowTools)), None)
 
 
-def install_flow_tools(mcp: MCPServer[Services], surface: ToolSurface, app: App) -> FlowTools:
-    """Offer per-flow tools on ``mcp``; the returned registry answers which tools are per-flow run tools."""
-    tools = FlowTools(mcp, surface, app)
+def install_flow_tools(mcp: MCPServer[Services], surface: ToolSurface, app: App, bus: SubscriptionBus) -> FlowTools:
+    """Offer per-flow tools on ``mcp``, announcing changes on ``bus`` (the server's subscription bus); the returned
+    registry answers which tools are per-flow run tools."""
+    tools = FlowTools(mcp, surface, app, bus)
     mcp.middleware.insert(mcp.middleware.index(surface), tools)
-    advertise_list_changed(mcp)
+    advertise_tools_changed(mcp)
     return tools
