@@ -38,6 +38,7 @@ class SharedOptions:
 
     redis_url: Secret | None = None  # redis:// or rediss://; may hold a password, so never shown
     cursor_secret: Secret | None = None  # cursors signed with a key derived from it, valid on every replica
+    state_dir: str | None = None  # idempotency keys' file (without Redis); None: no home, kept in memory
 
     @property
     def redis_display(self) -> str | None:
@@ -49,8 +50,23 @@ class SharedOptions:
         return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path or '/0'}"
 
 
-def read_shared_options(values: EnvReader) -> SharedOptions:
-    return SharedOptions(_redis_url(values), _cursor_secret(values))
+def read_shared_options(values: EnvReader, env: Mapping[str, str], platform: str) -> SharedOptions:
+    state_dir = values.get("DESKTOP_FLOWS_STATE_DIR") or default_state_dir(env, platform)
+    return SharedOptions(_redis_url(values), _cursor_secret(values), state_dir)
+
+
+def default_state_dir(env: Mapping[str, str], platform: str) -> str | None:
+    """The per-user state directory for this platform, from the environment; None when there is no home."""
+    if platform.startswith("win"):
+        base = env.get("LOCALAPPDATA")
+        return f"{base}\\desktop-flows-mcp" if base else None
+    home = env.get("HOME")
+    if platform == "darwin":
+        return f"{home}/Library/Application Support/desktop-flows-mcp" if home else None
+    xdg = env.get("XDG_STATE_HOME")
+    if xdg:
+        return f"{xdg}/desktop-flows-mcp"
+    return f"{home}/.local/state/desktop-flows-mcp" if home else None
 
 
 def _redis_url(values: EnvReader) -> Secret | None:

@@ -1,6 +1,6 @@
 """HTTP test hooks under ``/_emulator/`` (only mounted with ``test_api=True``).
 
-``POST /_emulator/faults`` arms a fault (JSON fields as ``Faults.add``), ``POST /_emulator/advance``
+``POST /_emulator/faults`` arms a fault (JSON fields as ``Faults.add``, ``creates_run_after`` included), ``POST /_emulator/advance``
 ``{"seconds": n}`` moves the clock, ``POST /_emulator/reset`` restores the seed,
 ``GET /_emulator/callbacks`` lists callback deliveries, ``GET /_emulator/requests`` counts API calls,
 ``GET /_emulator/starts`` lists RunDesktopFlow calls that reached the run limit check (connection, time, accepted).
@@ -20,7 +20,18 @@ from .runs import iso
 if TYPE_CHECKING:
     from .app import Emulator
 
-_FAULT_FIELDS = {"path", "method", "times", "status", "code", "message", "retry_after", "delay", "body"}
+_FAULT_FIELDS = {
+    "path",
+    "method",
+    "times",
+    "status",
+    "code",
+    "message",
+    "retry_after",
+    "delay",
+    "body",
+    "creates_run_after",
+}
 
 
 def test_routes(emulator: Emulator) -> list[Route]:
