@@ -85,9 +85,7 @@ async def test_records_outlive_the_store_object_and_keep_only_digests(
 ) -> None:
     redis_url = request.getfixturevalue("redis_url") if kind == "redis" else None
     marker = digest("marker")
-    attempt = Attempt(
-        "flow", "conn", "connection", inputs_digest(SECRET_INPUTS, marker), marker, BEGAN, BEGAN, 0
-    )
+    attempt = Attempt("flow", "conn", "connection", inputs_digest(SECRET_INPUTS, marker), marker, BEGAN, BEGAN, 0)
     async with two_stores(kind, tmp_path, redis_url) as (first, restarted, at_rest):
         await first.remember(SECRET_KEY, KeyRecord("fp", 0, None, attempt))
         uncertain = await restarted.get(SECRET_KEY)

@@ -214,10 +214,10 @@ class EmulatorApp(Starlette):
         if str(scope["path"]).startswith(SERVICE_PATH):
             self.emulator.request_count += 1
             fault = self.emulator.faults.take(str(scope["method"]), str(scope["path"]))
-        if fault is not None and fault.delay:
-            await self.emulator.sleep(fault.delay)
         if fault is not None and fault.creates_run_after is not None:
             await self.emulator.start_late(Request(scope, receive), fault.creates_run_after)
+        if fault is not None and fault.delay:
+            await self.emulator.sleep(fault.delay)
         if fault is not None and fault.body == "drop":
             await drop_connection(send)
         elif fault is not None and fault.status is not None:

@@ -5,8 +5,8 @@ It can answer with a status and Dataverse error body, a truncated JSON body, an 
 or drop the connection; it can also only delay the request (``status=None``).
 
 On a run start, ``creates_run_after`` makes the failure a lie, the way a loaded environment tells one: the run is
-created all the same, ``creates_run_after`` seconds (on the emulator's clock) after the failure was answered; 0
-creates it before answering.
+created all the same, ``creates_run_after`` seconds (on the emulator's clock) after the request arrived, whatever
+was answered meanwhile (after ``delay``); 0 creates it before answering.
 """
 
 from __future__ import annotations
