@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.conftest import error_of, ok
+from tests.conftest import ok
 from tests.shared_state.fleet import Fleet, fleet
 from tests.test_full_stack import INVOICE_FLOW, INVOICE_INPUTS
 
@@ -24,7 +24,8 @@ def run_args(key: str) -> dict[str, Any]:
 
 async def kill_mid_start_then_retry(replicas: Fleet, dies: int, retries: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """Replica ``dies`` is killed while Dataverse holds its start (the run appears 25 s later); ``retries`` calls
-    again before the run appears (the uncertain answer), and after (the answer that settles it)."""
+    again before the run appears (the uncertain answer), and after (the answer that settles it): both answers
+    as they came (``structuredContent``)."""
     key = f"killed-{uuid.uuid4()}"
     await replicas.lie_about_next_start(creates_run_after=25, answer_after=5)
     async with anyio.create_task_group() as group:
@@ -40,28 +41,31 @@ async def kill_mid_start_then_retry(replicas: Fleet, dies: int, retries: int) ->
         replicas.kill(dies)
     if dies == retries:
         await replicas.restart(dies)
-    uncertain = error_of(await replicas.call_alone(retries, "run_desktop_flow", run_args(key)))
+    uncertain = await replicas.call_alone(retries, "run_desktop_flow", run_args(key))
     await replicas.advance(30)
-    settled = ok(await replicas.call_alone(retries, "run_desktop_flow", run_args(key)))
-    return uncertain, settled
+    settled = await replicas.call_alone(retries, "run_desktop_flow", run_args(key))
+    await replicas.advance(300)  # every late run created: the count is final
+    return uncertain.structured_content or {}, settled.structured_content or {}
 
 
 async def test_a_server_killed_mid_start_and_restarted_on_the_key_file_starts_no_second_run(tmp_path: Path) -> None:
     async with fleet(None, size=1, state_dir=str(tmp_path)) as replicas:
         uncertain, settled = await kill_mid_start_then_retry(replicas, dies=0, retries=0)
         starts = await replicas.starts()
-    print(f"killed mid-start, restarted on the key file: {uncertain['code']}, then {settled}; {len(starts)} run(s)")
-    assert uncertain["code"] == "run_status_unknown" and "run_id" not in uncertain
-    assert settled["reused"] is True and len(starts) == 1 and starts[0]["accepted"]
+    print(f"killed mid-start, restarted on the key file: {uncertain}, then {settled}; {len(starts)} run(s)")
+    assert len(starts) == 1 and starts[0]["accepted"]
+    assert uncertain["error"]["code"] == "run_status_unknown" and "run_id" not in uncertain["error"]
+    assert settled["reused"] is True
 
 
 async def test_a_redis_replica_killed_mid_start_leaves_the_attempt_uncertain_then_adopted(redis_url: str) -> None:
     async with fleet(redis_url, size=2) as replicas:
         uncertain, settled = await kill_mid_start_then_retry(replicas, dies=0, retries=1)
         starts = await replicas.starts()
-    print(f"Redis replica killed mid-start: {uncertain['code']}, then {settled}; {len(starts)} run(s)")
-    assert uncertain["code"] == "run_status_unknown" and "run_id" not in uncertain
-    assert settled["reused"] is True and len(starts) == 1 and starts[0]["accepted"]
+    print(f"Redis replica killed mid-start: {uncertain}, then {settled}; {len(starts)} run(s)")
+    assert len(starts) == 1 and starts[0]["accepted"]
+    assert uncertain["error"]["code"] == "run_status_unknown" and "run_id" not in uncertain["error"]
+    assert settled["reused"] is True
 
 
 async def test_two_processes_sharing_the_key_file_start_one_run_for_one_key(tmp_path: Path) -> None:
