@@ -87,7 +87,7 @@ class RunAdopter:
         return attempt.connection_name.lower()
 
     async def _verdict(self, run_id: str, attempt: Attempt) -> str:
-        """"proven" (the attempt's marker), "same inputs" (its inputs, no marker) or "other"."""
+        """ "proven" (the attempt's marker), "same inputs" (its inputs, no marker) or "other"."""
         stored = await self._client.get_flow_session_inputs(run_id)
         text = (stored or b"{}").decode(errors="replace")
         parsed: Any

@@ -1,7 +1,7 @@
 """HTTP test hooks under ``/_emulator/`` (only mounted with ``test_api=True``).
 
-``POST /_emulator/faults`` arms a fault (JSON fields as ``Faults.add``, ``creates_run_after`` included), ``POST /_emulator/advance``
-``{"seconds": n}`` moves the clock, ``POST /_emulator/reset`` restores the seed,
+``POST /_emulator/faults`` arms a fault (JSON fields as ``Faults.add``, ``creates_run_after`` too),
+``POST /_emulator/advance`` ``{"seconds": n}`` moves the clock, ``POST /_emulator/reset`` restores the seed,
 ``GET /_emulator/callbacks`` lists callback deliveries, ``GET /_emulator/requests`` counts API calls,
 ``GET /_emulator/starts`` lists RunDesktopFlow calls that reached the run limit check (connection, time, accepted),
 ``GET /_emulator/late`` the runs a fault's ``creates_run_after`` will still create (flow, when).
