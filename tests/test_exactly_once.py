@@ -14,7 +14,7 @@ import anyio
 import httpx
 import pytest
 
-from desktop_flows_mcp.runs.starting import HORIZON_SECONDS
+from desktop_flows_mcp.adoption import HORIZON_SECONDS
 from tests.conftest import error_of, ok
 from tests.test_full_stack import ERAS, INVOICE_FLOW, INVOICE_INPUTS, Stack, full_stack
 

@@ -5,9 +5,9 @@ A keyed start writes a random 128-bit marker into the whitespace of its inputs s
 it from ``flowsessions(id)/inputs/$value``. The next call with the key (see ``runs.starting``):
 
 1. lists the runs this identity started (``_ownerid_value`` is WhoAmI's UserId) of the flow since the attempt
-   began (less ``SKEW``: Dataverse's clock may differ from ours) up to now, every page of them (more than
-   ``MOST_CANDIDATES``: ``conflict``, nothing is started), and keeps those that ran on the attempt's connection
-   (a connection reference is resolved to its connection first) and that no other idempotency key owns;
+   began up to now or its horizon (each widened by ``SKEW``: Dataverse's clock may differ from ours), every page
+   (more than ``MOST_CANDIDATES``: ``conflict``, nothing is started), and keeps those that ran on the attempt's
+   connection (a connection reference is resolved to its connection first) and that no other idempotency key owns;
 2. reads each one's stored inputs: the run whose marker hashes to the attempt's is its run, **proven**; runs with
    the attempt's inputs but without its marker (a key-less run, another server's) are **unproven** candidates,
    never adopted: the caller names them (``run_status_unknown`` before the horizon, ``conflict`` after).
@@ -27,6 +27,10 @@ from .errors import DesktopFlowsError, ErrorCode
 from .idempotency import Attempt, digest, inputs_digest
 
 SKEW = timedelta(seconds=60)
+# Dataverse ends a request it is still processing within 2 minutes; a request that waited in front of it, or a
+# reply lost on the way, is covered by the rest (README "Exactly once"). After this long since an uncertain
+# attempt ended, its run exists by now or never will.
+HORIZON_SECONDS = 300.0
 MOST_CANDIDATES = 1000  # runs of one flow by one identity since the attempt: beyond it, no proof is cheap enough
 
 
@@ -48,8 +52,9 @@ class RunAdopter:
         me = await self._me()
         if not me:  # WhoAmI named nobody: no run can be proved ours
             return Finding()
+        until = min(self._now(), attempt.ended + timedelta(seconds=HORIZON_SECONDS)) + SKEW
         rows = await self._client.list_runs_created_between(
-            attempt.flow_id, attempt.began - SKEW, self._now() + SKEW, owner=me, most=MOST_CANDIDATES
+            attempt.flow_id, attempt.began - SKEW, until, owner=me, most=MOST_CANDIDATES
         )
         if rows is None:
             raise DesktopFlowsError(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from desktop_flows_mcp.runs.starting import HORIZON_SECONDS
+from desktop_flows_mcp.adoption import HORIZON_SECONDS
 from tests.conftest import error_of, ok
 from tests.test_full_stack import INVOICE_FLOW, INVOICE_INPUTS, full_stack
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import anyio
 
-from ..adoption import RunAdopter
+from ..adoption import HORIZON_SECONDS, RunAdopter
 from ..call_scope import answer_at_once
 from ..callback_urls import check_callback_url
 from ..config import ConnectionType, RunMode
@@ -33,10 +33,6 @@ from .context import Progress, RunContext, no_progress
 from .waiting import RunWaiter
 
 MAX_INPUT_BYTES = 2 * 1024 * 1024
-# Dataverse ends a request it is still processing within 2 minutes; a request that waited in front of it, or a
-# reply lost on the way, is covered by the rest (README "Exactly once"). After this long since an uncertain
-# attempt ended, its run exists by now or never will.
-HORIZON_SECONDS = 300.0
 RECHECK_SECONDS = 30.0  # while uncertain, the agent is asked to call again this often (or at the horizon)
 audit = logging.getLogger("desktop_flows_mcp.audit")
 log = logging.getLogger("desktop_flows_mcp")
