@@ -20,8 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Collection, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -121,6 +121,29 @@ class IdempotencyKeys(Protocol):
     async def claimed_among(self, run_ids: Collection[str], *, except_key: str) -> set[str]:
         """Those of ``run_ids`` that other keys already own: never adopted for this one."""
         ...
+
+
+@asynccontextmanager
+async def leased(
+    take: Callable[[], Awaitable[bool]],
+    release: Callable[[], Awaitable[None]],
+    held: dict[str, str],
+    token: str,
+    name: str,
+) -> AsyncGenerator[None, None]:
+    """A shared store's lock: poll ``take`` (10 ms doubling to 200 ms, real time: the other holder is another
+    process) until the lease is ours, note it in ``held`` (for renewal) while held, then ``release`` it shielded."""
+    delay = 0.01
+    while not await take():
+        await anyio.sleep(delay)
+        delay = min(delay * 2, 0.2)
+    held[token] = name
+    try:
+        yield
+    finally:
+        del held[token]
+        with anyio.CancelScope(shield=True):
+            await release()
 
 
 class IdempotencyStore:

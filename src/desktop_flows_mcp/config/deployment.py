@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .urls import PUBLIC_URL_EXAMPLE, is_loopback_host, is_loopback_url, normalise_public_url
-from .values import ConfigError, EnvReader, Secret
+from .values import ConfigError, EnvReader, Secret, user_folder
 
 _REDIS_EXAMPLE = "rediss://:password@redis.internal:6380/0"
 _RANDOM_SECRET_EXAMPLE = "$(openssl rand -hex 32)"
@@ -57,16 +57,7 @@ def read_shared_options(values: EnvReader, env: Mapping[str, str], platform: str
 
 def default_state_dir(env: Mapping[str, str], platform: str) -> str | None:
     """The per-user state directory for this platform, from the environment; None when there is no home."""
-    if platform.startswith("win"):
-        base = env.get("LOCALAPPDATA")
-        return f"{base}\\desktop-flows-mcp" if base else None
-    home = env.get("HOME")
-    if platform == "darwin":
-        return f"{home}/Library/Application Support/desktop-flows-mcp" if home else None
-    xdg = env.get("XDG_STATE_HOME")
-    if xdg:
-        return f"{xdg}/desktop-flows-mcp"
-    return f"{home}/.local/state/desktop-flows-mcp" if home else None
+    return user_folder(env, platform, darwin="Library/Application Support", xdg=("XDG_STATE_HOME", ".local/state"))
 
 
 def _redis_url(values: EnvReader) -> Secret | None:

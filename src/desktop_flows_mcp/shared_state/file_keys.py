@@ -32,7 +32,7 @@ import anyio
 import anyio.to_thread
 
 from ..errors import DesktopFlowsError, key_store_unavailable
-from ..idempotency import TTL_SECONDS, KeyRecord, decode_record, digest, encode_record
+from ..idempotency import TTL_SECONDS, KeyRecord, decode_record, digest, encode_record, leased
 
 if TYPE_CHECKING:
     import sqlite3
@@ -131,21 +131,18 @@ class FileIdempotencyKeys:
     @asynccontextmanager
     async def lock(self, key: str) -> AsyncGenerator[None, None]:
         name, token = self._name(key), secrets.token_hex(16)
-        async with self._local.setdefault(name, anyio.Lock()):  # this process's callers queue here
-            delay = 0.01
-            while not await self._run(lambda db: self._take(db, name, token)):
-                await anyio.sleep(delay)  # real time: the other holder is another process
-                delay = min(delay * 2, 0.2)
-            self._held[token] = name
+
+        async def release() -> None:
             try:
-                yield
-            finally:
-                del self._held[token]
-                with anyio.CancelScope(shield=True):
-                    try:
-                        await self._run(lambda db: db.execute(_RELEASE, (name, token)))
-                    except DesktopFlowsError as error:  # the lease runs out by itself
-                        log.warning("could not release an idempotency key lock: %s", error.message)
+                await self._run(lambda db: db.execute(_RELEASE, (name, token)))
+            except DesktopFlowsError as error:  # the lease runs out by itself
+                log.warning("could not release an idempotency key lock: %s", error.message)
+
+        async with (
+            self._local.setdefault(name, anyio.Lock()),  # this process's callers queue here
+            leased(lambda: self._run(lambda db: self._take(db, name, token)), release, self._held, token, name),
+        ):
+            yield
 
     def _take(self, db: sqlite3.Connection, name: str, token: str) -> bool:
         row = db.execute("SELECT pid, expires FROM idempotency_locks WHERE name = ?", (name,)).fetchone()

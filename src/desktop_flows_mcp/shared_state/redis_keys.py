@@ -23,7 +23,7 @@ import anyio
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ..idempotency import TTL_SECONDS, KeyRecord, decode_record, digest, encode_record
+from ..idempotency import TTL_SECONDS, KeyRecord, decode_record, digest, encode_record, leased
 from .redis_state import describe, fail_closed
 
 log = logging.getLogger("desktop_flows_mcp")
@@ -49,21 +49,19 @@ class RedisIdempotencyKeys:
     @asynccontextmanager
     async def lock(self, key: str) -> AsyncGenerator[None, None]:
         name, token = self._name("idem-lock", key), secrets.token_hex(16)
-        delay = 0.01
-        with fail_closed():
-            while not await self._redis.set(name, token, nx=True, px=int(LEASE_SECONDS * 1000)):
-                await anyio.sleep(delay)  # real time: the lease and the other holder are real
-                delay = min(delay * 2, 0.2)
-        self._held[token] = name
-        try:
+
+        async def take() -> bool:
+            with fail_closed():
+                return bool(await self._redis.set(name, token, nx=True, px=int(LEASE_SECONDS * 1000)))
+
+        async def release() -> None:
+            try:
+                await self._release(keys=[name], args=[token])
+            except RedisError as error:  # the lease runs out by itself
+                log.warning("could not release an idempotency key lock: %s", describe(error))
+
+        async with leased(take, release, self._held, token, name):
             yield
-        finally:
-            del self._held[token]
-            with anyio.CancelScope(shield=True):
-                try:
-                    await self._release(keys=[name], args=[token])
-                except RedisError as error:  # the lease runs out by itself
-                    log.warning("could not release an idempotency key lock: %s", describe(error))
 
     async def renew_leases(self) -> None:
         """Runs for the life of the server: a holder keeps its key however long its start takes."""
