@@ -60,8 +60,9 @@ CALLS = 300
 BASELINE_STARTUP = "import mcp.server"
 OUR_STARTUP = (
     "from desktop_flows_mcp.cli import settings_from, _parser\n"
+    "from desktop_flows_mcp.app import App\n"
     "from desktop_flows_mcp.server import build_server\n"
-    "build_server(settings_from(_parser().parse_args([]), {}))\n"
+    "build_server(App(settings_from(_parser().parse_args([]), {})))\n"
     "import sys\n"
     "heavy = [m for m in ('msal', 'jsonschema', 'desktop_flows_mcp.emulator') if m in sys.modules]\n"
     "assert not heavy, heavy\n"
@@ -96,6 +97,7 @@ async def _calls() -> tuple[float, float]:
     from mcp import Client
     from mcp.server import MCPServer
 
+    from desktop_flows_mcp.app import App
     from desktop_flows_mcp.config import Settings
     from desktop_flows_mcp.server import build_server
 
@@ -116,7 +118,7 @@ async def _calls() -> tuple[float, float]:
     }
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json=row))
     settings = Settings.from_env({"DATAVERSE_URL": "https://contoso.crm.dynamics.com", "DATAVERSE_ACCESS_TOKEN": "t"})
-    ours = build_server(settings, dataverse_transport=transport)
+    ours = build_server(App(settings, dataverse_transport=transport))
     args = {"run_id": row["flowsessionid"]}
 
     async with Client(bare) as base_client, Client(ours) as our_client:
@@ -205,13 +207,16 @@ class _Wire:
 async def _economy_era(mode: str) -> dict[str, Any]:
     from mcp import Client
 
+    from desktop_flows_mcp.app import App, Clock
     from desktop_flows_mcp.config import Settings
     from desktop_flows_mcp.emulator import Emulator
     from desktop_flows_mcp.server import build_server
 
     clock = FakeClock()
     wire = _Wire(Emulator(clock=clock).transport(), clock)
-    server = build_server(Settings.from_env({}), dataverse_transport=wire.transport, clock=clock, sleep=clock.sleep)
+    server = build_server(
+        App(Settings.from_env({}), clock=Clock(monotonic=clock, sleep=clock.sleep), dataverse_transport=wire.transport)
+    )
     async with Client(server, mode=mode, raise_exceptions=True) as client:  # type: ignore[arg-type]
         listed = (await client.list_tools()).model_dump(mode="json", by_alias=True, exclude_none=True)
         tools = listed["tools"]
@@ -365,6 +370,7 @@ async def _callback_server(public_url: str | None, mode: str, extensions: list[A
     import httpx
     from mcp import Client
 
+    from desktop_flows_mcp.app import App, Clock
     from desktop_flows_mcp.config import HttpSettings, Settings
     from desktop_flows_mcp.emulator import Emulator
     from desktop_flows_mcp.server import build_server
@@ -383,14 +389,13 @@ async def _callback_server(public_url: str | None, mode: str, extensions: list[A
     clock.on_step = emulator.deliver_due_callbacks
     wire = _Wire(emulator.transport(), clock)
     env = {"DESKTOP_FLOWS_PUBLIC_URL": public_url} if public_url else {}
-    server = build_server(
+    app = App(
         Settings.from_env(env),
+        clock=Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock(), UTC)),
         dataverse_transport=wire.transport,
-        clock=clock,
-        sleep=clock.sleep,
-        now=lambda: datetime.fromtimestamp(clock(), UTC),  # the emulator's timestamps are on the fake clock
     )
-    apps.append(build_http_app(server, HttpSettings()))
+    server = build_server(app)
+    apps.append(build_http_app(server, app, HttpSettings()))
     async with Client(server, mode=mode, extensions=extensions, raise_exceptions=True) as client:  # type: ignore[arg-type]
         yield client, wire, clock, emulator
 

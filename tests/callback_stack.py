@@ -17,11 +17,11 @@ import httpx
 from mcp import Client
 from starlette.types import ASGIApp
 
+from desktop_flows_mcp.app import App, Clock, Services
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import Emulator
-from desktop_flows_mcp.server import build_server, live_services
+from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import HttpSettings, build_http_app
-from desktop_flows_mcp.wiring import Services
 from tests.tasks_client import TasksClient
 
 PUBLIC_URL = "https://flows-mcp.contoso.com"
@@ -139,18 +139,16 @@ async def callback_stack(
     clock.on_step.append(emulator.deliver_due_callbacks)
     wire = Counting(emulator.transport())
     env = {"DESKTOP_FLOWS_PUBLIC_URL": public_url} if public_url else {}
-    server = build_server(
+    built = App(
         Settings.from_env(env),
+        clock=Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
         dataverse_transport=wire,
-        clock=clock,
-        sleep=clock.sleep,
-        now=lambda: datetime.fromtimestamp(clock.now, UTC),
     )
-    app = build_http_app(server, HttpSettings())
+    server = build_server(built)
+    app = build_http_app(server, built, HttpSettings())
     forward.app = app
     extension = TasksClient(clock.sleep) if tasks else None
     extensions = [extension] if extension else []
     async with Client(server, mode=mode, extensions=extensions, raise_exceptions=True) as client:  # type: ignore[arg-type]
-        services = live_services(server)
-        assert services is not None
+        services = built.services
         yield Stack(client, emulator, wire, clock, app, services, extension)

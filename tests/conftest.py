@@ -14,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from mcp import Client
 from mcp.types import CallToolResult
 
+from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.server import build_server
 
@@ -140,7 +141,7 @@ async def connect(
 ) -> AsyncGenerator[Client, None]:
     """An in-memory MCP client on a server whose HTTP goes to respx (tests add the routes)."""
     clock = clock or FakeClock()
-    server = build_server(settings or make_settings(), clock=clock, sleep=clock.sleep)
+    server = build_server(App(settings or make_settings(), clock=Clock(monotonic=clock, sleep=clock.sleep)))
     async with Client(server, mode=mode, raise_exceptions=True) as client:  # type: ignore[arg-type]
         yield client
 

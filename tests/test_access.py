@@ -11,6 +11,7 @@ import pytest
 import respx
 from mcp import Client
 
+from desktop_flows_mcp.app import App
 from desktop_flows_mcp.auth import StaticTokenProvider, TokenProvider
 from desktop_flows_mcp.config import EMULATOR_URL, Settings
 from desktop_flows_mcp.server import build_server
@@ -66,7 +67,7 @@ def dataverse() -> Iterator[respx.MockRouter]:
 
 
 async def call(provider: TokenProvider, settings: Settings, tool: str) -> tuple[bool, dict[str, Any]]:
-    async with Client(build_server(settings, token_provider=provider)) as client:
+    async with Client(build_server(App(settings, token_provider=provider))) as client:
         result = await client.call_tool(tool, {})
     return bool(result.is_error), dict(result.structured_content or {})
 
@@ -157,7 +158,7 @@ async def test_device_code_prompt_reaches_the_agent_and_the_next_call_succeeds(
     gds = FakeGlobalDiscovery(accepted_tokens={"fake-access-token-2"})
     dataverse.route(host="globaldisco.crm.dynamics.com").mock(side_effect=gds)
     try:
-        async with Client(build_server(settings, token_provider=provider)) as client:
+        async with Client(build_server(App(settings, token_provider=provider))) as client:
             first = await client.call_tool("check_access", {})
             entra.approve("FAKE-0001")
             second = await client.call_tool("check_access", {})
@@ -205,9 +206,11 @@ async def test_in_emulator_mode_list_environments_asks_the_emulator_itself() -> 
 
     settings = Settings.from_env({}, {"DESKTOP_FLOWS_EMULATOR": True})
     server = build_server(
-        settings,
-        dataverse_transport=httpx.MockTransport(emulator),
-        token_provider=StaticTokenProvider("demo", mode="emulator"),
+        App(
+            settings,
+            dataverse_transport=httpx.MockTransport(emulator),
+            token_provider=StaticTokenProvider("demo", mode="emulator"),
+        )
     )
     async with Client(server) as client:
         result = await client.call_tool("list_environments", {})
@@ -220,7 +223,7 @@ async def test_in_emulator_mode_list_environments_asks_the_emulator_itself() -> 
 
 
 async def test_the_access_tools_are_read_only() -> None:
-    async with Client(build_server(secret_settings(), token_provider=StaticTokenProvider("t"))) as client:
+    async with Client(build_server(App(secret_settings(), token_provider=StaticTokenProvider("t")))) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
 
     for name in ("check_access", "list_environments"):

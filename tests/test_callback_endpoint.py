@@ -104,12 +104,14 @@ async def test_one_token_flooding_gets_429_and_costs_at_most_one_read_at_a_time(
 
 
 async def test_only_post_is_served_and_no_bearer_token_is_asked_of_dataverse() -> None:
+    from desktop_flows_mcp.app import App
     from desktop_flows_mcp.config import Secret
     from desktop_flows_mcp.server import build_server
     from desktop_flows_mcp.streamable_http import HttpSettings, build_http_app
     from tests.conftest import make_settings
 
-    app = build_http_app(build_server(make_settings()), HttpSettings(token=Secret("s3cret-token-for-tests-only")))
+    built = App(make_settings())
+    app = build_http_app(build_server(built), built, HttpSettings(token=Secret("s3cret-token-for-tests-only")))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as http:
         got = await http.get(f"/callbacks/{FORGED}")
         posted = await http.post(f"/callbacks/{FORGED}", json=LIE)  # no services running, no callbacks: 404

@@ -69,8 +69,9 @@ def test_start_up_without_msal_sign_in_imports_neither_msal_nor_json_schema_vali
     code = (
         "import sys\n"
         "from desktop_flows_mcp.cli import _parser, settings_from\n"
+        "from desktop_flows_mcp.app import App\n"
         "from desktop_flows_mcp.server import build_server\n"
-        f"build_server(settings_from(_parser().parse_args([]), {env!r}))\n"
+        f"build_server(App(settings_from(_parser().parse_args([]), {env!r})))\n"
         "print(sorted(m for m in ('msal', 'jsonschema', 'desktop_flows_mcp.emulator', "
         "'desktop_flows_mcp.streamable_http') if m in sys.modules))\n"
     )

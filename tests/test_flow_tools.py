@@ -15,6 +15,7 @@ from mcp import Client
 from mcp.shared.subscriptions import ToolsListChanged
 from mcp.types import ToolListChangedNotification
 
+from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.config import HttpSettings, Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.emulator.seed import FLOWS, PUBLISHED
@@ -58,7 +59,11 @@ async def flow_stack(mode: str = "legacy", **env: str) -> AsyncGenerator[FlowSta
         {"DESKTOP_FLOWS_FLOW_TOOLS": "true", "DESKTOP_FLOWS_ALLOWED": ",".join(PUBLISHED_NAMES), **env}
     )
     server = build_server(
-        settings, dataverse_transport=wire, clock=clock, sleep=sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)
+        App(
+            settings,
+            clock=Clock(monotonic=clock, sleep=sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
+            dataverse_transport=wire,
+        )
     )
     async with Client(server, mode=mode, raise_exceptions=True, message_handler=notice) as client:  # type: ignore[arg-type]
         stack = FlowStack(client, emulator, wire, clock)
@@ -163,7 +168,7 @@ async def test_the_server_says_its_tool_list_can_change(mode: str) -> None:
 
 
 async def test_without_flow_tools_a_legacy_session_is_told_the_list_is_fixed() -> None:
-    server = build_server(Settings.from_env({}))
+    server = build_server(App(Settings.from_env({})))
     async with Client(server, mode="legacy") as client:
         capabilities = client.session.server_capabilities
         instructions = client.instructions
@@ -189,11 +194,11 @@ async def test_every_legacy_session_hears_the_change_not_only_the_one_whose_call
     emulator = Emulator(clock=clock)
     settings = Settings.from_env({"DESKTOP_FLOWS_FLOW_TOOLS": "true", "DESKTOP_FLOWS_ALLOWED": INVOICE_ID})
     server = build_server(
-        settings,
-        dataverse_transport=emulator.transport(),
-        clock=clock,
-        sleep=clock.sleep,
-        now=lambda: datetime.fromtimestamp(clock.now, UTC),
+        App(
+            settings,
+            clock=Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
+            dataverse_transport=emulator.transport(),
+        )
     )
     heard: dict[str, list[str]] = {"caller": [], "bystander": []}
 
@@ -269,7 +274,7 @@ def compact_size(body: dict[str, Any]) -> int:
 
 
 async def test_ten_flows_add_at_most_12_kb_to_tools_list() -> None:
-    baseline_server = build_server(Settings.from_env({"DESKTOP_FLOWS_ALLOWED": ",".join(PUBLISHED_NAMES[:10])}))
+    baseline_server = build_server(App(Settings.from_env({"DESKTOP_FLOWS_ALLOWED": ",".join(PUBLISHED_NAMES[:10])})))
     async with Client(baseline_server, mode="legacy") as client:
         baseline = (await client.list_tools()).model_dump(mode="json", by_alias=True, exclude_none=True)
     async with flow_stack(DESKTOP_FLOWS_ALLOWED=",".join(PUBLISHED_NAMES[:10])) as stack:
@@ -312,7 +317,8 @@ async def test_per_flow_tools_work_over_streamable_http(mode: Any) -> None:
     settings = Settings.from_env(
         {"DESKTOP_FLOWS_FLOW_TOOLS": "true", "DESKTOP_FLOWS_ALLOWED": INVOICE_ID}  # the embedded emulator
     )
-    async with serving_on_loopback(build_http_app(build_server(settings), HttpSettings())) as url:
+    app = App(settings)
+    async with serving_on_loopback(build_http_app(build_server(app), app, HttpSettings())) as url:
         async with Client(f"{url}/mcp", mode=mode) as client:
             capabilities = client.session.server_capabilities
             names = [tool.name for tool in (await client.list_tools()).tools]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 from mcp.server import MCPServer
 
+from desktop_flows_mcp.app import App, Clock, Services
 from desktop_flows_mcp.config import ConfigError, Settings
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from desktop_flows_mcp.flows import PublishedFlow
@@ -18,7 +20,6 @@ from desktop_flows_mcp.tools import flow_tools
 from desktop_flows_mcp.tools.flow_schemas import input_schema, portable, typed_outputs, unfit
 from desktop_flows_mcp.tools.flow_tools import FlowTools, flow_tools_of
 from desktop_flows_mcp.tools.surface import ToolSurface
-from desktop_flows_mcp.wiring import Services
 from tests.conftest import FakeClock
 from tests.test_cli import run_cli
 from tests.test_flow_tools import INVOICE_ARGS, INVOICE_ID, INVOICE_TOOL, flow_stack
@@ -67,10 +68,11 @@ class Catalogue:
 
 def registry(flows: list[PublishedFlow]) -> tuple[FlowTools, Catalogue, Services, FakeClock]:
     clock = FakeClock()
-    mcp = build_server(Settings.from_env({}))
+    app = App(Settings.from_env({}), clock=Clock(monotonic=clock))
+    mcp = build_server(app)
     catalogue = Catalogue(flows)
-    services: Any = Services(catalogue=catalogue, runs=None)  # type: ignore[arg-type]
-    return FlowTools(mcp, ToolSurface(mcp), clock=clock), catalogue, services, clock
+    services: Any = SimpleNamespace(catalogue=catalogue)  # just what FlowTools reads
+    return FlowTools(mcp, ToolSurface(mcp), app), catalogue, services, clock
 
 
 async def test_more_than_50_flows_get_tools_for_the_first_50_and_a_warning(caplog: pytest.LogCaptureFixture) -> None:
@@ -189,7 +191,7 @@ async def test_once_a_run_started_a_failing_recheck_never_turns_the_result_into_
 
 
 async def test_the_server_answers_which_tools_are_per_flow_run_tools() -> None:
-    assert flow_tools_of(build_server(Settings.from_env({}))) is None
+    assert flow_tools_of(build_server(App(Settings.from_env({})))) is None
     async with flow_stack() as stack:
         await stack.tools()
         registry = flow_tools_of(cast(MCPServer[Services], stack.client.server))

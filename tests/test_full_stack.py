@@ -18,6 +18,7 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
+from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
@@ -74,7 +75,11 @@ async def full_stack(
 
     settings = Settings.from_env(env or {})
     server = build_server(
-        settings, dataverse_transport=wire, clock=clock, sleep=sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)
+        App(
+            settings,
+            clock=Clock(monotonic=clock, sleep=sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
+            dataverse_transport=wire,
+        )
     )
     async with Client(server, mode=mode, raise_exceptions=True) as client:
         yield Stack(client, emulator, wire, clock)
@@ -164,7 +169,7 @@ async def test_a_crash_is_internal_without_details_and_logged_at_warning_with_it
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             raise RuntimeError("secret detail")
 
-    server = build_server(Settings.from_env({}), dataverse_transport=Broken())
+    server = build_server(App(Settings.from_env({}), dataverse_transport=Broken()))
     with caplog.at_level(logging.WARNING, logger="desktop_flows_mcp"):
         async with Client(server) as client:
             error = error_of(await client.call_tool("list_desktop_flows", {}))

@@ -11,6 +11,7 @@ import pytest
 import respx
 from mcp import Client
 
+from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.server import build_server
 from tests.conftest import (
     FLOW_ID,
@@ -373,7 +374,7 @@ async def test_cancelling_a_wait_stops_the_waiting_but_never_cancels_the_run(dat
             server_cancelled.set()
             raise
 
-    server = build_server(make_settings(), clock=FakeClock(), sleep=sleep)
+    server = build_server(App(make_settings(), clock=Clock(monotonic=FakeClock(), sleep=sleep)))
     async with Client(server) as client:
         with anyio.CancelScope() as scope:
 

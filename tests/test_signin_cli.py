@@ -77,12 +77,13 @@ def test_only_the_stdio_server_offers_sign_in_prompts_through_the_client(
 ) -> None:
     """A local stdio server serves one person; over HTTP whoever answered would sign the server in as themselves."""
     import desktop_flows_mcp.server
+    from desktop_flows_mcp.app import App
     from desktop_flows_mcp.cli import main
 
     seen: dict[str, object] = {}
 
-    def build_server(settings: object, **kwargs: object) -> None:
-        seen.update(kwargs)
+    def build_server(app: App) -> None:
+        seen["offer_sign_in_prompts"] = app.offer_sign_in_prompts
         raise _Built
 
     for name in [n for n in os.environ if n.startswith(("DATAVERSE_", "DESKTOP_FLOWS_"))]:

@@ -20,6 +20,7 @@ import pytest
 from anyio.abc import ByteSendStream, Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from desktop_flows_mcp.app import App
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import EMULATOR_TOKEN, Emulator, serve
 from desktop_flows_mcp.server import build_server
@@ -75,7 +76,7 @@ def gated_emulator() -> tuple[Emulator, Gate]:
 
 async def serve_lines(emulator: Emulator, *lines: bytes, grace_seconds: float = 30) -> list[dict[str, Any]]:
     """Serve the lines (then EOF) in-process; the messages written back, in order."""
-    server = build_server(Settings.from_env({}), dataverse_transport=emulator.transport())
+    server = build_server(App(Settings.from_env({}), dataverse_transport=emulator.transport()))
     out = io.BytesIO()
     await serve_stdio(
         server, streams=(io.BytesIO(b"".join(lines)), out), grace_seconds=grace_seconds, handle_signals=False

@@ -13,6 +13,7 @@ import pytest
 from mcp import Client, MCPError
 from mcp.client.extension import advertise
 
+from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
@@ -52,11 +53,11 @@ class World:
     ) -> AsyncGenerator[tuple[Client, TasksClient], None]:
         """A fresh server process (nothing shared but Dataverse) and a client that declares tasks or not."""
         server = build_server(
-            Settings.from_env(env or {}),
-            dataverse_transport=self.wire,
-            clock=self.clock,
-            sleep=self.clock.sleep,
-            now=self.now,
+            App(
+                Settings.from_env(env or {}),
+                clock=Clock(monotonic=self.clock, sleep=self.clock.sleep, now=self.now),
+                dataverse_transport=self.wire,
+            ),
             wait_for_change=self.wait_for_change,
         )
         tasks = TasksClient(self.clock.sleep)
@@ -118,7 +119,11 @@ async def test_the_sdk_client_resolves_the_task_by_polling_at_the_advertised_int
 async def test_every_other_call_behaves_exactly_as_without_tasks(mode: str, extensions: str) -> None:
     world = World()
     server = build_server(
-        Settings.from_env({}), dataverse_transport=world.wire, clock=world.clock, sleep=world.clock.sleep, now=world.now
+        App(
+            Settings.from_env({}),
+            clock=Clock(monotonic=world.clock, sleep=world.clock.sleep, now=world.now),
+            dataverse_transport=world.wire,
+        )
     )
     chosen: Any = {"tasks": [TasksClient(world.clock.sleep)], "advertised": [advertise(TASKS)], "none": []}
     async with Client(server, mode=mode, extensions=chosen[extensions], raise_exceptions=True) as client:
@@ -347,11 +352,11 @@ async def test_subscriptions_are_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
 async def test_the_task_tools_predicate_decides_and_a_result_without_a_run_stays_ordinary() -> None:
     world = World()
     server = build_server(
-        Settings.from_env({}),
-        dataverse_transport=world.wire,
-        clock=world.clock,
-        sleep=world.clock.sleep,
-        now=world.now,
+        App(
+            Settings.from_env({}),
+            clock=Clock(monotonic=world.clock, sleep=world.clock.sleep, now=world.now),
+            dataverse_transport=world.wire,
+        ),
         task_tools=lambda name: name == "list_desktop_flows",
     )
     tasks = TasksClient(world.clock.sleep)
@@ -365,7 +370,11 @@ async def test_the_task_tools_predicate_decides_and_a_result_without_a_run_stays
 async def test_the_default_pacing_is_the_servers_sleep_and_an_unchanged_status_is_not_repeated() -> None:
     world = World()
     server = build_server(
-        Settings.from_env({}), dataverse_transport=world.wire, clock=world.clock, sleep=world.clock.sleep, now=world.now
+        App(
+            Settings.from_env({}),
+            clock=Clock(monotonic=world.clock, sleep=world.clock.sleep, now=world.now),
+            dataverse_transport=world.wire,
+        )
     )
     tasks = TasksClient(world.clock.sleep)
     async with Client(server, extensions=[tasks]) as client:

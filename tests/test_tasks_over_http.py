@@ -13,6 +13,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
@@ -28,14 +29,12 @@ pytestmark = pytest.mark.anyio
 @asynccontextmanager
 async def serving(clock: FakeClock) -> AsyncGenerator[str, None]:
     emulator = Emulator(clock=clock)
-    server = build_server(
+    app = App(
         Settings.from_env({}),
+        clock=Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
         dataverse_transport=emulator.transport(),
-        clock=clock,
-        sleep=clock.sleep,
-        now=lambda: datetime.fromtimestamp(clock.now, UTC),
     )
-    async with serving_on_loopback(build_http_app(server, HttpSettings())) as url:
+    async with serving_on_loopback(build_http_app(build_server(app), app, HttpSettings())) as url:
         yield f"{url}/mcp"
 
 

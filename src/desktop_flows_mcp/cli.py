@@ -176,11 +176,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     if settings.shared.redis_url is not None:
         _check_redis(settings)
+    from .app import App
     from .server import build_server
 
-    server = build_server(
-        settings, token_provider=_start_up_token_provider(settings), offer_sign_in_prompts=http is None
-    )
+    app = App(settings, token_provider=_start_up_token_provider(settings), offer_sign_in_prompts=http is None)
+    server = build_server(app)
     import anyio
 
     if http is None:
@@ -200,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         + (f"; runs report back to {settings.public_url}/callbacks/" if settings.public_url else ""),
         file=sys.stderr,
     )
-    anyio.run(serve_http, server, http)
+    anyio.run(serve_http, server, app, http)
 
 
 def _check_redis(settings: Settings) -> None:
@@ -231,7 +231,7 @@ def _start_up_token_provider(settings: Settings) -> TokenProvider | None:
     """Build the msal provider now, so a bad certificate or cache setting stops start-up with its variable."""
     if settings.uses_emulator or settings.sign_in.mode == "access_token":
         return None
-    from .wiring import token_provider_for
+    from .app import token_provider_for
 
     try:
         return token_provider_for(settings)

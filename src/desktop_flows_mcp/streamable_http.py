@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
@@ -22,6 +22,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from . import __version__
 from .config import HttpSettings, Secret
 from .config.urls import is_loopback_host
+
+if TYPE_CHECKING:
+    from .app import App
 
 MCP_PATH = "/mcp"
 OPEN_PATHS = frozenset({"/health"})
@@ -61,33 +64,33 @@ class BearerTokenMiddleware:
         await self._app(scope, receive, send)
 
 
-def build_http_app(mcp: MCPServer[Any], http: HttpSettings) -> ASGIApp:
+def build_http_app(mcp: MCPServer[Any], app: App, http: HttpSettings) -> ASGIApp:
+    """``mcp`` at ``/mcp``, and the routes outside MCP: ``/health``, and ``app``'s callback endpoint."""
+
     @mcp.custom_route("/health", methods=["GET"])
     async def health(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
         return JSONResponse({"status": "ok", "name": "desktop-flows-mcp", "version": __version__})
 
     @mcp.custom_route(CALLBACKS_PREFIX + "{token}", methods=["POST"])
     async def callback(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
-        from .server import live_services
-
-        services = live_services(mcp)
-        if services is None or services.callbacks is None:
+        receiver = app.callback_receiver
+        if receiver is None:
             return JSONResponse({"status": "unknown"}, status_code=404)
-        return await services.callbacks.handle(request)
+        return await receiver.handle(request)
 
-    app: ASGIApp = mcp.streamable_http_app(
+    asgi: ASGIApp = mcp.streamable_http_app(
         streamable_http_path=MCP_PATH,
         transport_security=_transport_security(http),
         host=http.host,
         max_sessions=http.max_sessions,  # beyond it the SDK answers 503 "Too many open sessions" and logs why
     )
     if http.token is not None:
-        app = BearerTokenMiddleware(app, http.token)
-    return app
+        asgi = BearerTokenMiddleware(asgi, http.token)
+    return asgi
 
 
-async def serve_http(mcp: MCPServer[Any], http: HttpSettings) -> None:
+async def serve_http(mcp: MCPServer[Any], app: App, http: HttpSettings) -> None:
     import uvicorn
 
-    config = uvicorn.Config(build_http_app(mcp, http), host=http.host, port=http.port, log_level="warning")
+    config = uvicorn.Config(build_http_app(mcp, app, http), host=http.host, port=http.port, log_level="warning")
     await uvicorn.Server(config).serve()

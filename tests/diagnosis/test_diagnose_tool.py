@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
+from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.auth import StaticTokenProvider
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import RUN_ONLY_TOKEN, Emulator
@@ -179,12 +180,12 @@ async def run_only_stack(mode: str) -> AsyncGenerator[Stack, None]:
     emulator = Emulator(clock=clock)
     wire = CountingTransport(emulator.transport())
     server = build_server(
-        Settings.from_env({}),
-        dataverse_transport=wire,
-        token_provider=StaticTokenProvider(RUN_ONLY_TOKEN, mode="emulator"),
-        clock=clock,
-        sleep=clock.sleep,
-        now=lambda: datetime.fromtimestamp(clock.now, UTC),
+        App(
+            Settings.from_env({}),
+            clock=Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
+            dataverse_transport=wire,
+            token_provider=StaticTokenProvider(RUN_ONLY_TOKEN, mode="emulator"),
+        )
     )
     async with Client(server, mode=mode, raise_exceptions=True) as client:
         yield Stack(client, emulator, wire, clock)

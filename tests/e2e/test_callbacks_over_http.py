@@ -18,10 +18,11 @@ from mcp import Client
 from mcp.client.extension import ClientExtension
 from mcp.client.streamable_http import streamable_http_client
 
+from desktop_flows_mcp.app import App
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import EMULATOR_TOKEN, Emulator
 from desktop_flows_mcp.run_callbacks import InProcessWakeups
-from desktop_flows_mcp.server import build_server, live_services
+from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import HttpSettings, build_http_app
 from tests.callback_stack import REPORT_FLOW, REPORT_INPUTS, Counting
 from tests.e2e.test_stdio_against_emulator import CONNECTION, emulator_on_loopback
@@ -64,16 +65,17 @@ async def deployment(extensions: Sequence[ClientExtension] = ()) -> AsyncGenerat
             }
         )
         wire = Counting(httpx.AsyncHTTPTransport())
-        server = build_server(settings, dataverse_transport=wire)
-        app = build_http_app(server, HttpSettings())
+        built = App(settings, dataverse_transport=wire)
+        server = build_server(built)
+        app = build_http_app(server, built, HttpSettings())
         http_server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
         async with anyio.create_task_group() as group:
             group.start_soon(lambda: http_server.serve(sockets=[sock]))
             with anyio.fail_after(10):
                 while not http_server.started:
                     await anyio.sleep(0.01)  # polling a real server's start flag, not a timing assumption
-            services = live_services(server)
-            assert services is not None and isinstance(services.runs.wakeups, InProcessWakeups)
+            services = built.services
+            assert isinstance(services.runs.wakeups, InProcessWakeups)
             async with (
                 httpx2.AsyncClient(timeout=httpx2.Timeout(30, read=300)) as http,
                 Client(

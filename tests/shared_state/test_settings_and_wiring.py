@@ -123,9 +123,9 @@ def test_without_a_redis_url_the_redis_client_is_never_imported() -> None:
     code = (
         "import sys, anyio\n"
         "from desktop_flows_mcp.config import Settings\n"
-        "from desktop_flows_mcp.wiring import connect\n"
+        "from desktop_flows_mcp.app import App\n"
         "async def main():\n"
-        "    async with connect(Settings.from_env({})) as services:\n"
+        "    async with App(Settings.from_env({})).running() as services:\n"
         "        await services.catalogue.list_flows(search=None, include_drafts=False, limit=1, cursor=None)\n"
         "anyio.run(main)\n"
         "print('redis' in sys.modules)\n"

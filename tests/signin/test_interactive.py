@@ -10,6 +10,7 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult
 
+from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from desktop_flows_mcp.server import build_server
@@ -149,10 +150,12 @@ async def test_through_the_server_tool_calls_answer_at_once_while_the_browser_wa
 ) -> None:
     """No lock is held while the person is in the browser: concurrent tool calls all answer at once."""
     server = build_server(
-        settings("interactive"),
-        dataverse_transport=Emulator(clock=clock).transport(),
-        token_provider=opened,
-        clock=clock,
+        App(
+            settings("interactive"),
+            clock=Clock(monotonic=clock),
+            dataverse_transport=Emulator(clock=clock).transport(),
+            token_provider=opened,
+        )
     )
     answers: list[CallToolResult] = []
 

@@ -1,4 +1,4 @@
-"""Sign-in prompts through the real server: ``build_server(offer_sign_in_prompts=...)`` → the tools' boundary →
+"""Sign-in prompts through the real server: ``App(offer_sign_in_prompts=...)`` → the tools' boundary →
 ``presenter_for`` → a DeviceCodeProvider (real msal, fake Entra ID) → the emulator, which takes only Entra's tokens.
 
     client, while the device code is pending        what it gets
@@ -28,6 +28,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server import MCPServer
 
+from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.config import HttpSettings
 from desktop_flows_mcp.emulator import DEMO_USER, Emulator
 from desktop_flows_mcp.server import build_server
@@ -53,6 +54,7 @@ class SignedOut:
     entra: FakeEntra
     provider: DeviceCodeProvider
     server: MCPServer[Any]
+    app: App
 
 
 def signed_out(tmp_path: Path, *, offer_sign_in_prompts: bool) -> SignedOut:
@@ -61,15 +63,14 @@ def signed_out(tmp_path: Path, *, offer_sign_in_prompts: bool) -> SignedOut:
     provider = build_token_provider(chosen, http_client=MsalHttpClient(entra), clock=clock)
     assert isinstance(provider, DeviceCodeProvider)
     emulator = Emulator(clock=clock, tokens={f"fake-access-token-{n}": DEMO_USER for n in range(1, 10)})
-    server = build_server(
+    app = App(
         chosen,
+        clock=Clock(monotonic=clock, sleep=clock.sleep),
         dataverse_transport=emulator.transport(),
         token_provider=provider,
-        clock=clock,
-        sleep=clock.sleep,
         offer_sign_in_prompts=offer_sign_in_prompts,
     )
-    return SignedOut(entra, provider, server)
+    return SignedOut(entra, provider, build_server(app), app)
 
 
 @pytest.fixture
@@ -252,7 +253,7 @@ async def test_over_streamable_http_no_sign_in_is_offered_even_from_a_server_bui
     result: types.CallToolResult | None = None
     try:
         async with (
-            serving_on_loopback(build_http_app(built.server, HttpSettings())) as url,
+            serving_on_loopback(build_http_app(built.server, built.app, HttpSettings())) as url,
             Client(streamable_http_client(f"{url}/mcp"), mode="legacy", elicitation_callback=person.elicit) as client,
         ):
             result = await client.call_tool("list_desktop_flows", {})

@@ -17,10 +17,10 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, MISSING_REQUIRED_CLIENT_CAPABILITY
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from ..app import Services
 from ..errors import DesktopFlowsError, ErrorCode
 from ..models import FlowRun, RunStatus
 from ..tools import success_result
-from ..wiring import Services
 
 TASKS = "io.modelcontextprotocol/tasks"
 PREFIX = "dfrun-"

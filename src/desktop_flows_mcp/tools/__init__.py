@@ -21,9 +21,9 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from ..app import Services
 from ..errors import DesktopFlowsError, internal_crash
 from ..signin.prompts import presenting_sign_in_through
-from ..wiring import Services
 
 log = logging.getLogger("desktop_flows_mcp")
 

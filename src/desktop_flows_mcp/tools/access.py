@@ -6,16 +6,12 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
 from ..access import AccessReport, AccessService, EnvironmentList
-from ..errors import DesktopFlowsError, ErrorCode
-from ..wiring import Services
+from ..app import Services
 from . import register, services
 
 
 def _access(ctx: Context[Services]) -> AccessService:
-    service = services(ctx).access
-    if service is None:
-        raise DesktopFlowsError(ErrorCode.INTERNAL, "The access checks are not configured in this server.")
-    return service
+    return services(ctx).access
 
 
 def register_access_tools(mcp: MCPServer[Services]) -> None:

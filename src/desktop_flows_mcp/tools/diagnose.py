@@ -5,9 +5,8 @@ from __future__ import annotations
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
+from ..app import Services
 from ..diagnosis.results import Diagnosis
-from ..errors import DesktopFlowsError, ErrorCode
-from ..wiring import Services
 from . import RunIdArg, register, services
 
 
@@ -21,7 +20,4 @@ def register_diagnose_tool(mcp: MCPServer[Services]) -> None:
         `summary` answer first; `next_step` is for the person, `admin_step` for an administrator. What this
         identity may not read is listed in `unreadable`.
         """
-        service = services(ctx).diagnosis
-        if service is None:
-            raise DesktopFlowsError(ErrorCode.INTERNAL, "Run diagnosis is not configured in this server.")
-        return await service.diagnose(run_id)
+        return await services(ctx).diagnosis.diagnose(run_id)

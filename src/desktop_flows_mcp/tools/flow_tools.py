@@ -19,9 +19,7 @@ have; so each tool is an SDK ``Tool`` with a hand-built schema, the form the SDK
 from __future__ import annotations
 
 import logging
-import time
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -36,11 +34,11 @@ from mcp.types import ToolAnnotations
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ConfigDict
 
+from ..app import App, Services
 from ..errors import DesktopFlowsError, ErrorCode, flow_tool_gone
 from ..flows import PublishedFlow
 from ..models import StartedRun
 from ..slugs import tool_names
-from ..wiring import Services
 from . import boundary, error_result, progress_reporter, services
 from .flow_schemas import (
     RUN_OPTIONS_ARGUMENT,
@@ -86,10 +84,11 @@ class _Arguments(ArgModelBase):
 class FlowTools:
     """The per-flow tools of one server, and the middleware that builds them when a client first needs them."""
 
-    def __init__(self, mcp: MCPServer[Services], surface: ToolSurface, *, clock: Callable[[], float]) -> None:
+    def __init__(self, mcp: MCPServer[Services], surface: ToolSurface, app: App) -> None:
         self._mcp = mcp
         self._surface = surface
-        self._clock = clock
+        self._app = app
+        self._clock = app.clock.monotonic
         self._tools: dict[str, FlowTool] = {}
         self._gone: dict[str, tuple[str, str]] = {}  # tool name → (flow name, why): for late calls
         self._built_at: float | None = None
@@ -105,7 +104,7 @@ class FlowTools:
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.method in ("tools/list", "tools/call"):
             self._remember_connection(ctx)
-            await self._ensure(cast(Services, ctx.lifespan_context), refresh=ctx.method == "tools/list")
+            await self._ensure(self._app.services, refresh=ctx.method == "tools/list")
         if ctx.method == "tools/call" and isinstance(ctx.params, dict):
             name = str(ctx.params.get("name"))
             if name in self._gone and name not in self._tools:
@@ -292,11 +291,9 @@ def flow_tools_of(mcp: MCPServer[Any]) -> FlowTools | None:
     return next((m for m in mcp.middleware if isinstance(m, FlowTools)), None)
 
 
-def install_flow_tools(
-    mcp: MCPServer[Services], surface: ToolSurface, *, clock: Callable[[], float] = time.monotonic
-) -> FlowTools:
+def install_flow_tools(mcp: MCPServer[Services], surface: ToolSurface, app: App) -> FlowTools:
     """Offer per-flow tools on ``mcp``; the returned registry answers which tools are per-flow run tools."""
-    tools = FlowTools(mcp, surface, clock=clock)
+    tools = FlowTools(mcp, surface, app)
     mcp.middleware.insert(mcp.middleware.index(surface), tools)
     advertise_list_changed(mcp)
     return tools

@@ -8,8 +8,8 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
+from ..app import Services
 from ..models import ConnectionReferenceList, FlowList, FlowSchema
-from ..wiring import Services
 from . import CursorArg, FlowArg, register, services
 
 

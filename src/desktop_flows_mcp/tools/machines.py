@@ -8,9 +8,8 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
+from ..app import Services
 from ..diagnosis.results import MachineList
-from ..errors import DesktopFlowsError, ErrorCode
-from ..wiring import Services
 from . import CursorArg, register, services
 
 
@@ -28,7 +27,4 @@ def register_machine_tools(mcp: MCPServer[Services]) -> None:
         offline (inactive, or no heartbeat for 10 minutes), else online. Groups (first page) show kind, status,
         provisioning and machine count. Pass next_cursor as `cursor` for more.
         """
-        service = services(ctx).machines
-        if service is None:
-            raise DesktopFlowsError(ErrorCode.INTERNAL, "Machine listing is not configured in this server.")
-        return await service.list_machines(search=search, limit=limit, cursor=cursor)
+        return await services(ctx).machines.list_machines(search=search, limit=limit, cursor=cursor)

@@ -8,8 +8,8 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
+from ..app import Services
 from ..models import CancelledRun, FlowRun, RunList, RunOutputs, RunStatusName, StartedRun
-from ..wiring import Services
 from . import CursorArg, FlowArg, RunIdArg, progress_reporter, register, services
 
 

@@ -1,0 +1,249 @@
+"""The composition root: one ``App`` per server, built from the settings and one ``Clock`` before the MCP server.
+
+The app owns what the tools run on, and its lifetime: ``async with app.running()`` opens it, the SDK's lifespan
+only hands its ``Services`` out, and every other entry point (the callback route, task pacing, the per-flow
+tools) is given the app when it is built, so none of them looks it up.
+
+settings ─► shared_state (key file + in-process, or Redis: idempotency keys, run window, 429 pauses, cursor key, callbacks)
+         ─► token provider (one factory, shared with the CLI's start-up check)
+         ─► httpx.AsyncClient (pooled, BearerAuth)  ─► DataverseClient ─► FlowCatalogue, RunService, AccessService,
+                                                                                MachineService, DiagnosisService
+         ─► the Dataverse transport: the network, a caller's (tests), or the embedded emulator (--emulator)
+clock    ─► every service's time: ``now`` (wall clock), ``monotonic``, ``sleep``
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+
+from . import __version__
+from .config import Settings
+from .errors import DesktopFlowsError, ErrorCode
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .access import AccessService
+    from .auth import TokenProvider
+    from .callback_endpoint import CallbackReceiver
+    from .diagnosis.machines import MachineService
+    from .diagnosis.service import DiagnosisService
+    from .flows import FlowCatalogue
+    from .runs import RunService
+    from .shared_state import SharedState
+
+log = logging.getLogger("desktop_flows_mcp")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Time, injected once. ``now`` is the wall clock (compared with Dataverse's timestamps); ``monotonic`` and
+    ``sleep`` measure and wait."""
+
+    now: Callable[[], datetime] = _utc_now
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+
+
+SYSTEM_CLOCK = Clock()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Services:
+    """What the tools run on while the app runs."""
+
+    catalogue: FlowCatalogue
+    runs: RunService
+    access: AccessService
+    machines: MachineService
+    diagnosis: DiagnosisService
+    shared: SharedState  # what the replicas share (in-process without Redis)
+    callbacks: CallbackReceiver | None  # POST /callbacks/<token>: only when DESKTOP_FLOWS_PUBLIC_URL is set
+    offer_sign_in_prompts: bool  # a local stdio server for one person: show sign-in URLs via the client
+
+
+def token_provider_for(settings: Settings) -> TokenProvider:
+    """The token provider for the configured sign-in mode; msal is imported only for the msal modes."""
+    from .auth import StaticTokenProvider
+
+    if settings.uses_emulator:
+        from .emulator import EMULATOR_TOKEN
+
+        return StaticTokenProvider(EMULATOR_TOKEN, mode="emulator")
+    if settings.sign_in.mode != "access_token":
+        from .signin import build_token_provider
+
+        return build_token_provider(settings)
+    if settings.sign_in.access_token is None:
+        raise DesktopFlowsError(ErrorCode.UNAUTHENTICATED, "No access token is configured.")
+    return StaticTokenProvider(settings.sign_in.access_token.reveal())
+
+
+def with_emulator_defaults(settings: Settings) -> Settings:
+    """On the emulator with no connection configured, runs go to the emulator's demo connection."""
+    if not settings.uses_emulator or settings.run.connection_name:
+        return settings
+    from .emulator import DEMO_CONNECTION
+
+    return replace(settings, run=replace(settings.run, connection_name=DEMO_CONNECTION))
+
+
+class App:
+    """One server's services and background tasks, from ``settings`` and ``clock``. ``dataverse_transport``
+    replaces the network (the emulator, tests); ``token_provider`` one built ahead (the CLI's start-up check)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        dataverse_transport: httpx.AsyncBaseTransport | None = None,
+        token_provider: TokenProvider | None = None,
+        offer_sign_in_prompts: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.offer_sign_in_prompts = offer_sign_in_prompts
+        self._dataverse_transport = dataverse_transport
+        self._token_provider = token_provider
+        self._services: Services | None = None
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("The app is not running: serve it, or open it with `async with app.running()`.")
+        return self._services
+
+    @property
+    def callback_receiver(self) -> CallbackReceiver | None:
+        """The endpoint for Dataverse's run callbacks: only while the app runs, and only with a public URL."""
+        return self._services.callbacks if self._services is not None else None
+
+    async def wait_for_change(self, run_id: str, seconds: float) -> None:
+        """Task pacing: ``seconds``, cut short by a verified Dataverse callback for the run."""
+        await self.services.runs.wait_for_change(run_id, seconds)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncGenerator[Services, None]:
+        """One pooled HTTP client for the process, the services built on it, and their background tasks."""
+        import httpx  # the HTTP stack loads when the server starts serving, not when the CLI parses flags
+
+        from .access import build_access_service
+        from .auth import BearerAuth
+        from .cursors import CursorCodec
+        from .dataverse.client import DataverseClient, default_timeout
+        from .diagnosis.machines import MachineService
+        from .diagnosis.service import DiagnosisService
+        from .flows import AllowList, FlowCatalogue
+        from .runs import RunService
+        from .shared_state import open_shared_state
+
+        settings, clock = with_emulator_defaults(self.settings), self.clock
+        monotonic, sleep, now = clock.monotonic, clock.sleep, clock.now
+        provider = self._token_provider or token_provider_for(settings)
+        transport = self._dataverse_transport
+        async with (
+            anyio.create_task_group() as background,
+            open_shared_state(settings, clock=monotonic, sleep=sleep, now=now) as shared,
+        ):
+            if settings.uses_emulator and transport is None:
+                transport = self._embedded_emulator(background, settings.public_url)
+            async with httpx.AsyncClient(
+                transport=transport,
+                auth=BearerAuth(provider),
+                timeout=default_timeout(),
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+                headers={"User-Agent": f"desktop-flows-mcp/{__version__}"},
+                follow_redirects=False,
+            ) as http:
+                client = DataverseClient(
+                    http,
+                    settings.dataverse_url,
+                    clock=monotonic,
+                    sleep=sleep,
+                    run_limiter=shared.run_window,
+                    pauses=shared.pauses,
+                )
+                cursors = CursorCodec(shared.cursor_key)
+                catalogue = FlowCatalogue(
+                    client,
+                    AllowList(settings.run.allowed_flows),
+                    cursors,
+                    clock=monotonic,
+                    read_only=settings.run.read_only,
+                )
+                callbacks, wakeups = None, None
+                if settings.public_url:
+                    from .run_callbacks import InProcessCallbackTokens, InProcessWakeups, RunCallbacks
+
+                    tokens = shared.callback_tokens or InProcessCallbackTokens(monotonic)
+                    wakeups = shared.wakeups or InProcessWakeups()
+                    callbacks = RunCallbacks(settings.public_url, tokens, monotonic)
+                runs = RunService(
+                    client,
+                    catalogue,
+                    settings,
+                    cursors,
+                    clock=monotonic,
+                    sleep=sleep,
+                    now=now,
+                    keys=shared.keys,
+                    callbacks=callbacks,
+                    wakeups=wakeups,
+                )
+                receiver = None
+                if callbacks is not None:
+                    from .callback_endpoint import CallbackReceiver
+
+                    receiver = CallbackReceiver(
+                        callbacks.tokens, runs.wakeups, runs.get_run, background.start_soon, clock=monotonic
+                    )
+                self._services = Services(
+                    catalogue=catalogue,
+                    runs=runs,
+                    access=build_access_service(settings, http, client, provider),
+                    machines=MachineService(client, cursors, now),
+                    diagnosis=DiagnosisService(
+                        client, catalogue, licence_check_seen=runs.licence_check_seen, now=now, clock=monotonic
+                    ),
+                    shared=shared,
+                    callbacks=receiver,
+                    offer_sign_in_prompts=self.offer_sign_in_prompts,
+                )
+                try:
+                    yield self._services
+                finally:
+                    self._services = None
+            background.cancel_scope.cancel()
+
+    def _embedded_emulator(self, background: anyio.abc.TaskGroup, public_url: str | None) -> httpx.AsyncBaseTransport:
+        """The emulator in-process: same client code path as production, no port. Callbacks to this server's public
+        URL are handed to its endpoint in-process; others are logged, not sent, so a demo never makes outbound
+        calls."""
+        import httpx
+
+        from .emulator import Emulator
+
+        async def deliver(request: httpx.Request) -> httpx.Response:
+            receiver = self.callback_receiver
+            if public_url and receiver and str(request.url).startswith(public_url + "/callbacks/"):
+                return await httpx.ASGITransport(app=receiver.asgi).handle_async_request(request)
+            log.warning("emulator: run finished; a real Dataverse would now POST its callback to %s", request.url)
+            return httpx.Response(200)
+
+        emulator = Emulator(callback_transport=httpx.MockTransport(deliver))
+        background.start_soon(emulator.run_scheduler)
+        return emulator.transport()
