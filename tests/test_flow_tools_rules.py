@@ -13,7 +13,7 @@ from mcp.server import MCPServer
 from desktop_flows_mcp.app import App, Clock, Services
 from desktop_flows_mcp.config import ConfigError, Settings
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
-from desktop_flows_mcp.flows import PublishedFlow
+from desktop_flows_mcp.flows import AllowListCheck, PublishedFlow, UnmatchedEntry
 from desktop_flows_mcp.models import FlowRef, StartedRun
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.tools import flow_tools
@@ -58,12 +58,13 @@ class Catalogue:
         self.flows = flows
         self.reads = 0
         self.failure: DesktopFlowsError | None = None
+        self.unmatched: list[UnmatchedEntry] = []
 
-    async def allowed_published_flows(self) -> list[PublishedFlow]:
+    async def check_allow_list(self) -> AllowListCheck:
         self.reads += 1
         if self.failure:
             raise self.failure
-        return self.flows
+        return AllowListCheck(self.flows, self.unmatched)
 
 
 def registry(flows: list[PublishedFlow]) -> tuple[FlowTools, Catalogue, Services, FakeClock]:
@@ -209,3 +210,20 @@ def test_an_input_named_for_people_only_in_its_title_keeps_that_name_as_its_desc
     schema = input_schema(published(1, inputs=json.dumps({"schema": {"properties": properties}})), {})
     described = {name: sub.get("description") for name, sub in schema["properties"].items()}
     assert described == {"Amount": "Invoice amount (EUR)", "Vendor": "Vendor id", "Note": None, "run_options": None}
+
+
+async def test_building_the_tools_names_allow_list_entries_that_match_no_flow_once_per_change(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tools, catalogue, services, clock = registry([published(1)])
+    catalogue.unmatched = [UnmatchedEntry("Flow 2x", "matches no published desktop flow", ("Flow 2",))]
+    with caplog.at_level(logging.WARNING, logger="desktop_flows_mcp"):
+        await tools.rebuild(services)
+        clock.now += 301
+        await tools.rebuild(services)  # the same entry again: not said twice
+    said = [r.getMessage() for r in caplog.records if "DESKTOP_FLOWS_ALLOWED" in r.getMessage()]
+    assert said == [
+        "per-flow tools: DESKTOP_FLOWS_ALLOWED: 'Flow 2x' matches no published desktop flow; did you mean 'Flow 2'? "
+        "Such an entry allows nothing: give the flow's exact name or its id."
+    ]
+    assert tools.tool_names() == {"run_flow_1"}

@@ -82,7 +82,7 @@ def test_only_the_stdio_server_offers_sign_in_prompts_through_the_client(
 
     seen: dict[str, object] = {}
 
-    def build_server(app: App) -> None:
+    def build_server(app: App, **_: object) -> None:
         seen["offer_sign_in_prompts"] = app.offer_sign_in_prompts
         raise _Built
 

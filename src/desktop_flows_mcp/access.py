@@ -133,16 +133,19 @@ class AccessService:
         self._cloud = cloud
         self._discovery = discovery
 
-    async def check_access(self) -> AccessReport:
-        identity: Identity | None = None
-        who_am_i: dict[str, Any] = {}
+    async def who_am_i(self) -> tuple[AccessProbe, Identity | None]:
+        """The first probe alone: does Dataverse accept this identity, and who does it say the caller is."""
+        answer: dict[str, Any] = {}
 
         async def read_identity() -> None:
-            who_am_i.update(await self._client.who_am_i())
+            answer.update(await self._client.who_am_i())
 
-        probes = [await self._probe("who_am_i", "Dataverse accepts this identity (WhoAmI)", read_identity)]
-        if probes[0].ok:
-            identity = await self._identity(who_am_i)
+        probe = await self._probe("who_am_i", "Dataverse accepts this identity (WhoAmI)", read_identity)
+        return probe, (await self._identity(answer) if probe.ok else None)
+
+    async def check_access(self) -> AccessReport:
+        first, identity = await self.who_am_i()
+        probes = [first]
         if probes[0].error_code != ErrorCode.UNAUTHENTICATED.value:  # after a 401 every request fails the same way
             probes += [
                 await self._probe(

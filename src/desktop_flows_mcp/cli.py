@@ -7,10 +7,12 @@ Only wiring lives here; stdout belongs to the MCP protocol, so everything this p
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from . import __version__
 from .config import ConfigError, HttpSettings, Settings
@@ -19,7 +21,8 @@ from .logs import configure_logging
 if TYPE_CHECKING:
     from .auth import TokenProvider
 
-# flag → environment variable it overrides
+# flag → the environment variable it sets. A flag wins over its variable, and both are read by the one reader in
+# config (config.values.EnvReader), so a flag takes exactly what its variable takes.
 _FLAGS: dict[str, str] = {
     "dataverse_url": "DATAVERSE_URL",
     "auth": "DATAVERSE_AUTH",
@@ -41,62 +44,133 @@ _FLAGS: dict[str, str] = {
     "public_url": "DESKTOP_FLOWS_PUBLIC_URL",
     "redis_url": "DESKTOP_FLOWS_REDIS_URL",
 }
+# Switches: bare, they mean true; --read-only=no takes any value the variable takes (true/false, yes/no, 1/0, on/off).
+_SWITCHES: dict[str, str] = {
+    "emulator": "DESKTOP_FLOWS_EMULATOR",
+    "read_only": "DESKTOP_FLOWS_READ_ONLY",
+    "flow_tools": "DESKTOP_FLOWS_FLOW_TOOLS",
+    "token_cache_plaintext": "DATAVERSE_TOKEN_CACHE_PLAINTEXT",
+}
+# The Streamable HTTP transport's flags (read only with --transport streamable-http).
+_HTTP_FLAGS: dict[str, str] = {
+    "host": "DESKTOP_FLOWS_HOST",
+    "port": "DESKTOP_FLOWS_PORT",
+    "http_token": "DESKTOP_FLOWS_HTTP_TOKEN",
+    "http_max_sessions": "DESKTOP_FLOWS_HTTP_MAX_SESSIONS",
+}
+_HELP = "desktop-flows-mcp --help lists every flag"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (with the closest flag or command) and exit code 2, not the usage."""
+
+    def parse_known_args(  # pyright: ignore[reportIncompatibleMethodOverride]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        argv, values = _switch_values(list(sys.argv[1:] if args is None else args))
+        parsed, rest = super().parse_known_args(argv, namespace or argparse.Namespace())
+        for dest, value in values.items():
+            setattr(parsed, dest, value)
+        return parsed, rest
+
+    def error(self, message: str) -> NoReturn:
+        print(f"desktop-flows-mcp: {_explain(message, self)}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _switch_values(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """``--read-only=no`` → ``--read-only`` plus the value, which its variable's reader then judges."""
+    out: list[str] = []
+    values: dict[str, str] = {}
+    for index, arg in enumerate(argv):
+        if arg == "--":
+            out += argv[index:]
+            break
+        name, equals, value = arg.partition("=")
+        dest = name[2:].replace("-", "_") if name.startswith("--") else ""
+        if equals and dest in _SWITCHES:
+            out.append(name)
+            values[dest] = value
+        else:
+            out.append(arg)
+    return out, values
+
+
+def _explain(message: str, parser: argparse.ArgumentParser) -> str:
+    """argparse's complaint in one line; an unknown flag or command gets the closest real one."""
+    options = sorted(_option_strings(parser))
+    if message.startswith("unrecognized arguments: "):
+        typed = next((arg for arg in message.split(": ", 1)[1].split() if arg.startswith("-")), None)
+        if typed is not None:
+            name = typed.split("=", 1)[0]
+            close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            return f"unknown flag {name}{hint} ({_HELP})"
+    choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if choice:
+        choices = re.findall(r"'([^']*)'", choice.group(2))
+        close = difflib.get_close_matches(choice.group(1), choices, n=1, cutoff=0.6)
+        if close:
+            return f"{message}; did you mean {close[0]!r}?"
+    return f"{message} ({_HELP})"
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    found = {option for option in parser._option_string_actions if option.startswith("--")}  # pyright: ignore[reportPrivateUsage]
+    for action in parser._actions:  # pyright: ignore[reportPrivateUsage]
+        if isinstance(action, argparse._SubParsersAction):  # pyright: ignore[reportPrivateUsage]
+            for sub in cast(dict[str, argparse.ArgumentParser], action.choices).values():  # pyright: ignore[reportUnknownMemberType]
+                found |= _option_strings(sub)
+    return found
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    """The flags that set Settings, on the server and on ``doctor`` (there, with ``default=SUPPRESS``, so a flag
+    given before the command is not undone by the command's own default)."""
+
+    def flag(name: str, text: str) -> None:
+        parser.add_argument(name, default=default, help=text)
+
+    def switch(name: str, text: str) -> None:
+        parser.add_argument(name, action="store_const", const="true", default=default, help=text)
+
+    switch("--emulator", "use the built-in Dataverse emulator (no tenant)")
+    flag("--dataverse-url", "environment URL, e.g. https://contoso.crm.dynamics.com")
+    flag(
+        "--auth",
+        "sign-in mode (DATAVERSE_AUTH): client_secret, certificate, device_code, interactive, managed_identity, "
+        "access_token; inferred from the credentials when omitted",
+    )
+    flag("--access-token", "bearer token; prefer DATAVERSE_ACCESS_TOKEN (visible to ps)")
+    flag("--tenant-id", "Entra tenant id or domain (DATAVERSE_TENANT_ID)")
+    flag("--client-id", "app registration's Application (client) ID (DATAVERSE_CLIENT_ID)")
+    flag("--client-secret", "client secret; prefer DATAVERSE_CLIENT_SECRET (visible to ps)")
+    flag("--client-certificate", "PEM (key + certificate) or PFX file (DATAVERSE_CLIENT_CERTIFICATE)")
+    flag("--client-certificate-password", "PFX or key password; prefer DATAVERSE_CLIENT_CERTIFICATE_PASSWORD")
+    flag("--managed-identity-client-id", "user-assigned identity's client id (DATAVERSE_MANAGED_IDENTITY_CLIENT_ID)")
+    flag("--username", "device_code/interactive: the person to sign in as, e.g. ada@contoso.com (DATAVERSE_USERNAME)")
+    flag("--authority-host", "Entra sign-in host override, e.g. https://login.microsoftonline.us")
+    flag("--token-cache-dir", "where a person's sign-in is kept (DATAVERSE_TOKEN_CACHE_DIR)")
+    switch("--token-cache-plaintext", "allow an unencrypted token cache file where encryption is unavailable")
+    flag("--connection", "default connection name for runs")
+    flag("--connection-type", "connection | connection_reference")
+    flag("--run-mode", "attended | unattended")
+    flag("--allowed", "comma list of flow ids or exact names that may run")
+    switch("--read-only", "do not offer run and cancel tools (--read-only=false undoes DESKTOP_FLOWS_READ_ONLY)")
+    switch("--flow-tools", "also offer each allowed flow as a typed tool of its own")
+    flag("--poll-seconds", "first poll interval while waiting for a run (default 2)")
+    flag("--redis-url", "replicas behind one address share state here: redis[s]://[:password@]host[:port][/db]")
+    flag("--public-url", "streamable-http: https URL where Dataverse reaches this server; runs then report back")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="desktop-flows-mcp",
         description="MCP server for Power Automate desktop flows in Dataverse. Without DATAVERSE_URL it serves "
         "the built-in Dataverse emulator with demo data.",
     )
     parser.add_argument("--version", action="version", version=f"desktop-flows-mcp {__version__}")
-    parser.add_argument("--emulator", action="store_true", help="use the built-in Dataverse emulator (no tenant)")
-    parser.add_argument("--dataverse-url", help="environment URL, e.g. https://contoso.crm.dynamics.com")
-    parser.add_argument(
-        "--auth",
-        help="sign-in mode (DATAVERSE_AUTH): client_secret, certificate, device_code, interactive, managed_identity, "
-        "access_token; inferred from the credentials when omitted",
-    )
-    parser.add_argument("--access-token", help="bearer token; prefer DATAVERSE_ACCESS_TOKEN (visible to ps)")
-    parser.add_argument("--tenant-id", help="Entra tenant id or domain (DATAVERSE_TENANT_ID)")
-    parser.add_argument("--client-id", help="app registration's Application (client) ID (DATAVERSE_CLIENT_ID)")
-    parser.add_argument("--client-secret", help="client secret; prefer DATAVERSE_CLIENT_SECRET (visible to ps)")
-    parser.add_argument(
-        "--client-certificate", help="PEM (key + certificate) or PFX file (DATAVERSE_CLIENT_CERTIFICATE)"
-    )
-    parser.add_argument(
-        "--client-certificate-password", help="PFX or key password; prefer DATAVERSE_CLIENT_CERTIFICATE_PASSWORD"
-    )
-    parser.add_argument(
-        "--managed-identity-client-id", help="user-assigned identity's client id (DATAVERSE_MANAGED_IDENTITY_CLIENT_ID)"
-    )
-    parser.add_argument(
-        "--username",
-        help="device_code/interactive: the person to sign in as, e.g. ada@contoso.com (DATAVERSE_USERNAME)",
-    )
-    parser.add_argument("--authority-host", help="Entra sign-in host override, e.g. https://login.microsoftonline.us")
-    parser.add_argument("--token-cache-dir", help="where a person's sign-in is kept (DATAVERSE_TOKEN_CACHE_DIR)")
-    parser.add_argument(
-        "--token-cache-plaintext",
-        action="store_true",
-        default=None,
-        help="allow an unencrypted token cache file where encryption is unavailable",
-    )
-    parser.add_argument("--connection", help="default connection name for runs")
-    parser.add_argument("--connection-type", help="connection | connection_reference")
-    parser.add_argument("--run-mode", help="attended | unattended")
-    parser.add_argument("--allowed", help="comma list of flow ids or exact names that may run")
-    parser.add_argument("--read-only", action="store_true", default=None, help="do not offer run and cancel tools")
-    parser.add_argument(
-        "--flow-tools",
-        action="store_true",
-        default=None,
-        help="also offer each allowed flow as a typed tool of its own",
-    )
-    parser.add_argument("--poll-seconds", help="first poll interval while waiting for a run (default 2)")
-    parser.add_argument(
-        "--redis-url", help="replicas behind one address share state here: redis[s]://[:password@]host[:port][/db]"
-    )
+    _add_settings_flags(parser, default=None)
     parser.add_argument(
         "--transport", choices=["stdio", "streamable-http"], default="stdio", help="how MCP clients connect"
     )
@@ -106,26 +180,45 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--http-max-sessions", help="streamable-http: most sessions open at once; more get 503 (default 100)"
     )
-    parser.add_argument(
-        "--public-url", help="streamable-http: https URL where Dataverse reaches this server; runs then report back"
-    )
-    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-level", default="WARNING", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
     sub = parser.add_subparsers(dest="command")
     emulator = sub.add_parser("emulator", help="serve the Dataverse emulator alone over HTTP")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=8080)
     emulator.add_argument("--test-api", action="store_true", help="enable /_emulator/ fault injection and clock")
+    doctor = sub.add_parser(
+        "doctor",
+        help="check the settings, the environment, sign-in, privileges, allow-list, connection and machines",
+        description="Check a setup with the server's own settings, in order, each step with ✔/✘, its time and the "
+        "fix. Exit code 0 when every check passes, 1 otherwise.",
+    )
+    _add_settings_flags(doctor, default=argparse.SUPPRESS)
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON, for scripts")
     return parser
 
 
+def _given(args: argparse.Namespace, flags: Mapping[str, str]) -> dict[str, str | bool | None]:
+    """Variable → the value its flag was given (None: not given)."""
+    return {var: getattr(args, flag, None) for flag, var in flags.items()}
+
+
 def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
-    overrides: dict[str, str | bool | None] = {var: getattr(args, flag) for flag, var in _FLAGS.items()}
-    overrides["DESKTOP_FLOWS_EMULATOR"] = True if args.emulator else None
-    overrides["DESKTOP_FLOWS_READ_ONLY"] = True if args.read_only else None
-    overrides["DESKTOP_FLOWS_FLOW_TOOLS"] = True if args.flow_tools else None
-    overrides["DATAVERSE_TOKEN_CACHE_PLAINTEXT"] = True if args.token_cache_plaintext else None
-    return Settings.from_env(env, overrides)
+    return Settings.from_env(env, {**_given(args, _FLAGS), **_given(args, _SWITCHES)})
+
+
+def typed_flags(args: argparse.Namespace) -> dict[str, str]:
+    """Variable → the flag the user typed for it, so an error names what the user typed."""
+    every = {**_FLAGS, **_SWITCHES, **_HTTP_FLAGS}
+    return {var: "--" + dest.replace("_", "-") for dest, var in every.items() if getattr(args, dest, None) is not None}
+
+
+def worded(error: ConfigError, args: argparse.Namespace) -> str:
+    """The error in one line, naming each setting the way the user gave it: the flag when a flag set it."""
+    text = str(error)
+    for variable, flag in typed_flags(args).items():
+        text = re.sub(rf"\b{re.escape(variable)}\b", flag, text)
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -134,19 +227,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "emulator":
         _serve_emulator(args.host, args.port, test_api=args.test_api)
         return
+    if args.command == "doctor":
+        raise SystemExit(_doctor(args))
     try:
         settings = settings_from(args, os.environ)
         http = None
         if args.transport == "streamable-http":
-            http = HttpSettings.from_env(
-                os.environ,
-                {
-                    "DESKTOP_FLOWS_HOST": args.host,
-                    "DESKTOP_FLOWS_PORT": args.port,
-                    "DESKTOP_FLOWS_HTTP_TOKEN": args.http_token,
-                    "DESKTOP_FLOWS_HTTP_MAX_SESSIONS": args.http_max_sessions,
-                },
-            )
+            http = HttpSettings.from_env(os.environ, _given(args, _HTTP_FLAGS))
         elif settings.public_url:
             raise ConfigError(
                 "DESKTOP_FLOWS_PUBLIC_URL",
@@ -154,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "https://flows-mcp.contoso.com (with --transport streamable-http)",
             )
     except ConfigError as error:
-        print(f"desktop-flows-mcp: {error}", file=sys.stderr)
+        print(f"desktop-flows-mcp: {worded(error, args)}", file=sys.stderr)
         raise SystemExit(2) from None
     if settings.uses_emulator:
         print(
@@ -180,7 +267,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     from .server import build_server
 
     app = App(settings, token_provider=_start_up_token_provider(settings), offer_sign_in_prompts=http is None)
-    server = build_server(app)
+    # A person's sign-in is not started before their client asks for something; the others check at once.
+    server = build_server(app, check_allow_list_at_start=settings.sign_in.mode not in ("device_code", "interactive"))
     import anyio
 
     if http is None:
@@ -201,6 +289,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         file=sys.stderr,
     )
     anyio.run(serve_http, server, app, http)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    """``desktop-flows-mcp doctor``: the report on stdout (text or JSON); 0 when every check passed, else 1."""
+    import anyio
+
+    from .doctor import Doctor
+
+    doctor = Doctor(lambda: settings_from(args, os.environ), word=lambda error: worded(error, args))
+    report = anyio.run(doctor.run)
+    if hasattr(sys.stdout, "reconfigure"):
+        cast(Any, sys.stdout).reconfigure(errors="replace")  # ✔ and ✘ on a console that cannot show them
+    print(report.to_json() if args.json else report.to_text())
+    return report.exit_code
 
 
 def _check_redis(settings: Settings) -> None:

@@ -7,7 +7,9 @@ list → schema → run sequence reads each thing once; a 404 drops what it knew
 from __future__ import annotations
 
 import difflib
+import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -39,6 +41,7 @@ from .recent import Recent
 from .schema import normalise
 
 Which = Literal["inputs", "outputs"]
+log = logging.getLogger("desktop_flows_mcp")
 
 MAX_NAME_LENGTH = 100  # workflow.name is String(100)
 
@@ -47,6 +50,7 @@ class AllowList:
     """DESKTOP_FLOWS_ALLOWED: flow GUIDs and exact names (case-insensitive, as Dataverse compares)."""
 
     def __init__(self, entries: tuple[str, ...]) -> None:
+        self.entries = entries
         self.ids = {parse_guid(e, argument="DESKTOP_FLOWS_ALLOWED") for e in entries if is_guid(e)}
         self.names = {e.lower() for e in entries if not is_guid(e)}
 
@@ -79,6 +83,27 @@ class PublishedFlow:
     description: str
     inputs: str
     outputs: str
+
+
+@dataclass(frozen=True)
+class UnmatchedEntry:
+    """An allow-list entry that lets nothing run: it names no published desktop flow, or more than one."""
+
+    entry: str
+    problem: str
+    suggestions: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        text = f"{self.entry!r} {self.problem}"
+        if self.suggestions:
+            return text + "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        return text + "."
+
+
+@dataclass(frozen=True)
+class AllowListCheck:
+    flows: list[PublishedFlow]  # the published flows the allow-list names
+    unmatched: list[UnmatchedEntry]
 
 
 FLOW_TTL = 60.0  # seconds a flow's row and schemas are reused
@@ -188,9 +213,42 @@ class FlowCatalogue:
             names = await self._client.list_desktop_flow_names()
         except DesktopFlowsError:
             return []
-        by_key = {candidate.lower(): candidate for candidate in names}
-        close = difflib.get_close_matches(name.lower(), list(by_key), n=SUGGESTIONS, cutoff=0.6)
-        return [by_key[key] for key in close]
+        return close_names(name, names)
+
+    async def check_allow_list(self) -> AllowListCheck:
+        """Which DESKTOP_FLOWS_ALLOWED entries name exactly one published desktop flow, and why the others do not
+        (with close real names): one request, and one names-only query when an entry matches nothing."""
+        if not self.allowed.active:
+            return AllowListCheck([], [])
+        flows = await self.allowed_published_flows()
+        ids = {flow.ref.id for flow in flows}
+        per_name = Counter(flow.ref.name.lower() for flow in flows)
+        unmatched: list[UnmatchedEntry] = []
+        unknown: list[str] = []
+        for entry in self.allowed.entries:
+            if is_guid(entry):
+                if parse_guid(entry, argument="DESKTOP_FLOWS_ALLOWED") not in ids:
+                    unmatched.append(UnmatchedEntry(entry, "is not the id of a published desktop flow"))
+            elif per_name[entry.lower()] > 1:
+                problem = f"names {per_name[entry.lower()]} published desktop flows; list the one you mean by its id"
+                unmatched.append(UnmatchedEntry(entry, problem))
+            elif not per_name[entry.lower()]:
+                unknown.append(entry)
+        if unknown:
+            try:
+                names = await self._client.list_desktop_flow_names()
+            except DesktopFlowsError:  # the suggestions are a courtesy; the entries are unmatched all the same
+                names = []
+            existing = {name.lower() for name in names}
+            for entry in unknown:
+                if entry.lower() in existing:
+                    unmatched.append(UnmatchedEntry(entry, "names a desktop flow that is not published (a draft?)"))
+                else:
+                    suggestions = tuple(close_names(entry, names))
+                    unmatched.append(UnmatchedEntry(entry, "matches no published desktop flow", suggestions))
+        order = {entry: index for index, entry in enumerate(self.allowed.entries)}
+        unmatched.sort(key=lambda item: order[item.entry])
+        return AllowListCheck(flows, unmatched)
 
     async def allowed_published_flows(self) -> list[PublishedFlow]:
         """Every published flow the allow-list names, with its schemas, from one request; each is kept as a lookup
@@ -264,6 +322,30 @@ class FlowCatalogue:
         page = await self._client.list_connection_references(search=search, limit=limit)
         references = [ConnectionReference.from_row(row) for row in page.rows]
         return ConnectionReferenceList(connection_references=references, truncated=page.next_link is not None)
+
+
+def close_names(name: str, names: list[str]) -> list[str]:
+    """Up to three of ``names`` close to ``name`` (case-insensitive), closest first."""
+    by_key = {candidate.lower(): candidate for candidate in names}
+    close = difflib.get_close_matches(name.lower(), list(by_key), n=SUGGESTIONS, cutoff=0.6)
+    return [by_key[key] for key in close]
+
+
+def unmatched_warning(unmatched: list[UnmatchedEntry]) -> str:
+    """The one log line that names every allow-list entry that lets nothing run."""
+    entries = " ".join(item.describe() for item in unmatched)
+    return f"DESKTOP_FLOWS_ALLOWED: {entries} Such an entry allows nothing: give the flow's exact name or its id."
+
+
+async def warn_unmatched_allowed(catalogue: FlowCatalogue) -> None:
+    """At start-up: name the allow-list entries that match no published flow (never fails the server)."""
+    try:
+        check = await catalogue.check_allow_list()
+    except Exception as error:  # a start-up courtesy: a failed read is told by the first tool call instead
+        log.info("DESKTOP_FLOWS_ALLOWED not checked at start-up: %s", error)
+        return
+    if check.unmatched:
+        log.warning("%s", unmatched_warning(check.unmatched))
 
 
 def _text_column(row: dict[str, Any], column: str) -> str:

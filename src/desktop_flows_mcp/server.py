@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 
+import anyio
 from mcp.server import CacheHint, MCPServer
 
 from . import __version__
 from .app import App, Services
+from .flows import warn_unmatched_allowed
 from .tasks import RunTasks, TaskListener, WaitForChange, is_run_tool
 from .tools.access import register_access_tools
 from .tools.diagnose import register_diagnose_tool
@@ -45,11 +47,13 @@ def build_server(
     *,
     task_tools: Callable[[str], bool] | None = None,
     wait_for_change: WaitForChange | None = None,
+    check_allow_list_at_start: bool = False,
 ) -> MCPServer[Services]:
     """The MCP server over ``app``: its lifespan opens the app and hands out its services. ``task_tools`` names
     the tools whose calls may become MCP tasks (default: run_desktop_flow and the per-flow run tools);
     ``wait_for_change(run_id, seconds)`` paces the task notifications between reads of a run (default: the run's
-    callback, or the app's clock)."""
+    callback, or the app's clock). ``check_allow_list_at_start`` names, on stderr, the allow-list entries that match
+    no published flow, in the background once the server is up (the console script turns it on)."""
     settings = app.settings
     flow_tools = settings.run.flow_tools and not settings.run.read_only  # read-only: nothing runs, so none
 
@@ -65,8 +69,13 @@ def build_server(
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[Services]) -> AsyncGenerator[Services, None]:
-        async with app.running() as services:
-            yield services
+        async with app.running() as services, anyio.create_task_group() as start_up:
+            if check_allow_list_at_start and settings.run.allowed_flows:
+                start_up.start_soon(warn_unmatched_allowed, services.catalogue)
+            try:
+                yield services
+            finally:
+                start_up.cancel_scope.cancel()
 
     mcp: MCPServer[Services] = MCPServer(
         "desktop-flows-mcp",

@@ -8,7 +8,7 @@ from ..models import Row
 from .answers import rows_of, text_or_none
 from .core import DataverseCore, Page, max_page_size
 from .flow_operations import RUN_COLUMNS
-from .odata import like_literal
+from .odata import like_literal, string_literal
 
 # Machines and groups: never the internal memo columns (metadata, key packages) nor the error memos in lists.
 MACHINE_COLUMNS = (
@@ -89,6 +89,18 @@ class DiagnosisReads(DataverseCore):
         }
         headers = max_page_size(limit)
         return await self._get_page("flowsessions", params, None, headers=headers, operation="list_runs")
+
+    async def list_runs_on_connection(self, connection: str, *, limit: int) -> list[Row]:
+        """The latest runs sent through one connection, each with the machine and group it went to: Dataverse keeps
+        no connection → machine link, so this is how to see what a connection reaches (doctor)."""
+        params = {
+            "$select": "flowsessionid,createdon,_machineid_value,_machinegroupid_value",
+            "$filter": f"connectionid eq {string_literal(connection)}",
+            "$orderby": "createdon desc",
+            "$top": str(limit),
+            "$expand": f"MachineId($select={MACHINE_COLUMNS}),MachineGroupId($select={GROUP_COLUMNS})",
+        }
+        return rows_of(await self._get_json("flowsessions", params, operation="list_runs"), "list_runs")
 
     async def list_action_logs(self, run_id: str, *, limit: int) -> list[Row]:
         """The run's last ``limit`` action logs (flowlog, V2), newest first; flat, as elastic tables want."""

@@ -7,16 +7,29 @@ expanded, for the count); later pages one (machines only). Lists never select th
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
 from ..cursors import CursorCodec, PageToken, refuse_other_arguments
 from ..dataverse.client import DataverseClient, Page
 from ..flows import gather
-from .machine_rows import group_from_row, machine_from_row, nested
-from .results import MachineGroup, MachineList
+from ..models import parse_timestamp
+from .machine_rows import group_from_row, is_standalone_group, machine_from_row, nested, text
+from .results import Machine, MachineGroup, MachineList
 
 MAX_GROUPS = 100
+RUNS_LOOKED_AT = 20  # a connection's latest runs that say where it sends runs
+
+
+@dataclass
+class ConnectionReach:
+    """Where a connection's latest runs went: the groups (with all their machines) and standalone machines."""
+
+    runs_seen: int = 0
+    last_run: datetime | None = None
+    groups: list[tuple[MachineGroup, list[Machine]]] = field(default_factory=list[tuple[MachineGroup, list[Machine]]])
+    machines: list[Machine] = field(default_factory=list[Machine])  # standalone machines
 
 
 class MachineService:
@@ -48,6 +61,34 @@ class MachineService:
         if page.next_link:
             next_cursor = self._cursors.encode("machines", PageToken(page.next_link, limit, search or ""))
         return MachineList(machines=machines, groups=groups, next_cursor=next_cursor)
+
+    async def reached_by(self, connection: str) -> ConnectionReach:
+        """The machines and groups a connection reaches, with their health, as its latest runs show (Dataverse has
+        no connection → machine column): one request, and one per group for its machines."""
+        rows = await self._client.list_runs_on_connection(connection, limit=RUNS_LOOKED_AT)
+        reach = ConnectionReach(runs_seen=len(rows))
+        reach.last_run = max((t for row in rows if (t := parse_timestamp(row.get("createdon")))), default=None)
+        now = self._now()
+        groups: dict[str, Any] = {}
+        machines: dict[str, Machine] = {}
+        for row in rows:
+            group, machine = nested(row, "MachineGroupId"), nested(row, "MachineId")
+            if group is not None and not is_standalone_group(group):
+                groups.setdefault(text(group, "flowmachinegroupid") or "", group)
+            elif machine is not None:
+                found = machine_from_row(machine, now)
+                machines.setdefault(found.id, found)
+        members = await gather(*(self._client.list_group_machines(group_id) for group_id in groups))
+        for group, rows_of_group in zip(groups.values(), members, strict=True):
+            listed = [machine_from_row(m, now, group=group) for m in rows_of_group]
+            reach.groups.append((group_from_row(group, machine_count=len(listed)), listed))
+        reach.machines = list(machines.values())
+        return reach
+
+    async def connections_seen(self, *, runs: int = 100) -> list[str]:
+        """The connections the latest runs went through (for "did you mean" on a connection name)."""
+        page = await self._client.list_flow_sessions(flow_id=None, status_code=None, page_size=runs, next_link=None)
+        return sorted({name for row in page.rows if (name := text(row, "connectionid"))})
 
 
 def _group(row: dict[str, Any]) -> MachineGroup:

@@ -72,12 +72,15 @@ def _past_run(rng: random.Random, index: int, flow: FlowSeed, created: float, ow
     if outcome.statuscode != FAILED and roll < 0.12:
         code, message = rng.choice(SESSION_FAILURES)
         outcome = Outcome(FAILED, errorcode=code, errormessage=message)
+    # A flow pinned to a target stands for the connection to it (as its scenario runs do), so each connection's
+    # runs all go where that connection points; the draw is made either way, so the rest of the history is the same.
+    connection = rng.choice(["shared-uiflow-7f3c1a", "shared-uiflow-2b9e44"])
     run = Run(
         id=str(uuid.uuid5(HISTORY_NAMESPACE, str(index))),
         workflow_id=flow.id,
         name=flow.name,
         owner_id=owner_id,
-        connection_id=rng.choice(["shared-uiflow-7f3c1a", "shared-uiflow-2b9e44"]),
+        connection_id=flow.target or connection,
         run_mode=rng.choice([1, 2, 2]),
         inputs=dict(inputs),
         created_at=created,

@@ -36,7 +36,7 @@ from pydantic import ConfigDict
 
 from ..app import App, Services
 from ..errors import DesktopFlowsError, ErrorCode, flow_tool_gone
-from ..flows import PublishedFlow
+from ..flows import PublishedFlow, unmatched_warning
 from ..models import StartedRun
 from ..slugs import tool_names
 from . import boundary, error_result, progress_reporter, services
@@ -91,6 +91,7 @@ class FlowTools:
         self._clock = app.clock.monotonic
         self._tools: dict[str, FlowTool] = {}
         self._gone: dict[str, tuple[str, str]] = {}  # tool name → (flow name, why): for late calls
+        self._unmatched: set[str] = set()  # allow-list entries that matched no published flow at the last build
         self._built_at: float | None = None
         self._failed_at: float | None = None
         self._lock = anyio.Lock()
@@ -128,13 +129,17 @@ class FlowTools:
         """Read the allowed flows again and offer their tools; True when the list changed. A failed read keeps
         the tools there are (none at first) and is logged: tools/list must not fail because Dataverse did."""
         try:
-            flows = await services.catalogue.allowed_published_flows()
+            check = await services.catalogue.check_allow_list()
         except DesktopFlowsError as error:
             self._failed_at = self._clock()
             log.warning("per-flow tools: reading the allowed flows failed (%s): %s", error.code.value, error.message)
             return False
         self._failed_at, self._built_at = None, self._clock()
-        return self._install(flows)
+        unmatched = {item.entry for item in check.unmatched}
+        if check.unmatched and unmatched != self._unmatched:  # said once per change, not at every refresh
+            log.warning("per-flow tools: %s", unmatched_warning(check.unmatched))
+        self._unmatched = unmatched
+        return self._install(check.flows)
 
     def _install(self, flows: list[PublishedFlow]) -> bool:
         fit: list[PublishedFlow] = []
