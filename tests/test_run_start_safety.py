@@ -147,3 +147,14 @@ async def test_a_retry_finds_its_run_beyond_the_first_page_of_a_burst_and_starts
     assert again["run_id"] == made.id and again["reused"] is True
     assert stack.wire.paths().count(f"POST {RUN}") == 1
     assert stack.wire.paths().count("GET flowsessions") >= 2  # the window's second page was read
+
+
+async def test_the_marker_is_read_also_from_inputs_stored_json_encoded_once_more() -> None:
+    async with full_stack(wrap=lossy(["processed"])) as stack:
+        store = stack.emulator.store
+        before = set(store.runs)
+        error_of(await stack.call("run_desktop_flow", run_args("k6")))
+        (made,) = (run for run in store.runs.values() if run.id not in before)
+        made.inputs_text = json.dumps(made.inputs_text)  # the file holds the string, JSON-encoded
+        again = ok(await stack.call("run_desktop_flow", run_args("k6")))
+    assert again["run_id"] == made.id and again["reused"] is True

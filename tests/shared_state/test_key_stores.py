@@ -174,3 +174,33 @@ async def test_an_unusable_state_dir_fails_the_keyed_start_closed(tmp_path: Path
     with pytest.raises(DesktopFlowsError) as caught:
         await keys.get("k")
     assert caught.value.code.value == "shared_state_unavailable" and "No run was started" in caught.value.message
+
+
+async def test_a_held_file_lease_is_renewed_while_its_start_takes_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop_flows_mcp.shared_state import file_keys
+
+    monkeypatch.setattr(file_keys, "RENEW_EVERY", 0.01)
+    wall = [1_000_000.0]
+    keys = FileIdempotencyKeys(str(tmp_path), "scope", clock=FakeClock(), now=now, wall=lambda: wall[0])
+
+    def lease_ends() -> float:
+        db = sqlite3.connect(keys.path)
+        try:
+            return float(db.execute("SELECT expires FROM idempotency_locks").fetchone()[0])
+        finally:
+            db.close()
+
+    taken = renewed = 0.0
+    async with anyio.create_task_group() as group:
+        group.start_soon(keys.renew_leases)
+        async with keys.lock("k"):
+            taken = lease_ends()
+            wall[0] += 60  # a minute on: without renewal the lease would have run out
+            with anyio.fail_after(5):
+                while lease_ends() <= taken:
+                    await anyio.sleep(0.01)
+            renewed = lease_ends()
+        group.cancel_scope.cancel()
+    assert taken == 1_000_000.0 + file_keys.LEASE_SECONDS and renewed == wall[0] + file_keys.LEASE_SECONDS
