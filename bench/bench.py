@@ -26,6 +26,8 @@ Economy: counts, not timings, so exact and repeatable. The server runs in proces
                      wait_for_desktop_flow_run -> get_desktop_flow_run_outputs: requests and result text bytes
     waiting          a 600 s run watched with wait_for_desktop_flow_run(timeout_seconds=60) for 10 fake minutes:
                      status reads (GET flowsessions(id)) per call, i.e. per minute of waiting
+    hostile flows    tools/list with per-flow tools for one flow (the baseline), then with 10 more flows whose
+                     schemas are 5 MB, or about 200 KB of prose full of control and bidi characters
 
 Callbacks: a 20-second run (the 600 s report flow with timeout_seconds=20: TimedOut 21 s after the start, queue
 included) followed by wait_for_desktop_flow_run(timeout_seconds=60), on fake time. Baseline: no public URL, so the
@@ -292,6 +294,50 @@ async def _waiting(client: Client, wire: _Wire, clock: FakeClock) -> dict[str, A
     }
 
 
+HOSTILE_TEXT = "\x1b[31m\u202egnp.exe\u202c\x07\r\n"
+
+
+def _hostile_schema(repeat: int) -> str:
+    prose = (HOSTILE_TEXT + "x") * repeat
+    inputs: dict[str, Any] = {
+        f"In{n}": {"type": "string", "title": prose, "description": prose, "value": prose} for n in range(10)
+    }
+    inputs["Choice"] = {"type": "string", "enum": [f"v{n}{HOSTILE_TEXT}" for n in range(1000)]}
+    return json.dumps({"schema": {"type": "object", "properties": inputs}})
+
+
+async def _hostile_flows(mode: str) -> dict[str, Any]:
+    """tools/list bytes with per-flow tools, before and after 10 hostile flows join the allow-list."""
+    from mcp import Client
+
+    from desktop_flows_mcp.app import App
+    from desktop_flows_mcp.config import Settings
+    from desktop_flows_mcp.emulator import Emulator
+    from desktop_flows_mcp.server import build_server
+
+    figures: dict[str, Any] = {}
+    for label, repeat in (("baseline", 0), ("schemas_5_mb", 4_300), ("prose_200_kb", 140)):
+        emulator = Emulator()
+        invoice = next(row for row in emulator.store.workflows.values() if row["name"] == INVOICE_FLOW)
+        ids = [str(invoice["workflowid"])]
+        for n in range(10 if repeat else 0):
+            flow_id = f"0e0e0e0e-1111-4222-8333-4444444444{n:02d}"
+            schema = _hostile_schema(repeat)
+            emulator.store.workflows[flow_id] = {
+                **invoice, "workflowid": flow_id, "name": f"Hostile {n}", "description": HOSTILE_TEXT * 1000,
+                "inputs": schema, "outputs": schema,
+            }  # fmt: skip
+            ids.append(flow_id)
+        env = {"DESKTOP_FLOWS_FLOW_TOOLS": "true", "DESKTOP_FLOWS_ALLOWED": ",".join(ids)}
+        server = build_server(App(Settings.from_env(env), dataverse_transport=emulator.transport()))
+        async with Client(server, mode=mode, raise_exceptions=True) as client:  # type: ignore[arg-type]
+            listed = (await client.list_tools()).model_dump(mode="json", by_alias=True, exclude_none=True)
+        figures[label] = {"bytes": _compact({"tools": listed["tools"]}), "tools": len(listed["tools"])}
+        if repeat:
+            figures[label]["schema_bytes"] = len(_hostile_schema(repeat))
+    return figures
+
+
 def _economy_table(figures: dict[str, Any]) -> None:
     eras = list(figures["eras"])
     first = figures["eras"][eras[0]]
@@ -325,6 +371,17 @@ def _economy_table(figures: dict[str, Any]) -> None:
         same = all(other[k] == first[k] for k in ("short_job", "waiting"))
         same = same and other["tools_list"]["per_tool"] == first["tools_list"]["per_tool"]
         print(f"  {era}: per-tool bytes, short job and waiting " + ("same as " + eras[0] if same else "DIFFER"))
+    for era, hostile in figures["hostile_flows"].items():
+        base = hostile["baseline"]
+        line = f"hostile flows {era:<10} tools/list with one per-flow tool {base['bytes']} B"
+        for label, name in (("schemas_5_mb", "5 MB schemas"), ("prose_200_kb", "hostile prose")):
+            got = hostile[label]
+            added = got["bytes"] - base["bytes"]
+            line += (
+                f"; +10 flows with {name} ({got['schema_bytes'] // 1024} KB each): {got['bytes']} B "
+                f"(x{got['bytes'] / base['bytes']:.2f}, {got['tools'] - base['tools']} tools, {added // 10} B a flow)"
+            )
+        print(line)
 
 
 def economy(quiet: bool = False) -> dict[str, Any]:
@@ -333,6 +390,7 @@ def economy(quiet: bool = False) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "issue_8_baseline": {"note": "measured on the previous main", **ISSUE_8_BASELINE},
         "eras": {era: anyio.run(_economy_era, mode) for era, mode in ERAS.items()},
+        "hostile_flows": {era: anyio.run(_hostile_flows, mode) for era, mode in ERAS.items()},
     }
     if not quiet:
         _economy_table(figures)

@@ -53,3 +53,25 @@ async def test_bearer_auth_never_loops_on_401() -> None:
     assert response.status_code == 401
     assert calls == 2
     assert provider.forced == 1
+
+
+async def test_a_wrong_access_token_is_answered_in_plain_words_not_a_redacted_sentence() -> None:
+    from mcp import Client
+
+    from desktop_flows_mcp.app import App
+    from desktop_flows_mcp.emulator import Emulator
+    from desktop_flows_mcp.server import build_server
+    from tests.conftest import error_of, make_settings
+
+    server = build_server(
+        App(
+            make_settings(DATAVERSE_ACCESS_TOKEN="expired-or-wrong-0123456789"),
+            dataverse_transport=Emulator().transport(),
+        )
+    )
+    async with Client(server, mode="legacy") as client:
+        error = error_of(await client.call_tool("list_desktop_flows", {}))
+
+    assert error["code"] == "unauthenticated"
+    assert "bearer token" in error["message"] and "[redacted]" not in error["message"]
+    assert "expired-or-wrong-0123456789" not in str(error)

@@ -11,7 +11,15 @@ import anyio
 import httpx
 import pytest
 
-from desktop_flows_mcp.callback_endpoint import MAX_BODY, OVERALL_LIMIT, TOKEN_LIMIT, CallbackReceiver
+from desktop_flows_mcp.callback_endpoint import (
+    MAX_BODY,
+    OVERALL_LIMIT,
+    TOKEN_LIMIT,
+    UNKNOWN_LIMIT,
+    UNKNOWN_SUMMARY_SECONDS,
+    UNKNOWN_WINDOW,
+    CallbackReceiver,
+)
 from desktop_flows_mcp.errors import shared_state_unavailable
 from desktop_flows_mcp.models import FlowRun
 from desktop_flows_mcp.run_callbacks import InProcessCallbackTokens, InProcessWakeups
@@ -21,6 +29,7 @@ from tests.conftest import FakeClock
 pytestmark = pytest.mark.anyio
 RUN = "4b35b6d0-95b6-461b-9e41-84340c229d4d"
 FORGED = "x" * 43
+DATAVERSE = ("20.50.2.1", 443)  # where Dataverse's callbacks come from, in these tests
 LIE = {"statuscode": 4, "statecode": 0, "flowsessionid": RUN, "completedon": "2026-11-30T02:00:00Z"}
 
 
@@ -139,8 +148,8 @@ class Receiver:
         await self.tokens.bind(token, run_id, expires_in=60)
         return token
 
-    async def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        transport = httpx.ASGITransport(app=self.receiver.asgi)
+    async def post(self, path: str, client: tuple[str, int] = DATAVERSE, **kwargs: Any) -> httpx.Response:
+        transport = httpx.ASGITransport(app=self.receiver.asgi, client=client)
         async with httpx.AsyncClient(transport=transport, base_url="https://flows-mcp.contoso.com") as http:
             return await http.post(path, **kwargs)
 
@@ -157,20 +166,62 @@ def run_with(status: int) -> Callable[[str], Awaitable[FlowRun]]:
     return read
 
 
-async def test_a_flood_beyond_the_overall_limit_gets_503_with_retry_after_and_one_summary_line(
+async def test_live_callbacks_beyond_the_overall_limit_get_503_with_retry_after_and_one_summary_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, "desktop_flows_mcp")
     r = Receiver(run_with(4))
-    answers = [(await r.post(f"/callbacks/{FORGED}{i:03d}")) for i in range(OVERALL_LIMIT + 10)]
+    tokens = [await r.token_for(f"{RUN[:-3]}{i:03d}") for i in range(OVERALL_LIMIT + 11)]
+    answers = [(await r.post(f"/callbacks/{token}")) for token in tokens[:-1]]
     r.clock.now += 1
-    after = await r.post(f"/callbacks/{FORGED}")
+    after = await r.post(f"/callbacks/{tokens[-1]}")
     codes = [a.status_code for a in answers]
-    assert codes == [404] * OVERALL_LIMIT + [503] * 10
+    assert codes == [202] * OVERALL_LIMIT + [503] * 10
     assert answers[-1].headers["Retry-After"] == "1"
-    assert after.status_code == 404
+    assert after.status_code == 202
     assert sum("over 50 a second" in m for m in caplog.messages) == 1
-    assert not r.spawned
+    assert len(r.spawned) == OVERALL_LIMIT + 1
+
+
+async def test_a_real_callback_during_a_junk_flood_at_ten_times_the_limit_is_accepted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "desktop_flows_mcp")
+    r = Receiver(run_with(4))
+    token, own = await r.token_for(RUN), await r.token_for(RUN[:-1] + "0")
+    flooders = [("203.0.113.7", 4444), ("2001:db8:1:2::7", 4444), ("2001:db8:1:2::8", 4444)]  # one v6 /64
+    junk: list[int] = []
+    real = other = same_source = None
+    for i in range(10 * OVERALL_LIMIT):
+        path = f"/callbacks/{FORGED[:-4]}{i:04d}" if i % 2 else "/callbacks/not-a-token"
+        junk.append((await r.post(path, client=flooders[i % 3])).status_code)
+        if i == 5 * OVERALL_LIMIT:
+            real = await r.post(f"/callbacks/{token}", json=LIE, client=DATAVERSE)
+            other = await r.post(f"/callbacks/{FORGED}", client=("198.51.100.9", 1))  # an innocent mistake
+            same_source = await r.post(f"/callbacks/{own}", client=flooders[0])  # behind the flooder's proxy
+    assert real is not None and other is not None and same_source is not None
+    assert real.status_code == same_source.status_code == 202 and len(r.spawned) == 2
+    assert other.status_code == 404
+    per_source = UNKNOWN_LIMIT * 2  # the IPv4 address, and the IPv6 /64 counted as one source
+    assert junk.count(404) == per_source and junk.count(429) == 10 * OVERALL_LIMIT - per_source
+    assert len(caplog.messages) <= 3, caplog.messages  # a summary, not a line each
+    r.clock.now += UNKNOWN_SUMMARY_SECONDS
+    assert (await r.post(f"/callbacks/{FORGED}", client=DATAVERSE)).status_code == 404
+    summary = caplog.messages[-1]
+    assert "unknown token" in summary and "203.0.113.7" in summary and "2001:db8:1:2::/64" in summary
+    assert FORGED not in caplog.text
+
+
+async def test_unknown_tokens_are_limited_per_source_and_the_limit_passes() -> None:
+    r = Receiver(run_with(4))
+    flooder = ("203.0.113.7", 4444)
+    answers = [(await r.post(f"/callbacks/{FORGED}", client=flooder)).status_code for _ in range(UNKNOWN_LIMIT + 2)]
+    limited = await r.post(f"/callbacks/{FORGED}", client=flooder)
+    r.clock.now += UNKNOWN_WINDOW
+    later = await r.post(f"/callbacks/{FORGED}", client=flooder)
+    assert answers == [404] * UNKNOWN_LIMIT + [429] * 2
+    assert limited.headers["Retry-After"] == str(int(UNKNOWN_WINDOW))
+    assert later.status_code == 404
 
 
 async def test_a_real_callback_wakes_waits_once_the_run_is_read_terminal_and_logs_one_line_without_secrets(
@@ -249,4 +300,27 @@ async def test_a_token_store_that_fails_gets_503_with_retry_after_and_one_line_n
     assert not r.spawned
     assert caplog.messages == [
         f"callback token={FORGED[:4]}… not resolved: the token store failed (shared_state_unavailable) (503)"
+    ]
+
+
+class StalledTokens(InProcessCallbackTokens):
+    """A token store that takes the connection and never answers (Redis paused)."""
+
+    async def run_for(self, token: str) -> str | None:
+        await anyio.Event().wait()
+        return None
+
+
+async def test_a_token_store_that_does_not_answer_gets_503_not_408(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "desktop_flows_mcp")
+    r = Receiver(run_with(4))
+    stalled = StalledTokens(r.clock)
+    r.receiver = CallbackReceiver(
+        stalled, r.wakeups, run_with(4), r.spawned.append, clock=r.clock, body_seconds=5, store_seconds=0.05
+    )
+    answer = await r.post(f"/callbacks/{FORGED}", json=LIE)
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+    assert not r.spawned
+    assert caplog.messages == [
+        f"callback token={FORGED[:4]}… not resolved: the token store did not answer within 0.05 s (503)"
     ]

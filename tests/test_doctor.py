@@ -251,3 +251,50 @@ async def test_the_environment_check_reads_one_unauthenticated_request() -> None
     assert check.summary == "contoso.crm.dynamics.com answered HTTP 404 at /api/data/v9.2/, as no Dataverse does"
     assert [str(r.url) for r in seen] == ["https://contoso.crm.dynamics.com/api/data/v9.2/"]
     assert "authorization" not in seen[0].headers
+
+
+async def test_a_person_who_must_sign_in_is_told_once_and_doctor_waits_for_them() -> None:
+    from desktop_flows_mcp.emulator import DEMO_USER
+    from desktop_flows_mcp.signin import SignInPrompt, SignInRequired
+
+    token = jwt(upn="ada@contoso.com", tid="contoso.onmicrosoft.com", exp=time.time() + 600)
+    prompt = SignInPrompt("e1", "Sign in", url="https://microsoft.com/devicelogin", user_code="ABCD-1234")
+
+    class Person:
+        mode = "device_code"
+        calls = 0
+
+        async def token(self, *, force_refresh: bool = False) -> str:
+            self.calls += 1
+            if self.calls < 3:  # the person has not finished yet: the same code each time
+                raise SignInRequired(
+                    prompt,
+                    "Sign-in needed: open https://microsoft.com/devicelogin and enter the code ABCD-1234.",
+                    hint="Show the person the code.",
+                )
+            return token
+
+    told: list[str] = []
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    env = {"DATAVERSE_AUTH": "device_code", "DATAVERSE_CLIENT_ID": "51f81489-12ee-4a9e-aaae-a2591f45987d"}
+    report = await run(
+        lambda: Settings.from_env(
+            {**ENV, **env, "DESKTOP_FLOWS_CONNECTION": "shared-uiflow-7f3c1a", "HOME": "/nohome"}
+        ),
+        dataverse_transport=Emulator(tokens={token: DEMO_USER}).transport(),
+        token_provider=Person(),
+        sleep=sleep,
+        tell=told.append,
+    )
+    assert told == [
+        "Sign-in needed: open https://microsoft.com/devicelogin and enter the code ABCD-1234. doctor waits for you "
+        "(Ctrl-C stops it)."
+    ]
+    assert sleeps == [5.0, 5.0]
+    sign_in = the(report, "sign-in")
+    assert sign_in.status == "ok", report.to_text()
+    assert sign_in.summary.startswith("signed in as ada@contoso.com, tenant contoso.onmicrosoft.com; Dataverse user")

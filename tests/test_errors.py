@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode, from_status
+from desktop_flows_mcp.errors.text import scrub
 
 
 @pytest.mark.parametrize(
@@ -57,3 +58,20 @@ def test_payload_has_exactly_the_contract_fields() -> None:
         "hint": "wait",
         "retry_after_seconds": 7.2,
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        (
+            "The user is not authenticated. Send a valid bearer token in the Authorization header.",
+            "The user is not authenticated. Send a valid bearer token in the Authorization header.",
+        ),
+        ("Authorization: Bearer Zm9vYmFy-42.x~y", "Authorization: Bearer [redacted]"),
+        ("authorization: bearer abcdefghijklmnopqrstuvwxyz", "authorization: bearer [redacted]"),
+        ("Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiIxMjM0NTY3ODkwIn0.", "Bearer [redacted]"),
+    ],
+    ids=["prose", "opaque-token", "letters-only-token", "jwt"],
+)
+def test_scrub_redacts_bearer_credentials_but_not_the_word_token(text: str, scrubbed: str) -> None:
+    assert scrub(text) == scrubbed

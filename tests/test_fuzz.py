@@ -1,13 +1,19 @@
 """Fuzzed tool arguments: every tool, both protocol eras, over the emulator in one process.
 
 Arguments come from each tool's published inputSchema (tools/list) and from junk: wrong types, unknown keys,
-nulls, the string "null", huge strings, nested values; real flow names, run ids and cursors are mixed in so
-that calls also get past validation. Whatever comes in, the answer is a success or the error envelope with a
-known code that is not ``internal``, and the server goes on serving.
+nulls, the string "null", huge strings, lone surrogates, values nested past the limits; real flow names, run ids
+and cursors are mixed in so that calls also get past validation. Whatever comes in, the answer is a success or the
+error envelope with a known code that is not ``internal``, and the server goes on serving.
+
+The same junk also goes over stdio as JSON-RPC lines, nested up to 20,000 levels (deeper than the SDK's client can
+send): each line is answered (the envelope, or -32600 for a line past ``MAX_MESSAGE_DEPTH``) and the server lives.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +25,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp.types import CallToolResult
 
+from desktop_flows_mcp.app import App
+from desktop_flows_mcp.bounds import MAX_MESSAGE_DEPTH, json_too_deep
+from desktop_flows_mcp.config import Settings
+from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.errors import ErrorCode
+from desktop_flows_mcp.server import build_server
+from desktop_flows_mcp.stdio import serve_stdio
 from desktop_flows_mcp.tools.surface import TOOL_ORDER
 from tests.conftest import ok
 from tests.test_full_stack import ERAS, INVOICE_FLOW, INVOICE_INPUTS, Stack, full_stack
@@ -35,12 +47,25 @@ SCALARS: Strategy = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=40),
+    st.text(st.characters(categories=["Cs"]) | st.characters(), min_size=1, max_size=8),  # lone surrogates too
     st.sampled_from(["null", "None", "", " ", "true", "1", "-1", "1e999", "{}", "[]", "%", "'", HUGE]),
 )
-JUNK: Strategy = st.recursive(
-    SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
-    max_leaves=10,
+
+
+def _nested(depth: int, leaf: Any) -> Any:
+    """A value ``depth`` levels deep: past the server's limit (the SDK client sends no deeper; stdio tests do)."""
+    value = leaf
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+def _containers(inner: Strategy) -> Strategy:
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+
+
+JUNK: Strategy = st.recursive(SCALARS, _containers, max_leaves=10) | st.builds(
+    _nested, st.sampled_from([65, 150]), SCALARS
 )
 
 
@@ -183,3 +208,56 @@ def test_any_arguments_get_a_result_or_a_known_error_and_the_server_keeps_servin
     answers_every_call()
     assert ok(served.call("list_desktop_flows", {}))["flows"]
     assert codes
+
+
+DEEP_MARK = re.compile(r'"__deep_(\d+)__"')
+WIRE_JUNK: Strategy = JUNK | st.sampled_from([1_000, 3_000, 20_000]).map(lambda depth: f"__deep_{depth}__")
+HANDSHAKE = [
+    {"jsonrpc": "2.0", "id": "init", "method": "initialize",
+     "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "fuzz", "version": "1"}}},
+    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+]  # fmt: skip
+
+
+def wire_line(request_id: int, tool: str, arguments: dict[str, Any]) -> bytes:
+    """A tools/call line; lone surrogates as \\u escapes, and the deep marks written out as brackets."""
+    message = {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments},
+    }
+    text = json.dumps(message)  # ensure_ascii: a lone surrogate becomes an escape, as a client would send it
+    return DEEP_MARK.sub(lambda m: "[" * int(m.group(1)) + "]" * int(m.group(1)), text).encode() + b"\n"
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    calls=st.lists(
+        st.tuples(st.sampled_from(TOOL_ORDER), st.dictionaries(st.text(max_size=12), WIRE_JUNK, max_size=3)),
+        min_size=10,
+        max_size=10,
+    )
+)
+def test_junk_over_stdio_gets_an_answer_for_every_line_and_the_server_keeps_serving(
+    calls: list[tuple[str, dict[str, Any]]],
+) -> None:
+    import anyio
+
+    lines = [json.dumps(m).encode() + b"\n" for m in HANDSHAKE]
+    lines += [wire_line(i, tool, arguments) for i, (tool, arguments) in enumerate(calls)]
+    lines.append(wire_line(len(calls), "list_desktop_flows", {}))
+    out = io.BytesIO()
+    server = build_server(App(Settings.from_env({}), dataverse_transport=Emulator().transport()))
+    anyio.run(lambda: serve_stdio(server, streams=(io.BytesIO(b"".join(lines)), out), handle_signals=False))
+    answers = {answer["id"]: answer for answer in map(json.loads, out.getvalue().splitlines())}
+    for i, line in enumerate(lines[2:]):
+        answer = answers[i]
+        if json_too_deep(line, MAX_MESSAGE_DEPTH):
+            assert answer["error"]["code"] == -32600, answer
+            continue
+        assert "error" not in answer, answer  # a tools/call the server could read: always a tool result
+        payload = answer["result"]["structuredContent"]
+        if answer["result"].get("isError"):
+            assert set(payload) == {"error"} and payload["error"]["code"] in KNOWN_CODES, payload
+    assert answers[len(calls)]["result"]["structuredContent"]["flows"]

@@ -414,3 +414,29 @@ async def test_starting_and_cancelling_write_one_audit_line_each_without_input_v
         "previous_status=Waiting",
     ]
     assert "SECRET-42" not in caplog.text
+
+
+async def test_a_run_start_decides_the_allow_list_on_the_flow_as_it_is_now_not_as_cached(
+    dataverse: respx.MockRouter,
+) -> None:
+    """A flow renamed off the allow-list or unpublished moments ago is refused at once; one row read per start."""
+    run = flow_routes(dataverse)
+    row = dataverse.get(f"workflows({FLOW_ID})").respond(json=flow_row())
+    by_name = dataverse.get(path__regex=r"/workflows$").respond(json={"value": [flow_row()]})
+    async with connect(make_settings(DESKTOP_FLOWS_ALLOWED="invoice entry")) as client:
+        ok(await client.call_tool("run_desktop_flow", {"flow": FLOW_ID}))
+        ok(await client.call_tool("run_desktop_flow", {"flow": "Invoice entry"}))
+        reads = row.call_count + by_name.call_count
+        row.respond(json=flow_row(name="Invoice entry (retired)"))
+        by_name.respond(json={"value": []})
+        renamed = error_of(await client.call_tool("run_desktop_flow", {"flow": FLOW_ID}))
+        renamed_by_name = error_of(await client.call_tool("run_desktop_flow", {"flow": "Invoice entry"}))
+        row.respond(json=flow_row(statecode=0))
+        by_name.respond(json={"value": [flow_row(statecode=0)]})
+        unpublished = error_of(await client.call_tool("run_desktop_flow", {"flow": FLOW_ID}))
+        unpublished_by_name = error_of(await client.call_tool("run_desktop_flow", {"flow": "Invoice entry"}))
+    assert reads == 2  # each start read the flow's row once (the schema came from the cache the second time)
+    assert run.call_count == 2
+    assert renamed["code"] == "flow_not_allowed"
+    assert renamed_by_name["code"] == "not_found"
+    assert "draft" in unpublished["message"] and "draft" in unpublished_by_name["message"]

@@ -95,3 +95,26 @@ def test_only_the_stdio_server_offers_sign_in_prompts_through_the_client(
         main(["--dataverse-url", "https://contoso.crm.dynamics.com", "--client-id", APP, "--transport", transport])
 
     assert seen["offer_sign_in_prompts"] is offered
+
+
+def test_a_sign_in_mistake_found_at_start_up_is_the_only_line_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from desktop_flows_mcp.cli import main
+
+    broken = tmp_path / "app.pem"
+    broken.write_bytes(b"\x00 not a certificate")
+    for name in [n for n in os.environ if n.startswith(("DATAVERSE_", "DESKTOP_FLOWS_"))]:
+        monkeypatch.delenv(name)
+
+    with pytest.raises(SystemExit) as stopped:
+        main(
+            [
+                *("--dataverse-url", "https://contoso.crm.dynamics.com", "--client-id", APP, "--tenant-id", TENANT),
+                *("--client-certificate", str(broken)),
+            ]
+        )
+
+    lines = capsys.readouterr().err.splitlines()
+    assert stopped.value.code == 2
+    assert len(lines) == 1 and lines[0].startswith("desktop-flows-mcp: DATAVERSE_CLIENT_CERTIFICATE: ")

@@ -207,3 +207,11 @@ def test_the_person_to_sign_in_as_is_read_for_person_modes() -> None:
     with pytest.raises(ConfigError) as caught:
         from_env(DATAVERSE_CLIENT_ID=APP, DATAVERSE_USERNAME="ada")
     assert caught.value.variable == "DATAVERSE_USERNAME"
+
+
+def test_a_malformed_managed_identity_client_id_is_called_the_identitys_id_not_an_apps() -> None:
+    with pytest.raises(ConfigError) as caught:
+        from_env(DATAVERSE_AUTH="managed_identity", DATAVERSE_MANAGED_IDENTITY_CLIENT_ID="my-identity")
+
+    assert "user-assigned identity's 'Client ID'" in str(caught.value)
+    assert "Application (client) ID" not in str(caught.value) and "my-identity" not in str(caught.value)

@@ -21,6 +21,7 @@ from anyio.abc import ByteSendStream, Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from desktop_flows_mcp.app import App
+from desktop_flows_mcp.bounds import MAX_MESSAGE_BYTES
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import EMULATOR_TOKEN, Emulator, serve
 from desktop_flows_mcp.server import build_server
@@ -109,6 +110,55 @@ async def test_malformed_lines_get_json_rpc_errors_and_the_server_keeps_serving(
     ]
     assert answers[-1]["result"]["structuredContent"]["flows"]
     assert len([r for r in caplog.records if r.message.startswith("stdin: ")]) == 4
+
+
+def nested_call(depth: int, request_id: int) -> bytes:
+    """A tools/call line whose argument nests ``depth`` levels: built as text, as no encoder of ours would."""
+    head = f'{{"jsonrpc":"2.0","id":{request_id},"method":"tools/call","params":{{"name":"list_desktop_flows",'
+    return (head + '"arguments":{"search":' + "[" * depth + "]" * depth + "}}}\n").encode()
+
+
+async def test_a_line_nested_or_sized_beyond_the_limits_gets_an_error_and_the_server_keeps_serving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, "desktop_flows_mcp"):
+        answers = await serve_lines(
+            Emulator(),
+            line(INITIALIZE),
+            nested_call(1_000, 3),  # the depth that killed the server in the invalid-line handler
+            nested_call(150, 4),  # under pydantic's own limit: it would parse, and recurse later
+            b"[" * 200_000 + b"\n",
+            b'{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"x":"' + b"y" * MAX_MESSAGE_BYTES + b'"}}\n',
+            line(INITIALIZED),
+            line(LIST),
+        )
+    by_id = {a["id"]: a for a in answers}  # bad lines are answered at once, maybe before initialize
+    assert len(answers) == len(by_id) == 6
+    assert {i: a.get("error", {}).get("code") for i, a in by_id.items()} == {
+        1: None,
+        3: -32600,
+        4: -32600,
+        None: -32600,
+        5: -32600,
+        8: None,
+    }
+    assert "nested deeper than 64 levels" in by_id[3]["error"]["message"]
+    assert "over 4194304 bytes" in by_id[5]["error"]["message"]
+    assert by_id[8]["result"]["structuredContent"]["flows"]
+
+
+async def test_a_lone_surrogate_in_an_argument_gets_the_tool_error_envelope_and_the_answer_is_valid_json() -> None:
+    surrogate_value = {**LIST, "id": 9, "params": {"name": "list_desktop_flows", "arguments": {"search": "a\ud800"}}}
+    surrogate_key = {**LIST, "id": 10, "params": {"name": "list_desktop_flows", "arguments": {"\udfff": 1}}}
+    answers = await serve_lines(
+        Emulator(), line(INITIALIZE), line(INITIALIZED), line(surrogate_value), line(surrogate_key), line(LIST)
+    )
+    by_id = {a["id"]: a for a in answers}
+    assert [(i, a.get("error")) for i, a in by_id.items()] == [(1, None), (9, None), (10, None), (8, None)]
+    for answer in (by_id[9], by_id[10]):
+        assert answer["result"]["isError"] is True
+        assert answer["result"]["structuredContent"]["error"]["code"] == "invalid_argument"
+        assert "lone surrogate" in answer["result"]["structuredContent"]["error"]["message"]
 
 
 async def test_a_run_start_in_flight_when_stdin_closes_is_answered_and_audited(

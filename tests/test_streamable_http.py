@@ -46,6 +46,7 @@ async def test_every_request_but_health_needs_the_bearer_token(dataverse: respx.
         wrong = await http.post("/mcp", json={}, headers={"Authorization": "Bearer nope"})
     assert missing.status_code == wrong.status_code == 401
     assert missing.headers["WWW-Authenticate"] == "Bearer"
+    assert "DESKTOP_FLOWS_HTTP_TOKEN" in wrong.json()["message"] and "[redacted]" not in wrong.text
 
 
 async def test_dns_rebinding_is_refused_on_loopback(dataverse: respx.MockRouter) -> None:
@@ -137,3 +138,29 @@ def make_secret() -> Any:
     from desktop_flows_mcp.config import Secret
 
     return Secret(TOKEN)
+
+
+@pytest.mark.parametrize("era", ["2025-11-25", "2026-07-28"])
+async def test_a_body_nested_too_deep_gets_a_json_rpc_error_with_its_id_and_the_server_keeps_serving(
+    dataverse: respx.MockRouter, era: str
+) -> None:
+    dataverse.route(host="127.0.0.1").pass_through()
+    headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": era}
+    deep = {d: "[" * d + "]" * d for d in (100, 1_000, 100_000)}  # 100: under pydantic's own limit, which parses it
+    async with serving(HttpSettings()) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
+        answers = [
+            await http.post(
+                "/mcp",
+                content=f'{{"jsonrpc":"2.0","id":{d},"method":"tools/list","params":{{"_meta":{{"x":{nested}}}}}}}',
+                headers={**headers, "Content-Type": "application/json"},
+            )
+            for d, nested in deep.items()
+        ]
+        async with Client(f"{base}/mcp", mode="auto" if era == "2026-07-28" else "legacy") as client:
+            tools = (await client.list_tools()).tools
+    for (depth, _), answer in zip(deep.items(), answers, strict=True):
+        assert answer.status_code == 400
+        assert answer.json()["id"] == depth
+        assert answer.json()["error"]["code"] == -32600
+        assert "nested deeper than 64 levels" in answer.json()["error"]["message"]
+    assert tools

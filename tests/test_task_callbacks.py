@@ -11,7 +11,7 @@ import pytest
 
 from desktop_flows_mcp import run_callbacks
 from desktop_flows_mcp.emulator.runs import Run
-from desktop_flows_mcp.run_callbacks import InProcessCallbackTokens, RunCallbacks
+from desktop_flows_mcp.run_callbacks import QUIET_SECONDS, InProcessCallbackTokens, RunCallbacks
 from desktop_flows_mcp.runs import SAFETY_READ_SECONDS
 from tests.callback_stack import PUBLIC_URL, REPORT_FLOW, REPORT_INPUTS, callback_stack
 from tests.conftest import FakeClock
@@ -156,6 +156,8 @@ async def test_a_failing_token_store_never_counts_a_callback_as_used(monkeypatch
     monkeypatch.setattr(tokens, "run_for", down)
     assert not await callbacks.spent(RUN)  # a pause then runs its course: no busy loop while the store is down
     monkeypatch.undo()
+    assert not await callbacks.spent(RUN)  # not asked again at once after a failure
+    clock.now += QUIET_SECONDS
     assert not await callbacks.spent(RUN)  # still bound: not used
     await tokens.drop(issued[0])
     assert await callbacks.spent(RUN) and not await callbacks.spent(RUN)

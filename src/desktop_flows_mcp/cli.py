@@ -243,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as error:
         print(f"desktop-flows-mcp: {worded(error, args)}", file=sys.stderr)
         raise SystemExit(2) from None
+    token_provider = _start_up_token_provider(settings)  # first: a bad certificate is the only line printed
     if settings.uses_emulator:
         print(
             f"desktop-flows-mcp: {settings.sign_in.reason}: serving the built-in Dataverse emulator (demo data). "
@@ -266,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from .app import App
     from .server import build_server
 
-    app = App(settings, token_provider=_start_up_token_provider(settings), offer_sign_in_prompts=http is None)
+    app = App(settings, token_provider=token_provider, offer_sign_in_prompts=http is None)
     # A person's sign-in is not started before their client asks for something; the others check at once.
     server = build_server(app, check_allow_list_at_start=settings.sign_in.mode not in ("device_code", "interactive"))
     import anyio
@@ -297,7 +298,11 @@ def _doctor(args: argparse.Namespace) -> int:
 
     from .doctor import Doctor
 
-    doctor = Doctor(lambda: settings_from(args, os.environ), word=lambda error: worded(error, args))
+    doctor = Doctor(
+        lambda: settings_from(args, os.environ),
+        word=lambda error: worded(error, args),
+        tell=lambda text: print(f"desktop-flows-mcp: {text}", file=sys.stderr, flush=True),
+    )
     report = anyio.run(doctor.run)
     if hasattr(sys.stdout, "reconfigure"):
         cast(Any, sys.stdout).reconfigure(errors="replace")  # ✔ and ✘ on a console that cannot show them

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import anyio
 
+from .bounds import MAX_NAME, clean
 from .cursors import CursorCodec, PageToken, refuse_other_arguments
 from .dataverse.client import DataverseClient, Page
 from .dataverse.odata import is_guid, parse_guid
@@ -163,16 +164,17 @@ class FlowCatalogue:
             if names.count(names[index]) == 1 and not last:
                 self._ids_by_name.put(names[index], ref.id)
 
-    async def resolve(self, flow: str) -> FlowRef:
-        """A flow GUID or exact name (case-insensitive) → the flow; invalid_argument when a name is ambiguous."""
+    async def resolve(self, flow: str, *, fresh: bool = False) -> FlowRef:
+        """A flow GUID or exact name (case-insensitive) → the flow; invalid_argument when a name is ambiguous.
+        ``fresh`` reads the flow's row now instead of reusing one read in the last FLOW_TTL seconds."""
         text = flow.strip()
         if not text:
             raise invalid_argument("flow must be a desktop flow GUID or its exact name (got an empty string).")
         if is_guid(text):
-            return await self._by_id(parse_guid(text, argument="flow"))
+            return await self._by_id(parse_guid(text, argument="flow"), fresh=fresh)
         if len(text) > MAX_NAME_LENGTH:
             raise invalid_argument(f"flow names are at most {MAX_NAME_LENGTH} characters (got {len(text)}).")
-        known = self._ids_by_name.get(text.lower())
+        known = None if fresh else self._ids_by_name.get(text.lower())
         ref = self._refs.get(known) if known else None
         if ref is not None and ref.name.lower() == text.lower():
             return ref
@@ -190,8 +192,8 @@ class FlowCatalogue:
         self._ids_by_name.put(ref.name.lower(), ref.id)
         return ref
 
-    async def _by_id(self, flow_id: str) -> FlowRef:
-        cached = self._refs.get(flow_id)
+    async def _by_id(self, flow_id: str, *, fresh: bool = False) -> FlowRef:
+        cached = None if fresh else self._refs.get(flow_id)
         if cached is not None:
             return cached
         try:
@@ -278,12 +280,14 @@ class FlowCatalogue:
         for which in ("inputs", "outputs"):
             self._schemas.drop((flow_id, which))
 
-    async def resolve_allowed(self, flow: str) -> FlowRef:
-        """Resolve, enforcing the allow-list; refused before any request when the argument alone decides."""
+    async def resolve_allowed(self, flow: str, *, fresh: bool = False) -> FlowRef:
+        """Resolve, enforcing the allow-list; refused before any request when the argument alone decides.
+        A run start asks for ``fresh``: a flow renamed off the list or unpublished moments ago is refused at once,
+        for one small read of its row (its schema may still come from the cache)."""
         verdict = self.allowed.decide_before_lookup(flow)
         if verdict is False:
             raise not_allowed(flow)
-        ref = await self.resolve(flow)
+        ref = await self.resolve(flow, fresh=fresh)
         if verdict is None and not self.allowed.allows(ref):
             raise not_allowed(ref.name)
         return ref
@@ -313,7 +317,7 @@ class FlowCatalogue:
             inputs, outputs = await gather(self.schema_text(ref.id, "inputs"), self.schema_text(ref.id, "outputs"))
         return FlowSchema(
             flow_id=ref.id,
-            name=ref.name,
+            name=clean(ref.name, MAX_NAME),
             inputs=normalise(inputs, closed=True),
             outputs=normalise(outputs, closed=False),
         )

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .bounds import MAX_LISTED_TEXT, MAX_NAME, clean
 from .diagnosis.run_hints import DIAGNOSE_FAILED, FAILED_STATUSES, hint_for
 from .errors import cap, scrub
 
@@ -176,10 +177,11 @@ class DesktopFlow(BaseModel):
     @classmethod
     def from_row(cls, row: Row, *, allowed: bool) -> DesktopFlow:
         ref = FlowRef.from_row(row)
+        description = clean(_text(row, "description") or "", MAX_LISTED_TEXT)
         return cls(
             id=ref.id,
-            name=ref.name,
-            description=_text(row, "description"),
+            name=clean(ref.name, MAX_NAME),  # the flow's author wrote both: shown clean and capped
+            description=description or None,
             state=ref.state,
             modified_on=parse_timestamp(row.get("modifiedon")),
             runnable=ref.state == "published" and allowed,

@@ -21,16 +21,21 @@ import logging
 import secrets
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import anyio
 
+from .errors import DesktopFlowsError
 from .recent import Recent
 
 ISSUE_TTL = 600.0  # an unbound token outlives any start, its retries and its adoption
 QUEUE_ALLOWANCE = 6 * 3600.0  # a run may queue this long for a machine before Dataverse fails it
 MAX_TOKENS = 100_000  # beyond it the oldest token goes; its run is then followed by polling alone
 CALLBACKS_PATH = "/callbacks/"
+STORE_SECONDS = 0.5  # Redis answers in about a millisecond: a best-effort call that takes longer is not waited for
+QUIET_SECONDS = 5.0
+T = TypeVar("T")
+F = TypeVar("F")
 log = logging.getLogger("desktop_flows_mcp")
 
 
@@ -127,46 +132,68 @@ class InProcessWakeups:
 class RunCallbacks:
     """What RunService needs: a callback URL for each start, and whether a run's callback is still to come.
 
-    A failing token store never fails a run: the run is then followed by polling, as without callbacks.
+    The token store is best effort here: a failing or stalled store never fails a run or a read, and never holds one
+    longer than ``STORE_SECONDS``; the run is then followed by polling, as without callbacks. After a failure the
+    store is left alone for ``QUIET_SECONDS`` (on the injected clock), so a paused Redis costs one short wait, not
+    one per call.
     """
 
     def __init__(self, public_url: str, tokens: CallbackTokens, clock: Callable[[], float]) -> None:
         self.public_url = public_url.rstrip("/")
         self.tokens = tokens
+        self._clock = clock
+        self._quiet_until = float("-inf")
         self._by_run: Recent[str, str] = Recent(86400.0 + QUEUE_ALLOWANCE + ISSUE_TTL, 100_000, clock)
+
+    async def best_effort(self, what: str, call: Callable[[], Awaitable[T]], fallback: F) -> T | F:
+        """``call()``'s answer, or ``fallback`` when the store fails, stalls, or failed moments ago."""
+        if self._clock() < self._quiet_until:
+            return fallback
+        try:
+            with anyio.fail_after(STORE_SECONDS):
+                return await call()
+        except Exception as error:  # a store outage must not stop runs or reads
+            self._quiet_until = self._clock() + QUIET_SECONDS
+            reason = (
+                f"no answer within {STORE_SECONDS:g} s"
+                if isinstance(error, TimeoutError)
+                else error.code.value
+                if isinstance(error, DesktopFlowsError)
+                else type(error).__name__
+            )
+            log.warning(
+                "%s: the callback token store failed (%s); runs are followed by polling, the store is asked again "
+                "in %g s",
+                what,
+                reason,
+                QUIET_SECONDS,
+            )
+            return fallback
 
     async def issue(self) -> tuple[str, str] | None:
         """A fresh token and its callback URL, or None when the store fails (the run then goes without)."""
-        try:
-            token = await self.tokens.issue(expires_in=ISSUE_TTL)
-        except Exception as error:  # a store outage must not stop runs
-            log.warning("no callback token for this run (%s); it will be polled", type(error).__name__)
-            return None
-        return token, f"{self.public_url}{CALLBACKS_PATH}{token}"
+        token = await self.best_effort("a run's callback token", lambda: self.tokens.issue(expires_in=ISSUE_TTL), None)
+        return None if token is None else (token, f"{self.public_url}{CALLBACKS_PATH}{token}")
 
     async def bind(self, token: str, run_id: str, timeout_seconds: float) -> None:
-        try:
+        async def bind() -> bool:
             await self.tokens.bind(token, run_id, expires_in=timeout_seconds + QUEUE_ALLOWANCE)
-        except Exception as error:
-            log.warning("run %s: binding its callback token failed (%s); it will be polled", run_id, error)
-            return
-        self._by_run.put(run_id, token)
+            return True
+
+        if await self.best_effort(f"run {run_id}: binding its callback token", bind, False):
+            self._by_run.put(run_id, token)
 
     async def discard(self, token: str) -> None:
-        try:
-            await self.tokens.drop(token)
-        except Exception as error:
-            log.warning("dropping an unused callback token failed (%s); it expires by itself", type(error).__name__)
+        await self.best_effort(
+            "dropping a callback token (it expires by itself)", lambda: self.tokens.drop(token), None
+        )
 
     async def expected(self, run_id: str) -> bool:
         """True while this process started the run with a callback that has not been used up."""
         token = self._by_run.get(run_id)
         if token is None:
             return False
-        try:
-            return await self.tokens.run_for(token) == run_id
-        except Exception:
-            return False
+        return await self.best_effort(f"run {run_id}: its callback", lambda: self._bound_to(token, run_id), False)
 
     async def spent(self, run_id: str) -> bool:
         """True, once, when this process started the run with a callback whose token is gone from the store: the
@@ -174,13 +201,13 @@ class RunCallbacks:
         token = self._by_run.get(run_id)
         if token is None:
             return False
-        try:
-            gone = await self.tokens.run_for(token) != run_id
-        except Exception:
-            return False
+        gone = not await self.best_effort(f"run {run_id}: its callback", lambda: self._bound_to(token, run_id), True)
         if gone:
             self._by_run.drop(run_id)
         return gone
+
+    async def _bound_to(self, token: str, run_id: str) -> bool:
+        return await self.tokens.run_for(token) == run_id
 
     async def finished(self, run_id: str) -> None:
         """The run was read terminal: its token is spent."""

@@ -4,6 +4,10 @@ Dataverse stores ``{"schema": {"properties": {name: {"type", "default", "value",
 "description"}}, "type": "object"}}`` where ``default``/``value`` are strings even for numbers, ``format`` is
 null, descriptions are empty and there is no ``required``. PAD variable kinds we do not know pass through
 without a ``type`` constraint (kept as ``x-pad-type``) so a new kind never blocks a run.
+
+A flow's author writes the schema: one over ``bounds.MAX_SCHEMA_BYTES`` or nested deeper than
+``bounds.MAX_SCHEMA_DEPTH`` is not parsed (``schema_problem``); it reads as an open object whose description says
+why, and Dataverse alone checks the inputs.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
+from .bounds import MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, json_too_deep
 from .errors import invalid_argument
 
 _JSON_TYPES = {
@@ -33,10 +38,26 @@ def empty_object_schema(*, closed: bool) -> dict[str, Any]:
     return schema
 
 
+def schema_problem(text: str | None) -> str | None:
+    """Why a flow's schema text is not read at all (too large, too deep), or None. Checked without recursing."""
+    if text is None:
+        return None
+    if len(text) > MAX_SCHEMA_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_SCHEMA_BYTES:
+        return f"is over {MAX_SCHEMA_BYTES} bytes"
+    if json_too_deep(text, MAX_SCHEMA_DEPTH):
+        return f"is nested deeper than {MAX_SCHEMA_DEPTH} levels"
+    return None
+
+
 def normalise(text: str | None, *, closed: bool) -> dict[str, Any]:
     """JSON Schema for an inputs (``closed=True``: unknown names refused) or outputs ``$value`` body."""
     if text is None or not text.strip():
         return empty_object_schema(closed=closed)
+    problem = schema_problem(text)
+    if problem is not None:
+        schema = empty_object_schema(closed=False)
+        schema["description"] = f"This flow's schema {problem}, past what this server reads; values are not checked."
+        return schema
     try:
         raw: Any = json.loads(text)
     except ValueError:

@@ -4,6 +4,9 @@
 |-----------------------------------------|-------------------------------------------------------------------------|
 | a line that is not JSON                 | JSON-RPC error -32700 (id null) on stdout, a warning on stderr          |
 | JSON that is not a JSON-RPC message     | JSON-RPC error -32600, with the line's id when it has one               |
+| a line nested deeper than 64 levels, or | JSON-RPC error -32600 before any parsing (``bounds``), with the id when |
+| longer than 4 MiB                       | the line starts with it; the rest of a long line is read and dropped    |
+| a lone surrogate escape (``\\ud800``)   | parsed anyway, so that the tool answers invalid_argument, not -32600    |
 | SIGINT, SIGTERM, or stdin closes        | nothing more is read; requests in flight get ``GRACE_SECONDS`` to       |
 |                                         | answer, then the rest are cancelled and the server stops (exit code 0)  |
 | a run start cancelled at that deadline  | one line on the audit log: the run may have started                     |
@@ -37,11 +40,17 @@ from mcp.server import MCPServer
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
+from .bounds import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, json_too_deep, leading_id
+
 GRACE_SECONDS = 1.2  # with the teardown, well inside the 2 s a supervisor gives before SIGKILL
 log = logging.getLogger("desktop_flows_mcp")
 audit = logging.getLogger("desktop_flows_mcp.audit")
 
 RequestId = str | int
+
+
+class _Cut(bytes):
+    """The start of a line longer than ``MAX_MESSAGE_BYTES``; the rest was read and dropped."""
 
 
 async def serve_stdio(
@@ -98,10 +107,9 @@ class _Connection:
             async for line in lines:
                 if not line.strip():
                     continue
-                try:
-                    message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
-                except ValidationError:
-                    await errors_out.send(SessionMessage(_invalid_line_error(line)))
+                message = _message(line)
+                if isinstance(message, types.JSONRPCError):
+                    await errors_out.send(SessionMessage(message))
                     continue
                 # Pending before it is sent: the answer may be written before send() returns here.
                 request_id = self._track(message)
@@ -139,7 +147,7 @@ class _Connection:
                     self._answered(message.id)
                 if self._wire_broken:
                     continue  # the client has gone; keep draining so the server never blocks on a write
-                data = (message.model_dump_json(by_alias=True, exclude_unset=True) + "\n").encode()
+                data = _encoded(message)
                 try:
                     await anyio.to_thread.run_sync(self._write, data, abandon_on_cancel=True)
                 except (OSError, ValueError):  # a broken pipe, or the stream was closed under us
@@ -192,18 +200,52 @@ class _Connection:
             log.warning("stopping: cancelled %d request(s) still running", len(self._pending))
 
 
-def _invalid_line_error(line: bytes) -> types.JSONRPCError:
+def _message(line: bytes) -> types.JSONRPCMessage | types.JSONRPCError:
+    """The line's message, or the error that answers it. Limits first: nothing below recurses on a deep line."""
+    if isinstance(line, _Cut) or json_too_deep(line, MAX_MESSAGE_DEPTH):
+        why = (
+            f"over {MAX_MESSAGE_BYTES} bytes"
+            if isinstance(line, _Cut)
+            else f"nested deeper than {MAX_MESSAGE_DEPTH} levels"
+        )
+        request_id = leading_id(line)
+        log.warning("stdin: a line %s was refused (id %r)", why, request_id)
+        return _error(request_id, types.INVALID_REQUEST, f"Invalid Request: the message is {why}; send a smaller one.")
+    try:
+        return types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+    except ValidationError:
+        return _invalid_line_error(line)
+
+
+def _invalid_line_error(line: bytes) -> types.JSONRPCMessage | types.JSONRPCError:
     try:
         parsed: object = json.loads(line)
     except ValueError:
         log.warning("stdin: a line that is not JSON was answered with a parse error (%d bytes)", len(line))
         return _error(None, types.PARSE_ERROR, "Parse error: each line must be one JSON-RPC 2.0 message in JSON.")
+    try:  # pydantic's parser refuses lone surrogate escapes, which the standard one reads: the tool refuses them
+        return types.jsonrpc_message_adapter.validate_python(parsed, by_name=False)
+    except ValidationError:
+        pass
     request_id: object = cast(dict[str, Any], parsed).get("id") if isinstance(parsed, dict) else None
     known_id = request_id if isinstance(request_id, str | int) and not isinstance(request_id, bool) else None
     log.warning("stdin: JSON that is not a JSON-RPC 2.0 message was refused (id %r)", known_id)
     return _error(
         known_id, types.INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 request, notification or response."
     )
+
+
+def _encoded(message: types.JSONRPCMessage) -> bytes:
+    """One line of JSON; an answer that cannot be encoded (a lone surrogate in it) becomes an error for its id."""
+    try:
+        return (message.model_dump_json(by_alias=True, exclude_unset=True) + "\n").encode()
+    except ValueError:
+        request_id = message.id if isinstance(message, types.JSONRPCResponse | types.JSONRPCError) else None
+        log.warning("stdout: an answer that is not valid Unicode was replaced by an error (id %r)", request_id)
+        if request_id is None:
+            return b""
+        failed = _error(request_id, types.INTERNAL_ERROR, "Internal error: the answer was not valid Unicode text.")
+        return (failed.model_dump_json(by_alias=True, exclude_unset=True) + "\n").encode()
 
 
 def _error(request_id: RequestId | None, code: int, message: str) -> types.JSONRPCError:
@@ -213,7 +255,12 @@ def _error(request_id: RequestId | None, code: int, message: str) -> types.JSONR
 def _read_lines(source: BinaryIO, lines: MemoryObjectSendStream[bytes], token: anyio.lowlevel.EventLoopToken) -> None:
     """The daemon thread: hand each line to the event loop; at EOF close the stream. Never blocks exit."""
     try:
-        for line in iter(source.readline, b""):
+        for line in iter(lambda: source.readline(MAX_MESSAGE_BYTES + 1), b""):
+            if len(line) > MAX_MESSAGE_BYTES:
+                rest = line
+                while rest and not rest.endswith(b"\n"):
+                    rest = source.readline(MAX_MESSAGE_BYTES + 1)
+                line = _Cut(line[:256])
             anyio.from_thread.run(lines.send, line, token=token)
         anyio.from_thread.run_sync(lines.close, token=token)
     except Exception:  # the loop has ended, or the stream was closed after a signal: nothing left to deliver

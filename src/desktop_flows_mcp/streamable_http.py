@@ -4,6 +4,9 @@ Sessions (the 2025 protocol era's ``Mcp-Session-Id``) are capped at ``DESKTOP_FL
 request that would open one gets 503 until a session ends or idles out (30 minutes); open sessions are unaffected.
 A 2026-07-28 request opens no session, so the cap never refuses it.
 
+A POST body nested deeper than ``bounds.MAX_MESSAGE_DEPTH`` is answered 400 with the JSON-RPC error -32600 (and its
+id when the body starts with it) before the SDK parses it; bodies over 4 MiB get the SDK's 413.
+
 Only imported when ``--transport streamable-http`` is chosen, so stdio start-up never pays for it.
 """
 
@@ -17,9 +20,10 @@ from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
+from .bounds import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, json_too_deep, leading_id
 from .config import HttpSettings, Secret
 from .config.urls import is_loopback_host
 
@@ -43,6 +47,13 @@ def _transport_security(http: HttpSettings) -> TransportSecuritySettings:
     )
 
 
+_UNAUTHORIZED = {
+    "error": "unauthorized",
+    "message": "Missing or wrong bearer token. Send the header 'Authorization: Bearer <DESKTOP_FLOWS_HTTP_TOKEN>' "
+    "with the token this server was started with (ask its operator).",
+}
+
+
 class BearerTokenMiddleware:
     """Every request but /health needs ``Authorization: Bearer <DESKTOP_FLOWS_HTTP_TOKEN>``."""
 
@@ -55,13 +66,51 @@ class BearerTokenMiddleware:
         if scope["type"] == "http" and path not in OPEN_PATHS and not path.startswith(CALLBACKS_PREFIX):
             presented = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(presented, self._expected):
-                body = json.dumps({"error": "unauthorized", "message": "Send Authorization: Bearer <token>."})
+                body = json.dumps(_UNAUTHORIZED)
                 response = Response(
                     body, status_code=401, media_type="application/json", headers={"WWW-Authenticate": "Bearer"}
                 )
                 await response(scope, receive, send)
                 return
         await self._app(scope, receive, send)
+
+
+class BoundedBodyMiddleware:
+    """POST /mcp: the body read (up to the SDK's own size limit) and its nesting checked without recursing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") != MCP_PATH:
+            await self._app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more and size <= MAX_MESSAGE_BYTES:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: let the SDK see it
+                break
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if not more and json_too_deep(body, MAX_MESSAGE_DEPTH):
+            error = {"code": -32600, "message": f"Invalid Request: nested deeper than {MAX_MESSAGE_DEPTH} levels."}
+            answer = JSONResponse({"jsonrpc": "2.0", "id": leading_id(body), "error": error}, status_code=400)
+            await answer(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": more}
+
+        await self._app(scope, replay, send)
 
 
 def build_http_app(mcp: MCPServer[Any], app: App, http: HttpSettings) -> ASGIApp:
@@ -83,7 +132,9 @@ def build_http_app(mcp: MCPServer[Any], app: App, http: HttpSettings) -> ASGIApp
         transport_security=_transport_security(http),
         host=http.host,
         max_sessions=http.max_sessions,  # beyond it the SDK answers 503 "Too many open sessions" and logs why
+        max_request_body_size=MAX_MESSAGE_BYTES,
     )
+    asgi = BoundedBodyMiddleware(asgi)
     if http.token is not None:
         asgi = BearerTokenMiddleware(asgi, http.token)
     return asgi

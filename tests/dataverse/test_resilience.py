@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from desktop_flows_mcp.dataverse.resilience import RetryPolicy, RunRateLimiter
+from desktop_flows_mcp.dataverse.resilience import ReadPacer, RetryPolicy, RunRateLimiter
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from tests.conftest import FakeClock
 
@@ -44,3 +44,20 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
     policy = RetryPolicy(base_delay=0.5, max_delay=8.0)
     assert [policy.backoff(n, rng=lambda: 1.0) for n in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
     assert policy.backoff(3, rng=lambda: 0.0) == 1.0  # never less than half the ceiling
+
+
+async def test_the_read_pacer_lets_a_burst_through_then_one_read_per_spacing_in_order(clock: FakeClock) -> None:
+    pacer = ReadPacer(rate=2.0, burst=3, clock=clock, sleep=clock.sleep)
+    for _ in range(3):
+        await pacer.acquire()
+    assert clock.sleeps == []  # the burst
+    await pacer.acquire()
+    await pacer.acquire()
+    assert clock.sleeps == [0.5, 0.5]  # then 2 a second
+    pacer.charge()  # a read someone waits on: counted, never held
+    assert clock.sleeps == [0.5, 0.5]
+    await pacer.acquire()
+    assert clock.sleeps == [0.5, 0.5, 1.0]  # the background read after it waits one slot longer
+    clock.now += 60
+    await pacer.acquire()
+    assert clock.sleeps == [0.5, 0.5, 1.0]  # an idle minute refills the burst

@@ -180,3 +180,25 @@ async def test_connection_references_support_contains_on_names_combined_with_or(
         "statecode",
         "description",
     }
+
+
+@pytest.mark.parametrize(
+    "nested",
+    [
+        "(" * 500 + "category eq 6" + ")" * 500,
+        "not " * 500 + "category eq 6",
+        "(not " * 300 + "category eq 6" + ")" * 300,
+    ],
+)
+async def test_a_filter_nested_too_deep_is_a_400_not_a_wedged_emulator(client: httpx.AsyncClient, nested: str) -> None:
+    status, code, message = error_of(await client.get("workflows", params={"$filter": nested}))
+    assert (status, code) == (400, "0x0")  # as the emulator answers every other query syntax error
+    assert message == "The recursion limit has been exceeded."
+    assert await names(client, "(" * 40 + "name eq 'Post O''Brien & Sons invoices'" + ")" * 40)  # deep enough serves
+
+
+async def test_a_long_flat_filter_is_answered_without_recursion(client: httpx.AsyncClient) -> None:
+    terms = " or ".join(["name eq 'nobody'"] * 1500 + ["name eq 'Post O''Brien & Sons invoices'"])
+    both = " and ".join(["category eq 6"] * 1500)
+    assert await names(client, terms) == {"Post O'Brien & Sons invoices"}
+    assert await names(client, both)

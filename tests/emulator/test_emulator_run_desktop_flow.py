@@ -59,6 +59,15 @@ async def test_a_run_starts_with_the_documented_response(start_run: StartRun) ->
         ({"connectionname": "x"}, "0x0", "'connectionname' in the request payload is not a valid parameter"),
         ({"connectionName": "shared-uiflow-000000"}, "0x80040203", "'shared-uiflow-000000' was not found"),
         ({"callbackUrl": "/relative/path"}, "0x80040203", "Invalid callbackUrl"),
+        ({"callbackUrl": "https://exa mple.com"}, "0x80040203", "Invalid callbackUrl"),
+        ({"callbackUrl": "https://exa%20mple.com/done"}, "0x80040203", "Invalid callbackUrl"),
+        ({"callbackUrl": "https://exa\u3000mple.com/done"}, "0x80040203", "Invalid callbackUrl"),
+        ({"callbackUrl": "https://hooks.example.com/a b"}, "0x80040203", "Invalid callbackUrl"),
+        ({"callbackUrl": "https://hooks.example.com\t/done"}, "0x80040203", "Invalid callbackUrl"),
+        ({"callbackUrl": "https://hooks_1.example.com/done"}, "0x80040203", "Invalid callbackUrl"),
+        ({"callbackUrl": "https://hooks.example.com:99999/done"}, "0x80040203", "Invalid callbackUrl"),
+        ({"callbackUrl": "https://user:pw@hooks.example.com/done"}, "0x80040203", "Invalid callbackUrl"),
+        ({"callbackUrl": "ftp://hooks.example.com/done"}, "0x80040203", "Invalid callbackUrl"),
     ],
 )
 async def test_invalid_parameters_are_rejected_with_a_dataverse_error(

@@ -40,6 +40,40 @@ def test_a_bad_redis_url_is_one_config_error_that_never_shows_the_password(url: 
     assert SECRET not in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("redis://redis.internal:6379/0?foo=bar", "takes no query options (got 'foo')"),
+        (f"rediss://:{SECRET}@cache/0?ssl_cert_reqs=none&x=1", "takes no query options (got 'ssl_cert_reqs', 'x')"),
+        (f"redis://cache/0?password={SECRET}", "takes no query options (got 'password')"),
+        (f"redis://:{SECRET}@redis.internal:6379/0", "sends its password unencrypted to a host that is not loopback"),
+        (f"redis://app:{SECRET}@10.0.0.7/0", "sends its password unencrypted to a host that is not loopback"),
+    ],
+)  # fmt: skip
+def test_redis_url_options_and_a_cleartext_password_off_loopback_are_one_config_error(url: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"DESKTOP_FLOWS_REDIS_URL": url})
+    assert str(error.value).startswith(f"DESKTOP_FLOWS_REDIS_URL: {problem}")
+    assert SECRET not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [f"redis://:{SECRET}@127.0.0.1:6379/0", f"redis://:{SECRET}@localhost/1", f"redis://:{SECRET}@[::1]/0",
+     f"rediss://:{SECRET}@redis.internal:6380/0", "redis://redis.internal:6379/0", "redis://app@redis.internal/0"],
+)  # fmt: skip
+def test_a_password_goes_over_tls_or_stays_on_loopback(url: str) -> None:
+    assert Settings.from_env({"DESKTOP_FLOWS_REDIS_URL": url}).shared.redis_url is not None
+
+
+def test_an_unknown_redis_url_option_stops_start_up_with_one_line_and_exit_2() -> None:
+    result = run_cli("--emulator", "--transport", "streamable-http", "--redis-url", "redis://127.0.0.1:1/0?foo=bar")
+    assert (result.returncode, result.stdout) == (2, "")
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr
+    assert lines[-1].startswith("desktop-flows-mcp: --redis-url: takes no query options (got 'foo')")  # the flag given
+
+
 def test_the_redis_address_is_shown_without_credentials_and_a_flag_wins() -> None:
     settings = Settings.from_env(
         {"DESKTOP_FLOWS_REDIS_URL": "redis://ignored:1/0"},

@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from desktop_flows_mcp.config import Settings
-from tests.fakes.entra import CLIENT_ID, SECRET, TENANT
+from desktop_flows_mcp.signin import build_token_provider
+from desktop_flows_mcp.signin.device_code import DeviceCodeProvider
+from tests.fakes.entra import CLIENT_ID, SECRET, TENANT, FakeEntra
+from tests.fakes.msal_http import MsalHttpClient
 
 URL = "https://contoso.crm.dynamics.com"
 
@@ -26,6 +29,17 @@ def settings(mode: str, **variables: str) -> Settings:
         env.pop("DATAVERSE_CLIENT_ID")
     env.update(variables)
     return Settings.from_env(env)
+
+
+def plaintext_device_code(cache_dir: Path, entra: FakeEntra) -> DeviceCodeProvider:
+    """A device_code server whose sign-in is kept in a plain file in ``cache_dir`` (a second one may share it)."""
+    built = build_token_provider(
+        settings("device_code", DATAVERSE_TOKEN_CACHE_DIR=str(cache_dir), DATAVERSE_TOKEN_CACHE_PLAINTEXT="true"),
+        http_client=MsalHttpClient(entra),
+        clock=FakeClock(),
+    )
+    assert isinstance(built, DeviceCodeProvider)
+    return built
 
 
 @dataclass

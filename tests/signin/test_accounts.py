@@ -92,3 +92,23 @@ async def test_a_sign_in_as_someone_else_than_the_configured_username_is_refused
 
     assert f"signed in as {ADA.username}" in wrong.message and GRACE.username in wrong.message
     assert "FAKE-0002" in again.message  # a new code, to sign in as the right person
+
+
+async def test_an_ended_saved_sign_in_leaves_the_cache_so_someone_else_can_sign_in_next(
+    entra: FakeEntra, tmp_path: Path, providers: list[DeviceCodeProvider]
+) -> None:
+    """Entra ends Ada's saved sign-in (AADSTS70008) on the Dataverse path; Grace signs in with the new code."""
+    server = make(entra, tmp_path, providers)
+    await refused(server)
+    entra.approve("FAKE-0001", ADA)
+    await server.token()
+    entra.revoke_sign_ins()
+
+    with pytest.raises(DesktopFlowsError) as new_code:
+        await server.token(force_refresh=True)  # after Dataverse answered 401
+    entra.approve("FAKE-0002", GRACE)
+    as_grace = await server.token()
+    after_restart = await make(entra, tmp_path, providers).token()
+
+    assert "FAKE-0002" in new_code.value.message
+    assert as_grace == after_restart == "fake-access-token-2"  # Grace only; no "the cache holds 2 accounts"

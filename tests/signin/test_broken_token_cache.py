@@ -10,26 +10,13 @@ from pathlib import Path
 import pytest
 
 from desktop_flows_mcp.errors import DesktopFlowsError
-from desktop_flows_mcp.signin import build_token_provider
-from desktop_flows_mcp.signin.device_code import DeviceCodeProvider
 from desktop_flows_mcp.signin.token_cache import PLAINTEXT_FILE
 from tests.fakes.entra import FakeEntra
-from tests.fakes.msal_http import MsalHttpClient
-from tests.signin.helpers_signin import FakeClock, settings
+from tests.signin.helpers_signin import plaintext_device_code
 
 pytestmark = pytest.mark.anyio
 
 GARBAGE = '{"AccessToken": {"half-written'
-
-
-def provider_for(cache_dir: Path, entra: FakeEntra) -> DeviceCodeProvider:
-    built = build_token_provider(
-        settings("device_code", DATAVERSE_TOKEN_CACHE_DIR=str(cache_dir), DATAVERSE_TOKEN_CACHE_PLAINTEXT="true"),
-        http_client=MsalHttpClient(entra),
-        clock=FakeClock(),
-    )
-    assert isinstance(built, DeviceCodeProvider)
-    return built
 
 
 def scribble(path: Path) -> None:
@@ -48,7 +35,7 @@ async def test_a_corrupt_cache_is_named_once_at_start_up_and_sign_in_works_in_me
     cache_file = tmp_path / PLAINTEXT_FILE
     cache_file.write_text(GARBAGE)
     entra = FakeEntra()
-    provider = provider_for(tmp_path, entra)
+    provider = plaintext_device_code(tmp_path, entra)
     try:
         with pytest.raises(DesktopFlowsError) as prompt:
             await provider.token()
@@ -71,7 +58,7 @@ async def test_a_cache_that_breaks_while_running_is_named_once_and_the_sign_in_s
 ) -> None:
     caplog.set_level(logging.WARNING)
     entra = FakeEntra()
-    provider = provider_for(tmp_path, entra)
+    provider = plaintext_device_code(tmp_path, entra)
     try:
         with pytest.raises(DesktopFlowsError):
             await provider.token()

@@ -240,3 +240,33 @@ def test_a_certificate_outside_its_validity_window_stops_start_up_with_its_dates
     assert caught.value.variable == "DATAVERSE_CLIENT_CERTIFICATE"
     assert words in message
     assert f"valid from {now + starts:%Y-%m-%d %H:%M} to {now + ends:%Y-%m-%d %H:%M} UTC" in message
+
+
+def test_a_password_for_a_key_that_has_none_says_so_and_to_unset_it(tmp_path: Path) -> None:
+    """cryptography answers both 'password but not encrypted' and 'encrypted but no password' with TypeError."""
+    certificate = make_certificate()
+    pem = tmp_path / "app.pem"
+    pem.write_bytes(certificate.key_pem + certificate.cert_pem)
+    pfx = write_pfx(certificate, tmp_path / "app.pfx", None)
+
+    for path in (pem, pfx):
+        with pytest.raises(ConfigError) as caught:
+            build_token_provider(
+                settings(
+                    "certificate", DATAVERSE_CLIENT_CERTIFICATE=str(path), DATAVERSE_CLIENT_CERTIFICATE_PASSWORD="x"
+                )
+            )
+        assert caught.value.variable == "DATAVERSE_CLIENT_CERTIFICATE_PASSWORD"
+        assert "is set, but" in str(caught.value) and "unset it" in str(caught.value), path
+        assert "is encrypted" not in str(caught.value)
+
+
+def test_a_file_that_is_neither_pem_nor_pfx_blames_the_file_not_the_password(tmp_path: Path) -> None:
+    other = tmp_path / "app.key"
+    other.write_bytes(b"\x00\x01 not a certificate")
+
+    with pytest.raises(ConfigError) as caught:
+        build_token_provider(settings("certificate", DATAVERSE_CLIENT_CERTIFICATE=str(other)))
+
+    assert caught.value.variable == "DATAVERSE_CLIENT_CERTIFICATE"
+    assert "neither PEM" in str(caught.value)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import pytest
@@ -173,3 +176,21 @@ async def test_through_the_server_tool_calls_answer_at_once_while_the_browser_wa
     assert len(errors) == 3 and {error["code"] for error in errors} == {"unauthenticated"}
     assert all("browser window opened" in error["message"] for error in errors)
     assert browser.wait_opened(1) and len(browser.opened) == 1
+
+
+@pytest.mark.parametrize("browser", ["cannot_open"], indirect=True)
+async def test_without_a_browser_msals_listener_stops_at_once_instead_of_waiting_out_its_timeout(
+    opened: InteractiveProvider, browser: FakeBrowser
+) -> None:
+    before = set(threading.enumerate())
+    await refusal(opened)
+    assert await opened.wait_for_sign_in(10)
+    started = [thread for thread in threading.enumerate() if thread not in before and "AnyIO" not in thread.name]
+    port = urlsplit(parse_qs(urlsplit(browser.opened[0]).query)["redirect_uri"][0]).port
+
+    for thread in started:
+        thread.join(5)  # msal checks on its listener once a second
+
+    assert started and not any(thread.is_alive() for thread in started)  # 300 s each, before
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port or 0), timeout=5).close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
@@ -49,3 +50,24 @@ async def test_a_missing_identity_says_how_to_attach_one() -> None:
     assert caught.value.code is ErrorCode.UNAUTHENTICATED
     assert "Identity not found" in caught.value.message
     assert "DATAVERSE_MANAGED_IDENTITY_CLIENT_ID" in (caught.value.hint or "")
+
+
+async def test_off_azure_an_endpoint_that_answers_something_else_is_named_without_parser_jargon() -> None:
+    """Another cloud's metadata service (or a proxy) answers 169.254.169.254 with a page, not Azure's JSON."""
+
+    def not_azure(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            404, text="<html><body>404 Not Found</body></html>", headers={"Content-Type": "text/html"}
+        )
+
+    provider = build_token_provider(settings("managed_identity"), http_client=MsalHttpClient(not_azure))
+
+    with pytest.raises(DesktopFlowsError) as caught:
+        await provider.token()
+
+    error = caught.value
+    assert (error.code, error.retryable) == (ErrorCode.UNAUTHENTICATED, False)
+    assert "does not look like an Azure resource with a managed identity" in error.message
+    assert "JSONDecodeError" not in error.message
+    assert "DATAVERSE_TENANT_ID" not in (error.hint or "") and "DATAVERSE_CLIENT_ID," not in (error.hint or "")
+    assert "DATAVERSE_AUTH" in (error.hint or "")

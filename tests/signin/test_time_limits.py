@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -40,7 +40,7 @@ async def test_every_call_of_a_device_code_sign_in_carries_the_time_limit(tmp_pa
 
     assert set(entra.grants()) == {"urn:ietf:params:oauth:grant-type:device_code", "refresh_token"}
     assert len(http.timeouts) == len(entra.requests) >= 4  # configuration, code, polls, refresh
-    assert set(http.timeouts) == {ENTRA_TIMEOUT}
+    assert all(within_entra_timeout(timeout) for timeout in http.timeouts)
 
 
 async def test_every_call_to_the_managed_identity_endpoint_carries_the_time_limit() -> None:
@@ -50,7 +50,14 @@ async def test_every_call_to_the_managed_identity_endpoint_carries_the_time_limi
     await provider.token()
     await provider.token(force_refresh=True)
 
-    assert http.timeouts == [ENTRA_TIMEOUT, ENTRA_TIMEOUT]
+    assert len(http.timeouts) == 2 and all(within_entra_timeout(timeout) for timeout in http.timeouts)
+
+
+def within_entra_timeout(timeout: Any) -> bool:
+    """Set, and never longer than ENTRA_TIMEOUT (a tool call's sign-in budget may cut it shorter)."""
+    return isinstance(timeout, tuple) and all(
+        0 < part <= limit for part, limit in zip(cast(tuple[float, float], timeout), ENTRA_TIMEOUT, strict=True)
+    )
 
 
 async def test_a_stalled_entra_is_a_retryable_network_error_not_a_hang() -> None:

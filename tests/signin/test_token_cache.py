@@ -86,3 +86,28 @@ def test_an_undecryptable_cache_is_named_with_the_fix_and_left_alone(tmp_path: P
     assert str(tmp_path / ENCRYPTED_FILE) in opened.note and "delete that file" in opened.note
     assert "PersistenceDecryptionError" in opened.note
     assert (tmp_path / ENCRYPTED_FILE).read_bytes() == b"\x01\x02 sealed by another key"
+
+
+@posix_only
+def test_an_existing_folder_others_can_open_is_tightened_to_the_user_alone(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    folder.chmod(0o777)
+
+    opened = open_token_cache(str(folder), allow_plaintext=True, encrypted_persistence=no_keyring)
+
+    assert opened.storage == "plaintext"
+    assert (mode(folder), mode(folder / PLAINTEXT_FILE)) == (0o700, 0o600)
+
+
+@posix_only
+def test_a_folder_shared_with_other_users_is_not_used_and_not_changed(tmp_path: Path) -> None:
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    shared.chmod(0o1777)  # like /tmp: everyone may create files there
+
+    opened = open_token_cache(str(shared), allow_plaintext=True, encrypted_persistence=no_keyring)
+
+    assert opened.storage == "memory"
+    assert "shared with other users" in opened.note and "DATAVERSE_TOKEN_CACHE_DIR" in opened.note
+    assert mode(shared) == 0o1777 and list(shared.iterdir()) == []

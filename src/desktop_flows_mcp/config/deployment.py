@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from .urls import PUBLIC_URL_EXAMPLE, is_loopback_host, is_loopback_url, normalise_public_url
 from .values import ConfigError, EnvReader, Secret, user_folder
@@ -77,6 +77,21 @@ def _redis_url(values: EnvReader) -> Secret | None:
         raise ConfigError(name, "must be a redis:// or rediss:// URL with a host.", _REDIS_EXAMPLE)
     if port == 0 or parts.fragment or not re.fullmatch(r"/?\d{0,2}", parts.path):
         raise ConfigError(name, "must be redis[s]://[user:password@]host[:port][/database number].", _REDIS_EXAMPLE)
+    if parts.query:  # redis-py would pass unknown ones to its connections (a traceback) and let known ones override
+        options = ", ".join(repr(key[:40]) for key, _ in parse_qsl(parts.query, keep_blank_values=True)[:5])
+        raise ConfigError(
+            name,
+            f"takes no query options (got {options or repr(parts.query[:40])}): the server sets its own timeouts, "
+            "rediss:// turns on TLS, and a password goes before the host.",
+            _REDIS_EXAMPLE,
+        )
+    if parts.password and parts.scheme.lower() == "redis" and not is_loopback_host(parts.hostname):
+        raise ConfigError(
+            name,
+            "sends its password unencrypted to a host that is not loopback (the value is not shown); use rediss:// "
+            "(TLS), or reach Redis on this machine.",
+            _REDIS_EXAMPLE,
+        )
     return Secret(raw)
 
 

@@ -166,7 +166,11 @@ def read_sign_in(values: EnvReader, dataverse_url: str, env: Mapping[str, str], 
         )
     return replace(
         base,
-        managed_identity_client_id=_guid(values, "DATAVERSE_MANAGED_IDENTITY_CLIENT_ID", mode) if identity else None,
+        managed_identity_client_id=_guid(
+            values, "DATAVERSE_MANAGED_IDENTITY_CLIENT_ID", mode, what="the user-assigned identity's 'Client ID'"
+        )
+        if identity
+        else None,
     )
 
 
@@ -177,15 +181,18 @@ def _require(values: EnvReader, name: str, mode: str, example: str) -> str:
     return value
 
 
-def _guid(values: EnvReader, name: str, mode: str, *, example: str = EXAMPLE_GUID) -> str:
+def _guid(
+    values: EnvReader,
+    name: str,
+    mode: str,
+    *,
+    example: str = EXAMPLE_GUID,
+    what: str = "the app's 'Application (client) ID'",
+) -> str:
     value = _require(values, name, mode, example)
     if not _GUID.match(value):
         # The value is not repeated: a secret pasted into the wrong field must not reach a log.
-        raise ConfigError(
-            name,
-            f"must be a GUID, the app's 'Application (client) ID' (the value set has {len(value)} characters).",
-            example,
-        )
+        raise ConfigError(name, f"must be a GUID, {what} (the value set has {len(value)} characters).", example)
     return value.lower()
 
 

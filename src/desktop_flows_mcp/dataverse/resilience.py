@@ -210,6 +210,38 @@ class RunRateLimiter:
             await self._sleep(wait)
 
 
+class ReadPacer:
+    """One identity's budget for reading runs: at most ``rate`` reads a second on average, ``burst`` at once.
+
+    A GCRA (the virtual-scheduling form of a leaky bucket): each read takes the next free slot. Background reads
+    (task listeners) ``acquire`` and sleep until their slot, in the order they asked, so however many listen, the
+    identity reads at the budget's pace and each run is read more rarely. Reads a person is waiting on ``charge``
+    a slot without waiting: they count, and push background reads back, never the other way round.
+    """
+
+    def __init__(self, rate: float, burst: int, *, clock: Clock = time.monotonic, sleep: Sleep = anyio.sleep) -> None:
+        self._spacing = 1.0 / rate
+        self._tolerance = (burst - 1) * self._spacing
+        self._clock = clock
+        self._sleep = sleep
+        self._next = float("-inf")  # the theoretical arrival time of the next read
+
+    def _take(self) -> float:
+        """Take the next slot; the seconds until it is due."""
+        now = self._clock()
+        due = max(self._next, now)
+        self._next = due + self._spacing
+        return max(0.0, due - self._tolerance - now)
+
+    async def acquire(self) -> None:
+        wait = self._take()
+        if wait > 0:
+            await self._sleep(wait)
+
+    def charge(self) -> None:
+        self._take()
+
+
 def window_full(connection: str, limit: int, window: float, wait: float) -> DesktopFlowsError:
     return throttled(
         f"Connection {connection!r} already started {limit} desktop flow runs in the last {window:.0f} seconds, "

@@ -13,7 +13,8 @@ import json
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from ..errors import LOGS_PRIVILEGE, cap, scrub
+from ..bounds import MAX_NAME, clean, clean_secret_free
+from ..errors import LOGS_PRIVILEGE
 from ..models import Row
 from .knowledge import LOG_LEVEL, label
 from .machine_rows import number, text
@@ -59,13 +60,16 @@ def _action(row: Row) -> Action:
         value = fields.get(name)
         return value if isinstance(value, str) and value else None
 
+    def shown(value: str | None, limit: int) -> str | None:  # the flow's author wrote it: scrubbed like errors
+        return (clean_secret_free(value, limit) or None) if value else None
+
     error = field("error") or (None if fields or not raw else raw)
     return Action(
-        at=field("startTime") or text(row, "createdon"),
-        name=field("name") or text(row, "name"),
-        status=field("status"),
+        at=shown(field("startTime") or text(row, "createdon"), MAX_NAME),
+        name=shown(field("name") or text(row, "name"), MAX_NAME),
+        status=(clean(field("status") or "", MAX_NAME) or None),
         level=label(LOG_LEVEL, number(row, "level")),
-        error=cap(scrub(error), ACTION_ERROR_LIMIT) if error else None,
+        error=shown(error, ACTION_ERROR_LIMIT),
     )
 
 

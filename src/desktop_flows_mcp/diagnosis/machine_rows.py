@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from ..errors import cap, scrub
+from ..bounds import MAX_NAME, clean, clean_secret_free
 from ..models import Row, parse_timestamp
 from .knowledge import (
     GROUP_STATUS,
@@ -34,6 +34,12 @@ def text(row: Mapping[str, Any], column: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def shown(row: Mapping[str, Any], column: str) -> str | None:
+    """A name a machine or its owner wrote, fit to show: no control or bidi characters, at most MAX_NAME long."""
+    value = text(row, column)
+    return (clean(value, MAX_NAME) or None) if value else None
+
+
 def number(row: Mapping[str, Any], column: str) -> int | None:
     value = row.get(column)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
@@ -47,7 +53,7 @@ def nested(row: Mapping[str, Any], navigation: str) -> Row | None:
 def short_error(value: str | None) -> str | None:
     """A memo error text cut to its first line: these columns hold tens of kilobytes of diagnostics."""
     first = value.strip().splitlines()[0] if value and value.strip() else None
-    return cap(scrub(first), ERROR_TEXT_LIMIT) if first else None
+    return clean_secret_free(first, ERROR_TEXT_LIMIT) if first else None
 
 
 def machine_from_row(row: Row, now: datetime, *, group: Row | None = None, error: str | None = None) -> Machine:
@@ -66,8 +72,8 @@ def machine_from_row(row: Row, now: datetime, *, group: Row | None = None, error
     real_group = group is not None and number(group, "flowgrouptype") != DEFAULT_GROUP_TYPE
     return Machine(
         id=str(row.get("flowmachineid") or ""),
-        name=str(row.get("name") or ""),
-        group=text(group, "name") if group is not None and real_group else None,
+        name=shown(row, "name") or "",
+        group=shown(group, "name") if group is not None and real_group else None,
         health=verdict.health.value,
         health_reason=verdict.reason,
         status=label(MACHINE_STATUS, number(row, "statuscode")),
@@ -77,7 +83,7 @@ def machine_from_row(row: Row, now: datetime, *, group: Row | None = None, error
         hosting=label(HOSTING_TYPE, hosting),
         hosted_state=label(HOSTED_MACHINE_STATE, hosted_state) if hosting else None,
         error=short_error(error),
-        agent_version=text(row, "agentversion"),
+        agent_version=shown(row, "agentversion"),
         session_capacity=number(row, "sessioncapacity"),
     )
 
@@ -86,7 +92,7 @@ def group_from_row(row: Row, *, machine_count: int | None = None, error: str | N
     kind = group_kind(number(row, "managementtype"))
     return MachineGroup(
         id=str(row.get("flowmachinegroupid") or ""),
-        name=str(row.get("name") or ""),
+        name=shown(row, "name") or "",
         kind=kind,
         status=label(GROUP_STATUS, number(row, "statuscode")),
         provisioning=label(PROVISIONING_STATE, number(row, "provisioningstate")) if kind == "hosted" else None,

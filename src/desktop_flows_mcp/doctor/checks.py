@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from ..diagnosis.results import Machine
 
 LIMIT_SECONDS = 10.0
+PERSON_WAIT_SECONDS = 900.0  # a device code lives about 15 minutes
+PERSON_POLL_SECONDS = 5.0
 ORDER = ("configuration", "environment", "sign-in", "privileges", "allow-list", "connection", "machines")
 URL_FIX = (
     "Check DATAVERSE_URL (--dataverse-url): copy it from Power Platform admin center > Environments > (yours) > "
@@ -71,9 +73,13 @@ class Doctor:
         token_provider: TokenProvider | None = None,
         limit: float = LIMIT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         word: Callable[[ConfigError], str] = str,
+        tell: Callable[[str], None] = lambda text: None,
     ) -> None:
         self._read_settings = read_settings
+        self._sleep = sleep
+        self._tell = tell  # what the person must do to sign in (the CLI prints it on stderr)
         self._word = word  # a setting's error, naming the flag when a flag set it (cli.worded)
         self._transport = dataverse_transport  # replaces the network (tests); DNS is then not asked
         self._provider = token_provider
@@ -98,6 +104,7 @@ class Doctor:
         without_redis = replace(settings, shared=SharedOptions(cursor_secret=settings.shared.cursor_secret))
         app = App(without_redis, dataverse_transport=self._transport, token_provider=self._provider)
         async with app.running() as services:
+            await self._person_signs_in()
             signed_in = await self._check("sign-in", lambda: self._sign_in(services))
             if signed_in:
                 await self._check("privileges", lambda: self._privileges(services))
@@ -141,6 +148,31 @@ class Doctor:
         ran = {result.check: result for result in self._results}
         ordered = [ran.pop(name, None) or CheckResult(name, "skip", f"skipped: {skipped}") for name in ORDER]
         return DoctorReport(target, ordered + list(ran.values()))
+
+    async def _person_signs_in(self) -> None:
+        """device_code or interactive with no saved sign-in: tell the person what to do, and wait for them (up to the
+        code's life, not the checks' limit), as the server waits through its client. The sign-in check follows."""
+        from ..signin import DELEGATED_MODES, SignInRequired
+
+        provider = self._provider
+        if provider is None or self._current.sign_in.mode not in DELEGATED_MODES:
+            return
+        deadline = self._clock() + PERSON_WAIT_SECONDS
+        told: str | None = None
+        while True:
+            try:
+                with anyio.fail_after(self._limit):
+                    await provider.token()
+                return
+            except SignInRequired as required:
+                if required.message != told:
+                    told = required.message
+                    self._tell(f"{told} doctor waits for you (Ctrl-C stops it).")
+                if self._clock() >= deadline:
+                    return
+                await self._sleep(PERSON_POLL_SECONDS)
+            except (DesktopFlowsError, TimeoutError):
+                return  # the sign-in check says why
 
     # ---- the checks -----------------------------------------------------------------------------------------------
 

@@ -5,12 +5,16 @@ Grammar: ``or`` < ``and`` < ``not`` < comparison; comparisons ``eq ne gt ge lt l
 doubled), numbers, ``true``/``false``/``null``, unquoted GUIDs and ISO dates. String comparisons
 ignore case, and the three functions are SQL ``LIKE`` underneath, so ``%``, ``_`` and ``[...]``
 in their argument are wildcards (write ``[%]``, ``[_]``, ``[[]`` to match them literally).
+
+Nesting (parentheses and ``not``) deeper than ``MAX_DEPTH`` is a 400 with OData's "recursion limit" words, before
+the parser could exhaust Python's stack; ``and``/``or`` chains of any length are flat lists, never deep closures.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -35,6 +39,7 @@ _OPERATORS = {
 }
 _LIKE_FUNCTIONS = {"contains": "%{}%", "startswith": "{}%", "endswith": "%{}"}
 _NULL = "null"
+MAX_DEPTH = 100  # Dataverse's OData parser stops at 800; no client nests anywhere near 100
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,7 @@ class _Parser:
         self.table = table
         self.tokens = tokenize(text)
         self.index = 0
+        self.depth = 0
 
     def parse(self) -> Predicate:
         if not self.tokens:
@@ -143,30 +149,32 @@ class _Parser:
         return bad_query(f"Syntax error at position {token.position} in '{self.text}'.")
 
     def _or(self) -> Predicate:
-        left = self._and()
+        terms = [self._and()]
         while self._peek_word() == "or":
             self.index += 1
-            left = _either(left, self._and())
-        return left
+            terms.append(self._and())
+        return terms[0] if len(terms) == 1 else _either(terms)
 
     def _and(self) -> Predicate:
-        left = self._not()
+        terms = [self._not()]
         while self._peek_word() == "and":
             self.index += 1
-            left = _both(left, self._not())
-        return left
+            terms.append(self._not())
+        return terms[0] if len(terms) == 1 else _both(terms)
 
     def _not(self) -> Predicate:
         if self._peek_word() == "not":
             self.index += 1
-            inner = self._not()
+            with self._deeper():
+                inner = self._not()
             return lambda row: not inner(row)
         return self._primary()
 
     def _primary(self) -> Predicate:
         token = self._next()
         if token.kind == "(":
-            inner = self._or()
+            with self._deeper():
+                inner = self._or()
             self._expect(")")
             return inner
         if token.kind == "ident" and self.index < len(self.tokens) and self.tokens[self.index].kind == "(":
@@ -177,6 +185,16 @@ class _Parser:
             raise self._syntax_error(operator)
         right = self._operand(self._next())
         return self._comparison(operator.text, left, right)
+
+    @contextmanager
+    def _deeper(self) -> Generator[None, None, None]:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise bad_query("The recursion limit has been exceeded.")
+        try:
+            yield
+        finally:
+            self.depth -= 1
 
     def _operand(self, token: Token) -> Operand:
         if token.kind == "ident":
@@ -269,12 +287,12 @@ _COMPARE: dict[str, Callable[[object, object], bool]] = {
 }
 
 
-def _either(left: Predicate, right: Predicate) -> Predicate:
-    return lambda row: left(row) or right(row)
+def _either(terms: list[Predicate]) -> Predicate:
+    return lambda row: any(term(row) for term in terms)
 
 
-def _both(left: Predicate, right: Predicate) -> Predicate:
-    return lambda row: left(row) and right(row)
+def _both(terms: list[Predicate]) -> Predicate:
+    return lambda row: all(term(row) for term in terms)
 
 
 def parse_filter(text: str, table: Table) -> Predicate:

@@ -7,7 +7,9 @@ all), since Dataverse stores it as the run's ``inputs`` file.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -19,6 +21,8 @@ DEFAULT_TIMEOUT = 10_800
 RUN_MODES = {"attended": 1, "unattended": 2}
 _STRING = ("connectionName", "runMode", "runPriority", "inputs", "callbackUrl")
 _INT = ("timeout", "connectionType")
+_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f\\]")  # spaces, controls, backslashes: no URL parser agrees on them
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,33 @@ def _parse_inputs(value: object) -> dict[str, object]:
 
 
 def _check_callback(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2000:
-        raise invalid_argument(f"Invalid callbackUrl '{url}'. Provide an absolute HTTPS URL (max 2000 characters).")
+    """An absolute http(s) URL on a well-formed host: a DNS name (letters, digits, hyphens) or an IP address.
+    http and loopback stay allowed here, unlike in Dataverse, so that tests can receive callbacks locally."""
+    if not _callback_ok(url):
+        shown = url if len(url) <= 200 else url[:200] + "..."
+        raise invalid_argument(
+            f"Invalid callbackUrl {shown!r}. Provide an absolute HTTPS URL on a valid host name (max 2000 characters)."
+        )
     return url
+
+
+def _callback_ok(url: str) -> bool:
+    if len(url) > 2000 or _UNSAFE.search(url):
+        return False
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # reading it validates it
+    except ValueError:
+        return False
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host or parts.username is not None or parts.password is not None:
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            name = host.removesuffix(".").encode("idna").decode("ascii")  # bücher.example is xn--bcher-kva.example
+        except UnicodeError:
+            return False
+        return all(_LABEL.fullmatch(label) for label in name.split("."))
+    return True

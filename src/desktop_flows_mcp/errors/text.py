@@ -6,9 +6,11 @@ import re
 
 MAX_TEXT = 2048
 _CREDENTIAL = re.compile(
-    r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*"  # an Authorization header value
+    # An Authorization header value; a plain word of up to 15 letters after "bearer" is prose ("bearer token").
+    r"(?i)(bearer\s+)(?![a-z]{1,15}(?![a-z0-9\-._~+/=]))[A-Za-z0-9\-._~+/]+=*"
     r"|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"  # a JWT anywhere
-    r"|((?:client_secret|password|secret|access_token|refresh_token|sig)\s*[=:]\s*)[^\s&,;\"']+"
+    r"|((?:client_secret|password|pwd|secret|access_token|refresh_token|sig|accountkey|sharedaccesskey)\s*[=:]\s*)"
+    r"[^\s&,;\"']+"
 )
 
 

@@ -15,6 +15,11 @@ place, so that none of them owns another's state. Every entry expires on the inj
     licence_checks  licenseCheck.code           24 h                   licence_check_seen
 
 A finished run never changes, so its row and outputs are kept; a run that is not terminal is always read fresh.
+
+Every read of a run's status counts against one budget for this process's identity (``reads``): background reads
+(task listeners) wait for their turn, so however many listen they stay at ``BACKGROUND_READS_PER_SECOND``, well under
+Dataverse's service-protection limit (about 20 requests a second per user); reads a person waits on are counted and
+go first.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from datetime import datetime
 
 from ..config import Settings
 from ..dataverse.client import DataverseClient
-from ..dataverse.resilience import Clock, Sleep
+from ..dataverse.resilience import Clock, ReadPacer, Sleep
 from ..diagnosis.run_hints import queued_hint
 from ..flows import FlowCatalogue
 from ..models import FlowRun, RunOutputs
@@ -35,6 +40,8 @@ from ..run_callbacks import RunCallbacks, RunWakeups
 MAX_POLL_INTERVAL = 15.0
 FINISHED_TTL = 3600.0  # a finished run's row and outputs are reused this long
 SAFETY_READ_SECONDS = 180.0  # while a run's callback is expected, a wait reads it this rarely (and at its deadline)
+BACKGROUND_READS_PER_SECOND = 5.0  # a quarter of Dataverse's ~20/s per user: the rest is for tool calls
+BACKGROUND_READ_BURST = 10
 
 Progress = Callable[[float, float, str], Awaitable[None]]
 
@@ -61,9 +68,11 @@ class RunContext:
     last_read: Recent[str, FlowRun] = field(init=False)
     cancelled_here: Recent[str, bool] = field(init=False)
     licence_checks: Recent[str, str] = field(init=False)
+    reads: ReadPacer = field(init=False)
 
     def __post_init__(self) -> None:
         clock = self.clock
+        self.reads = ReadPacer(BACKGROUND_READS_PER_SECOND, BACKGROUND_READ_BURST, clock=clock, sleep=self.sleep)
         self.finished = Recent(FINISHED_TTL, 256, clock)
         self.outputs = Recent(FINISHED_TTL, 64, clock)
         self.just_started = Recent(MAX_POLL_INTERVAL, 256, clock)

@@ -24,12 +24,18 @@ class RunReader:
         """The licence check Dataverse answered when this process started the run, if it did."""
         return self._context.licence_checks.get(run_id)
 
-    async def get_run(self, run_id: str) -> FlowRun:
+    async def get_run(self, run_id: str, *, background: bool = False) -> FlowRun:
+        """``background``: a read nobody is waiting on (a task listener) waits for its turn in the identity's read
+        budget; other reads count against it and go first."""
         run_id = parse_guid(run_id, argument="run_id")
         context = self._context
         finished = context.finished.get(run_id)
         if finished is not None:
             return finished.model_copy(deep=True)
+        if background:
+            await context.reads.acquire()
+        else:
+            context.reads.charge()
         run = FlowRun.from_row(await context.client.get_flow_session(run_id))
         run.run_id = run_id
         context.read_at.put(run_id, context.clock())
@@ -37,9 +43,12 @@ class RunReader:
         if run.is_terminal:
             context.last_read.drop(run_id)
             context.finished.put(run_id, run.model_copy(deep=True))
-            if context.callbacks is not None:
+            if context.callbacks is not None:  # best effort: a stalled store never holds or fails a read
                 await context.callbacks.finished(run_id)
-            await context.wakeups.publish(run_id)  # a wait here expecting a callback that is now spent (a cancel)
+                # a wait (on any replica) expecting a callback that is now spent (a cancel)
+                await context.callbacks.best_effort(
+                    f"run {run_id}: waking its waits", lambda: context.wakeups.publish(run_id), None
+                )
         return context.with_queued_hint(run)
 
     async def get_outputs(self, run_id: str) -> RunOutputs:

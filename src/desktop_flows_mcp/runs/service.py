@@ -61,9 +61,9 @@ class RunService:
     async def get_run(self, run_id: str) -> FlowRun:
         return await self._reader.get_run(run_id)
 
-    async def poll_run(self, run_id: str) -> FlowRun:
+    async def poll_run(self, run_id: str, *, background: bool = False) -> FlowRun:
         """``get_run`` for pollers (task polls and task notifications); see ``RunWaiter.poll_run``."""
-        return await self._waiter.poll_run(run_id)
+        return await self._waiter.poll_run(run_id, background=background)
 
     async def wait(self, run_id: str, timeout_seconds: float, progress: Progress = no_progress) -> FlowRun:
         """Poll with back-off until the run ends or ``timeout_seconds`` pass; the deadline is not an error."""

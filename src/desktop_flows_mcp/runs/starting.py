@@ -18,6 +18,7 @@ from typing import Any, Literal
 import anyio
 
 from ..adoption import HORIZON_SECONDS, RunAdopter
+from ..bounds import MAX_NAME, clean
 from ..call_scope import answer_at_once
 from ..callback_urls import check_callback_url
 from ..config import ConnectionType, RunMode
@@ -93,7 +94,7 @@ class RunStarter:
         started = StartedRun(
             run_id="",
             flow_id=ref.id,
-            flow_name=ref.name,
+            flow_name=clean(ref.name, MAX_NAME),
             status=RunStatus.Waiting.name,
             status_code=int(RunStatus.Waiting),
             is_terminal=False,
@@ -111,14 +112,14 @@ class RunStarter:
         return started
 
     async def _flow_and_input_schema(self, flow: str) -> tuple[FlowRef, str]:
-        """The flow (allow-list enforced) and its input schema text; for a GUID the allow-list does not refuse
-        outright, both are read in parallel: one round trip less on every run."""
+        """The flow (allow-list enforced on its row as Dataverse has it now) and its input schema text; for a GUID
+        the allow-list does not refuse outright, both are read in parallel: one round trip less on every run."""
         catalogue = self._context.catalogue
         if not is_guid(flow) or catalogue.allowed.decide_before_lookup(flow) is False:
-            ref = await catalogue.resolve_allowed(flow)
+            ref = await catalogue.resolve_allowed(flow, fresh=True)
             return ref, await catalogue.schema_text(ref.id, "inputs")
         flow_id = parse_guid(flow, argument="flow")
-        ref, text = await gather(catalogue.resolve_allowed(flow), catalogue.schema_text(flow_id, "inputs"))
+        ref, text = await gather(catalogue.resolve_allowed(flow, fresh=True), catalogue.schema_text(flow_id, "inputs"))
         return ref, text
 
     def _connection(self, request: RunRequest) -> tuple[str, ConnectionType]:

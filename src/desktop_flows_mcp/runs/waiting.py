@@ -21,15 +21,15 @@ class RunWaiter:
         self._context = context
         self._reader = reader
 
-    async def poll_run(self, run_id: str) -> FlowRun:
+    async def poll_run(self, run_id: str, *, background: bool = False) -> FlowRun:
         """``get_run`` for pollers (task polls and task notifications): while the run's callback is expected, a read
         younger than ``SAFETY_READ_SECONDS`` stands in for a new one. The callback's re-read (``get_run``) ends that,
-        so the first poll after it sees the run's end."""
+        so the first poll after it sees the run's end. ``background``: see ``get_run``."""
         run_id = parse_guid(run_id, argument="run_id")
         context = self._context
         last = None if run_id in context.cancelled_here else context.last_read.get(run_id)  # a cancel's end: read
         if last is None or context.finished.get(run_id) is not None or not await self.expects_callback(run_id):
-            return await self._reader.get_run(run_id)
+            return await self._reader.get_run(run_id, background=background)
         return context.with_queued_hint(last.model_copy(deep=True))
 
     async def wait(self, run_id: str, timeout_seconds: float, progress: Progress = no_progress) -> FlowRun:

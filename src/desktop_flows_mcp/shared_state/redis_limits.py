@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -21,6 +22,7 @@ from .redis_state import describe, fail_closed
 
 log = logging.getLogger("desktop_flows_mcp")
 QUIET_SECONDS = 5.0
+STORE_SECONDS = 0.5  # Redis answers in about a millisecond: a pause check that takes longer is not waited for
 
 _TAKE_SLOT = """
 local t = redis.call('TIME')
@@ -87,19 +89,24 @@ class RedisPauseBoard:
 
     async def close_for(self, seconds: float, scope: str) -> None:
         try:
-            await self._pause(keys=[self._prefix + "pause:" + scope], args=[max(1, int(seconds * 1000))])
-        except RedisError as error:
-            log.warning("could not share a Dataverse pause through Redis: %s", describe(error))
+            with anyio.fail_after(STORE_SECONDS):
+                await self._pause(keys=[self._prefix + "pause:" + scope], args=[max(1, int(seconds * 1000))])
+        except (RedisError, TimeoutError) as error:
+            why = describe(error) if isinstance(error, RedisError) else f"no answer within {STORE_SECONDS:g} s"
+            log.warning("could not share a Dataverse pause through Redis: %s", why)
 
     async def remaining(self, scopes: tuple[str, ...]) -> float:
+        """Asked before every Dataverse call: never waits on a stalled Redis longer than ``STORE_SECONDS``, and
+        after a failure not at all for ``QUIET_SECONDS``."""
         if self._clock() < self._quiet_until:
             return 0.0
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for scope in scopes:
-                    pipe.pttl(self._prefix + "pause:" + scope)
-                left: list[Any] = await pipe.execute()
-        except RedisError:
+            with anyio.fail_after(STORE_SECONDS):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for scope in scopes:
+                        pipe.pttl(self._prefix + "pause:" + scope)
+                    left: list[Any] = await pipe.execute()
+        except (RedisError, TimeoutError):
             self._quiet_until = self._clock() + QUIET_SECONDS
             return 0.0  # reads go on with this replica's own pauses
         return max(0, *(int(ms) for ms in left)) / 1000  # PTTL: -2 missing, -1 no expiry (never written so)

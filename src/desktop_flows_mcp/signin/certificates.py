@@ -67,7 +67,13 @@ def load_client_certificate(path: str, password: Secret | None, *, now: datetime
             )
         try:
             key = serialization.load_pem_private_key(_pem_block(data, b"PRIVATE KEY"), passphrase)
-        except TypeError:
+        except TypeError:  # cryptography: a password for a key that has none, or none for a key that has one
+            if passphrase is not None:
+                raise ConfigError(
+                    PASSWORD_VARIABLE,
+                    f"is set, but the private key in {str(file)!r} is not encrypted; unset it.",
+                    "(unset)",
+                ) from None
             raise ConfigError(
                 PASSWORD_VARIABLE, f"is needed: the private key in {str(file)!r} is encrypted.", "the key's passphrase"
             ) from None
@@ -91,15 +97,13 @@ def load_client_certificate(path: str, password: Secret | None, *, now: datetime
             ).decode(),
             "public_certificate": certificate.public_bytes(serialization.Encoding.PEM).decode(),
         }
+    elif not data.startswith(b"\x30"):  # every PFX is one DER SEQUENCE
+        raise ConfigError(VARIABLE, f"{str(file)!r} is neither PEM (-----BEGIN ...) nor a PFX/PKCS#12 file.", _EXAMPLE)
     else:
         try:
             key, loaded, _ = pkcs12.load_key_and_certificates(data, passphrase)
         except ValueError:
-            raise ConfigError(
-                PASSWORD_VARIABLE,
-                f"does not open {str(file)!r} (wrong password, or the file is not PEM or PFX).",
-                "the PFX password",
-            ) from None
+            raise _pfx_refused(file, data, passphrase) from None
         if key is None or loaded is None:
             raise ConfigError(VARIABLE, f"{str(file)!r} must hold both the private key and the certificate.", _EXAMPLE)
         certificate = loaded
@@ -131,6 +135,27 @@ def load_client_certificate(path: str, password: Secret | None, *, now: datetime
         not_after=not_after,
         _credential=credential,
     )
+
+
+def _pfx_refused(file: Path, data: bytes, passphrase: bytes | None) -> ConfigError:
+    """Which of the file and the password is wrong: a file that opens without the password set has none."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    if passphrase is None:
+        return ConfigError(
+            PASSWORD_VARIABLE,
+            f"is not set and {str(file)!r} does not open without it (a PFX protected by a password, or a damaged one).",
+            "the PFX password",
+        )
+    try:
+        pkcs12.load_key_and_certificates(data, None)
+    except ValueError:
+        return ConfigError(
+            PASSWORD_VARIABLE,
+            f"does not open {str(file)!r} (wrong password, or the file is not PEM or PFX).",
+            "the PFX password",
+        )
+    return ConfigError(PASSWORD_VARIABLE, f"is set, but {str(file)!r} has no password; unset it.", "(unset)")
 
 
 def _pem_block(data: bytes, label: bytes) -> bytes:

@@ -1,23 +1,122 @@
-"""The HTTP client msal uses, with a time limit on every call to Entra ID and to the managed-identity endpoint.
+"""The HTTP client msal uses, and the time limits on sign-in: per request, and per tool call.
 
 msal applies its ``timeout`` only to the ``requests.Session`` it builds for itself, and ``ManagedIdentityClient``
 has no timeout at all, so a stalled connection would hang the tool call (and, behind the sign-in lock, every
-other one). The limit therefore lives on the client handed to msal:
+other one). The limits therefore live here:
 
-    connect  10 s    a host that does not answer (a blackholed proxy, IMDS off Azure)
+    connect  10 s    a host that does not answer (a blackholed proxy, IMDS off Azure); also the TLS handshake
     read     30 s    a connection that opened and then went quiet
+    budget   25 s    all sign-in work of one tool call together (``SignInBudget``): every request's limits are
+                     cut to what is left of it, and the worker thread is abandoned when it runs out (a stalled
+                     DNS lookup obeys no socket timeout). 25, so the whole call ends within 30 s.
 
-A call that runs out of time raises requests' ``Timeout``, an ``OSError``; the providers report every
-``OSError`` as a retryable network failure.
+One tool call may ask for a token several times (check_access probes six times), so a sign-in endpoint that
+accepts the connection and never answers would otherwise cost each of them its own limits. A call that runs
+out of time raises an ``OSError`` (requests' ``Timeout``, or ``SignInTimeLimit`` once the budget is spent); the
+providers report every ``OSError`` as a retryable network failure.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Generator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 ENTRA_TIMEOUT: tuple[float, float] = (10.0, 30.0)
+CALL_SECONDS = 25.0  # all sign-in work of one tool call
+
+
+class SignInTimeLimit(TimeoutError):
+    """The tool call's sign-in budget ran out before the sign-in endpoint answered."""
+
+
+class SignInBudget:
+    """The sign-in seconds one tool call may spend, shared by every token request in it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.spent = 0.0
+        self.open = True  # False once the tool call ended: work it left behind gets budgets of its own
+
+    @property
+    def remaining(self) -> float:
+        return self.seconds - self.spent
+
+
+_budget: ContextVar[SignInBudget | None] = ContextVar("desktop_flows_mcp_sign_in_budget", default=None)
+# When the sign-in work running in this context (and the worker thread it started) must end, by time.monotonic.
+_deadline: ContextVar[float | None] = ContextVar("desktop_flows_mcp_sign_in_deadline", default=None)
+
+
+@contextmanager
+def sign_in_budget(seconds: float | None = None) -> Generator[SignInBudget]:
+    """Around one tool call: every sign-in inside shares ``seconds`` (default ``CALL_SECONDS``)."""
+    budget = SignInBudget(CALL_SECONDS if seconds is None else seconds)
+    token = _budget.set(budget)
+    try:
+        yield budget
+    finally:
+        budget.open = False
+        _budget.reset(token)
+
+
+def current_budget() -> SignInBudget:
+    """The tool call's budget; outside one (background work, start-up) a fresh budget for this request alone."""
+    budget = _budget.get()
+    return budget if budget is not None and budget.open else SignInBudget(CALL_SECONDS)
+
+
+def current_deadline() -> float | None:
+    return _deadline.get()
+
+
+@contextmanager
+def spending(budget: SignInBudget) -> Generator[float]:
+    """Sign-in work charged to ``budget``: yields the seconds it may take (raises at once when none are left).
+
+    Nested use (a token request inside a wider one) charges the outer one only.
+    """
+    outer = _deadline.get()
+    if outer is not None:
+        yield max(0.0, outer - time.monotonic())
+        return
+    if budget.remaining <= 0:
+        raise SignInTimeLimit(f"this call's {budget.seconds:g} s for sign-in are spent")
+    started = time.monotonic()
+    token = _deadline.set(started + budget.remaining)
+    try:
+        yield budget.remaining
+    finally:
+        _deadline.reset(token)
+        budget.spent += time.monotonic() - started
+
+
+def _limited(timeout: Any) -> Any:
+    """``timeout`` cut to what is left before the deadline; raises ``SignInTimeLimit`` when nothing is left."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise SignInTimeLimit("the sign-in time limit passed before this request")
+    if isinstance(timeout, tuple):
+        return tuple(min(float(part), left) for part in timeout)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
+    return min(float(timeout), left)
+
+
+def _send(call: Callable[..., Any], url: str, kwargs: dict[str, Any], default: tuple[float, float]) -> Any:
+    given = kwargs.get("timeout")
+    kwargs["timeout"] = _limited(default if given is None else given)  # an explicit None would mean no limit
+    try:
+        return call(url, **kwargs)
+    except OSError:
+        deadline = _deadline.get()
+        if deadline is not None and time.monotonic() >= deadline:
+            raise SignInTimeLimit("the sign-in time limit passed during the request") from None
+        raise
 
 
 class TimedHttpClient:
@@ -28,12 +127,10 @@ class TimedHttpClient:
         self._timeout = timeout
 
     def get(self, url: str, params: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
-        kwargs.setdefault("timeout", self._timeout)
-        return self._inner.get(url, params=params, **kwargs)
+        return _send(self._inner.get, url, {"params": params, **kwargs}, self._timeout)
 
     def post(self, url: str, params: Mapping[str, Any] | None = None, data: Any = None, **kwargs: Any) -> Any:
-        kwargs.setdefault("timeout", self._timeout)
-        return self._inner.post(url, params=params, data=data, **kwargs)
+        return _send(self._inner.post, url, {"params": params, "data": data, **kwargs}, self._timeout)
 
     def close(self) -> None:
         close = getattr(self._inner, "close", None)
@@ -47,8 +144,10 @@ def timed_session(timeout: tuple[float, float] = ENTRA_TIMEOUT) -> Any:
     send = session.request
 
     def request(method: str, url: str, **kwargs: Any) -> Any:
-        kwargs.setdefault("timeout", timeout)
-        return send(method, url, **kwargs)
+        def call(target: str, **rest: Any) -> Any:
+            return send(method, target, **rest)
+
+        return _send(call, url, kwargs, timeout)
 
     session.request = request
     return session

@@ -7,14 +7,22 @@ call 2+  the cache first; while the browser window is open, the same answer at o
 ended    a token → return it; no browser could open → use device_code; no answer within
          ``timeout_seconds`` (by the injected clock, or msal's own timeout) → a clear ``unauthenticated``
          error, and the next call opens the browser again
+
+When no browser opens, msal still listens on its loopback port for the whole timeout (300 s), holding the port
+and two threads for a window nobody will see. Nothing in msal stops that listener early except an answer, so
+the attempt gives it one: Entra's "access_denied" form with the attempt's own state, posted to the listener
+from a short thread. msal then returns at once and closes the port.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
 
 from ..errors import DesktopFlowsError, ErrorCode
 from .aadsts import SignInContext
@@ -125,8 +133,21 @@ class _BrowserSignIn(PendingSignIn):
             result = self.expired_outcome()
         self._finish(cast(dict[str, Any], result))
 
-    def _no_browser(self, _auth_uri: str) -> None:
+    def _no_browser(self, auth_uri: str) -> None:
+        """msal calls it, from its listener's thread, before that thread starts to listen."""
         self._finish({"error": _NO_BROWSER})
+        threading.Thread(target=_stop_listener, args=(auth_uri,), name="dataverse-sign-in-stop", daemon=True).start()
+
+
+def _stop_listener(auth_uri: str) -> None:
+    """Answer msal's loopback listener as Entra would when the person refuses, so it stops waiting now."""
+    import httpx
+
+    query = parse_qs(urlsplit(auth_uri).query)
+    port = urlsplit(query["redirect_uri"][0]).port
+    form = {"error": "access_denied", "error_description": "No browser could be opened.", "state": query["state"][0]}
+    with contextlib.suppress(httpx.HTTPError), httpx.Client(trust_env=False, timeout=5) as client:  # no proxy
+        client.post(f"http://127.0.0.1:{port}/", data=form)
 
 
 def _duration(seconds: float) -> str:

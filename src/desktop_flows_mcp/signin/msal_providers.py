@@ -9,13 +9,16 @@ Every provider asks msal's cache first (msal renews a token that is within five 
 the ``refresh_in`` Entra suggested); ``force_refresh`` (after a 401) skips the cached access token. msal
 blocks on HTTP, so each acquisition runs in a worker thread, one at a time per provider: concurrent callers
 queue on the lock and then find the token in the cache, and a forced refresh that another caller already
-did while we waited is not repeated. Every HTTP call has a time limit (entra_http.py), so the lock is never
-held longer than one bounded call. msal is imported on first use, never at start-up.
+did while we waited is not repeated. Every HTTP call has a time limit and all sign-in work of a tool call
+shares one budget (entra_http.py): when it runs out the call ends with a retryable error and the lock is
+released; a worker thread left behind still holds ``_busy``, so the next one waits for it (within its own
+budget) instead of running msal beside it. msal is imported on first use, never at start-up.
 
 How a failure reaches the agent:
 
     Entra's error answer (AADSTS code)         unauthenticated, the code's hint (aadsts.py)
     network failure or timeout (OSError)       dataverse_unavailable, retryable
+    the tool call's sign-in budget ran out      dataverse_unavailable, retryable, names the time limit
     authority that serves no configuration     unauthenticated, names the host; no AADSTS code is made up
     anything else msal raises                  dataverse_unavailable, retryable
 """
@@ -23,18 +26,23 @@ How a failure reaches the agent:
 from __future__ import annotations
 
 import importlib
+import json
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, cast
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar, cast
 
 import anyio
 import anyio.to_thread
 
 from ..errors import DesktopFlowsError, ErrorCode
 from .aadsts import SignInContext, entra_body_in, entra_error
-from .entra_http import msal_http_client
+from .entra_http import SignInTimeLimit, current_budget, current_deadline, msal_http_client, spending
 
 log = logging.getLogger("desktop_flows_mcp.signin")
+
+T = TypeVar("T")
 
 
 def msal_module() -> Any:
@@ -53,6 +61,7 @@ class MsalTokenProvider:
     def __init__(self, context: SignInContext) -> None:
         self.context = context
         self._lock = anyio.Lock()
+        self._busy = threading.Lock()  # held by the worker thread running msal, even one a timed-out call left
         self._forced_refreshes = 0
 
     @property
@@ -61,13 +70,42 @@ class MsalTokenProvider:
 
     async def token(self, *, force_refresh: bool = False) -> str:
         seen = self._forced_refreshes
-        async with self._lock:
-            if force_refresh and self._forced_refreshes != seen:
-                force_refresh = False  # another caller refreshed while this one waited for the lock
-            result = await anyio.to_thread.run_sync(self._acquire_checked, force_refresh)
-            if force_refresh:
-                self._forced_refreshes += 1
-        return result
+
+        async def acquire() -> str:
+            nonlocal force_refresh
+            async with self._lock:
+                if force_refresh and self._forced_refreshes != seen:
+                    force_refresh = False  # another caller refreshed while this one waited for the lock
+                result = await self._in_worker(self._acquire_checked, force_refresh)
+                if force_refresh:
+                    self._forced_refreshes += 1
+            return result
+
+        return await self._within_budget(acquire)
+
+    async def _within_budget(self, work: Callable[[], Awaitable[T]]) -> T:
+        """``work`` charged to the tool call's sign-in budget; running out of it is a retryable error."""
+        budget = current_budget()
+        try:
+            with spending(budget) as seconds, anyio.move_on_after(seconds):
+                return await work()
+        except SignInTimeLimit:
+            pass
+        raise self._stalled(budget.seconds)
+
+    async def _in_worker(self, work: Callable[..., T], *args: Any) -> T:
+        """Blocking msal work in a worker thread the call abandons (it ends at its own time limits) on timeout."""
+        return await anyio.to_thread.run_sync(self._exclusively, work, *args, abandon_on_cancel=True)
+
+    def _exclusively(self, work: Callable[..., T], *args: Any) -> T:
+        deadline = current_deadline()
+        wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        if not self._busy.acquire(timeout=wait):  # a thread an earlier call abandoned is still in msal
+            raise self._stalled(current_budget().seconds)
+        try:
+            return work(*args)
+        finally:
+            self._busy.release()
 
     def _acquire_checked(self, force_refresh: bool) -> str:
         return self._access_token(self._call(lambda: self._acquire(force_refresh)))
@@ -124,10 +162,26 @@ class MsalTokenProvider:
         raise entra_error(result, self.context)
 
     def _unreachable(self, exc: OSError) -> DesktopFlowsError:
+        if isinstance(exc, SignInTimeLimit):
+            return self._stalled(current_budget().seconds)
         return DesktopFlowsError(
             ErrorCode.DATAVERSE_UNAVAILABLE,
-            f"Could not reach Entra ID at {self.context.authority_host} ({type(exc).__name__}).",
-            hint="Check the network, a proxy (HTTPS_PROXY) and DATAVERSE_AUTHORITY_HOST, then retry.",
+            f"Could not reach {self._endpoint()} ({type(exc).__name__}).",
+            hint=self._network_hint,
+            retryable=True,
+        )
+
+    def _endpoint(self) -> str:
+        return f"Entra ID at {self.context.authority_host}"
+
+    _network_hint = "Check the network, a proxy (HTTPS_PROXY) and DATAVERSE_AUTHORITY_HOST, then retry."
+
+    def _stalled(self, seconds: float) -> DesktopFlowsError:
+        return DesktopFlowsError(
+            ErrorCode.DATAVERSE_UNAVAILABLE,
+            f"{_capital(self._endpoint())} did not answer within {seconds:g} s, the time a tool call may spend signing "
+            "in.",
+            hint=self._network_hint,
             retryable=True,
         )
 
@@ -170,6 +224,12 @@ class ConfidentialClientProvider(MsalTokenProvider):
         return cast(dict[str, Any], app.acquire_token_for_client(scopes=self._scopes))
 
 
+_ONLY_ON_AZURE = (
+    "DATAVERSE_AUTH=managed_identity works only on an Azure resource (VM, App Service, Functions, Container Apps, "
+    "Arc) that has a managed identity."
+)
+
+
 class ManagedIdentityProvider(MsalTokenProvider):
     """The Azure resource's own identity: system-assigned, or user-assigned by client id."""
 
@@ -195,12 +255,31 @@ class ManagedIdentityProvider(MsalTokenProvider):
             )
         return cast(dict[str, Any], self._client.acquire_token_for_client(resource=self.context.dataverse_url))
 
-    def _unreachable(self, exc: OSError) -> DesktopFlowsError:
+    def _endpoint(self) -> str:
+        return "the managed identity endpoint"
+
+    _network_hint = (
+        "Retry in a few seconds. If it keeps failing: " + _ONLY_ON_AZURE + " Enable one on the resource, or use "
+        "another mode."
+    )
+
+    def _refused_settings(self, exc: ValueError) -> DesktopFlowsError:
+        """This mode has no tenant or app settings: a ValueError is the endpoint's answer, or msal's own check."""
+        if isinstance(exc, json.JSONDecodeError):  # something that is not Azure's token service answered
+            message = (
+                "The managed identity endpoint answered with something that is not a token: this machine does not "
+                "look like an Azure resource with a managed identity."
+            )
+        else:
+            message = f"msal could not use this machine's managed identity ({type(exc).__name__})."
         return DesktopFlowsError(
-            ErrorCode.DATAVERSE_UNAVAILABLE,
-            f"Could not reach the managed identity endpoint ({type(exc).__name__}).",
-            hint="Retry in a few seconds. If it keeps failing: DATAVERSE_AUTH=managed_identity works only on an Azure "
-            "resource (VM, App Service, Functions, Container Apps, Arc) that has a managed identity; enable one on "
-            "the resource, or use another mode.",
-            retryable=True,
+            ErrorCode.UNAUTHENTICATED,
+            message,
+            hint=_ONLY_ON_AZURE + " For a user-assigned identity set DATAVERSE_MANAGED_IDENTITY_CLIENT_ID to its "
+            "client id. Off Azure, choose another DATAVERSE_AUTH (client_secret, certificate, device_code) and "
+            "restart.",
         )
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]

@@ -81,11 +81,14 @@ class PublicClientProvider(MsalTokenProvider):
         return pending.prompt if pending is not None else None
 
     async def token(self, *, force_refresh: bool = False) -> str:
-        pending = self._pending
-        if pending is not None:  # a device code asks Entra now, so "I'm done" is seen at once; no lock held
-            await anyio.to_thread.run_sync(pending.settle, abandon_on_cancel=True)
+        async def settled() -> str:
+            pending = self._pending
+            if pending is not None:  # a device code asks Entra now, so "I'm done" is seen at once; no lock held
+                await anyio.to_thread.run_sync(pending.settle, abandon_on_cancel=True)
+            return await MsalTokenProvider.token(self, force_refresh=force_refresh)
+
         try:
-            return await super().token(force_refresh=force_refresh)
+            return await self._within_budget(settled)
         except SignInRequired as needed:
             return await self._offer(needed)
 
@@ -126,6 +129,8 @@ class PublicClientProvider(MsalTokenProvider):
         if result is not None and "access_token" in result:
             self._drop_pending()
             return result
+        if result is not None and _SAVED_SIGN_IN_ENDED.intersection(aadsts_codes(result)):
+            self._forget_account()  # else it stays beside whoever signs in next: "the cache holds 2 accounts"
         pending = self._pending
         if pending is None:
             return self._begin()
@@ -211,14 +216,22 @@ class PublicClientProvider(MsalTokenProvider):
         """A token for another Dataverse-family API (the Global Discovery Service) for the same person."""
         await self.token()  # signs the person in first if needed
         scopes = [f"{resource.rstrip('/')}/user_impersonation"]
-        async with self._lock:
-            result = await anyio.to_thread.run_sync(lambda: self._call(lambda: self._silent(scopes, False) or {}))
+
+        async def silent() -> dict[str, Any]:
+            async with self._lock:
+                return await self._in_worker(lambda: self._call(lambda: self._silent(scopes, False) or {}))
+
+        result = await self._within_budget(silent)
         if "access_token" in result:
             return cast(str, result["access_token"])
         if "error" in result:
             if _SAVED_SIGN_IN_ENDED.intersection(aadsts_codes(result)):
-                async with self._lock:  # so the next call asks the person again, as the hint says
-                    await anyio.to_thread.run_sync(self._forget_account)
+
+                async def forget() -> None:
+                    async with self._lock:  # so the next call asks the person again, as the hint says
+                        await self._in_worker(self._forget_account)
+
+                await self._within_budget(forget)
             raise entra_error(result, self.context)
         raise DesktopFlowsError(
             ErrorCode.UNAUTHENTICATED,

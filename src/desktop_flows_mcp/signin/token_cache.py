@@ -4,7 +4,14 @@ msal's cache holds a refresh token that works for about 90 days, so it is a cred
 encrypted with msal-extensions: DPAPI on Windows, the Keychain on macOS, libsecret on Linux. When the platform
 cannot encrypt (Linux without a keyring, a container), the cache is written as a plain file only if the person
 opted in with ``DATAVERSE_TOKEN_CACHE_PLAINTEXT=true``; otherwise it lives in memory and the person signs in
-again after each restart. Files are created in a per-user directory (mode 0700) with mode 0600.
+again after each restart. Files are created in a per-user directory (mode 0700) with mode 0600; an existing
+directory of this user's that others can open is tightened to 0700, and one shared with other users (``/tmp``,
+someone else's) is not used at all: another user could plant the file name there.
+
+Several processes may share the cache (msal-extensions locks the file around each change). msal-extensions
+writes a file cache by truncating it and writing it again, so a process reading at that moment found no
+sign-in and asked the person for a new code; a file cache is therefore written to a sibling file and renamed
+over the old one in one step, and a reader sees the old cache or the new one, never half of it.
 
 A cache file that cannot be read (corrupt, or encrypted with a key this user no longer has) is named once,
 with the fix (delete it), and the server goes on with an empty cache in memory; the file is left as it is.
@@ -15,10 +22,13 @@ get a new one without a person, so there is nothing worth persisting.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
 import os
+import stat
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,13 +77,21 @@ def open_token_cache(
         )
     folder = Path(directory).expanduser()
     try:
-        _private_directory(folder)
+        shared = _private_directory(folder)
     except OSError as exc:
         return OpenedCache(
             msal.SerializableTokenCache(),
             "memory",
             None,
             f"cannot create {folder} ({exc.strerror or type(exc).__name__}); sign-in kept in memory only",
+        )
+    if shared is not None:
+        return OpenedCache(
+            msal.SerializableTokenCache(),
+            "memory",
+            None,
+            f"{folder} is shared with other users ({shared}); sign-in kept in memory only. Set "
+            "DATAVERSE_TOKEN_CACHE_DIR to a folder of your own.",
         )
     encrypted_path = folder / ENCRYPTED_FILE
     try:
@@ -163,7 +181,27 @@ class GuardedPersistence:
 
     def save(self, content: str) -> None:
         if self.unreadable is None:
-            self._inner.save(content)
+            _save_whole(self._inner, content)
+
+
+def _save_whole(persistence: Any, content: str) -> None:
+    """Replace a file cache in one step (a sibling file, renamed over it); other stores save as they do."""
+    if not isinstance(persistence, importlib.import_module("msal_extensions.persistence").FilePersistence):
+        persistence.save(content)  # the Keychain or libsecret: the platform store holds the cache, not a file
+        return
+    location = str(persistence.get_location())
+    sibling = f"{location}.{os.getpid()}-{threading.get_ident()}.partial"
+    try:
+        type(persistence)(sibling).save(content)  # the same kind of file (DPAPI-encrypted on Windows), mode 0600
+        os.replace(sibling, location)
+    except PermissionError:  # Windows will not replace a file another process holds open: write it in place
+        with contextlib.suppress(OSError):
+            os.unlink(sibling)
+        persistence.save(content)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(sibling)
+        raise
 
 
 def _checked(text: str) -> str:
@@ -179,13 +217,19 @@ def _why(exc: Exception) -> str:
     return f"{type(exc).__name__}: it may be encrypted with a key this user no longer has"
 
 
-def _private_directory(folder: Path) -> None:
-    """Create the folder readable only by this user; an existing folder (the person's choice) is left alone."""
-    if folder.is_dir():
-        return
-    folder.mkdir(mode=0o700, parents=True)
-    if os.name == "posix":
-        folder.chmod(0o700)  # mkdir's mode is filtered by the umask
+def _private_directory(folder: Path) -> str | None:
+    """Make the folder this user's alone (create it 0700, or tighten it); what makes it shared when it cannot be."""
+    if not folder.is_dir():
+        folder.mkdir(mode=0o700, parents=True)
+    if os.name != "posix":
+        return None
+    status = folder.stat()
+    if stat.S_IMODE(status.st_mode) & 0o077 == 0:
+        return None
+    if status.st_uid != os.getuid() or status.st_mode & stat.S_ISVTX:  # someone else's, or a shared /tmp
+        return f"owner uid {status.st_uid}, mode {stat.S_IMODE(status.st_mode):o}"
+    folder.chmod(0o700)  # this user's folder (mkdir's mode is filtered by the umask; an old one may be 0777)
+    return None
 
 
 def _restrict(path: Path) -> None:

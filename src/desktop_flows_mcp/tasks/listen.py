@@ -4,7 +4,9 @@ The SDK's own listen handler cannot carry task events, so this middleware answer
 listen requests pass through). Each listed task is followed by one loop that reads its run, tells the client when
 the run's status changed, and then waits ``wait_for_change(run_id, seconds)`` for the run's poll interval: the
 back-off of ``wait_for_desktop_flow_run``. Work is bounded: at most ``MAX_TASKS`` tasks per subscription and
-``MAX_SUBSCRIPTIONS`` open at once, each task read at most once per poll interval.
+``MAX_SUBSCRIPTIONS`` open at once, each task read at most once per poll interval, and every listener's reads wait
+their turn in one budget for the identity (``runs.context.BACKGROUND_READS_PER_SECOND``): many tasks are each read
+more rarely, never all together faster.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class TaskListener:
         run_id = run_id_of(task_id)
         while True:
             try:
-                run, task = await detailed_task(services(ctx), task_id, self._now)
+                run, task = await detailed_task(services(ctx), task_id, self._now, background=True)
             except MCPError as error:
                 if error.error.code == INVALID_PARAMS:
                     log.info("listen: task %s is unknown; not followed", task_id)

@@ -76,12 +76,13 @@ def services(ctx: ServerRequestContext[Any, Any]) -> Services:
     return ctx.lifespan_context
 
 
-async def read_visible_run(services: Services, task_id: str) -> FlowRun:
+async def read_visible_run(services: Services, task_id: str, *, background: bool = False) -> FlowRun:
     """The task's run, shown only as ``get_desktop_flow_run`` shows it, and only for a flow this server may run:
-    a task is never made for another, so such an id was not made here."""
+    a task is never made for another, so such an id was not made here. ``background``: a listener's read, which
+    waits for its turn in the identity's read budget."""
     run_id = run_id_of(task_id)
     try:
-        run = await services.runs.poll_run(run_id)  # while a callback is expected, a recent read stands in
+        run = await services.runs.poll_run(run_id, background=background)  # a recent read may stand in (callbacks)
         if services.catalogue.allowed.active:
             if run.flow_id is None:
                 raise task_not_found(task_id)
@@ -91,10 +92,12 @@ async def read_visible_run(services: Services, task_id: str) -> FlowRun:
     return run
 
 
-async def detailed_task(services: Services, task_id: str, now: Now) -> tuple[FlowRun, Task]:
+async def detailed_task(
+    services: Services, task_id: str, now: Now, *, background: bool = False
+) -> tuple[FlowRun, Task]:
     """The run, and ``tasks/get``'s answer: its status now and, once it ended, ``wait_for_desktop_flow_run``'s
     result. A task this process cancelled is ``cancelled`` (terminal, no result), whatever the run does next."""
-    run = await read_visible_run(services, task_id)
+    run = await read_visible_run(services, task_id, background=background)
     cancelled = services.runs.cancelled_here(run.run_id)
     task = task_of(run, task_id, now(), services.runs.poll_interval(run.run_id), cancelled=cancelled)
     if cancelled:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from ..app import Services
 from ..errors import DesktopFlowsError, internal_crash
+from ..signin.entra_http import sign_in_budget
 from ..signin.prompts import presenting_sign_in_through
 
 log = logging.getLogger("desktop_flows_mcp")
@@ -78,7 +79,7 @@ def _boundary(fn: Callable[P, Awaitable[M]]) -> Callable[P, Awaitable[CallToolRe
             context = cast(Context[Services], ctx)
             presenter = presenter_for(context, enabled=services(context).offer_sign_in_prompts)
         try:
-            with presenting_sign_in_through(presenter):
+            with presenting_sign_in_through(presenter), sign_in_budget():  # a stalled sign-in ends the call within 30 s
                 return success_result(await fn(*args, **kwargs))
         except DesktopFlowsError as error:
             log.info("tool %s failed: %s %s", fn.__name__, error.code.value, error.message)

@@ -30,24 +30,23 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.shared.subscriptions import ToolsListChanged
-from mcp.types import ToolAnnotations
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ConfigDict
 
 from ..app import App, Services
+from ..bounds import MAX_NAME, clean
 from ..errors import DesktopFlowsError, ErrorCode, flow_tool_gone
 from ..flows import PublishedFlow, unmatched_warning
 from ..models import StartedRun
 from ..slugs import tool_names
 from . import boundary, error_result, progress_reporter, services
 from .flow_schemas import (
+    ANNOTATIONS,
     RUN_OPTIONS_ARGUMENT,
     WAIT_SECONDS,
+    Published,
     check_options,
-    description,
-    input_schema,
-    output_schema,
-    outputs_schema,
+    publish,
     run_options_schemas,
     typed_outputs,
     unfit,
@@ -61,15 +60,13 @@ REFRESH_SECONDS = 300.0  # as long as clients may cache tools/list (server.TOOLS
 RETRY_SECONDS = 60.0  # after a failed read, tools/list tries again no sooner
 # What a run start says when its flow is gone: deleted, renamed off the allow-list, or no longer published.
 _GONE_CODES = (ErrorCode.NOT_FOUND, ErrorCode.FLOW_NOT_ALLOWED, ErrorCode.INVALID_ARGUMENT)
-# idempotentHint false and openWorldHint true are the protocol's defaults: not repeated in every per-flow tool.
-ANNOTATIONS = ToolAnnotations(read_only_hint=False, destructive_hint=False)
 
 
 @dataclass(frozen=True)
 class FlowTool:
     name: str
     flow: PublishedFlow
-    outputs: dict[str, Any]  # the JSON Schema the result's `outputs` must meet
+    shown: Published  # its entry in tools/list; ``shown.outputs`` is what the result's `outputs` must meet
 
 
 class _Arguments(ArgModelBase):
@@ -146,7 +143,7 @@ class FlowTools:
         for flow in flows:
             reason = unfit(flow)
             if reason:
-                log.warning("per-flow tools: no tool for %r: %s; run it with run_desktop_flow.", flow.ref.name, reason)
+                _no_tool(flow, reason)
             else:
                 fit.append(flow)
         if len(fit) > MAX_FLOW_TOOLS:
@@ -157,7 +154,13 @@ class FlowTools:
         run_tool = self._mcp._tool_manager.get_tool("run_desktop_flow")  # pyright: ignore[reportPrivateUsage]
         assert run_tool is not None  # per-flow tools exist only where run_desktop_flow does (not read-only)
         options, self._options_check = run_options_schemas(run_tool.parameters)
-        fresh = {names[f.ref.id]: FlowTool(names[f.ref.id], f, outputs_schema(f)) for f in fit}
+        fresh: dict[str, FlowTool] = {}
+        for flow in fit:
+            shown = publish(names[flow.ref.id], flow, options)
+            if isinstance(shown, str):
+                _no_tool(flow, shown)
+            else:
+                fresh[names[flow.ref.id]] = FlowTool(names[flow.ref.id], flow, shown)
         if {n: t.flow for n, t in fresh.items()} == {n: t.flow for n, t in self._tools.items()}:
             return False
         for name, old in self._tools.items():
@@ -165,7 +168,7 @@ class FlowTools:
             if name not in fresh:
                 self._gone[name] = (old.flow.ref.name, "is no longer published and allowed, or was renamed")
         for name, tool in fresh.items():
-            self._register(tool, options)
+            self._register(tool)
             self._gone.pop(name, None)
         self._tools = fresh
         self._surface.invalidate()
@@ -194,19 +197,19 @@ class FlowTools:
                 self._connections.discard(connection)
                 log.debug("per-flow tools: list_changed not delivered to a session", exc_info=True)
 
-    def _register(self, tool: FlowTool, options: dict[str, Any]) -> None:
+    def _register(self, tool: FlowTool) -> None:
         async def call(ctx: Context[Services], arguments: dict[str, Any]) -> StartedRun:
             return await self._call(tool, ctx, arguments)
 
         call.__name__ = tool.name
         fn = boundary(call)
-        metadata = FuncMetadata(arg_model=_Arguments, output_schema=output_schema(tool.flow))
+        metadata = FuncMetadata(arg_model=_Arguments, output_schema=tool.shown.output_schema)
         self._mcp._tool_manager._tools[tool.name] = Tool(  # pyright: ignore[reportPrivateUsage]
             fn=fn,
             name=tool.name,
-            title=tool.flow.ref.name,
-            description=description(tool.flow),
-            parameters=input_schema(tool.flow, options),
+            title=tool.shown.title,
+            description=tool.shown.description,
+            parameters=tool.shown.input_schema,
             fn_metadata=metadata,
             is_async=True,
             context_kwarg="ctx",
@@ -233,7 +236,7 @@ class FlowTools:
             await self._recheck(tool, svc, ctx)
         except Exception:  # the run started: nothing after this may turn the result into an error
             log.warning("per-flow tools: checking %s after its run failed", tool.name, exc_info=True)
-        return typed_outputs(started, tool.outputs)
+        return typed_outputs(started, tool.shown.outputs)
 
     async def _recheck(self, tool: FlowTool, svc: Services, ctx: Context[Services]) -> str | None:
         """After a call: has the flow behind ``tool`` changed? Then rebuild and announce. Reads only what the
@@ -254,6 +257,12 @@ class FlowTools:
         if changed:
             await self.announce()
         return why
+
+
+def _no_tool(flow: PublishedFlow, why: str) -> None:
+    log.warning(
+        "per-flow tools: no tool for %r: %s; run it with run_desktop_flow.", clean(flow.ref.name, MAX_NAME), why
+    )
 
 
 async def _change(tool: FlowTool, svc: Services) -> str | None:

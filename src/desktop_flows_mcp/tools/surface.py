@@ -7,7 +7,8 @@
   (``additionalProperties: false``), in the fixed order of ``TOOL_ORDER``.
 - ``tools/call``: the arguments are checked against that same published schema, strictly (a boolean is no
   number, an unknown name is refused with the closest valid one), before the SDK or any Dataverse request
-  sees them. A refusal is the ``invalid_argument`` envelope naming the argument and the rule. JSON null
+  sees them. A refusal is the ``invalid_argument`` envelope naming the argument and the rule. First, before
+  anything recurses: no argument nests deeper than ``bounds.MAX_MESSAGE_DEPTH`` or holds a lone surrogate. JSON null
   means "not given" and is dropped; an object or array sent as a JSON string (some clients do) is parsed.
 """
 
@@ -23,6 +24,7 @@ from mcp.server import MCPServer
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.types import CallToolResult
 
+from ..bounds import MAX_MESSAGE_DEPTH, MAX_NAME, clean, value_problem
 from ..errors import invalid_argument
 from . import error_result
 
@@ -117,6 +119,9 @@ class ToolSurface:
             raw: Any = params.get("arguments")
             if raw is not None and not isinstance(raw, dict):
                 return _refusal("arguments must be a JSON object.")
+            problem = _unfit_value(cast(Schema, raw or {}))
+            if problem is not None:
+                return _refusal(problem)
             arguments = cast(Schema, raw or {})
             validate = (await self._validator_map()).get(str(params.get("name")))
             if validate is not None:
@@ -134,6 +139,16 @@ class ToolSurface:
                 tool.name: _validator(tool.name, lean(tool.input_schema, closed=True)) for tool in tools
             }
         return self._validators
+
+
+def _unfit_value(arguments: Schema) -> str | None:
+    """Bounds before any check that recurses: each argument's nesting, and text that is not Unicode."""
+    for name, value in arguments.items():
+        problem = value_problem(name) or value_problem(value, limit=MAX_MESSAGE_DEPTH - 1)
+        if problem is not None:
+            shown = clean(name, MAX_NAME) or "(unnamed)"
+            return f"Argument {shown!r} {problem}; send plain JSON text and values."
+    return None
 
 
 def _refusal(problem: str) -> CallToolResult:
