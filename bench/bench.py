@@ -8,15 +8,17 @@ taken interleaved with it, and the medians are reported.
     python bench/bench.py calls        # per-call overhead only
     python bench/bench.py economy      # bytes and Dataverse requests an agent pays for
     python bench/bench.py callbacks    # status reads and latency of a wait, with and without a run's callback
+    python bench/bench.py listeners    # Dataverse reads a second while many task listeners follow runs
     python bench/bench.py --json ...   # one JSON object instead of the table
 
-Start-up: desktop hosts spawn the server on every start. Baseline: a process that only imports the MCP SDK
-(the floor any SDK-based server pays). Ours: import the CLI, parse settings and build the server, which is
-what happens before the first byte of stdio is read.
+Start-up: desktop hosts spawn the server on every start. Baseline: a bare SDK stdio server (an MCPServer with one
+tool, ``mcp.run()``). Ours: ``python -m desktop_flows_mcp`` on a Dataverse URL with an access token. Each figure is
+the time from spawning the process to reading its answer to ``initialize`` on stdout.
 
-Per call: baseline: a bare MCPServer tool returning a pydantic model through the in-memory client. Ours:
-get_desktop_flow_run through the same client, with Dataverse answered by an in-process httpx transport, so
-the figure is our own per-call path (validation, client, parsing, error boundary) without the network.
+Per call: both servers as processes over stdio, one ``tools/call`` at a time, read back before the next. Baseline:
+the bare server's tool returning a pydantic model. Ours: get_desktop_flow_run, with Dataverse answered by an
+in-process httpx transport, so the figure is our own per-call path (our stdio loop, the tool surface, the client,
+parsing, the error boundary) without the network.
 
 Economy: counts, not timings, so exact and repeatable. The server runs in process over the emulator on fake time
 (both protocol eras); every Dataverse request crosses a counting transport.
@@ -35,6 +37,11 @@ wait polls. Ours: DESKTOP_FLOWS_PUBLIC_URL set, the emulator POSTs its callback 
 process) as the run ends. Figures: status reads from the start to the answer, and fake seconds between the run's end
 and the answer; sleeps advance the clock in 0.25 s steps, so latency is exact to a step. The same run as an MCP task
 (2026-07-28 era), polled with tasks/get at its pollIntervalMs until completed: status reads either way.
+
+Listeners: 8 subscriptions/listen of 16 tasks each (2026-07-28 era) follow runs that never end, for 60 s of virtual
+time (every sleeper wakes at its own moment); Dataverse is an in-process transport answering Running. Baseline: the
+identity's read budget lifted (as before it existed). Ours: the budget (runs.context.BACKGROUND_READS_PER_SECOND).
+Figures: reads a second over the minute, and in the busiest second.
 """
 
 from __future__ import annotations
@@ -50,8 +57,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
-
 if TYPE_CHECKING:
     import httpx
     from mcp import Client
@@ -59,95 +64,149 @@ if TYPE_CHECKING:
 RUNS = 9
 CALLS = 300
 
-BASELINE_STARTUP = "import mcp.server"
-OUR_STARTUP = (
-    "from desktop_flows_mcp.cli import settings_from, _parser\n"
-    "from desktop_flows_mcp.app import App\n"
-    "from desktop_flows_mcp.server import build_server\n"
-    "build_server(App(settings_from(_parser().parse_args([]), {})))\n"
-    "import sys\n"
-    "heavy = [m for m in ('msal', 'jsonschema', 'desktop_flows_mcp.emulator') if m in sys.modules]\n"
-    "assert not heavy, heavy\n"
-)
-
+# Both servers are real processes speaking MCP over stdio, measured in the same run, interleaved.
+BARE_SERVER = """
+from mcp.server import MCPServer
+from pydantic import BaseModel
 
 class Echo(BaseModel):
     run_id: str
     status: str
 
+mcp = MCPServer("bare", log_level="WARNING")
 
-def _time_process(code: str) -> float:
+@mcp.tool()
+async def get_thing(run_id: str) -> Echo:
+    return Echo(run_id=run_id, status="Running")
+
+mcp.run()
+"""
+OUR_SERVER = ["-m", "desktop_flows_mcp"]  # the console script's code path, stdio, access-token sign-in
+OUR_ENV = {"DATAVERSE_URL": "https://contoso.crm.dynamics.com", "DATAVERSE_ACCESS_TOKEN": "t"}
+RUN_ROW = {
+    "flowsessionid": "d9687093-d0c0-ec11-983e-0022480b428a",
+    "statuscode": 2,
+    "statecode": 0,
+    "createdon": "2026-11-28T09:00:00Z",
+    "startedon": "2026-11-28T09:00:05Z",
+    "runmode": 1,
+    "_regardingobjectid_value": "f091ffab-58bb-4630-a115-659453d56f59",
+}
+# Per call, Dataverse is answered in process with one run row, so the figure is our own path: the stdio loop, the
+# tool surface, the client, parsing, the error boundary.
+OUR_CALL_SERVER = f"""
+import anyio, httpx
+from desktop_flows_mcp.app import App
+from desktop_flows_mcp.config import Settings
+from desktop_flows_mcp.logs import configure_logging
+from desktop_flows_mcp.server import build_server
+from desktop_flows_mcp.stdio import serve_stdio
+
+configure_logging("WARNING", "text")
+transport = httpx.MockTransport(lambda request: httpx.Response(200, json={RUN_ROW!r}))
+app = App(Settings.from_env({OUR_ENV!r}), dataverse_transport=transport)
+anyio.run(serve_stdio, build_server(app))
+"""
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
+}
+
+
+class _StdioServer:
+    """A server process and its pipes; ``ask`` writes one request and reads lines until its answer."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        import os
+
+        self.process = subprocess.Popen(
+            [sys.executable, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message).encode() + b"\n")
+        self.process.stdin.flush()
+
+    def ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        self.send(message)
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the server ended before answering {message['method']}")
+            answer = json.loads(line)
+            if answer.get("id") == message["id"]:
+                return answer
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def _cold_start(args: list[str], env: dict[str, str] | None = None) -> float:
+    """Seconds from spawning the server to its answer to initialize."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True)
-    return time.perf_counter() - started
+    server = _StdioServer(args, env)
+    answer = server.ask(INITIALIZE)
+    elapsed = time.perf_counter() - started
+    assert "result" in answer, answer
+    server.close()
+    return elapsed
 
 
 def startup() -> dict[str, float]:
     baseline: list[float] = []
     ours: list[float] = []
-    _time_process(OUR_STARTUP)  # warm the file cache and byte-code for both
+    _cold_start(OUR_SERVER, OUR_ENV)  # warm the file cache and byte-code for both
+    _cold_start(["-c", BARE_SERVER])
     for _ in range(RUNS):
-        baseline.append(_time_process(BASELINE_STARTUP))
-        ours.append(_time_process(OUR_STARTUP))
+        baseline.append(_cold_start(["-c", BARE_SERVER]))
+        ours.append(_cold_start(OUR_SERVER, OUR_ENV))
     b, o = statistics.median(baseline), statistics.median(ours)
-    print(f"startup  baseline(import mcp.server) {b * 1000:7.1f} ms   ours {o * 1000:7.1f} ms   ratio {o / b:5.2f}")
+    print(f"startup  baseline(bare SDK stdio server) {b * 1000:7.1f} ms   ours {o * 1000:7.1f} ms   ratio {o / b:5.2f}")
     return {"baseline_ms": round(b * 1000, 1), "ours_ms": round(o * 1000, 1), "ratio": round(o / b, 2)}
 
 
-async def _calls() -> tuple[float, float]:
-    import httpx
-    from mcp import Client
-    from mcp.server import MCPServer
-
-    from desktop_flows_mcp.app import App
-    from desktop_flows_mcp.config import Settings
-    from desktop_flows_mcp.server import build_server
-
-    bare: MCPServer[Any] = MCPServer("baseline")
-
-    @bare.tool()
-    async def get_thing(run_id: str) -> Echo:  # pyright: ignore[reportUnusedFunction]
-        return Echo(run_id=run_id, status="Running")
-
-    row = {
-        "flowsessionid": "d9687093-d0c0-ec11-983e-0022480b428a",
-        "statuscode": 2,
-        "statecode": 0,
-        "createdon": "2026-11-28T09:00:00Z",
-        "startedon": "2026-11-28T09:00:05Z",
-        "runmode": 1,
-        "_regardingobjectid_value": "f091ffab-58bb-4630-a115-659453d56f59",
-    }
-    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=row))
-    settings = Settings.from_env({"DATAVERSE_URL": "https://contoso.crm.dynamics.com", "DATAVERSE_ACCESS_TOKEN": "t"})
-    ours = build_server(App(settings, dataverse_transport=transport))
-    args = {"run_id": row["flowsessionid"]}
-
-    async with Client(bare) as base_client, Client(ours) as our_client:
-        for _ in range(20):  # warm up both
-            await base_client.call_tool("get_thing", args)
-            await our_client.call_tool("get_desktop_flow_run", args)
-        base_times: list[float] = []
-        our_times: list[float] = []
-        for _ in range(RUNS):
-            started = time.perf_counter()
-            for _ in range(CALLS // RUNS):
-                await base_client.call_tool("get_thing", args)
-            base_times.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            for _ in range(CALLS // RUNS):
-                result = await our_client.call_tool("get_desktop_flow_run", args)
-                assert not result.is_error, result
-            our_times.append(time.perf_counter() - started)
-    per = CALLS // RUNS
-    return statistics.median(base_times) / per, statistics.median(our_times) / per
+def _timed_calls(server: _StdioServer, tool: str, first_id: int) -> float:
+    arguments = {"run_id": RUN_ROW["flowsessionid"]}
+    started = time.perf_counter()
+    for n in range(CALLS // RUNS):
+        answer = server.ask(
+            {
+                "jsonrpc": "2.0",
+                "id": first_id + n,
+                "method": "tools/call",
+                "params": {"name": tool, "arguments": arguments},
+            }
+        )
+        assert not answer["result"].get("isError"), answer
+    return (time.perf_counter() - started) / (CALLS // RUNS)
 
 
 def calls() -> dict[str, float]:
-    import anyio
-
-    b, o = anyio.run(_calls)
-    print(f"per call baseline(bare SDK tool)     {b * 1e6:7.0f} us   ours {o * 1e6:7.0f} us   ratio {o / b:5.2f}")
+    bare, ours = _StdioServer(["-c", BARE_SERVER]), _StdioServer(["-c", OUR_CALL_SERVER])
+    for server in (bare, ours):
+        server.ask(INITIALIZE)
+        server.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    _timed_calls(bare, "get_thing", 1_000_000)  # warm up both
+    _timed_calls(ours, "get_desktop_flow_run", 1_000_000)
+    base_times: list[float] = []
+    our_times: list[float] = []
+    for run in range(RUNS):
+        base_times.append(_timed_calls(bare, "get_thing", run * CALLS))
+        our_times.append(_timed_calls(ours, "get_desktop_flow_run", run * CALLS))
+    bare.close()
+    ours.close()
+    b, o = statistics.median(base_times), statistics.median(our_times)
+    print(f"per call baseline(bare SDK stdio tool)  {b * 1e6:7.0f} us   ours {o * 1e6:7.0f} us   ratio {o / b:5.2f}")
     return {"baseline_us": round(b * 1e6), "ours_us": round(o * 1e6), "ratio": round(o / b, 2)}
 
 
@@ -558,6 +617,68 @@ def callbacks() -> dict[str, Any]:
     }
 
 
+# ---- listeners --------------------------------------------------------------------------------------------------
+
+LISTENERS, TASKS_EACH, LISTEN_SECONDS = 8, 16, 60.0
+
+
+async def _listen_reads(budget: bool) -> dict[str, Any]:
+    import uuid
+    from pathlib import Path
+
+    import anyio
+    import httpx
+    from mcp import Client
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' virtual time and tasks client
+    from tests.fakes.timeline import Timeline
+    from tests.tasks_client import TasksClient, listen
+
+    from desktop_flows_mcp.app import App, Clock
+    from desktop_flows_mcp.config import Settings
+    from desktop_flows_mcp.runs import context
+    from desktop_flows_mcp.server import build_server
+
+    timeline = Timeline()
+    reads: list[float] = []
+
+    def running(request: httpx.Request) -> httpx.Response:
+        reads.append(timeline.now)
+        run_id = request.url.path.rsplit("(", 1)[-1].rstrip(")")
+        return httpx.Response(200, json={"flowsessionid": run_id, "statuscode": 2, "statecode": 0})
+
+    settings = Settings.from_env({"DATAVERSE_URL": "https://contoso.crm.dynamics.com", "DATAVERSE_ACCESS_TOKEN": "t"})
+    saved = context.BACKGROUND_READS_PER_SECOND, context.BACKGROUND_READ_BURST
+    if not budget:
+        context.BACKGROUND_READS_PER_SECOND, context.BACKGROUND_READ_BURST = 1e9, 10**9
+    try:
+        clock = Clock(monotonic=timeline, sleep=timeline.sleep)
+        server = build_server(App(settings, clock=clock, dataverse_transport=httpx.MockTransport(running)))
+        began = timeline.now
+        tasks = TasksClient(timeline.sleep)
+        async with Client(server, mode="auto", extensions=[tasks]) as client, anyio.create_task_group() as group:
+            for _ in range(LISTENERS):
+                group.start_soon(listen, client.session, [f"dfrun-{uuid.uuid4()}" for _ in range(TASKS_EACH)])
+            await timeline.run_until(began + LISTEN_SECONDS)
+            group.cancel_scope.cancel()
+    finally:
+        context.BACKGROUND_READS_PER_SECOND, context.BACKGROUND_READ_BURST = saved
+    busiest = max(sum(1 for t in reads if s <= t - began < s + 1) for s in range(int(LISTEN_SECONDS)))
+    return {"reads": len(reads), "per_second": round(len(reads) / LISTEN_SECONDS, 1), "busiest_second": busiest}
+
+
+def listeners() -> dict[str, Any]:
+    import anyio
+
+    base, ours = anyio.run(_listen_reads, False), anyio.run(_listen_reads, True)
+    print(
+        f"listeners  {LISTENERS} x {TASKS_EACH} tasks for {LISTEN_SECONDS:g} s: baseline(no budget) "
+        f"{base['per_second']}/s (busiest second {base['busiest_second']})   ours {ours['per_second']}/s "
+        f"(busiest {ours['busiest_second']})   ratio {ours['reads'] / base['reads']:4.2f}"
+    )
+    return {"baseline": base, "ours": ours, "ratio": round(ours["reads"] / base["reads"], 2)}
+
+
 if __name__ == "__main__":
     import contextlib
     import io
@@ -565,13 +686,19 @@ if __name__ == "__main__":
 
     logging.basicConfig(level=logging.WARNING)  # before MCPServer() would turn on INFO for every request
     as_json = "--json" in sys.argv[1:]
-    names = ("startup", "calls", "economy", "callbacks")
+    names = ("startup", "calls", "economy", "callbacks", "listeners")
     which = [a for a in sys.argv[1:] if a != "--json"] or list(names)
     unknown = set(which) - set(names)
     if unknown:
         sys.exit(f"unknown section(s) {sorted(unknown)}; choose from {', '.join(names)}, and --json")
     report: dict[str, Any] = {}
-    sections = {"startup": startup, "calls": calls, "economy": economy, "callbacks": callbacks}
+    sections = {
+        "startup": startup,
+        "calls": calls,
+        "economy": economy,
+        "callbacks": callbacks,
+        "listeners": listeners,
+    }
     for name in names:
         if name in which:
             if as_json:

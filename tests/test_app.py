@@ -6,7 +6,7 @@ import pytest
 import respx
 
 from desktop_flows_mcp.app import App, Clock
-from tests.conftest import FakeClock, make_settings
+from tests.helpers import FakeClock, make_settings
 
 pytestmark = pytest.mark.anyio
 

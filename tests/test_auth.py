@@ -61,7 +61,7 @@ async def test_a_wrong_access_token_is_answered_in_plain_words_not_a_redacted_se
     from desktop_flows_mcp.app import App
     from desktop_flows_mcp.emulator import Emulator
     from desktop_flows_mcp.server import build_server
-    from tests.conftest import error_of, make_settings
+    from tests.helpers import error_of, make_settings
 
     server = build_server(
         App(

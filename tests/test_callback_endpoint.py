@@ -24,7 +24,7 @@ from desktop_flows_mcp.errors import shared_state_unavailable
 from desktop_flows_mcp.models import FlowRun
 from desktop_flows_mcp.run_callbacks import InProcessCallbackTokens, InProcessWakeups
 from tests.callback_stack import PUBLIC_URL, Stack, callback_stack
-from tests.conftest import FakeClock
+from tests.helpers import FakeClock
 
 pytestmark = pytest.mark.anyio
 RUN = "4b35b6d0-95b6-461b-9e41-84340c229d4d"
@@ -117,7 +117,7 @@ async def test_only_post_is_served_and_no_bearer_token_is_asked_of_dataverse() -
     from desktop_flows_mcp.config import Secret
     from desktop_flows_mcp.server import build_server
     from desktop_flows_mcp.streamable_http import HttpSettings, build_http_app
-    from tests.conftest import make_settings
+    from tests.helpers import make_settings
 
     built = App(make_settings())
     app = build_http_app(build_server(built), built, HttpSettings(token=Secret("s3cret-token-for-tests-only")))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from desktop_flows_mcp.callback_urls import check_callback_url
+from desktop_flows_mcp.config.callback_urls import check_callback_url
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 
 IP = "not localhost or an IP address"

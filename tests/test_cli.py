@@ -9,20 +9,7 @@ import sys
 import pytest
 
 from desktop_flows_mcp.cli import _parser, settings_from  # pyright: ignore[reportPrivateUsage]
-from tests.e2e.test_stdio_against_emulator import console_script
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATAVERSE_", "DESKTOP_FLOWS_"))}
-    return subprocess.run(
-        [console_script(), *args],
-        env={**clean, **(env or {})},
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.processes import console_script, run_cli
 
 
 def test_a_bad_setting_stops_start_up_with_one_line_naming_the_variable() -> None:
@@ -66,15 +53,16 @@ def test_a_token_given_on_the_command_line_never_reaches_the_output() -> None:
     [{}, {"DATAVERSE_URL": "https://contoso.crm.dynamics.com", "DATAVERSE_ACCESS_TOKEN": "t"}],
     ids=["emulator", "access_token"],
 )
-def test_start_up_without_msal_sign_in_imports_neither_msal_nor_json_schema_validation(env: dict[str, str]) -> None:
+def test_start_up_imports_nothing_the_mode_does_not_use(env: dict[str, str]) -> None:
     code = (
         "import sys\n"
         "from desktop_flows_mcp.cli import _parser, settings_from\n"
         "from desktop_flows_mcp.app import App\n"
         "from desktop_flows_mcp.server import build_server\n"
         f"build_server(App(settings_from(_parser().parse_args([]), {env!r})))\n"
-        "print(sorted(m for m in ('msal', 'jsonschema', 'desktop_flows_mcp.emulator', "
-        "'desktop_flows_mcp.streamable_http') if m in sys.modules))\n"
+        "print(sorted(m for m in ('msal', 'jsonschema', 'redis', 'desktop_flows_mcp.emulator', "
+        "'desktop_flows_mcp.streamable_http', 'desktop_flows_mcp.doctor', 'desktop_flows_mcp.diagnosis.service', "
+        "'desktop_flows_mcp.knowledge.error_codes') if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -17,8 +17,7 @@ from desktop_flows_mcp.config import ConfigError, Settings
 from desktop_flows_mcp.doctor import Doctor, DoctorReport
 from desktop_flows_mcp.doctor.checks import describe_token
 from desktop_flows_mcp.emulator import EMULATOR_TOKEN, RUN_ONLY_TOKEN, Emulator
-from tests.e2e.test_stdio_against_emulator import emulator_on_loopback
-from tests.test_cli import run_cli
+from tests.processes import emulator_on_loopback, run_cli
 
 pytestmark = pytest.mark.anyio
 

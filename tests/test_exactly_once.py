@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from desktop_flows_mcp.adoption import HORIZON_SECONDS
-from tests.conftest import error_of, ok
-from tests.test_full_stack import ERAS, INVOICE_FLOW, INVOICE_INPUTS, Stack, full_stack
+from tests.helpers import error_of, ok
+from tests.stacks import ERAS, INVOICE_FLOW, INVOICE_INPUTS, Stack, full_stack
 
 pytestmark = pytest.mark.anyio
 RUN = "Microsoft.Dynamics.CRM.RunDesktopFlow"

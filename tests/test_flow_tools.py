@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,57 +16,21 @@ from mcp.types import ToolListChangedNotification
 from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.config import HttpSettings, Settings
 from desktop_flows_mcp.emulator import Emulator
-from desktop_flows_mcp.emulator.seed import FLOWS, PUBLISHED
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import build_http_app
-from tests.conftest import FakeClock, error_of, ok
+from tests.helpers import FakeClock, compact_size, error_of, ok
 from tests.loopback import serving_on_loopback
-from tests.test_full_stack import ERAS, CountingTransport, Stack
+from tests.stacks import (
+    ERAS,
+    INVOICE_ARGS,
+    INVOICE_ID,
+    INVOICE_TOOL,
+    PUBLISHED_NAMES,
+    flow_stack,
+)
 
 pytestmark = pytest.mark.anyio
-PUBLISHED_NAMES = [flow.name for flow in FLOWS if flow.state == PUBLISHED]
-INVOICE_ID = "3a1f5c2e-8b4d-4e6f-9a21-0c7d3e5b8f14"
-INVOICE_TOOL = "run_enter_invoices_into_legacy_erp"
-INVOICE_ARGS = {"InvoiceNumber": "INV-1", "VendorId": "V-9", "Amount": 12.5, "Currency": "EUR"}
 RUN_POST = "POST Microsoft.Dynamics.CRM.RunDesktopFlow"
-
-
-class FlowStack(Stack):
-    notices: list[str]
-
-    async def tools(self) -> dict[str, dict[str, Any]]:
-        listed = await self.client.list_tools(cache_mode="refresh")
-        return {t.name: t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed.tools}
-
-
-@asynccontextmanager
-async def flow_stack(mode: str = "legacy", **env: str) -> AsyncGenerator[FlowStack, None]:
-    clock = FakeClock()
-    emulator = Emulator(clock=clock)
-    wire = CountingTransport(emulator.transport())
-    notices: list[str] = []
-
-    async def notice(message: Any) -> None:
-        if isinstance(message, ToolListChangedNotification):
-            notices.append("tools/list_changed")
-
-    async def sleep(seconds: float) -> None:
-        await clock.sleep(seconds)
-
-    settings = Settings.from_env(
-        {"DESKTOP_FLOWS_FLOW_TOOLS": "true", "DESKTOP_FLOWS_ALLOWED": ",".join(PUBLISHED_NAMES), **env}
-    )
-    server = build_server(
-        App(
-            settings,
-            clock=Clock(monotonic=clock, sleep=sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
-            dataverse_transport=wire,
-        )
-    )
-    async with Client(server, mode=mode, raise_exceptions=True, message_handler=notice) as client:  # type: ignore[arg-type]
-        stack = FlowStack(client, emulator, wire, clock)
-        stack.notices = notices
-        yield stack
 
 
 @pytest.mark.parametrize("mode", ERAS)
@@ -269,10 +231,6 @@ async def test_a_flow_with_an_input_named_run_options_gets_no_tool_and_the_log_s
             tools = await stack.tools()
     assert INVOICE_TOOL in tools and "run_odd" not in tools
     assert "no tool for 'Odd'" in caplog.text and "run_options" in caplog.text
-
-
-def compact_size(body: dict[str, Any]) -> int:
-    return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 async def test_ten_flows_add_at_most_12_kb_to_tools_list() -> None:

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import pytest
 from mcp.server import MCPServer
+from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from desktop_flows_mcp.app import App, Clock, Services
 from desktop_flows_mcp.config import ConfigError, Settings
@@ -20,9 +21,9 @@ from desktop_flows_mcp.tools import flow_tools
 from desktop_flows_mcp.tools.flow_schemas import input_schema, portable, typed_outputs, unfit
 from desktop_flows_mcp.tools.flow_tools import FlowTools, flow_tools_of
 from desktop_flows_mcp.tools.surface import ToolSurface
-from tests.conftest import FakeClock
-from tests.test_cli import run_cli
-from tests.test_flow_tools import INVOICE_ARGS, INVOICE_ID, INVOICE_TOOL, flow_stack
+from tests.helpers import FakeClock
+from tests.processes import run_cli
+from tests.stacks import INVOICE_ARGS, INVOICE_ID, INVOICE_TOOL, flow_stack
 
 pytestmark = pytest.mark.anyio
 SCHEMA = json.dumps({"schema": {"type": "object", "properties": {"Amount": {"type": "number"}}}})
@@ -73,7 +74,7 @@ def registry(flows: list[PublishedFlow]) -> tuple[FlowTools, Catalogue, Services
     mcp = build_server(app)
     catalogue = Catalogue(flows)
     services: Any = SimpleNamespace(catalogue=catalogue)  # just what FlowTools reads
-    return FlowTools(mcp, ToolSurface(mcp), app), catalogue, services, clock
+    return FlowTools(mcp, ToolSurface(mcp), app, InMemorySubscriptionBus()), catalogue, services, clock
 
 
 async def test_more_than_50_flows_get_tools_for_the_first_50_and_a_warning(caplog: pytest.LogCaptureFixture) -> None:

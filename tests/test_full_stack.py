@@ -8,81 +8,19 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, Callable
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult, TextContent
 
-from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.app import App
 from desktop_flows_mcp.config import Settings
-from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
-from tests.conftest import FakeClock, error_of, ok
+from tests.helpers import error_of, ok
+from tests.stacks import ERAS, INVOICE_FLOW, INVOICE_INPUTS, full_stack
 
 pytestmark = pytest.mark.anyio
-ERAS = ["legacy", "auto"]  # auto negotiates 2026-07-28 (server/discover) with this server
-INVOICE_FLOW = "Enter invoices into legacy ERP"
-INVOICE_INPUTS = {"InvoiceNumber": "INV-1", "VendorId": "V-9", "Amount": 12.5, "Currency": "EUR"}
-
-
-class CountingTransport(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
-        self.requests: list[httpx.Request] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return await self.inner.handle_async_request(request)
-
-    def paths(self) -> list[str]:
-        return [f"{r.method} {r.url.path.rsplit('/', 1)[-1]}" for r in self.requests]
-
-
-class Stack:
-    def __init__(self, client: Client, emulator: Emulator, wire: CountingTransport, clock: FakeClock) -> None:
-        self.client, self.emulator, self.wire, self.clock = client, emulator, wire, clock
-
-    async def call(self, tool: str, arguments: dict[str, Any]) -> CallToolResult:
-        result = await self.client.call_tool(tool, arguments)
-        # Both channels complete and compact: the text is exactly the structured content.
-        content = result.content[0]
-        assert isinstance(content, TextContent)
-        text = content.text
-        assert json.loads(text) == result.structured_content
-        assert text == json.dumps(result.structured_content, ensure_ascii=False, separators=(",", ":"))
-        return result
-
-
-@asynccontextmanager
-async def full_stack(
-    mode: str = "legacy",
-    env: dict[str, str] | None = None,
-    wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
-) -> AsyncGenerator[Stack, None]:
-    """``wrap`` puts a transport of the test's between the server and the emulator (a lost answer, say)."""
-    clock = FakeClock()
-    emulator = Emulator(clock=clock)
-    inner: httpx.AsyncBaseTransport = emulator.transport()
-    wire = CountingTransport(wrap(inner) if wrap else inner)
-
-    async def sleep(seconds: float) -> None:
-        await clock.sleep(seconds)  # the server's clock and the emulator's move together
-
-    settings = Settings.from_env(env or {})
-    server = build_server(
-        App(
-            settings,
-            clock=Clock(monotonic=clock, sleep=sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
-            dataverse_transport=wire,
-        )
-    )
-    async with Client(server, mode=mode, raise_exceptions=True) as client:
-        yield Stack(client, emulator, wire, clock)
 
 
 @pytest.mark.parametrize("mode", ERAS)

@@ -33,8 +33,8 @@ from desktop_flows_mcp.errors import ErrorCode
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.stdio import serve_stdio
 from desktop_flows_mcp.tools.surface import TOOL_ORDER
-from tests.conftest import ok
-from tests.test_full_stack import ERAS, INVOICE_FLOW, INVOICE_INPUTS, Stack, full_stack
+from tests.helpers import ok
+from tests.stacks import ERAS, INVOICE_FLOW, INVOICE_INPUTS, Stack, full_stack
 
 Schema = dict[str, Any]
 Strategy = st.SearchStrategy[Any]

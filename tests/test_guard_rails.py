@@ -11,8 +11,8 @@ from desktop_flows_mcp.config import ConfigError, Settings
 from desktop_flows_mcp.dataverse.client import DataverseClient, RunDesktopFlowRequest
 from desktop_flows_mcp.dataverse.resilience import MAX_RETRY_AFTER, parse_retry_after
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
-from tests.conftest import API, FLOW_ID, RUN_ID, FakeClock, connect, error_of, flow_row, make_settings, ok, run_row
-from tests.test_full_stack import INVOICE_FLOW, INVOICE_INPUTS, full_stack
+from tests.helpers import API, FLOW_ID, RUN_ID, FakeClock, connect, error_of, flow_row, make_settings, ok, run_row
+from tests.stacks import INVOICE_FLOW, INVOICE_INPUTS, full_stack
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from desktop_flows_mcp.config import Settings
-from tests.conftest import connect
+from tests.helpers import connect
 from tests.node_tools import ROOT, node_tool
 
 MANIFEST: dict[str, Any] = json.loads((ROOT / "manifest.json").read_text())

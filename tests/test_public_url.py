@@ -6,7 +6,7 @@ import pytest
 
 from desktop_flows_mcp.cli import _parser, settings_from  # pyright: ignore[reportPrivateUsage]
 from desktop_flows_mcp.config import ConfigError, Settings
-from tests.test_cli import run_cli
+from tests.processes import run_cli
 
 
 @pytest.mark.parametrize(

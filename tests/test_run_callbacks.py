@@ -19,7 +19,7 @@ from desktop_flows_mcp.run_callbacks import (
 )
 from desktop_flows_mcp.runs import SAFETY_READ_SECONDS
 from tests.callback_stack import PUBLIC_URL, REPORT_FLOW, REPORT_INPUTS, callback_stack
-from tests.conftest import FakeClock
+from tests.helpers import FakeClock
 
 pytestmark = pytest.mark.anyio
 ERAS = ["legacy", "auto"]

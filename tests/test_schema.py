@@ -7,7 +7,7 @@ import pytest
 
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from desktop_flows_mcp.schema import normalise, validate_inputs
-from tests.conftest import INPUT_SCHEMA
+from tests.helpers import INPUT_SCHEMA
 
 # The documented outputs example, verbatim in shape.
 OUTPUT_SCHEMA = {

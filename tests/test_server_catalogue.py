@@ -10,7 +10,7 @@ import httpx
 import pytest
 import respx
 
-from tests.conftest import (
+from tests.helpers import (
     API,
     FLOW_ID,
     INPUT_SCHEMA,

@@ -13,7 +13,7 @@ from mcp import Client
 
 from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.server import build_server
-from tests.conftest import (
+from tests.helpers import (
     FLOW_ID,
     INPUT_SCHEMA,
     OTHER_FLOW_ID,

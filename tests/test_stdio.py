@@ -9,16 +9,11 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import signal
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import pytest
-from anyio.abc import ByteSendStream, Process
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from desktop_flows_mcp.app import App
 from desktop_flows_mcp.bounds import MAX_MESSAGE_BYTES
@@ -26,7 +21,8 @@ from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import EMULATOR_TOKEN, Emulator, serve
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.stdio import serve_stdio
-from tests.e2e.test_stdio_against_emulator import CONNECTION, INVOICE_FLOW, RUN_PATH, console_script
+from tests.processes import CONNECTION, RUN_PATH, console, line
+from tests.stacks import INVOICE_FLOW
 
 pytestmark = pytest.mark.anyio
 INPUTS = {"InvoiceNumber": "INV-1", "VendorId": "V-9", "Amount": 12.5, "Currency": "EUR"}
@@ -50,10 +46,6 @@ LIST: dict[str, Any] = {
     "method": "tools/call",
     "params": {"name": "list_desktop_flows", "arguments": {}},
 }
-
-
-def line(message: object) -> bytes:
-    return json.dumps(message).encode() + b"\n"
 
 
 class Gate:
@@ -147,18 +139,37 @@ async def test_a_line_nested_or_sized_beyond_the_limits_gets_an_error_and_the_se
     assert by_id[8]["result"]["structuredContent"]["flows"]
 
 
-async def test_a_lone_surrogate_in_an_argument_gets_the_tool_error_envelope_and_the_answer_is_valid_json() -> None:
-    surrogate_value = {**LIST, "id": 9, "params": {"name": "list_desktop_flows", "arguments": {"search": "a\ud800"}}}
-    surrogate_key = {**LIST, "id": 10, "params": {"name": "list_desktop_flows", "arguments": {"\udfff": 1}}}
-    answers = await serve_lines(
-        Emulator(), line(INITIALIZE), line(INITIALIZED), line(surrogate_value), line(surrogate_key), line(LIST)
-    )
+MODERN: dict[str, Any] = {  # a 2026-07-28 request carries its era in _meta; there is no initialize
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": CLIENT_INFO,
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+@pytest.mark.parametrize("era", ["legacy", "2026-07-28"])
+async def test_a_lone_surrogate_in_an_argument_gets_the_tool_error_envelope_and_the_answer_is_valid_json(
+    era: str,
+) -> None:
+    def call(request_id: int, arguments: dict[str, Any]) -> bytes:
+        params: dict[str, Any] = {"name": "list_desktop_flows", "arguments": arguments}
+        return line({**LIST, "id": request_id, "params": {**params, **({"_meta": MODERN} if era != "legacy" else {})}})
+
+    handshake = [line(INITIALIZE), line(INITIALIZED)] if era == "legacy" else []
+    lines = [call(9, {"search": "a\ud800"}), call(10, {"\udfff": 1}), b"[" * 1_000 + b"\n", call(8, {})]
+    answers = await serve_lines(Emulator(), *handshake, *lines)
     by_id = {a["id"]: a for a in answers}
-    assert [(i, a.get("error")) for i, a in by_id.items()] == [(1, None), (9, None), (10, None), (8, None)]
+    assert {i: a.get("error", {}).get("code") for i, a in by_id.items()} == {
+        **({1: None} if era == "legacy" else {}),
+        9: None,
+        10: None,
+        None: -32600,  # the deep line
+        8: None,
+    }
     for answer in (by_id[9], by_id[10]):
         assert answer["result"]["isError"] is True
         assert answer["result"]["structuredContent"]["error"]["code"] == "invalid_argument"
         assert "lone surrogate" in answer["result"]["structuredContent"]["error"]["message"]
+    assert by_id[8]["result"]["structuredContent"]["flows"]
 
 
 async def test_a_run_start_in_flight_when_stdin_closes_is_answered_and_audited(
@@ -195,45 +206,6 @@ async def test_a_run_start_still_running_at_the_deadline_is_cancelled_and_leaves
 
 
 # ---- the real console script --------------------------------------------------------------------------------
-
-
-class Console:
-    def __init__(self, process: Process) -> None:
-        assert process.stdin and process.stdout and process.stderr
-        self.process = process
-        self.stdin: ByteSendStream = process.stdin
-        self.stdout = BufferedByteReceiveStream(process.stdout)
-        self.stderr = BufferedByteReceiveStream(process.stderr)
-
-    async def send(self, *lines: bytes) -> None:
-        await self.stdin.send(b"".join(lines))
-
-    async def message(self) -> dict[str, Any]:
-        with anyio.fail_after(10):
-            return json.loads(await self.stdout.receive_until(b"\n", 1 << 20))
-
-    async def stderr_line_with(self, fragment: str) -> str:
-        with anyio.fail_after(10):
-            while True:
-                text = (await self.stderr.receive_until(b"\n", 1 << 20)).decode()
-                if fragment in text:
-                    return text
-
-    async def stops_within(self, seconds: float) -> int:
-        with anyio.fail_after(seconds):
-            return await self.process.wait()
-
-
-@asynccontextmanager
-async def console(*args: str, **env: str) -> AsyncGenerator[Console, None]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATAVERSE_", "DESKTOP_FLOWS_"))}
-    process = await anyio.open_process([console_script(), *args], env={**clean, **env})
-    try:
-        yield Console(process)
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.aclose()
 
 
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

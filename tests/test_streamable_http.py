@@ -17,7 +17,7 @@ from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.config import ConfigError, HttpSettings
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import build_http_app
-from tests.conftest import RUN_ID, FakeClock, error_of, make_settings, ok, run_row
+from tests.helpers import RUN_ID, FakeClock, error_of, make_settings, ok, run_row
 from tests.loopback import serving_on_loopback
 
 pytestmark = pytest.mark.anyio

@@ -14,7 +14,7 @@ from desktop_flows_mcp.emulator.runs import Run
 from desktop_flows_mcp.run_callbacks import QUIET_SECONDS, InProcessCallbackTokens, RunCallbacks
 from desktop_flows_mcp.runs import SAFETY_READ_SECONDS
 from tests.callback_stack import PUBLIC_URL, REPORT_FLOW, REPORT_INPUTS, callback_stack
-from tests.conftest import FakeClock
+from tests.helpers import FakeClock
 from tests.tasks_client import cancel_task, get_task, start_task
 
 pytestmark = pytest.mark.anyio

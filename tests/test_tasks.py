@@ -18,9 +18,9 @@ from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.tasks import listen as listening
-from tests.conftest import FakeClock, error_of, ok
+from tests.helpers import FakeClock, error_of, ok
+from tests.stacks import INVOICE_FLOW, INVOICE_INPUTS, CountingTransport
 from tests.tasks_client import TASKS, TasksClient, cancel_task, get_task, listen, listen_raw, start_task, update_task
-from tests.test_full_stack import INVOICE_FLOW, INVOICE_INPUTS, CountingTransport
 
 pytestmark = pytest.mark.anyio
 FAILING_FLOW = "Fill permit application on government portal"

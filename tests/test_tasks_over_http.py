@@ -18,10 +18,10 @@ from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import HttpSettings, build_http_app
-from tests.conftest import FakeClock, ok
+from tests.helpers import FakeClock, ok
 from tests.loopback import serving_on_loopback
+from tests.stacks import INVOICE_FLOW, INVOICE_INPUTS
 from tests.tasks_client import TasksClient, listen, start_task
-from tests.test_full_stack import INVOICE_FLOW, INVOICE_INPUTS
 
 pytestmark = pytest.mark.anyio
 

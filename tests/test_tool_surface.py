@@ -14,7 +14,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from desktop_flows_mcp.server import TOOL_NAMES
-from tests.conftest import connect
+from tests.helpers import connect
 
 pytestmark = pytest.mark.anyio
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"

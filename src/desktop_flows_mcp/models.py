@@ -1,6 +1,8 @@
 """What the tools return: the logical entities, trimmed to what an agent can use.
 
-Dataverse rows are parsed here (``@odata.*`` annotations and internal columns never reach the model).
+Flow and run rows are parsed here (``@odata.*`` annotations and internal columns never reach the model); the
+machine, group, log and identity rows are parsed beside the services that read them (``diagnosis/``, ``access``).
+The run enums on the wire (``ConnectionType``, ``RunMode``) live here, so the client and config share them.
 Every result model's JSON Schema also admits the error envelope ``{"error": {...}}``, because common MCP
 clients validate error results against ``outputSchema`` too.
 """
@@ -15,12 +17,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .bounds import MAX_LISTED_TEXT, MAX_NAME, clean
-from .diagnosis.run_hints import DIAGNOSE_FAILED, FAILED_STATUSES, hint_for
 from .errors import cap, scrub
+from .knowledge.run_hints import DIAGNOSE_FAILED, FAILED_STATUSES, hint_for
 
 # The error envelope as every output schema admits it. Its fields (code, message, hint, retryable, ...) are the
 # same for every tool and described once, in the server's instructions, rather than in each tool's schema.
-ERROR_ENVELOPE: dict[str, Any] = {"type": "object", "required": ["code", "message"]}
+ERROR_ENVELOPE: dict[str, Any] = {"type": "object"}
 
 
 def _admit_error_envelope(schema: dict[str, Any]) -> None:
@@ -30,6 +32,15 @@ def _admit_error_envelope(schema: dict[str, Any]) -> None:
     # A run's own `error` (the flow's errorcode) shares the name, and its schema already admits the envelope.
     properties.setdefault("error", ERROR_ENVELOPE)
     schema["anyOf"] = [{"required": required}, {"required": ["error"]}]
+
+
+def publish_as_object(schema: dict[str, Any]) -> None:
+    """Publish a nested part of a result as a plain object (or array of objects): its fields are in the result
+    itself and in the tool's description, and spelling them out again would cost every tools/list."""
+    branches = [schema, *schema.get("anyOf", [])]
+    is_list = any(branch.get("type") == "array" for branch in branches)
+    schema.clear()
+    schema.update({"type": "array", "items": {"type": "object"}} if is_list else {"type": "object"})
 
 
 class ToolResult(BaseModel):
@@ -108,6 +119,8 @@ def is_terminal(code: int | None) -> bool:
 
 
 FlowState = Literal["draft", "published", "suspended", "unknown"]
+ConnectionType = Literal["connection", "connection_reference"]  # RunDesktopFlow's connectionType, in our words
+RunMode = Literal["attended", "unattended"]  # RunDesktopFlow's runMode
 _FLOW_STATES: dict[int, FlowState] = {0: "draft", 1: "published", 2: "suspended"}
 
 
@@ -258,7 +271,7 @@ class FlowRun(ToolResult):
 class StartedRun(FlowRun):
     flow_name: str | None = None
     connection_name: str | None = None
-    connection_type: Literal["connection", "connection_reference"] | None = None
+    connection_type: ConnectionType | None = None
     reused: bool = Field(default=False, description="True: idempotency_key matched an earlier run; none started.")
     license_check: str | None = Field(default=None, description="Dataverse's licence verdict for the run.")
     warning: str | None = Field(default=None, description="Set when the run started but could not be followed.")

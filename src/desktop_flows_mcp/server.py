@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 from mcp.server import CacheHint, MCPServer
+from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from . import __version__
 from .app import App, Services
@@ -18,6 +19,7 @@ from .flows import warn_unmatched_allowed
 from .tasks import RunTasks, TaskListener, WaitForChange, is_run_tool
 from .tools.access import register_access_tools
 from .tools.diagnose import register_diagnose_tool
+from .tools.estate import register_estate_tool
 from .tools.flows import register_flow_tools
 from .tools.machines import register_machine_tools
 from .tools.runs import register_run_read_tools, register_run_write_tools
@@ -77,6 +79,7 @@ def build_server(
             finally:
                 start_up.cancel_scope.cancel()
 
+    bus = InMemorySubscriptionBus()  # subscriptions/listen (2026-07-28): per-flow tools announce changes on it
     mcp: MCPServer[Services] = MCPServer(
         "desktop-flows-mcp",
         title="Power Automate desktop flows",
@@ -86,6 +89,7 @@ def build_server(
         lifespan=lifespan,
         log_level="WARNING",  # the CLI configures logging; the SDK must not turn on INFO for httpx
         cache_hints={"tools/list": TOOLS_LIST_CACHE},
+        subscriptions=bus,
         extensions=[RunTasks(task_tools=task_tools or runs_a_flow, now=app.clock.now)],
     )
     register_flow_tools(mcp)
@@ -93,6 +97,7 @@ def build_server(
         register_run_write_tools(mcp)
     register_run_read_tools(mcp)
     register_diagnose_tool(mcp)
+    register_estate_tool(mcp)
     register_machine_tools(mcp)
     register_access_tools(mcp)
     surface = ToolSurface(mcp)
@@ -100,6 +105,6 @@ def build_server(
     if flow_tools:
         from .tools.flow_tools import install_flow_tools
 
-        install_flow_tools(mcp, surface, app)
+        install_flow_tools(mcp, surface, app, bus)
     mcp.middleware.append(TaskListener(now=app.clock.now, wait_for_change=wait_for_change or app.wait_for_change))
     return mcp

@@ -41,6 +41,7 @@ from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
 from .bounds import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, json_too_deep, leading_id
+from .sdk_seams import lowlevel_server
 
 GRACE_SECONDS = 1.2  # with the teardown, well inside the 2 s a supervisor gives before SIGKILL
 log = logging.getLogger("desktop_flows_mcp")
@@ -61,8 +62,7 @@ async def serve_stdio(
     handle_signals: bool = True,
 ) -> None:
     """Serve ``server`` on stdin/stdout (or ``streams``: input, output) until EOF or a signal."""
-    # MCPServer has no public way to serve a pair of streams; the SDK's own Client reaches in the same way.
-    lowlevel = server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
+    lowlevel = lowlevel_server(server)  # MCPServer has no public way to serve a pair of streams
     with _claimed_std_streams() if streams is None else _given(streams) as (wire_in, wire_out):
         to_server_send, to_server = anyio.create_memory_object_stream[SessionMessage](0)
         outgoing_send, outgoing = anyio.create_memory_object_stream[SessionMessage](0)

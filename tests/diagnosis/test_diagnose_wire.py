@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import respx
 
-from tests.conftest import RUN_ID, connect, error_of, make_settings, ok, run_row
+from tests.helpers import RUN_ID, connect, error_of, make_settings, ok, run_row
 
 pytestmark = pytest.mark.anyio
 MACHINE_ID = "1c7f4a9e-6b3d-4f2a-8e59-2a6d9c4f7b31"

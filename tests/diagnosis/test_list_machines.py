@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import error_of, ok
-from tests.test_full_stack import ERAS, full_stack
+from tests.helpers import error_of, ok
+from tests.stacks import ERAS, full_stack
 
 pytestmark = pytest.mark.anyio
 MEMO_COLUMNS = ("hostedmachineerror", "machinemetadata", "connectivityconfiguration", "provisioningerror",

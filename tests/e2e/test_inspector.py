@@ -16,10 +16,11 @@ import httpx
 import pytest
 
 from desktop_flows_mcp.emulator import EMULATOR_TOKEN, Emulator
-from tests.e2e.test_stdio_against_emulator import CONNECTION, INVOICE_FLOW, console_script, emulator_on_loopback
 from tests.node_tools import node_tool
+from tests.processes import CONNECTION, console_script, emulator_on_loopback
+from tests.stacks import INVOICE_FLOW
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 INPUTS = {"InvoiceNumber": "INV-77", "VendorId": "V-9", "Amount": 99.5, "Currency": "EUR"}
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.node_tools import inspector2
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("era", ["legacy", "modern"])

@@ -12,7 +12,7 @@ import pytest
 from desktop_flows_mcp.emulator.seed import ALL_FLOWS, PUBLISHED
 from tests.node_tools import inspector2
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 ALLOWED = ",".join(flow.name for flow in ALL_FLOWS if flow.state == PUBLISHED)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.node_tools import inspector2
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 ARGUMENTS = {
     "flow": "Enter invoices into legacy ERP",
     "inputs": {"InvoiceNumber": "INV-1", "VendorId": "V-9", "Amount": 12.5, "Currency": "EUR"},

@@ -8,8 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.test_stdio_against_emulator import console_script
+import pytest
+
 from tests.node_tools import ROOT
+from tests.processes import console_script
+
+pytestmark = pytest.mark.slow
 
 
 def test_the_readme_python_client_runs_a_flow_as_a_task(tmp_path: Path) -> None:

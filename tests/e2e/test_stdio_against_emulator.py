@@ -4,52 +4,21 @@ served on loopback HTTP in this process (so tests move its clock and arm faults 
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from desktop_flows_mcp.emulator import EMULATOR_TOKEN, RUN_ONLY_TOKEN, Emulator, serve
-from tests.conftest import error_of, ok
+from desktop_flows_mcp.emulator import EMULATOR_TOKEN, RUN_ONLY_TOKEN
+from tests.helpers import error_of, ok
+from tests.processes import CONNECTION, RUN_PATH, console_script, emulator_on_loopback
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 INVOICE_FLOW = "Enter invoices into legacy ERP"
 FAILING_FLOW = "Fill permit application on government portal"
-CONNECTION = "shared-uiflow-7f3c1a"
-RUN_PATH = r"/Microsoft\.Dynamics\.CRM\.RunDesktopFlow$"
-
-
-def console_script() -> str:
-    found = shutil.which("desktop-flows-mcp", path=str(Path(sys.executable).parent)) or shutil.which(
-        "desktop-flows-mcp"
-    )
-    assert found, "install the package (pip install -e .) so the desktop-flows-mcp script exists"
-    return found
-
-
-@asynccontextmanager
-async def emulator_on_loopback() -> AsyncGenerator[tuple[Emulator, str], None]:
-    emulator = Emulator(test_api=True)
-    ready = anyio.Event()
-    urls: list[str] = []
-
-    def on_ready(url: str) -> None:
-        urls.append(url)
-        ready.set()
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(lambda: serve("127.0.0.1", 0, emulator=emulator, ready=on_ready))
-        with anyio.fail_after(10):
-            await ready.wait()
-        yield emulator, urls[0]
-        group.cancel_scope.cancel()
 
 
 @asynccontextmanager

@@ -10,10 +10,10 @@ import anyio
 import pytest
 
 from tests.callback_stack import REPORT_FLOW, REPORT_INPUTS
-from tests.e2e.test_callbacks_over_http import deployment
+from tests.processes import deployment
 from tests.tasks_client import TasksClient, listen, start_task
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 async def test_a_listener_hears_the_terminal_notification_within_a_second_of_the_runs_end() -> None:

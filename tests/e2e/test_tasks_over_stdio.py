@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from desktop_flows_mcp.emulator import EMULATOR_TOKEN
-from tests.e2e.test_stdio_against_emulator import CONNECTION, INVOICE_FLOW, emulator_on_loopback
-from tests.test_stdio import Console, console, line
+from tests.processes import CONNECTION, Console, console, emulator_on_loopback, line
+from tests.stacks import INVOICE_FLOW
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 TASKS = "io.modelcontextprotocol/tasks"
 ENVELOPE: dict[str, Any] = {
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",

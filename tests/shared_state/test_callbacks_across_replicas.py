@@ -21,12 +21,12 @@ from desktop_flows_mcp.run_callbacks import CALLBACKS_PATH
 from desktop_flows_mcp.shared_state.redis_callbacks import RedisCallbackTokens
 from desktop_flows_mcp.shared_state.redis_state import client_for, key_prefix
 from tests.callback_stack import REPORT_FLOW, REPORT_INPUTS
-from tests.conftest import ok
+from tests.helpers import ok
 from tests.loopback import serving_on_loopback
 from tests.redis_server import RedisServer, free_port
 from tests.shared_state.fleet import Fleet, Process, replica_env
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 B_TOKEN = "replica-b-token"  # the same identity as EMULATOR_TOKEN: only the reads of each replica are told apart
 
 

@@ -25,7 +25,7 @@ from desktop_flows_mcp.shared_state import open_shared_state
 from desktop_flows_mcp.shared_state.file_keys import FileIdempotencyKeys
 from desktop_flows_mcp.shared_state.redis_keys import RedisIdempotencyKeys
 from desktop_flows_mcp.shared_state.redis_state import client_for
-from tests.conftest import FakeClock
+from tests.helpers import FakeClock
 
 pytestmark = pytest.mark.anyio
 BEGAN = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)

@@ -9,12 +9,12 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.conftest import error_of, ok
+from tests.helpers import error_of, ok
 from tests.redis_server import RedisServer
 from tests.shared_state.fleet import fleet
-from tests.test_full_stack import INVOICE_FLOW, INVOICE_INPUTS
+from tests.stacks import INVOICE_FLOW, INVOICE_INPUTS
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 def run_args(key: str, number: int = 1) -> dict[str, Any]:

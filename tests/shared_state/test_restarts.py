@@ -11,9 +11,9 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.conftest import ok
+from tests.helpers import ok
 from tests.shared_state.fleet import Fleet, fleet
-from tests.test_full_stack import INVOICE_FLOW, INVOICE_INPUTS
+from tests.stacks import INVOICE_FLOW, INVOICE_INPUTS
 
 pytestmark = pytest.mark.anyio
 

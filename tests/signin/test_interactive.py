@@ -19,10 +19,10 @@ from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.signin import SignInRequired, build_token_provider, sign_in_context
 from desktop_flows_mcp.signin.interactive import InteractiveProvider
-from tests.conftest import error_of
 from tests.fakes.browser import Behaviour, FakeBrowser, system_browser
 from tests.fakes.entra import GRACE, FakeEntra
 from tests.fakes.msal_http import MsalHttpClient
+from tests.helpers import error_of
 from tests.signin.helpers_signin import URL, FakeClock, settings
 
 pytestmark = pytest.mark.anyio

@@ -36,10 +36,10 @@ from desktop_flows_mcp.signin import build_token_provider
 from desktop_flows_mcp.signin.device_code import DeviceCodeProvider
 from desktop_flows_mcp.stdio import serve_stdio
 from desktop_flows_mcp.streamable_http import build_http_app
-from tests.conftest import FakeClock, error_of, ok
 from tests.fakes.entra import FakeEntra
 from tests.fakes.msal_http import MsalHttpClient
 from tests.fakes.person import Person, code_in
+from tests.helpers import FakeClock, error_of, ok
 from tests.loopback import serving_on_loopback
 from tests.signin.helpers_signin import settings
 

@@ -23,10 +23,10 @@ from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.signin import build_token_provider, entra_http
 from desktop_flows_mcp.signin.entra_http import sign_in_budget
-from tests.conftest import error_of
 from tests.fakes.entra import FakeEntra
 from tests.fakes.msal_http import MsalHttpClient
 from tests.fakes.silent_host import SilentHost, silent_host
+from tests.helpers import error_of
 from tests.signin.helpers_signin import make_certificate, settings
 
 pytestmark = pytest.mark.anyio

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import cast
 
+from ..models import ConnectionType, RunMode
 from .values import ConfigError, EnvReader
-
-ConnectionType = Literal["connection", "connection_reference"]
-RunMode = Literal["attended", "unattended"]
 
 MAX_FLOW_TOOLS = 50
 _ALLOWED_EXAMPLE = "Enter invoices into legacy ERP,7c4e2a91-3d5f-4b8a-a6e0-2f9c1d7b4e53"

@@ -46,7 +46,7 @@ def normalise_dataverse_url(raw: str) -> str:
 
 def normalise_public_url(raw: str) -> str:
     """``DESKTOP_FLOWS_PUBLIC_URL``: https on a public DNS name (http only for loopback); no trailing slash."""
-    from ..callback_urls import public_url_problem
+    from .callback_urls import public_url_problem
 
     text = raw.strip().rstrip("/")
     try:

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from ..config import ConnectionType, RunMode
 from ..errors import run_accepted_without_id
-from ..models import Row
+from ..models import ConnectionType, Row, RunMode
 from .answers import as_object, json_object
 from .core import INCLUDE_DRAFTS, RAW_HEADERS, DataverseCore, Page, max_page_size
 from .odata import like_literal, odata_datetime, string_literal

@@ -1,5 +1,12 @@
-"""What a diagnosis of a desktop flow run knows without asking Dataverse: codes, licences, machine health.
+"""Run diagnosis and machine listing: the use cases that read Dataverse to explain a run or show the machines.
 
-Pure data and rules, no I/O and no imports beyond the standard library, so the diagnosis tools and their
-tests can read it directly. ``knowledge`` is the public surface.
+    service.py       diagnose_desktop_flow_run: what to read for a run's state, in as few requests as it needs
+    machines.py      list_machines: machines and groups with their health
+    verdict.py       the verdict from what was read: pure rules, no I/O
+    evidence.py      the parts read straight from rows: the failure, licence findings, the queue estimate
+    machine_rows.py  machine and group rows into results, with the health verdict
+    action_log.py    the tail of a run's action log, or why it has none
+    results.py       what the two tools return
+
+The tables these read (error codes, licences, labels, the health rule) are pure data in ``knowledge`` at the core.
 """

@@ -7,8 +7,8 @@ from typing import Literal
 
 from ..dataverse.client import Page
 from ..errors import cap, scrub
+from ..knowledge.facts import UNKNOWN_CODE_HINT, known_codes_in, licence_check, licence_required, run_error
 from ..models import FlowRun, Row, parse_timestamp
-from .knowledge import UNKNOWN_CODE_HINT, known_codes_in, licence_check, licence_required, run_error
 from .machine_rows import number, text
 from .results import Licence, Machine, MachineGroup, Queue, RunFailure
 

@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from ..bounds import MAX_NAME, clean, clean_secret_free
-from ..models import Row, parse_timestamp
-from .knowledge import (
+from ..knowledge.facts import (
     GROUP_STATUS,
     HOSTED_MACHINE_STATE,
     HOSTING_TYPE,
@@ -23,6 +22,7 @@ from .knowledge import (
     label,
     machine_health,
 )
+from ..models import Row, parse_timestamp
 from .results import Machine, MachineGroup
 
 DEFAULT_GROUP_TYPE = 545940002

@@ -22,7 +22,14 @@ from .dataverse import (
 from .flows import flow_id_not_found, flow_name_not_found, flow_tool_gone, not_a_desktop_flow, not_allowed
 from .idempotency import key_store_unavailable, run_status_unknown, unproven_runs
 from .server import internal_crash, invalid_argument, shared_state_unavailable
-from .status_table import LOGS_PRIVILEGE, MACHINES_PRIVILEGE, RUN_OUTCOME_UNKNOWN_HINT, Operation, from_status
+from .status_table import (
+    LOGS_PRIVILEGE,
+    MACHINES_PRIVILEGE,
+    RUN_OUTCOME_UNKNOWN_HINT,
+    Operation,
+    exceeds_aggregate_limit,
+    from_status,
+)
 from .taxonomy import DesktopFlowsError, ErrorCode
 from .text import MAX_TEXT, cap, scrub
 
@@ -37,6 +44,7 @@ __all__ = [
     "cap",
     "discovery_failed",
     "discovery_unreachable",
+    "exceeds_aggregate_limit",
     "flow_id_not_found",
     "flow_name_not_found",
     "flow_tool_gone",

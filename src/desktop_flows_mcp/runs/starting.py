@@ -20,15 +20,14 @@ import anyio
 from ..adoption import HORIZON_SECONDS, RunAdopter
 from ..bounds import MAX_NAME, clean
 from ..call_scope import answer_at_once
-from ..callback_urls import check_callback_url
-from ..config import ConnectionType, RunMode
+from ..config.callback_urls import check_callback_url
 from ..dataverse.client import RunDesktopFlowRequest
 from ..dataverse.flow_operations import MARKER_BYTES, MARKER_CHARS
 from ..dataverse.odata import is_guid, parse_guid
 from ..errors import DesktopFlowsError, ErrorCode, invalid_argument, run_status_unknown, unproven_runs
 from ..flows import gather
 from ..idempotency import Attempt, IdempotencyKeys, KeyRecord, digest, inputs_digest
-from ..models import FlowRef, FlowRun, RunStatus, StartedRun
+from ..models import ConnectionType, FlowRef, FlowRun, RunMode, RunStatus, StartedRun
 from ..schema import normalise, validate_inputs
 from .context import Progress, RunContext, no_progress
 from .waiting import RunWaiter

@@ -7,6 +7,7 @@
     pause after a Dataverse 429       ThrottleGate's own table        + redis_limits.RedisPauseBoard
     cursor signing key                random per process              shared key in Redis
     callback tokens, run wake-ups     run_callbacks (in-process)      redis_callbacks
+    the identity's run-read budget    resilience.ReadPacer's own      + redis_limits.RedisReadBudget
     (DESKTOP_FLOWS_CURSOR_SECRET: cursors signed with a key derived from it, with or without Redis)
 
 Everything else is in Dataverse already (a task's id is its run's id). Redis is imported only when configured.
@@ -27,7 +28,7 @@ import anyio
 
 from ..config import Settings
 from ..cursors import derive_cursor_key
-from ..dataverse.resilience import PauseBoard, RunRateLimiter, RunWindow
+from ..dataverse.resilience import PauseBoard, RunRateLimiter, RunWindow, SharedReadBudget
 from ..idempotency import IdempotencyKeys, IdempotencyStore
 
 
@@ -59,6 +60,7 @@ class SharedState:
     cursor_key: bytes | None = None  # None: a random key per process
     callback_tokens: CallbackTokens | None = None  # None: the in-process ones
     wakeups: RunWakeups | None = None
+    read_budget: SharedReadBudget | None = None  # None: each process paces its own reads of runs
     store: str = "in-process"  # for start-up lines: "in-process" or the Redis address without credentials
 
 

@@ -13,7 +13,8 @@ gone      a call to a tool whose flow went away is ``not_found`` with a hint, ne
 ========  ==================================================================================================
 
 The SDK builds a tool's schema from a Python signature, which flow inputs (any names, typed at run time) do not
-have; so each tool is an SDK ``Tool`` with a hand-built schema, the form the SDK publishes but does not re-check.
+have; so each tool is added with a hand-built schema (``sdk_seams.add_prebuilt_tool``), which the SDK publishes but
+does not re-check.
 """
 
 from __future__ import annotations
@@ -24,20 +25,18 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import anyio
-from mcp.server import MCPServer, NotificationOptions
+from mcp.server import MCPServer
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.tools.base import Tool
-from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
-from mcp.shared.subscriptions import ToolsListChanged
+from mcp.server.subscriptions import SubscriptionBus, ToolsListChanged
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import ConfigDict
 
 from ..app import App, Services
 from ..bounds import MAX_NAME, clean
 from ..errors import DesktopFlowsError, ErrorCode, flow_tool_gone
 from ..flows import PublishedFlow, unmatched_warning
 from ..models import StartedRun
+from ..sdk_seams import add_prebuilt_tool, advertise_tools_changed, connection_of
 from ..slugs import tool_names
 from . import boundary, error_result, progress_reporter, services
 from .flow_schemas import (
@@ -69,20 +68,12 @@ class FlowTool:
     shown: Published  # its entry in tools/list; ``shown.outputs`` is what the result's `outputs` must meet
 
 
-class _Arguments(ArgModelBase):
-    """Every argument passes through as one dict: ToolSurface has already checked them against the schema."""
-
-    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
-
-    def model_dump_one_level(self) -> dict[str, Any]:
-        return {"arguments": dict(self.model_extra or {})}
-
-
 class FlowTools:
     """The per-flow tools of one server, and the middleware that builds them when a client first needs them."""
 
-    def __init__(self, mcp: MCPServer[Services], surface: ToolSurface, app: App) -> None:
+    def __init__(self, mcp: MCPServer[Services], surface: ToolSurface, app: App, bus: SubscriptionBus) -> None:
         self._mcp = mcp
+        self._bus = bus
         self._surface = surface
         self._app = app
         self._clock = app.clock.monotonic
@@ -136,9 +127,9 @@ class FlowTools:
         if check.unmatched and unmatched != self._unmatched:  # said once per change, not at every refresh
             log.warning("per-flow tools: %s", unmatched_warning(check.unmatched))
         self._unmatched = unmatched
-        return self._install(check.flows)
+        return await self._install(check.flows)
 
-    def _install(self, flows: list[PublishedFlow]) -> bool:
+    async def _install(self, flows: list[PublishedFlow]) -> bool:
         fit: list[PublishedFlow] = []
         for flow in flows:
             reason = unfit(flow)
@@ -149,11 +140,11 @@ class FlowTools:
         if len(fit) > MAX_FLOW_TOOLS:
             log.warning("per-flow tools: %d flows are allowed; tools are offered for the first 50 by name.", len(fit))
             fit = fit[:MAX_FLOW_TOOLS]
-        builtin = {tool.name for tool in self._mcp._tool_manager.list_tools()} - set(self._tools)  # pyright: ignore[reportPrivateUsage]
+        offered = {tool.name: tool for tool in await self._mcp.list_tools()}
+        builtin = set(offered) - set(self._tools)
         names = tool_names({flow.ref.id: flow.ref.name for flow in fit}, reserved=builtin)
-        run_tool = self._mcp._tool_manager.get_tool("run_desktop_flow")  # pyright: ignore[reportPrivateUsage]
-        assert run_tool is not None  # per-flow tools exist only where run_desktop_flow does (not read-only)
-        options, self._options_check = run_options_schemas(run_tool.parameters)
+        # per-flow tools exist only where run_desktop_flow does (not read-only)
+        options, self._options_check = run_options_schemas(offered["run_desktop_flow"].input_schema)
         fresh: dict[str, FlowTool] = {}
         for flow in fit:
             shown = publish(names[flow.ref.id], flow, options)
@@ -178,7 +169,7 @@ class FlowTools:
     def _remember_connection(self, ctx: ServerRequestContext[Any, Any]) -> None:
         """A handshake-era client's connection lives as long as the client (``ctx.session`` is one request's); a
         2026-07-28 client has no standing channel and hears of changes on ``subscriptions/listen`` instead."""
-        connection: Any = getattr(ctx.session, "_connection", None)  # the SDK keeps the long-lived one private
+        connection = connection_of(ctx)
         if connection is not None and connection.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             self._connections.add(connection)
 
@@ -187,7 +178,7 @@ class FlowTools:
         session that has listed or called tools on its own channel (at 2026-07-28 the SDK drops that copy). A
         client that cannot hear it still gets not_found with a hint on a stale call."""
         try:
-            await self._mcp._subscriptions.publish(ToolsListChanged())  # pyright: ignore[reportPrivateUsage]
+            await self._bus.publish(ToolsListChanged())
         except Exception:
             log.debug("per-flow tools: list_changed not published to listeners", exc_info=True)
         for connection in list(self._connections):
@@ -202,17 +193,14 @@ class FlowTools:
             return await self._call(tool, ctx, arguments)
 
         call.__name__ = tool.name
-        fn = boundary(call)
-        metadata = FuncMetadata(arg_model=_Arguments, output_schema=tool.shown.output_schema)
-        self._mcp._tool_manager._tools[tool.name] = Tool(  # pyright: ignore[reportPrivateUsage]
-            fn=fn,
+        add_prebuilt_tool(
+            self._mcp,
+            boundary(call),
             name=tool.name,
             title=tool.shown.title,
             description=tool.shown.description,
-            parameters=tool.shown.input_schema,
-            fn_metadata=metadata,
-            is_async=True,
-            context_kwarg="ctx",
+            input_schema=tool.shown.input_schema,
+            output_schema=tool.shown.output_schema,
             annotations=ANNOTATIONS,
         )
 
@@ -282,32 +270,16 @@ async def _change(tool: FlowTool, svc: Services) -> str | None:
     return None
 
 
-def advertise_list_changed(mcp: MCPServer[Services]) -> None:
-    """Legacy sessions learn ``tools.listChanged: true`` at initialize (2026-07-28 derives it from listen)."""
-    lowlevel = mcp._lowlevel_server  # pyright: ignore[reportPrivateUsage]  # the SDK's own transports reach in too
-    original = lowlevel.create_initialization_options
-
-    def options(
-        notification_options: NotificationOptions | None = None,
-        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
-        extensions: dict[str, dict[str, Any]] | None = None,
-    ) -> Any:
-        given = notification_options or NotificationOptions()
-        chosen = NotificationOptions(given.prompts_changed, given.resources_changed, tools_changed=True)
-        return original(chosen, experimental_capabilities, extensions)
-
-    setattr(lowlevel, "create_initialization_options", options)  # noqa: B010
-
-
 def flow_tools_of(mcp: MCPServer[Any]) -> FlowTools | None:
     """The server's per-flow tools, if it offers them: ``flow_tools_of(mcp).tool_names()`` says which tool names
     run a flow exactly as run_desktop_flow does (for rules that apply to every run tool, such as tasks)."""
     return next((m for m in mcp.middleware if isinstance(m, FlowTools)), None)
 
 
-def install_flow_tools(mcp: MCPServer[Services], surface: ToolSurface, app: App) -> FlowTools:
-    """Offer per-flow tools on ``mcp``; the returned registry answers which tools are per-flow run tools."""
-    tools = FlowTools(mcp, surface, app)
+def install_flow_tools(mcp: MCPServer[Services], surface: ToolSurface, app: App, bus: SubscriptionBus) -> FlowTools:
+    """Offer per-flow tools on ``mcp``, announcing changes on ``bus`` (the server's subscription bus); the returned
+    registry answers which tools are per-flow run tools."""
+    tools = FlowTools(mcp, surface, app, bus)
     mcp.middleware.insert(mcp.middleware.index(surface), tools)
-    advertise_list_changed(mcp)
+    advertise_tools_changed(mcp)
     return tools

@@ -23,7 +23,7 @@ import re
 import socket
 from urllib.parse import SplitResult, urlsplit
 
-from .errors import invalid_argument
+from ..errors import invalid_argument
 
 MAX_LENGTH = 2000
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from .knowledge import run_error
-
 QUEUED_LONG = timedelta(minutes=5)
 FAILED_STATUSES = frozenset({"Failed", "Faulted", "TimedOut", "Aborted"})
 DIAGNOSE_FAILED = "Call diagnose_desktop_flow_run with this run_id for the cause, evidence and what to do."
@@ -28,6 +26,8 @@ _IN_FLOW = (
 
 def hint_for(error_code: str | None, status: str) -> tuple[str, bool]:
     """(hint, retryable) for a finished run's error code; a general one for codes the table does not know."""
+    from .facts import run_error  # the tables load with the first failed run, not at start-up
+
     entry = run_error(error_code)
     if entry is not None:
         return f"{entry.meaning} {entry.person_fix}", entry.retryable

@@ -1,5 +1,7 @@
 """The facts a run diagnosis needs first: error codes, licences, the machine health rule, option-set labels.
 
+Pure data and rules at the core (see ``knowledge/__init__``).
+
 Source: ``shared/reference/machines-and-diagnosis.md`` (sections 1, 2, 4.2, 5, 5.1, 6 and 8), which names the
 Microsoft pages behind each fact: the flowmachine/flowmachinegroup/flowlog/organization table references (FM, FMG,
 FL, ORG), KB 4555406 and KB 5004537 (RUNERR, QERR), the run-time licence check (LIC, LIC-2022), licence types
