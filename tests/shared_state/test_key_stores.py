@@ -145,6 +145,7 @@ anyio.run(main)
 """
 
 
+@pytest.mark.slow
 async def test_a_file_lock_whose_process_died_is_free_at_once(tmp_path: Path) -> None:
     died = subprocess.run([sys.executable, "-c", HOLD_AND_DIE, str(tmp_path)], capture_output=True, timeout=60)
     assert died.returncode == 9 and b"held" in died.stdout

@@ -15,7 +15,7 @@ from tests.helpers import ok
 from tests.shared_state.fleet import Fleet, fleet
 from tests.stacks import INVOICE_FLOW, INVOICE_INPUTS
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 def run_args(key: str) -> dict[str, Any]:
