@@ -8,6 +8,7 @@ taken interleaved with it, and the medians are reported.
     python bench/bench.py calls        # per-call overhead only
     python bench/bench.py economy      # bytes and Dataverse requests an agent pays for
     python bench/bench.py callbacks    # status reads and latency of a wait, with and without a run's callback
+    python bench/bench.py listeners    # Dataverse reads a second while many task listeners follow runs
     python bench/bench.py --json ...   # one JSON object instead of the table
 
 Start-up: desktop hosts spawn the server on every start. Baseline: a bare SDK stdio server (an MCPServer with one
@@ -36,6 +37,11 @@ wait polls. Ours: DESKTOP_FLOWS_PUBLIC_URL set, the emulator POSTs its callback 
 process) as the run ends. Figures: status reads from the start to the answer, and fake seconds between the run's end
 and the answer; sleeps advance the clock in 0.25 s steps, so latency is exact to a step. The same run as an MCP task
 (2026-07-28 era), polled with tasks/get at its pollIntervalMs until completed: status reads either way.
+
+Listeners: 8 subscriptions/listen of 16 tasks each (2026-07-28 era) follow runs that never end, for 60 s of virtual
+time (every sleeper wakes at its own moment); Dataverse is an in-process transport answering Running. Baseline: the
+identity's read budget lifted (as before it existed). Ours: the budget (runs.context.BACKGROUND_READS_PER_SECOND).
+Figures: reads a second over the minute, and in the busiest second.
 """
 
 from __future__ import annotations
@@ -611,6 +617,68 @@ def callbacks() -> dict[str, Any]:
     }
 
 
+# ---- listeners --------------------------------------------------------------------------------------------------
+
+LISTENERS, TASKS_EACH, LISTEN_SECONDS = 8, 16, 60.0
+
+
+async def _listen_reads(budget: bool) -> dict[str, Any]:
+    import uuid
+    from pathlib import Path
+
+    import anyio
+    import httpx
+    from mcp import Client
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' virtual time and tasks client
+    from tests.fakes.timeline import Timeline
+    from tests.tasks_client import TasksClient, listen
+
+    from desktop_flows_mcp.app import App, Clock
+    from desktop_flows_mcp.config import Settings
+    from desktop_flows_mcp.runs import context
+    from desktop_flows_mcp.server import build_server
+
+    timeline = Timeline()
+    reads: list[float] = []
+
+    def running(request: httpx.Request) -> httpx.Response:
+        reads.append(timeline.now)
+        run_id = request.url.path.rsplit("(", 1)[-1].rstrip(")")
+        return httpx.Response(200, json={"flowsessionid": run_id, "statuscode": 2, "statecode": 0})
+
+    settings = Settings.from_env({"DATAVERSE_URL": "https://contoso.crm.dynamics.com", "DATAVERSE_ACCESS_TOKEN": "t"})
+    saved = context.BACKGROUND_READS_PER_SECOND, context.BACKGROUND_READ_BURST
+    if not budget:
+        context.BACKGROUND_READS_PER_SECOND, context.BACKGROUND_READ_BURST = 1e9, 10**9
+    try:
+        clock = Clock(monotonic=timeline, sleep=timeline.sleep)
+        server = build_server(App(settings, clock=clock, dataverse_transport=httpx.MockTransport(running)))
+        began = timeline.now
+        tasks = TasksClient(timeline.sleep)
+        async with Client(server, mode="auto", extensions=[tasks]) as client, anyio.create_task_group() as group:
+            for _ in range(LISTENERS):
+                group.start_soon(listen, client.session, [f"dfrun-{uuid.uuid4()}" for _ in range(TASKS_EACH)])
+            await timeline.run_until(began + LISTEN_SECONDS)
+            group.cancel_scope.cancel()
+    finally:
+        context.BACKGROUND_READS_PER_SECOND, context.BACKGROUND_READ_BURST = saved
+    busiest = max(sum(1 for t in reads if s <= t - began < s + 1) for s in range(int(LISTEN_SECONDS)))
+    return {"reads": len(reads), "per_second": round(len(reads) / LISTEN_SECONDS, 1), "busiest_second": busiest}
+
+
+def listeners() -> dict[str, Any]:
+    import anyio
+
+    base, ours = anyio.run(_listen_reads, False), anyio.run(_listen_reads, True)
+    print(
+        f"listeners  {LISTENERS} x {TASKS_EACH} tasks for {LISTEN_SECONDS:g} s: baseline(no budget) "
+        f"{base['per_second']}/s (busiest second {base['busiest_second']})   ours {ours['per_second']}/s "
+        f"(busiest {ours['busiest_second']})   ratio {ours['reads'] / base['reads']:4.2f}"
+    )
+    return {"baseline": base, "ours": ours, "ratio": round(ours["reads"] / base["reads"], 2)}
+
+
 if __name__ == "__main__":
     import contextlib
     import io
@@ -618,13 +686,19 @@ if __name__ == "__main__":
 
     logging.basicConfig(level=logging.WARNING)  # before MCPServer() would turn on INFO for every request
     as_json = "--json" in sys.argv[1:]
-    names = ("startup", "calls", "economy", "callbacks")
+    names = ("startup", "calls", "economy", "callbacks", "listeners")
     which = [a for a in sys.argv[1:] if a != "--json"] or list(names)
     unknown = set(which) - set(names)
     if unknown:
         sys.exit(f"unknown section(s) {sorted(unknown)}; choose from {', '.join(names)}, and --json")
     report: dict[str, Any] = {}
-    sections = {"startup": startup, "calls": calls, "economy": economy, "callbacks": callbacks}
+    sections = {
+        "startup": startup,
+        "calls": calls,
+        "economy": economy,
+        "callbacks": callbacks,
+        "listeners": listeners,
+    }
     for name in names:
         if name in which:
             if as_json:

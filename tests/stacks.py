@@ -16,8 +16,9 @@ from mcp import Client
 from mcp.types import CallToolResult, TextContent, ToolListChangedNotification
 
 from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.auth import StaticTokenProvider
 from desktop_flows_mcp.config import Settings
-from desktop_flows_mcp.emulator import Emulator
+from desktop_flows_mcp.emulator import RUN_ONLY_TOKEN, Emulator
 from desktop_flows_mcp.emulator.seed import FLOWS, PUBLISHED
 from desktop_flows_mcp.server import build_server
 from tests.helpers import FakeClock
@@ -76,6 +77,24 @@ async def full_stack(
             settings,
             clock=Clock(monotonic=clock, sleep=sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
             dataverse_transport=wire,
+        )
+    )
+    async with Client(server, mode=mode, raise_exceptions=True) as client:
+        yield Stack(client, emulator, wire, clock)
+
+
+@asynccontextmanager
+async def run_only_stack(mode: str) -> AsyncGenerator[Stack, None]:
+    """The server signed in as the emulator's run-only identity: no read on machines, groups or flow logs."""
+    clock = FakeClock()
+    emulator = Emulator(clock=clock)
+    wire = CountingTransport(emulator.transport())
+    server = build_server(
+        App(
+            Settings.from_env({}),
+            clock=Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
+            dataverse_transport=wire,
+            token_provider=StaticTokenProvider(RUN_ONLY_TOKEN, mode="emulator"),
         )
     )
     async with Client(server, mode=mode, raise_exceptions=True) as client:

@@ -8,11 +8,13 @@ import logging
 import re
 from typing import Any
 
+import httpx
 import pytest
 
 from desktop_flows_mcp.bounds import MAX_FLOW_TOOL_BYTES, MAX_NAME, MAX_SCHEMA_BYTES
-from tests.helpers import compact_size, ok
-from tests.stacks import ERAS, INVOICE_ID, INVOICE_TOOL, FlowStack, flow_stack
+from desktop_flows_mcp.server import TOOL_NAMES
+from tests.helpers import compact_size, error_of, ok
+from tests.stacks import ERAS, INVOICE_FLOW, INVOICE_ID, INVOICE_INPUTS, INVOICE_TOOL, FlowStack, flow_stack, full_stack
 
 pytestmark = pytest.mark.anyio
 HOSTILE_ID = "0e0e0e0e-1111-4222-8333-4444444444{:02d}"
@@ -140,5 +142,44 @@ async def test_ten_flows_with_huge_schemas_keep_tools_list_small(mode: str, sche
         listed = (await stack.client.list_tools()).model_dump(mode="json", by_alias=True)
     size = compact_size(listed)
     print(f"tools/list with 10 flows with {len(huge)} B schemas: {size} B (without them {baseline} B)")
-    assert len(listed["tools"]) == 14 + (10 if schema_bytes < MAX_SCHEMA_BYTES else 0)
+    # the contract's tools and the one per-flow tool of allowed(), plus the ten flows' tools when they fit
+    assert len(listed["tools"]) == len(TOOL_NAMES) + 1 + (10 if schema_bytes < MAX_SCHEMA_BYTES else 0)
     assert size - baseline <= 10 * MAX_FLOW_TOOL_BYTES
+
+
+DEEP_TEXT = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_json_text_nested_too_deep_inside_a_default_or_an_argument_is_refused_without_recursing(
+    mode: str,
+) -> None:
+    inputs = {"schema": {"properties": {"Rows": {"type": "list", "value": DEEP_TEXT}, "Name": {"type": "text"}}}}
+    async with flow_stack(mode, DESKTOP_FLOWS_ALLOWED=allowed(1)) as stack:
+        flow_id = seed(stack, 1, inputs=json.dumps(inputs))
+        tools = await stack.tools()
+        schema = ok(await stack.call("get_desktop_flow_schema", {"flow": flow_id}))
+        refused = error_of(await stack.call("run_desktop_flow", {"flow": flow_id, "inputs": DEEP_TEXT}))
+    assert tools["run_hostile_1"]["inputSchema"]["properties"]["Rows"] == {"type": "array"}
+    assert schema["inputs"]["properties"]["Rows"] == {"type": "array"}  # the default is left out
+    assert refused["code"] == "invalid_argument"
+
+
+class DeepOutputs(httpx.AsyncBaseTransport):
+    """Dataverse's outputs file of every run, as a hostile flow could write it: nested 100,000 levels."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/outputs/$value") and "flowsessions" in request.url.path:
+            return httpx.Response(200, content=b'{"a":' + DEEP_TEXT.encode() + b"}")
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_run_outputs_nested_too_deep_come_back_as_text_with_a_note(mode: str) -> None:
+    async with full_stack(mode, wrap=DeepOutputs) as stack:
+        started = ok(await stack.call("run_desktop_flow", {"flow": INVOICE_FLOW, "inputs": INVOICE_INPUTS}))
+        outputs = ok(await stack.call("get_desktop_flow_run_outputs", {"run_id": started["run_id"]}))
+    assert isinstance(outputs["outputs"], str) and "nested deeper than 64 levels" in outputs["note"]

@@ -68,3 +68,37 @@ async def test_a_person_reading_a_run_is_not_held_behind_the_listeners(dataverse
             read = ok(await client.call_tool("get_desktop_flow_run", {"run_id": RUN_ID}))
         group.cancel_scope.cancel()
     assert read["status"] == "Running" and timeline.now == asked
+
+
+async def test_a_listener_waiting_for_its_turn_takes_a_run_that_ended_meanwhile_from_memory(
+    dataverse: respx.MockRouter,
+) -> None:
+    timeline = Timeline()
+    ended: list[bool] = []
+    reads_of_ours: list[float] = []
+
+    def row(request: httpx.Request) -> httpx.Response:
+        run_id = request.url.path.rsplit("(", 1)[-1].rstrip(")")
+        if run_id == RUN_ID:
+            reads_of_ours.append(timeline.now)
+        status = 4 if run_id == RUN_ID and ended else 2
+        return httpx.Response(200, json=run_row(run_id, statuscode=status, completedon="2026-11-28T09:01:00Z"))
+
+    dataverse.get(path__regex=r"/flowsessions\([0-9a-f-]+\)$").mock(side_effect=row)
+    dataverse.get(path__regex=r"/outputs/\$value$").respond(204)
+    server = build_server(App(make_settings(), clock=Clock(monotonic=timeline, sleep=timeline.sleep)))
+    tasks = TasksClient(timeline.sleep)
+    async with Client(server, mode="auto", extensions=[tasks]) as client, anyio.create_task_group() as group:
+        for _ in range(LISTENERS):
+            group.start_soon(listen, client.session, [f"dfrun-{uuid.uuid4()}" for _ in range(TASKS_EACH)])
+        await timeline.run_until(timeline.now + 1)
+        group.start_soon(listen, client.session, [f"dfrun-{RUN_ID}"])  # last in line: its turn is ~25 s away
+        await timeline.run_until(timeline.now + 5)
+        assert not reads_of_ours
+        ended.append(True)
+        ok(await client.call_tool("get_desktop_flow_run", {"run_id": RUN_ID}))  # someone reads it: it ended
+        await timeline.run_until(timeline.now + 60)
+        group.cancel_scope.cancel()
+    ours = [n for n in tasks.notices if n["taskId"] == f"dfrun-{RUN_ID}"]
+    assert len(reads_of_ours) == 1  # the person's read; the listener's turn found the end in memory
+    assert [n["status"] for n in ours] == ["completed"]

@@ -139,18 +139,37 @@ async def test_a_line_nested_or_sized_beyond_the_limits_gets_an_error_and_the_se
     assert by_id[8]["result"]["structuredContent"]["flows"]
 
 
-async def test_a_lone_surrogate_in_an_argument_gets_the_tool_error_envelope_and_the_answer_is_valid_json() -> None:
-    surrogate_value = {**LIST, "id": 9, "params": {"name": "list_desktop_flows", "arguments": {"search": "a\ud800"}}}
-    surrogate_key = {**LIST, "id": 10, "params": {"name": "list_desktop_flows", "arguments": {"\udfff": 1}}}
-    answers = await serve_lines(
-        Emulator(), line(INITIALIZE), line(INITIALIZED), line(surrogate_value), line(surrogate_key), line(LIST)
-    )
+MODERN: dict[str, Any] = {  # a 2026-07-28 request carries its era in _meta; there is no initialize
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": CLIENT_INFO,
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+@pytest.mark.parametrize("era", ["legacy", "2026-07-28"])
+async def test_a_lone_surrogate_in_an_argument_gets_the_tool_error_envelope_and_the_answer_is_valid_json(
+    era: str,
+) -> None:
+    def call(request_id: int, arguments: dict[str, Any]) -> bytes:
+        params: dict[str, Any] = {"name": "list_desktop_flows", "arguments": arguments}
+        return line({**LIST, "id": request_id, "params": {**params, **({"_meta": MODERN} if era != "legacy" else {})}})
+
+    handshake = [line(INITIALIZE), line(INITIALIZED)] if era == "legacy" else []
+    lines = [call(9, {"search": "a\ud800"}), call(10, {"\udfff": 1}), b"[" * 1_000 + b"\n", call(8, {})]
+    answers = await serve_lines(Emulator(), *handshake, *lines)
     by_id = {a["id"]: a for a in answers}
-    assert [(i, a.get("error")) for i, a in by_id.items()] == [(1, None), (9, None), (10, None), (8, None)]
+    assert {i: a.get("error", {}).get("code") for i, a in by_id.items()} == {
+        **({1: None} if era == "legacy" else {}),
+        9: None,
+        10: None,
+        None: -32600,  # the deep line
+        8: None,
+    }
     for answer in (by_id[9], by_id[10]):
         assert answer["result"]["isError"] is True
         assert answer["result"]["structuredContent"]["error"]["code"] == "invalid_argument"
         assert "lone surrogate" in answer["result"]["structuredContent"]["error"]["message"]
+    assert by_id[8]["result"]["structuredContent"]["flows"]
 
 
 async def test_a_run_start_in_flight_when_stdin_closes_is_answered_and_audited(

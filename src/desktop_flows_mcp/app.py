@@ -4,10 +4,11 @@ The app owns what the tools run on, and its lifetime: ``async with app.running()
 only hands its ``Services`` out, and every other entry point (the callback route, task pacing, the per-flow
 tools) is given the app when it is built, so none of them looks it up.
 
-settings ─► shared_state (in-process, or Redis: idempotency keys, run window, 429 pauses, cursor key, callbacks)
+settings ─► shared_state (key file, in-process, or Redis: idempotency keys, run window, 429 pauses, cursor key, …)
          ─► token provider (one factory, shared with the CLI's start-up check)
          ─► httpx.AsyncClient (pooled, BearerAuth)  ─► DataverseClient ─► FlowCatalogue, RunService, AccessService,
-                                                                                MachineService, DiagnosisService
+                                                                                MachineService, DiagnosisService,
+                                                                                EstateService
          ─► the Dataverse transport: the network, a caller's (tests), or the embedded emulator (--emulator)
 clock    ─► every service's time: ``now`` (wall clock), ``monotonic``, ``sleep``
 """
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from .callback_endpoint import CallbackReceiver
     from .diagnosis.machines import MachineService
     from .diagnosis.service import DiagnosisService
+    from .estate.service import EstateService
     from .flows import FlowCatalogue
     from .runs import RunService
     from .shared_state import SharedState
@@ -70,6 +72,7 @@ class Services:
     access: AccessService
     machines: MachineService
     diagnosis: DiagnosisService
+    estate: EstateService
     shared: SharedState  # what the replicas share (in-process without Redis)
     callbacks: CallbackReceiver | None  # POST /callbacks/<token>: only when DESKTOP_FLOWS_PUBLIC_URL is set
     offer_sign_in_prompts: bool  # a local stdio server for one person: show sign-in URLs via the client
@@ -147,6 +150,7 @@ class App:
         from .dataverse.client import DataverseClient, default_timeout
         from .diagnosis.machines import MachineService
         from .diagnosis.service import DiagnosisService
+        from .estate.service import EstateService
         from .flows import AllowList, FlowCatalogue
         from .runs import RunService
         from .shared_state import open_shared_state
@@ -203,6 +207,7 @@ class App:
                     keys=shared.keys,
                     callbacks=callbacks,
                     wakeups=wakeups,
+                    shared_reads=shared.read_budget,
                 )
                 receiver = None
                 if callbacks is not None:
@@ -219,6 +224,7 @@ class App:
                     diagnosis=DiagnosisService(
                         client, catalogue, licence_check_seen=runs.licence_check_seen, now=now, clock=monotonic
                     ),
+                    estate=EstateService(client, catalogue, now),
                     shared=shared,
                     callbacks=receiver,
                     offer_sign_in_prompts=self.offer_sign_in_prompts,

@@ -45,6 +45,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from .bounds import MAX_MESSAGE_DEPTH, json_too_deep
 from .errors import DesktopFlowsError
 from .models import FlowRun
 from .run_callbacks import CallbackTokens, RunWakeups
@@ -272,9 +273,11 @@ async def _read_capped(request: Request) -> bytes | None:
 
 def _body_note(body: bytes, run_id: str) -> str:
     """Read leniently, never trusted: only says whether the body names another run (worth a look in the log)."""
+    if json_too_deep(body, MAX_MESSAGE_DEPTH):
+        return ""
     try:
         parsed: Any = json.loads(body)
-    except (ValueError, RecursionError):
+    except ValueError:
         return ""
     claimed = cast(dict[str, object], parsed).get("flowsessionid") if isinstance(parsed, dict) else None
     if isinstance(claimed, str) and claimed.strip().lower() != run_id.lower():

@@ -22,7 +22,7 @@ from .knowledge.run_hints import DIAGNOSE_FAILED, FAILED_STATUSES, hint_for
 
 # The error envelope as every output schema admits it. Its fields (code, message, hint, retryable, ...) are the
 # same for every tool and described once, in the server's instructions, rather than in each tool's schema.
-ERROR_ENVELOPE: dict[str, Any] = {"type": "object", "required": ["code", "message"]}
+ERROR_ENVELOPE: dict[str, Any] = {"type": "object"}
 
 
 def _admit_error_envelope(schema: dict[str, Any]) -> None:
@@ -32,6 +32,15 @@ def _admit_error_envelope(schema: dict[str, Any]) -> None:
     # A run's own `error` (the flow's errorcode) shares the name, and its schema already admits the envelope.
     properties.setdefault("error", ERROR_ENVELOPE)
     schema["anyOf"] = [{"required": required}, {"required": ["error"]}]
+
+
+def publish_as_object(schema: dict[str, Any]) -> None:
+    """Publish a nested part of a result as a plain object (or array of objects): its fields are in the result
+    itself and in the tool's description, and spelling them out again would cost every tools/list."""
+    branches = [schema, *schema.get("anyOf", [])]
+    is_list = any(branch.get("type") == "array" for branch in branches)
+    schema.clear()
+    schema.update({"type": "array", "items": {"type": "object"}} if is_list else {"type": "object"})
 
 
 class ToolResult(BaseModel):

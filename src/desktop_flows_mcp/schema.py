@@ -121,8 +121,8 @@ def _coerce(value: Any, json_type: str | None) -> Any:
             return int(number) if number.is_integer() else number
         if json_type == "boolean":
             return {"true": True, "false": False}.get(value.strip().lower())
-        if json_type in ("array", "object"):
-            return json.loads(value)
+        if json_type in ("array", "object"):  # JSON text inside the schema: its own depth is checked here
+            return None if json_too_deep(value, MAX_SCHEMA_DEPTH) else json.loads(value)
     except ValueError:
         return None
     return value

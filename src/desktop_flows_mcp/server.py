@@ -19,6 +19,7 @@ from .flows import warn_unmatched_allowed
 from .tasks import RunTasks, TaskListener, WaitForChange, is_run_tool
 from .tools.access import register_access_tools
 from .tools.diagnose import register_diagnose_tool
+from .tools.estate import register_estate_tool
 from .tools.flows import register_flow_tools
 from .tools.machines import register_machine_tools
 from .tools.runs import register_run_read_tools, register_run_write_tools
@@ -96,6 +97,7 @@ def build_server(
         register_run_write_tools(mcp)
     register_run_read_tools(mcp)
     register_diagnose_tool(mcp)
+    register_estate_tool(mcp)
     register_machine_tools(mcp)
     register_access_tools(mcp)
     surface = ToolSurface(mcp)

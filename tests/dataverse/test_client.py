@@ -348,3 +348,15 @@ async def test_a_success_that_is_not_json_is_internal(client: DataverseClient, d
     with pytest.raises(DesktopFlowsError) as caught:
         await client.who_am_i()
     assert caught.value.code is ErrorCode.INTERNAL
+
+
+@pytest.mark.parametrize("status", [200, 400])
+async def test_an_answer_nested_past_the_interpreters_limit_is_an_unexpected_answer_not_a_crash(
+    client: DataverseClient, dataverse: respx.MockRouter, status: int
+) -> None:
+    deep = '{"error":' * 100_000 + "1" + "}" * 100_000
+    dataverse.get("WhoAmI").respond(status, text=deep)
+    with pytest.raises(DesktopFlowsError) as caught:
+        await client.who_am_i()
+    expected = {200: "with a body that is not JSON", 400: "answered HTTP 400 with a body that is not Dataverse JSON"}
+    assert expected[status] in caught.value.message

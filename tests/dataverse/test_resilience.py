@@ -54,7 +54,7 @@ async def test_the_read_pacer_lets_a_burst_through_then_one_read_per_spacing_in_
     await pacer.acquire()
     await pacer.acquire()
     assert clock.sleeps == [0.5, 0.5]  # then 2 a second
-    pacer.charge()  # a read someone waits on: counted, never held
+    await pacer.charge()  # a read someone waits on: counted, never held
     assert clock.sleeps == [0.5, 0.5]
     await pacer.acquire()
     assert clock.sleeps == [0.5, 0.5, 1.0]  # the background read after it waits one slot longer

@@ -3,21 +3,12 @@ requests, what it says when privileges are missing, and that it changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from mcp import Client
 
-from desktop_flows_mcp.app import App, Clock
-from desktop_flows_mcp.auth import StaticTokenProvider
-from desktop_flows_mcp.config import Settings
-from desktop_flows_mcp.emulator import RUN_ONLY_TOKEN, Emulator
-from desktop_flows_mcp.server import build_server
-from tests.helpers import FakeClock, error_of, ok
-from tests.stacks import ERAS, CountingTransport, Stack, full_stack
+from tests.helpers import error_of, ok
+from tests.stacks import ERAS, Stack, full_stack, run_only_stack
 
 pytestmark = pytest.mark.anyio
 
@@ -171,24 +162,6 @@ async def test_live_runs_reach_the_remaining_verdicts_and_a_licence_check_seen_a
     assert licence["licence"]["check"] == "UnattendedNoAddon" and licence["licence"]["ok"] is False
     assert "Process licence" in licence["cause"]
     assert cancelled["verdict"] == "cancelled"
-
-
-@asynccontextmanager
-async def run_only_stack(mode: str) -> AsyncGenerator[Stack, None]:
-    """The server signed in as the emulator's run-only identity: no read on machines, groups or flow logs."""
-    clock = FakeClock()
-    emulator = Emulator(clock=clock)
-    wire = CountingTransport(emulator.transport())
-    server = build_server(
-        App(
-            Settings.from_env({}),
-            clock=Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
-            dataverse_transport=wire,
-            token_provider=StaticTokenProvider(RUN_ONLY_TOKEN, mode="emulator"),
-        )
-    )
-    async with Client(server, mode=mode, raise_exceptions=True) as client:
-        yield Stack(client, emulator, wire, clock)
 
 
 @pytest.mark.parametrize("mode", ERAS)

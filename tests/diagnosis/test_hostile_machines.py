@@ -60,3 +60,13 @@ async def test_action_names_are_clean_capped_and_redacted_like_action_errors(mod
     names = [action["name"] for action in diagnosis["action_log"]["actions"]]
     assert names and all(len(name) <= MAX_NAME for name in names)
     assert names[-1].startswith("]0;pwnedSign in password=[redacted] client_secret=[redacted]")
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_an_action_log_entry_nested_too_deep_is_shown_as_capped_text(mode: str) -> None:
+    async with full_stack(mode) as stack:
+        rows = [row for _, row in stack.emulator.store.fleet.logs if row["_flowsessionid_value"] == FLOW_ERROR]
+        max(rows, key=lambda row: str(row["createdon"]))["data"] = "[" * 100_000 + "]" * 100_000  # the last action
+        diagnosis = ok(await stack.call("diagnose_desktop_flow_run", {"run_id": FLOW_ERROR}))
+    assert diagnosis["verdict"] == "failed_in_flow"
+    assert any((action.get("error") or "").startswith("[[[[") for action in diagnosis["action_log"]["actions"])

@@ -14,7 +14,7 @@ from tests.helpers import ok
 from tests.redis_server import RedisServer
 from tests.stacks import ERAS, full_stack
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # starts its own redis-server
 PUBLIC_URL = "https://flows-mcp.contoso.com"
 REPORT_FLOW = "Download monthly sales report"  # runs 600 s: with timeout_seconds=20 it ends TimedOut at 21 s
 REPORT_INPUTS = {"Month": "2026-10", "Region": "EMEA"}

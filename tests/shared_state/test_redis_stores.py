@@ -13,12 +13,12 @@ import anyio
 import pytest
 from redis.asyncio import Redis
 
-from desktop_flows_mcp.dataverse.resilience import IDENTITY, ThrottleGate
+from desktop_flows_mcp.dataverse.resilience import IDENTITY, ReadPacer, ThrottleGate
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
-from desktop_flows_mcp.idempotency import Attempt, KeyRecord
+from desktop_flows_mcp.idempotency import Attempt, KeyRecord, inputs_digest
 from desktop_flows_mcp.shared_state.redis_callbacks import RedisCallbackTokens, RedisRunWakeups
 from desktop_flows_mcp.shared_state.redis_keys import RedisIdempotencyKeys
-from desktop_flows_mcp.shared_state.redis_limits import RedisPauseBoard, RedisRunWindow
+from desktop_flows_mcp.shared_state.redis_limits import RedisPauseBoard, RedisReadBudget, RedisRunWindow
 from desktop_flows_mcp.shared_state.redis_state import client_for, probe, shared_cursor_key
 from tests.helpers import FakeClock
 from tests.redis_server import free_port
@@ -96,7 +96,8 @@ async def test_one_holder_per_key_across_replicas_and_the_record_it_leaves(redis
                 holding.set()
                 order.append("a in")
                 await anyio.sleep(0.1)  # b must be waiting on Redis meanwhile
-                attempt = Attempt("flow", "conn", "connection", {"x": 1}, began, began + timedelta(seconds=1), 0)
+                ended = began + timedelta(seconds=1)
+                attempt = Attempt("flow", "conn", "connection", inputs_digest({"x": 1}, "m"), "m", began, ended, 0)
                 await keys_a.remember("k", KeyRecord("fp", 0, None, attempt))
                 order.append("a out")
 
@@ -116,7 +117,7 @@ async def test_one_holder_per_key_across_replicas_and_the_record_it_leaves(redis
         forgotten = await keys_b.get("k")
     assert order == ["a in", "a out", "b in"]
     assert record is not None and record.fingerprint == "fp" and record.attempt is not None
-    assert record.attempt.inputs == {"x": 1} and record.attempt.began == began
+    assert record.attempt.inputs == inputs_digest({"x": 1}, "m") and record.attempt.began == began
     assert record.attempt.ended_at == clock() - 2.0  # ended 2 s ago, on this replica's clock
     assert claimed_for_other == {"run-1"} and claimed_for_k == set()
     assert forgotten is None
@@ -234,3 +235,22 @@ async def test_a_held_key_keeps_its_lease_however_long_the_start_takes(
             async with other.lock("k"):
                 pass
         group.cancel_scope.cancel()
+
+
+async def test_the_read_budget_is_one_for_the_fleet_and_falls_back_to_each_replicas_own(redis_url: str) -> None:
+    clock_a, clock_b = FakeClock(), FakeClock()
+    async with two_clients(redis_url) as (a, b, prefix):
+        replica_a = ReadPacer(2.0, 1, clock=clock_a, sleep=clock_a.sleep, shared=RedisReadBudget(a, prefix))
+        replica_b = ReadPacer(2.0, 1, clock=clock_b, sleep=clock_b.sleep, shared=RedisReadBudget(b, prefix))
+        await replica_a.acquire()
+        await replica_b.acquire()  # the slot after A's, half a second on (Redis's clock)
+        await replica_a.charge()  # a read someone waits on, on A: never held, but B's next read comes after it
+        await replica_b.acquire()
+    assert clock_a.sleeps == []
+    assert len(clock_b.sleeps) == 2
+    assert 0.4 < clock_b.sleeps[0] <= 0.5 and 1.4 < clock_b.sleeps[1] <= 1.5
+    down = ReadPacer(2.0, 1, clock=clock_a, sleep=clock_a.sleep, shared=RedisReadBudget(client_for(
+        f"redis://127.0.0.1:{free_port()}/0"), prefix))  # fmt: skip
+    await down.acquire()
+    await down.acquire()  # Redis unreachable: this replica's own budget paces it, nothing is raised
+    assert clock_a.sleeps == [0.5]

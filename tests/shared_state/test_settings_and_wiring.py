@@ -16,6 +16,7 @@ from desktop_flows_mcp.dataverse.resilience import RunRateLimiter
 from desktop_flows_mcp.idempotency import IdempotencyStore
 from desktop_flows_mcp.shared_state import open_shared_state
 from desktop_flows_mcp.shared_state.redis_keys import RedisIdempotencyKeys
+from desktop_flows_mcp.shared_state.redis_limits import RedisReadBudget
 from tests.helpers import error_of, ok
 from tests.processes import run_cli
 from tests.redis_server import free_port
@@ -116,6 +117,7 @@ async def test_without_redis_everything_stays_in_process_and_a_cursor_secret_wor
     async with open_shared_state(settings) as one, open_shared_state(settings) as two:
         assert isinstance(one.keys, IdempotencyStore) and isinstance(one.run_window, RunRateLimiter)
         assert one.pauses is None and one.callback_tokens is None and one.store == "in-process"
+        assert one.read_budget is None  # each process paces its own reads of runs
         token = PageToken("workflows?$skiptoken=x", 10)
         cursor = CursorCodec(one.cursor_key).encode("flows", token)
         assert CursorCodec(two.cursor_key).decode("flows", cursor, tool="list_desktop_flows") == token
@@ -135,6 +137,7 @@ async def test_with_redis_the_services_use_it_and_replicas_share_the_cursor_key(
     async with open_shared_state(settings) as one, open_shared_state(settings) as two:
         assert isinstance(one.keys, RedisIdempotencyKeys) and one.store.startswith("redis://127.0.0.1:")
         assert one.cursor_key == two.cursor_key and one.cursor_key is not None
+        assert isinstance(one.read_budget, RedisReadBudget)  # the fleet's run-read budget
 
 
 @pytest.mark.anyio

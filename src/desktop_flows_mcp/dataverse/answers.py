@@ -20,7 +20,7 @@ async def error_from(
     message: str | None = None
     try:
         body: Any = response.json()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # the parser's own limit: it raises, it never crashes
         body = None
     error = as_object(as_object(body).get("error"))
     if error:
@@ -69,8 +69,8 @@ def text_or_none(value: Any) -> str | None:
 def json_object(response: httpx.Response, operation: Operation) -> Row:
     try:
         body = response.json()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise unexpected_answer(operation, "a body that is not JSON") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise unexpected_answer(operation, "a body that is not JSON, or nested past any sense") from exc
     if not isinstance(body, dict):
         raise unexpected_answer(operation, "JSON that is not an object")
     return cast(Row, body)

@@ -10,6 +10,7 @@ reads the status only to choose between returning, retrying and raising; ``disco
     odata.py            OData query values, quoted and checked
     flow_operations.py  desktop flows, starting/cancelling/reading runs, connection references
     diagnosis_reads.py  machines and groups, action logs and their settings, the caller's identity
+    run_aggregates.py   runs counted by Dataverse ($apply, FetchXML), a bounded sample, names of what is counted
     discovery.py        the environments a person can reach (Global Discovery), beside the client
 """
 
@@ -18,9 +19,10 @@ from __future__ import annotations
 from .core import Page, default_timeout
 from .diagnosis_reads import DiagnosisReads
 from .flow_operations import FlowOperations, RunDesktopFlowRequest, RunDesktopFlowResponse
+from .run_aggregates import RunAggregates
 
 __all__ = ["DataverseClient", "Page", "RunDesktopFlowRequest", "RunDesktopFlowResponse", "default_timeout"]
 
 
-class DataverseClient(FlowOperations, DiagnosisReads):
+class DataverseClient(FlowOperations, DiagnosisReads, RunAggregates):
     """Talks to ``<environment>/api/data/v9.2/`` through a caller-owned, pooled ``httpx.AsyncClient``."""

@@ -210,36 +210,58 @@ class RunRateLimiter:
             await self._sleep(wait)
 
 
+class SharedReadBudget(Protocol):
+    """The read budget kept for every replica of the identity (``shared_state.redis_limits``); never raises."""
+
+    async def take(self, spacing: float, tolerance: float) -> float | None:
+        """Take the next slot; the seconds until it is due, or None when the shared store cannot say."""
+        ...
+
+
 class ReadPacer:
     """One identity's budget for reading runs: at most ``rate`` reads a second on average, ``burst`` at once.
 
     A GCRA (the virtual-scheduling form of a leaky bucket): each read takes the next free slot. Background reads
     (task listeners) ``acquire`` and sleep until their slot, in the order they asked, so however many listen, the
     identity reads at the budget's pace and each run is read more rarely. Reads a person is waiting on ``charge``
-    a slot without waiting: they count, and push background reads back, never the other way round.
+    a slot without waiting: they count, and push background reads back, never the other way round. With ``shared``
+    the slots are the fleet's (every replica reads as the same identity); when it cannot answer, this process's own.
     """
 
-    def __init__(self, rate: float, burst: int, *, clock: Clock = time.monotonic, sleep: Sleep = anyio.sleep) -> None:
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = anyio.sleep,
+        shared: SharedReadBudget | None = None,
+    ) -> None:
         self._spacing = 1.0 / rate
         self._tolerance = (burst - 1) * self._spacing
         self._clock = clock
         self._sleep = sleep
+        self._shared = shared
         self._next = float("-inf")  # the theoretical arrival time of the next read
 
-    def _take(self) -> float:
+    async def _take(self) -> float:
         """Take the next slot; the seconds until it is due."""
+        if self._shared is not None:
+            wait = await self._shared.take(self._spacing, self._tolerance)
+            if wait is not None:
+                return wait
         now = self._clock()
         due = max(self._next, now)
         self._next = due + self._spacing
         return max(0.0, due - self._tolerance - now)
 
     async def acquire(self) -> None:
-        wait = self._take()
+        wait = await self._take()
         if wait > 0:
             await self._sleep(wait)
 
-    def charge(self) -> None:
-        self._take()
+    async def charge(self) -> None:
+        await self._take()
 
 
 def window_full(connection: str, limit: int, window: float, wait: float) -> DesktopFlowsError:

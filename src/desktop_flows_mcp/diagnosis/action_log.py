@@ -13,7 +13,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from ..bounds import MAX_NAME, clean, clean_secret_free
+from ..bounds import MAX_MESSAGE_DEPTH, MAX_NAME, clean, clean_secret_free, json_too_deep
 from ..errors import LOGS_PRIVILEGE
 from ..knowledge.facts import LOG_LEVEL, label
 from ..models import Row
@@ -49,7 +49,7 @@ def tail(rows: list[Row]) -> ActionLog:
 def _action(row: Row) -> Action:
     data: Any = None
     raw = text(row, "data")
-    if raw:
+    if raw and not json_too_deep(raw, MAX_MESSAGE_DEPTH):  # a machine wrote it: too deep, it is shown as text
         try:
             data = json.loads(raw)
         except ValueError:

@@ -11,19 +11,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ..models import ToolResult
-
-
-def _object(schema: dict[str, Any]) -> None:
-    """Publish a nested part as a plain object (list_machines publishes Machine and MachineGroup in full)."""
-    branches = [schema, *schema.get("anyOf", [])]
-    is_list = any(branch.get("type") == "array" for branch in branches)
-    schema.clear()
-    schema.update({"type": "array", "items": {"type": "object"}} if is_list else {"type": "object"})
+from ..models import ToolResult, publish_as_object
 
 
 def _part(**kwargs: Any) -> Any:
-    return Field(default=None, json_schema_extra=_object, **kwargs)
+    """A nested part, published as a plain object (list_machines publishes Machine and MachineGroup in full)."""
+    return Field(default=None, json_schema_extra=publish_as_object, **kwargs)
 
 
 Health = Literal["online", "offline", "maintenance", "error"]
@@ -129,7 +122,7 @@ class Diagnosis(ToolResult):
     queue: Queue | None = _part()
     failure: RunFailure | None = _part()
     licence: Licence | None = _part()
-    action_log: ActionLog = Field(json_schema_extra=_object)
+    action_log: ActionLog = Field(json_schema_extra=publish_as_object)
     next_step: str
     admin_step: str | None = None
     unreadable: list[str] | None = Field(default=None, description="What could not be read, and the privilege.")

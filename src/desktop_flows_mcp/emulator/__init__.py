@@ -42,6 +42,10 @@ Behaviour choices where the reference leaves Dataverse's behaviour open, and why
   failed ``licenseCheck``). Seeded scenario runs with fixed ids cover every diagnosis; failed runs
   started from a cloud flow carry ``flowlogs`` action logs as ``organizations`` log settings say.
   ``$expand`` works on navigation properties (see ``expand``); internal memo columns are large.
+- Aggregates (``aggregate``, ``fetchxml``): ``$apply`` filter/groupby/aggregate and aggregate FetchXML (date
+  parts in UTC), over at most 50,000 rows (``Store.aggregate_limit``; past it 400 0x8004E023). Runs carry
+  ``runwaitduration``, ``runexecutionduration`` and ``runduration`` in milliseconds once known; ``estate`` adds
+  four weeks of Web API runs so summaries have failures, queues and groups to show.
 - Cancel on a terminal run: 400 0x80040203 "... has already completed ... cannot be cancelled".
 - Run outputs: ``flowsessions(id)/outputs/$value`` exists only for Succeeded runs; otherwise 404
   0x80040217 "No file attachment found for attribute: outputs ...". ``inputs/$value`` likewise.

@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .aggregate import parse_apply, run_apply
 from .callbacks import CallbackDispatcher
-from .errors import OBJECT_NOT_FOUND, DataverseError, not_found
+from .errors import OBJECT_NOT_FOUND, DataverseError, bad_query, not_found
 from .expand import check_access, expand_into, parse_expand
+from .fetchxml import run_fetch
 from .odata import SERVICE_PATH, context_url, next_link, page_size, parse_query, project, run_query
 from .odata_filter import Row
 from .principals import BUSINESS_UNIT_ID, ENVIRONMENT_ID, ORGANIZATION_ID, TENANT_ID, Principal
@@ -62,6 +64,8 @@ def json_response(data: object, status: int = 200, headers: dict[str, str] | Non
 
 
 def list_rows(call: Call, table: Table, rows: Sequence[Row]) -> Response:
+    if "$apply" in call.params or "fetchXml" in call.params:
+        return aggregate_rows(call, table, rows)
     query = parse_query(call.params, table)
     expands = parse_expand(call.params.get("$expand"), table)
     check_access(expands, call.related)
@@ -78,6 +82,21 @@ def list_rows(call: Call, table: Table, rows: Sequence[Row]) -> Response:
         body["@odata.nextLink"] = next_link(call.base, call.request.url.path, call.params, query, page.next_offset)
     headers = {"Preference-Applied": f"odata.maxpagesize={size}"} if size is not None else {}
     return json_response(body, headers=headers)
+
+
+def aggregate_rows(call: Call, table: Table, rows: Sequence[Row]) -> Response:
+    """``$apply`` or an aggregate ``fetchXml``: grouped and aggregated rows (see ``aggregate``, ``fetchxml``); no
+    other query option goes with either here."""
+    asked = "fetchXml" if "fetchXml" in call.params else "$apply"
+    others = sorted(name for name in call.params if name != asked and (name.startswith("$") or name == "fetchXml"))
+    if others:
+        raise bad_query(f"The query parameter {others[0]} is not supported with {asked}.")
+    limit = call.store.aggregate_limit
+    if asked == "fetchXml":
+        value = run_fetch(call.params["fetchXml"], rows, table, limit)
+    else:
+        value = run_apply(rows, parse_apply(call.params["$apply"], table), table, limit)
+    return json_response({"@odata.context": call.metadata(table.entity_set), "value": value})
 
 
 def one_row(call: Call, table: Table, row: Row) -> Response:
@@ -191,14 +210,18 @@ def get_flowsession(call: Call, run_id: str) -> Response:
 
 
 def flowsession_file(call: Call, run_id: str, column: str) -> Response:
-    """A File column download; a run without that file answers 404 (no file attachment)."""
+    """A File column download; a run without that file answers 404 (no file attachment). The inputs file holds
+    the string the run was started with, as it was sent."""
     run = call.store.run(run_id, call.principal)
     content = observe(run, call.now).outputs if column == "outputs" else (run.inputs or None)
-    if content is None:
+    if column == "inputs" and run.inputs_text is not None:
+        data = run.inputs_text.encode()
+    elif content is None:
         raise DataverseError(
             404, OBJECT_NOT_FOUND, f"No file attachment found for attribute: {column} EntityId: {run_id}."
         )
-    data = json.dumps(content, ensure_ascii=False).encode()
+    else:
+        data = json.dumps(content, ensure_ascii=False).encode()
     filename = f"{column}.json"
     headers = {
         "OData-Version": "4.0",

@@ -257,7 +257,7 @@ class _Parser:
             a, b = _resolve(left, row, column_type), _resolve(right, row, column_type)
             if a is None or b is None:
                 return (a is None and b is None) if operator == "eq" else (operator == "ne" and a != b)
-            return _COMPARE[operator](a, b)
+            return COMPARISONS[operator](a, b)
 
         return compare
 
@@ -277,7 +277,7 @@ def _lt(a: object, b: object) -> bool:
     return a < b  # type: ignore[operator]  # operands share a column type
 
 
-_COMPARE: dict[str, Callable[[object, object], bool]] = {
+COMPARISONS: dict[str, Callable[[object, object], bool]] = {  # also FetchXML condition operators
     "eq": lambda a, b: a == b,
     "ne": lambda a, b: a != b,
     "lt": _lt,

@@ -63,6 +63,7 @@ class Run:
     standalone: bool = False
     trigger_type: int = TRIGGER_TYPE_API
     license_check: tuple[str, str] = VALID_LICENCE
+    inputs_text: str | None = None  # the inputs string as RunDesktopFlow received it
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,22 @@ def inner_error(code: str, message: str | None) -> str:
     return f"{code}: {message or ''}{frames}"
 
 
+def durations(state: RunState, created: float) -> dict[str, int | None]:
+    """runduration, runwaitduration, runexecutionduration in milliseconds (the reference: BigInt, units
+    undocumented, likely ms). Wait: until the start, or until the end for a run that never started; execution:
+    start to end; total: request to end. Each is null until it is known."""
+    left_queue = state.startedon if state.startedon is not None else state.completedon
+
+    def ms(begin: float | None, end: float | None) -> int | None:
+        return round((end - begin) * 1000) if begin is not None and end is not None else None
+
+    return {
+        "runduration": ms(created, state.completedon),
+        "runwaitduration": ms(created, left_queue),
+        "runexecutionduration": ms(state.startedon, state.completedon),
+    }
+
+
 def flowsession_row(run: Run, now: float) -> dict[str, object]:
     state = observe(run, now)
     return {
@@ -174,4 +191,5 @@ def flowsession_row(run: Run, now: float) -> dict[str, object]:
         "_machinegroupid_value": run.group_id,
         "errordetails": end_of(run)[1].errordetails if state.errorcode else None,
         "errorinnererror": inner_error(state.errorcode, state.errormessage) if state.errorcode else None,
+        **durations(state, run.created_at),
     }

@@ -13,6 +13,7 @@ import math
 import uuid
 from collections import deque
 
+from .aggregate import AGGREGATE_LIMIT
 from .errors import (
     RECORD_NOT_FOUND_BY_KEY,
     THROTTLED,
@@ -21,6 +22,7 @@ from .errors import (
     not_found,
     privilege_denied,
 )
+from .estate import build_estate_history
 from .fleet import Fleet
 from .history import build_history
 from .machines import TARGETS
@@ -74,6 +76,8 @@ def _workflow_row(
 
 
 class Store:
+    aggregate_limit = AGGREGATE_LIMIT  # rows an aggregate may see; tests lower it to reach the limit
+
     def __init__(self, now: float, owner_id: str) -> None:
         self.flows = {flow.id: flow for flow in ALL_FLOWS}
         self.workflows: dict[str, dict[str, object]] = {}
@@ -100,6 +104,8 @@ class Store:
             run.trigger_type = TRIGGER_TYPE_API if int(run.id[:8], 16) % 4 == 0 else TRIGGER_TYPE_CLOUD_FLOW
             self._add(run)
         for run in scenario_runs(now, owner_id, self.flows):
+            self._add(run)
+        for run in build_estate_history(now, owner_id, self.flows):
             self._add(run)
         self.fleet = Fleet(now, owner_id, self.runs)
         self.starts: dict[str, deque[float]] = {}
@@ -200,6 +206,7 @@ class Store:
             connection_id=connection_id,
             run_mode=request.run_mode,
             inputs=request.inputs,
+            inputs_text=request.inputs_text,
             created_at=now,
             queue_seconds=flow.queue_seconds,
             run_seconds=flow.run_seconds,

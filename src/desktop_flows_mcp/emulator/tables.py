@@ -99,6 +99,9 @@ FLOWSESSION = Table(
         "_machinegroupid_value": G,
         "errordetails": S,
         "errorinnererror": S,
+        "runduration": N,
+        "runwaitduration": N,
+        "runexecutionduration": N,
     },
     navigations(
         Navigation("MachineId", "flowmachines", "_machineid_value"),

@@ -1,6 +1,8 @@
 """The one table from an HTTP status plus a Dataverse ``0x8004…`` code to a category, with the agent's hint.
 
-``from_status`` is the only place that reads HTTP status codes and Dataverse codes.
+``from_status`` is the only place an HTTP status and a Dataverse code become a category and a hint. Elsewhere a
+status is read only to decide what to do next: ``dataverse/core`` retries 429, 408 and 5xx, and tells Dataverse's
+service-protection 429 codes from a connection's run limit.
 """
 
 from __future__ import annotations
@@ -27,6 +29,14 @@ Operation = Literal[
     "read_logs",
 ]
 
+AGGREGATE_LIMIT_CODE = "0x8004e023"  # FetchXML "Aggregate data", Limitations; -2147164125
+
+
+def exceeds_aggregate_limit(error: DesktopFlowsError) -> bool:
+    """An aggregate query refused because it would see more than 50,000 rows: narrow it and ask again."""
+    return (error.dataverse_code or "").lower() == AGGREGATE_LIMIT_CODE
+
+
 # Dataverse codes that decide the category whatever the HTTP status says.
 _DATAVERSE_CODES: dict[str, ErrorCode] = {
     "0x80040220": ErrorCode.PERMISSION_DENIED,  # PrivilegeDenied
@@ -50,6 +60,7 @@ _DATAVERSE_CODES: dict[str, ErrorCode] = {
     "0x80072322": ErrorCode.THROTTLED,  # burst request limit
     "0x80072321": ErrorCode.THROTTLED,  # execution time limit
     "0x80072326": ErrorCode.THROTTLED,  # concurrency limit
+    AGGREGATE_LIMIT_CODE: ErrorCode.INVALID_ARGUMENT,  # AggregateQueryRecordLimit: more than 50,000 rows
 }
 
 

@@ -16,10 +16,10 @@ place, so that none of them owns another's state. Every entry expires on the inj
 
 A finished run never changes, so its row and outputs are kept; a run that is not terminal is always read fresh.
 
-Every read of a run's status counts against one budget for this process's identity (``reads``): background reads
-(task listeners) wait for their turn, so however many listen they stay at ``BACKGROUND_READS_PER_SECOND``, well under
-Dataverse's service-protection limit (about 20 requests a second per user); reads a person waits on are counted and
-go first.
+Every read of a run's status counts against one budget for the identity (``reads``; the fleet's, with Redis):
+background reads (task listeners) wait for their turn, so however many listen they stay at
+``BACKGROUND_READS_PER_SECOND``, well under Dataverse's service-protection limit (about 20 requests a second per
+user); reads a person waits on are counted and go first.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from datetime import datetime
 
 from ..config import Settings
 from ..dataverse.client import DataverseClient
-from ..dataverse.resilience import Clock, ReadPacer, Sleep
+from ..dataverse.resilience import Clock, ReadPacer, SharedReadBudget, Sleep
 from ..flows import FlowCatalogue
 from ..knowledge.run_hints import queued_hint
 from ..models import FlowRun, RunOutputs
@@ -60,6 +60,7 @@ class RunContext:
     now: Callable[[], datetime]
     wakeups: RunWakeups
     callbacks: RunCallbacks | None  # set when Dataverse can reach this deployment (DESKTOP_FLOWS_PUBLIC_URL)
+    shared_reads: SharedReadBudget | None = None  # the fleet's read budget (Redis); None: this process's own
     finished: Recent[str, FlowRun] = field(init=False)
     outputs: Recent[str, RunOutputs] = field(init=False)
     just_started: Recent[str, float] = field(init=False)
@@ -72,7 +73,9 @@ class RunContext:
 
     def __post_init__(self) -> None:
         clock = self.clock
-        self.reads = ReadPacer(BACKGROUND_READS_PER_SECOND, BACKGROUND_READ_BURST, clock=clock, sleep=self.sleep)
+        self.reads = ReadPacer(
+            BACKGROUND_READS_PER_SECOND, BACKGROUND_READ_BURST, clock=clock, sleep=self.sleep, shared=self.shared_reads
+        )
         self.finished = Recent(FINISHED_TTL, 256, clock)
         self.outputs = Recent(FINISHED_TTL, 64, clock)
         self.just_started = Recent(MAX_POLL_INTERVAL, 256, clock)

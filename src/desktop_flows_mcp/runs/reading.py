@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
+from ..bounds import MAX_MESSAGE_DEPTH, json_too_deep
 from ..cursors import CursorCodec, PageToken, refuse_other_arguments
 from ..dataverse.odata import parse_guid
 from ..models import FlowRun, RunList, RunOutputs, RunStatus
@@ -29,13 +30,14 @@ class RunReader:
         budget; other reads count against it and go first."""
         run_id = parse_guid(run_id, argument="run_id")
         context = self._context
-        finished = context.finished.get(run_id)
-        if finished is not None:
+        if (finished := context.finished.get(run_id)) is not None:
             return finished.model_copy(deep=True)
         if background:
             await context.reads.acquire()
+            if (finished := context.finished.get(run_id)) is not None:  # it ended while this read waited its turn
+                return finished.model_copy(deep=True)
         else:
-            context.reads.charge()
+            await context.reads.charge()
         run = FlowRun.from_row(await context.client.get_flow_session(run_id))
         run.run_id = run_id
         context.read_at.put(run_id, context.clock())
@@ -97,6 +99,9 @@ class RunReader:
 
 def _parse_outputs(run_id: str, content: bytes) -> RunOutputs:
     text = content.decode("utf-8", errors="replace")
+    if json_too_deep(text, MAX_MESSAGE_DEPTH):  # a flow wrote them: not parsed, so nothing recurses on them
+        note = f"The outputs are nested deeper than {MAX_MESSAGE_DEPTH} levels; returned as text."
+        return RunOutputs(run_id=run_id, outputs=text, note=note)
     try:
         parsed: Any = json.loads(text)
     except ValueError:

@@ -16,7 +16,7 @@ import anyio
 from ..config import Settings
 from ..cursors import CursorCodec
 from ..dataverse.client import DataverseClient
-from ..dataverse.resilience import Clock, Sleep
+from ..dataverse.resilience import Clock, SharedReadBudget, Sleep
 from ..flows import FlowCatalogue
 from ..idempotency import IdempotencyKeys, IdempotencyStore
 from ..models import CancelledRun, FlowRun, RunList, RunOutputs, StartedRun
@@ -42,9 +42,10 @@ class RunService:
         callbacks: RunCallbacks | None = None,
         wakeups: RunWakeups | None = None,
         keys: IdempotencyKeys | None = None,
+        shared_reads: SharedReadBudget | None = None,
     ) -> None:
         wakeups = wakeups or InProcessWakeups()
-        self._context = RunContext(client, catalogue, settings, clock, sleep, now, wakeups, callbacks)
+        self._context = RunContext(client, catalogue, settings, clock, sleep, now, wakeups, callbacks, shared_reads)
         self._callbacks = callbacks
         self.wakeups: RunWakeups = wakeups
         self._reader = RunReader(self._context, cursors)

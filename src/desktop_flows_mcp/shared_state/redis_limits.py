@@ -44,6 +44,43 @@ return 1
 """
 
 
+_TAKE_READ = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local spacing, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2])
+local due = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+redis.call('SET', KEYS[1], due + spacing, 'PX', math.ceil((due + spacing - now) / 1000) + 1)
+return math.max(0, due - tolerance - now)
+"""
+
+
+class RedisReadBudget:
+    """The identity's read budget (``ReadPacer``) for the whole fleet: one GCRA on Redis's clock, so replicas whose
+    clocks differ still share one pace. Best effort: bounded to ``STORE_SECONDS``, and after a failure this replica
+    paces itself alone for ``QUIET_SECONDS``."""
+
+    def __init__(self, redis: Redis, prefix: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._key = prefix + "reads"
+        self._take = redis.register_script(_TAKE_READ)
+        self._clock = clock
+        self._quiet_until = 0.0
+
+    async def take(self, spacing: float, tolerance: float) -> float | None:
+        if self._clock() < self._quiet_until:
+            return None
+        try:
+            with anyio.fail_after(STORE_SECONDS):
+                wait_us: Any = await self._take(
+                    keys=[self._key], args=[max(1, round(spacing * 1_000_000)), round(tolerance * 1_000_000)]
+                )
+        except (RedisError, TimeoutError) as error:
+            why = describe(error) if isinstance(error, RedisError) else f"no answer within {STORE_SECONDS:g} s"
+            log.warning("the fleet's read budget is not in Redis (%s); this replica paces itself meanwhile", why)
+            self._quiet_until = self._clock() + QUIET_SECONDS
+            return None
+        return int(wait_us) / 1_000_000
+
+
 class RedisRunWindow:
     """At most ``limit`` starts per ``window`` seconds per connection, fleet-wide; waits up to ``max_wait``."""
 

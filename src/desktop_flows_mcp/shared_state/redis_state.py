@@ -11,6 +11,7 @@ Keys live under ``dfmcp:<Dataverse host>:`` so that deployments for several envi
     pause:<scope>              string   a pause after a Dataverse 429               its Retry-After
     cursor-key                 string   the cursor signing key                      never
     callback:<sha256(token)>   string   the run a callback token is bound to        as issued
+    reads                      string   the fleet's next read slot (Redis TIME, µs)  when the slot passes
     channel wake:<run id>      pub/sub  a callback for the run arrived              -
 
 A command that fails (refused, timed out) raises ``shared_state_unavailable`` where it guards a run start; the
@@ -113,7 +114,7 @@ async def open_redis_state(
 ) -> AsyncGenerator[SharedState, None]:
     from .redis_callbacks import RedisCallbackTokens, RedisRunWakeups
     from .redis_keys import RedisIdempotencyKeys
-    from .redis_limits import RedisPauseBoard, RedisRunWindow
+    from .redis_limits import RedisPauseBoard, RedisReadBudget, RedisRunWindow
 
     assert settings.shared.redis_url is not None
     redis = client_for(settings.shared.redis_url.reveal())
@@ -131,6 +132,7 @@ async def open_redis_state(
                 cursor_key=cursor_key or await shared_cursor_key(redis, prefix),
                 callback_tokens=RedisCallbackTokens(redis, prefix),
                 wakeups=wakeups,
+                read_budget=RedisReadBudget(redis, prefix, clock=clock),
                 store=settings.shared.redis_display or "redis",
             )
             background.cancel_scope.cancel()

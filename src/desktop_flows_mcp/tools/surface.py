@@ -3,8 +3,9 @@
 ``ToolSurface`` is a server middleware with two jobs:
 
 - ``tools/list``: the SDK's list, with each schema made lean (no titles, no ``default: null``, no null
-  branches: null means "not given" and results leave None out) and input schemas closed
-  (``additionalProperties: false``), in the fixed order of ``TOOL_ORDER``.
+  branches: null means "not given" and results leave None out; an output schema's part used once is written in
+  place, not in ``$defs``) and input schemas closed (``additionalProperties: false``), in the fixed order of
+  ``TOOL_ORDER``.
 - ``tools/call``: the arguments are checked against that same published schema, strictly (a boolean is no
   number, an unknown name is refused with the closest valid one), before the SDK or any Dataverse request
   sees them. A refusal is the ``invalid_argument`` envelope naming the argument and the rule. First, before
@@ -24,7 +25,7 @@ from mcp.server import MCPServer
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.types import CallToolResult
 
-from ..bounds import MAX_MESSAGE_DEPTH, MAX_NAME, clean, value_problem
+from ..bounds import MAX_MESSAGE_DEPTH, MAX_NAME, clean, json_too_deep, value_problem
 from ..errors import invalid_argument
 from . import error_result
 
@@ -41,6 +42,7 @@ TOOL_ORDER = (
     "list_desktop_flow_runs",
     "cancel_desktop_flow_run",
     "diagnose_desktop_flow_run",
+    "summarize_desktop_flow_runs",
     "list_machines",
     "list_connection_references",
     "check_access",
@@ -83,6 +85,32 @@ def lean(schema: Any, *, closed: bool = False, output: bool = False) -> Any:
     return out
 
 
+def inline_single_use(schema: Schema) -> Schema:
+    """Each ``$defs`` entry referenced once is written where it is used: the same schema, without the
+    ``$defs``/``$ref`` wrapping that only pays off for a part used twice."""
+    defs = cast(Schema, schema.get("$defs") or {})
+    text = json.dumps(schema)
+    once = {name for name in defs if text.count(json.dumps(f"#/$defs/{name}")) == 1}
+    if not once:
+        return schema
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in cast(list[Any], node)]
+        if not isinstance(node, dict):
+            return node
+        item = cast(Schema, node)
+        ref = item.get("$ref")
+        if isinstance(ref, str) and ref.removeprefix("#/$defs/") in once:
+            rest = {k: v for k, v in item.items() if k != "$ref"}
+            return walk({**cast(Schema, defs[ref.removeprefix("#/$defs/")]), **rest})
+        return {k: walk(v) for k, v in item.items() if not (k == "$defs" and item is schema)}
+
+    out = cast(Schema, walk(schema))
+    kept = {name: walk(sub) for name, sub in defs.items() if name not in once}
+    return {"$defs": kept, **out} if kept else out
+
+
 def _rank(tool: Schema) -> tuple[int, str]:
     name = str(tool.get("name", ""))
     return (TOOL_ORDER.index(name) if name in TOOL_ORDER else len(TOOL_ORDER), name)
@@ -93,7 +121,7 @@ def lean_tool(tool: Schema) -> Schema:
     if "inputSchema" in out:
         out["inputSchema"] = lean(out["inputSchema"], closed=True)
     if "outputSchema" in out:
-        out["outputSchema"] = lean(out["outputSchema"], output=True)
+        out["outputSchema"] = inline_single_use(lean(out["outputSchema"], output=True))
     return out
 
 
@@ -177,7 +205,7 @@ def _validator(tool: str, schema: Schema) -> Validate:
 def _parse_json_strings(arguments: dict[str, Any], properties: Schema) -> None:
     for name, value in list(arguments.items()):
         kind = cast(Schema, properties.get(name) or {}).get("type")
-        if isinstance(value, str) and kind in ("object", "array"):
+        if isinstance(value, str) and kind in ("object", "array") and not json_too_deep(value, MAX_MESSAGE_DEPTH):
             try:
                 parsed = json.loads(value)
             except ValueError:
