@@ -26,6 +26,16 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(autouse=True)
+def _no_real_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers this test starts (subprocesses, or settings read from os.environ) keep idempotency keys in a
+    temporary folder, never in the user's real state directory."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    monkeypatch.setenv("LOCALAPPDATA", str(state))
+    monkeypatch.delenv("DESKTOP_FLOWS_STATE_DIR", raising=False)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

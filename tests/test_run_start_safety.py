@@ -6,6 +6,7 @@ The server talks to the real emulator; a transport in between loses the answer t
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from desktop_flows_mcp.adoption import HORIZON_SECONDS
 from tests.helpers import error_of, ok
 from tests.stacks import INVOICE_FLOW, INVOICE_INPUTS, full_stack
 
@@ -66,16 +68,18 @@ async def test_a_retry_adopts_the_run_an_uncertain_start_made_and_sends_no_secon
     assert second["reused"] is True and second["run_id"]
     assert after == before + 1
     assert stack.wire.paths().count(f"POST {RUN}") == 1
-    assert 5.0 in stack.clock.sleeps or sum(stack.clock.sleeps) >= 5.0  # the settle delay before looking
 
 
-async def test_a_retry_starts_the_run_once_when_the_uncertain_start_provably_made_none() -> None:
+async def test_a_retry_starts_the_run_once_only_after_the_horizon_when_the_uncertain_start_made_none() -> None:
     async with full_stack(wrap=lossy(["refused"])) as stack:
         before = await runs_in_emulator(stack)
         error_of(await stack.call("run_desktop_flow", run_args("k2")))
+        waiting = error_of(await stack.call("run_desktop_flow", run_args("k2")))
+        await stack.clock.sleep(HORIZON_SECONDS)
         second = ok(await stack.call("run_desktop_flow", run_args("k2")))
         third = ok(await stack.call("run_desktop_flow", run_args("k2")))
         after = await runs_in_emulator(stack)
+    assert waiting["code"] == "run_status_unknown" and "run_id" not in waiting
     assert second["reused"] is False and third["reused"] is True and third["run_id"] == second["run_id"]
     assert after == before + 1
     assert stack.wire.paths().count(f"POST {RUN}") == 2  # the refused one, and the one that started the run
@@ -85,6 +89,7 @@ async def test_another_keys_run_with_the_same_inputs_is_never_adopted() -> None:
     async with full_stack(wrap=lossy(["ok", "refused"])) as stack:
         other = ok(await stack.call("run_desktop_flow", run_args("key-a")))
         error_of(await stack.call("run_desktop_flow", run_args("key-b")))
+        await stack.clock.sleep(HORIZON_SECONDS)
         mine = ok(await stack.call("run_desktop_flow", run_args("key-b")))
     assert mine["run_id"] != other["run_id"] and mine["reused"] is False
 
@@ -93,18 +98,18 @@ async def test_a_run_with_other_inputs_in_the_window_is_not_adopted() -> None:
     async with full_stack(wrap=lossy(["ok", "refused"])) as stack:
         unrelated = ok(await stack.call("run_desktop_flow", run_args(None, InvoiceNumber="INV-OTHER")))
         error_of(await stack.call("run_desktop_flow", run_args("k3")))
+        await stack.clock.sleep(HORIZON_SECONDS)
         mine = ok(await stack.call("run_desktop_flow", run_args("k3")))
     assert mine["run_id"] != unrelated["run_id"] and mine["reused"] is False
 
 
-async def test_several_matching_runs_are_a_conflict_listing_them_and_nothing_starts() -> None:
+async def test_a_look_alike_without_the_marker_is_never_adopted_even_beside_the_proven_run() -> None:
     async with full_stack(wrap=lossy(["ok", "processed"])) as stack:
         unkeyed = ok(await stack.call("run_desktop_flow", run_args(None)))
         error_of(await stack.call("run_desktop_flow", run_args("k4")))
         posts = stack.wire.paths().count(f"POST {RUN}")
-        conflict = error_of(await stack.call("run_desktop_flow", run_args("k4")))
-    assert conflict["code"] == "conflict"
-    assert unkeyed["run_id"] in conflict["message"]
+        mine = ok(await stack.call("run_desktop_flow", run_args("k4")))
+    assert mine["reused"] is True and mine["run_id"] != unkeyed["run_id"]
     assert stack.wire.paths().count(f"POST {RUN}") == posts
 
 
@@ -130,11 +135,13 @@ async def test_a_retry_finds_its_run_beyond_the_first_page_of_a_burst_and_starts
     """A burst of runs fills more than one page of the adoption window: every page is read, so the run the uncertain
     start made is adopted, not left behind unanswered while a second one starts (or is refused as throttled)."""
     async with full_stack(wrap=lossy(["processed"])) as stack:
-        error_of(await stack.call("run_desktop_flow", run_args("k5")))
         store = stack.emulator.store
-        made = max((run for run in store.runs.values() if run.workflow_id.startswith("3a1f5c2e")), key=created)
+        before = set(store.runs)
+        error_of(await stack.call("run_desktop_flow", run_args("k5")))
+        (made,) = (run for run in store.runs.values() if run.id not in before)
         for number in range(150):  # newer runs of the same flow, identity and connection, other inputs
-            other = replace(made, id=str(uuid.uuid4()), inputs={**made.inputs, "InvoiceNumber": f"INV-B{number}"})
+            inputs = {**made.inputs, "InvoiceNumber": f"INV-B{number}"}
+            other = replace(made, id=str(uuid.uuid4()), inputs=inputs, inputs_text=json.dumps(inputs))
             store.runs[other.id] = replace(other, created_at=made.created_at + 1)
         again = ok(await stack.call("run_desktop_flow", run_args("k5")))
     assert again["run_id"] == made.id and again["reused"] is True
@@ -142,5 +149,12 @@ async def test_a_retry_finds_its_run_beyond_the_first_page_of_a_burst_and_starts
     assert stack.wire.paths().count("GET flowsessions") >= 2  # the window's second page was read
 
 
-def created(run: Any) -> float:
-    return run.created_at
+async def test_the_marker_is_read_also_from_inputs_stored_json_encoded_once_more() -> None:
+    async with full_stack(wrap=lossy(["processed"])) as stack:
+        store = stack.emulator.store
+        before = set(store.runs)
+        error_of(await stack.call("run_desktop_flow", run_args("k6")))
+        (made,) = (run for run in store.runs.values() if run.id not in before)
+        made.inputs_text = json.dumps(made.inputs_text)  # the file holds the string, JSON-encoded
+        again = ok(await stack.call("run_desktop_flow", run_args("k6")))
+    assert again["run_id"] == made.id and again["reused"] is True

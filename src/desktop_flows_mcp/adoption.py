@@ -1,62 +1,66 @@
-"""Which run, if any, an uncertain start left behind: the proof an idempotency key needs before it adopts a run.
+"""Which run, if any, an uncertain start left behind: a run is this attempt's only when it carries its marker.
 
-After a start whose outcome is unknown (5xx, dropped connection, read timeout), the next call with the same key:
+A keyed start writes a random 128-bit marker into the whitespace of its inputs string
+(``dataverse.flow_operations.marked_inputs``); Dataverse keeps that string as the run's ``inputs`` file and returns
+it from ``flowsessions(id)/inputs/$value``. The next call with the key (see ``runs.starting``):
 
-1. waits until ``SETTLE_SECONDS`` have passed since the failed attempt ended, so that a run it created is visible;
-2. lists the runs this identity started (``_ownerid_value`` is WhoAmI's UserId) of the flow in the attempt's
-   window (its start - ``SKEW`` to its end + ``SKEW``, Dataverse's clock may differ from ours), every page of them
-   (more than ``MOST_CANDIDATES``: ``conflict``, nothing is started), and keeps those that
-   - ran on the attempt's connection (a connection reference is resolved to its connection first),
-   - no other idempotency key already owns,
-   - stored the attempt's inputs (``flowsessions(id)/inputs/$value``, compared as JSON);
-3. exactly one left: that is the run, adopt it. Several: ``conflict`` listing them, and nothing is started. None:
-   the attempt started nothing, so the caller starts the run now, once.
+1. lists the runs this identity started (``_ownerid_value`` is WhoAmI's UserId) of the flow since the attempt
+   began up to now or its horizon (each widened by ``SKEW``: Dataverse's clock may differ from ours), every page
+   (more than ``MOST_CANDIDATES``: ``conflict``, nothing is started), and keeps those that ran on the attempt's
+   connection (a connection reference is resolved to its connection first) and that no other idempotency key owns;
+2. reads each one's stored inputs: the run whose marker hashes to the attempt's is its run, **proven**; runs with
+   the attempt's inputs but without its marker (a key-less run, another server's) are **unproven** candidates,
+   never adopted: the caller names them (``run_status_unknown`` before the horizon, ``conflict`` after).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from .dataverse.client import DataverseClient
+from .dataverse.flow_operations import read_marker
 from .errors import DesktopFlowsError, ErrorCode
-from .idempotency import Attempt
+from .idempotency import Attempt, digest, inputs_digest
 
-SETTLE_SECONDS = 5.0
 SKEW = timedelta(seconds=60)
-MOST_CANDIDATES = 1000  # runs of one flow by one identity within two minutes: beyond it, no proof is cheap enough
+# Dataverse ends a request it is still processing within 2 minutes; a request that waited in front of it, or a
+# reply lost on the way, is covered by the rest (README "Exactly once"). After this long since an uncertain
+# attempt ended, its run exists by now or never will.
+HORIZON_SECONDS = 300.0
+MOST_CANDIDATES = 1000  # runs of one flow by one identity since the attempt: beyond it, no proof is cheap enough
+
+
+@dataclass(frozen=True)
+class Finding:
+    proven: str | None = None  # the run carrying the attempt's marker
+    unproven: list[str] = field(default_factory=list[str])  # same flow, connection, inputs and identity; no marker
 
 
 class RunAdopter:
-    def __init__(
-        self, client: DataverseClient, clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]]
-    ) -> None:
+    def __init__(self, client: DataverseClient, now: Callable[[], datetime]) -> None:
         self._client = client
-        self._clock = clock
-        self._sleep = sleep
+        self._now = now
         self._user_id: str | None = None
 
-    async def find(self, attempt: Attempt, *, claimed_among: Callable[[list[str]], Awaitable[set[str]]]) -> str | None:
-        """The run ``attempt`` started, None when it provably started none; conflict when it cannot tell.
+    async def find(self, attempt: Attempt, *, claimed_among: Callable[[list[str]], Awaitable[set[str]]]) -> Finding:
+        """The run ``attempt`` started, if Dataverse shows it yet, and the look-alikes that carry no proof.
         ``claimed_among`` says which of the candidates other idempotency keys already own."""
-        settle = attempt.ended_at + SETTLE_SECONDS - self._clock()
-        if settle > 0:
-            await self._sleep(settle)
         me = await self._me()
-        rows = (
-            await self._client.list_runs_created_between(
-                attempt.flow_id, attempt.began - SKEW, attempt.ended + SKEW, owner=me, most=MOST_CANDIDATES
-            )
-            if me
-            else []  # WhoAmI named nobody: no run can be proved ours
+        if not me:  # WhoAmI named nobody: no run can be proved ours
+            return Finding()
+        until = min(self._now(), attempt.ended + timedelta(seconds=HORIZON_SECONDS)) + SKEW
+        rows = await self._client.list_runs_created_between(
+            attempt.flow_id, attempt.began - SKEW, until, owner=me, most=MOST_CANDIDATES
         )
         if rows is None:
             raise DesktopFlowsError(
                 ErrorCode.CONFLICT,
                 f"The earlier attempt with this idempotency_key failed without an answer, and more than "
-                f"{MOST_CANDIDATES} runs of this flow were started around it, too many to tell which one it made. "
+                f"{MOST_CANDIDATES} runs of this flow were started since, too many to tell which one it made. "
                 "No run was started.",
                 hint="Find the run with list_desktop_flow_runs before starting another; do not retry with this key.",
             )
@@ -67,18 +71,14 @@ class RunAdopter:
             if row.get("_ownerid_value") == me and str(row.get("connectionid") or "").lower() == connection
         ]
         claimed = await claimed_among(candidates) if candidates else set[str]()
-        candidates = [run_id for run_id in candidates if run_id not in claimed]
-        matching = [run_id for run_id in candidates if await self._same_inputs(run_id, attempt.inputs)]
-        if len(matching) > 1:
-            raise DesktopFlowsError(
-                ErrorCode.CONFLICT,
-                f"The earlier attempt with this idempotency_key failed without an answer, and {len(matching)} runs "
-                f"match it (same flow, connection, inputs and identity, started then): {', '.join(matching)}. "
-                "No run was started.",
-                hint="Call get_desktop_flow_run for each to see which to keep; cancel_desktop_flow_run the others. "
-                "Do not retry with this key.",
-            )
-        return matching[0] if matching else None
+        unproven: list[str] = []
+        for run_id in (run_id for run_id in candidates if run_id not in claimed):
+            verdict = await self._verdict(run_id, attempt)
+            if verdict == "proven":
+                return Finding(proven=run_id)
+            if verdict == "same inputs":
+                unproven.append(run_id)
+        return Finding(unproven=unproven)
 
     async def _me(self) -> str:
         if self._user_id is None:
@@ -91,17 +91,24 @@ class RunAdopter:
             return (await self._client.get_connection_id(attempt.connection_name) or "").lower()
         return attempt.connection_name.lower()
 
-    async def _same_inputs(self, run_id: str, inputs: Any) -> bool:
+    async def _verdict(self, run_id: str, attempt: Attempt) -> str:
+        """ "proven" (the attempt's marker), "same inputs" (its inputs, no marker) or "other"."""
         stored = await self._client.get_flow_session_inputs(run_id)
-        if stored is None:
-            return not inputs
+        text = (stored or b"{}").decode(errors="replace")
+        parsed: Any
         try:
-            parsed: Any = json.loads(stored)
+            parsed = json.loads(text)
         except ValueError:
-            return False
+            return "other"
         if isinstance(parsed, str):  # the inputs string itself, JSON-encoded once more
+            text = parsed
             try:
-                parsed = json.loads(parsed)
+                parsed = json.loads(text)
             except ValueError:
-                return False
-        return parsed == inputs
+                return "other"
+        marker = read_marker(text)
+        if marker is not None and digest(marker.hex()) == attempt.marker:
+            return "proven"
+        if isinstance(parsed, dict) and inputs_digest(parsed, attempt.marker) == attempt.inputs:  # pyright: ignore[reportUnknownArgumentType]
+            return "same inputs"
+        return "other"

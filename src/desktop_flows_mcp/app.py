@@ -4,7 +4,7 @@ The app owns what the tools run on, and its lifetime: ``async with app.running()
 only hands its ``Services`` out, and every other entry point (the callback route, task pacing, the per-flow
 tools) is given the app when it is built, so none of them looks it up.
 
-settings ─► shared_state (in-process, or Redis: idempotency keys, run window, 429 pauses, cursor key, callbacks)
+settings ─► shared_state (key file, in-process, or Redis: idempotency keys, run window, 429 pauses, cursor key, …)
          ─► token provider (one factory, shared with the CLI's start-up check)
          ─► httpx.AsyncClient (pooled, BearerAuth)  ─► DataverseClient ─► FlowCatalogue, RunService, AccessService,
                                                                                 MachineService, DiagnosisService,

@@ -1,4 +1,5 @@
-"""Replicas in HTTP mode on loopback (subprocesses of ``desktop-flows-mcp``) over one emulator, sharing a Redis."""
+"""Replicas in HTTP mode on loopback (subprocesses of ``desktop-flows-mcp``) over one emulator, sharing a Redis (or,
+without one, the idempotency key file of one state directory, as processes of one machine do)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,8 @@ class Fleet:
     replicas: list[Process]
     urls: list[str]
     clients: list[Client] = field(default_factory=lambda: list[Client]())
+    env: dict[str, str] = field(default_factory=dict[str, str])
+    spawned: list[Process] = field(default_factory=lambda: list[Process]())  # all stopped at the end
 
     async def call(self, replica: int, tool: str, arguments: dict[str, Any]) -> CallToolResult:
         return await self.clients[replica].call_tool(tool, arguments)
@@ -94,30 +97,70 @@ class Fleet:
         async with httpx.AsyncClient() as http:
             (await http.post(f"{self.emulator}/_emulator/faults", json=fault)).raise_for_status()
 
+    async def lie_about_next_start(self, *, creates_run_after: float, answer_after: float) -> None:
+        """The next run start is answered 504 after ``answer_after`` s (real time, so its caller can die meanwhile);
+        the emulator creates its run ``creates_run_after`` s after it arrived, on its own clock."""
+        fault = {
+            "path": "RunDesktopFlow",
+            "method": "POST",
+            "status": 504,
+            "delay": answer_after,
+            "creates_run_after": creates_run_after,
+        }
+        async with httpx.AsyncClient() as http:
+            (await http.post(f"{self.emulator}/_emulator/faults", json=fault)).raise_for_status()
+
+    async def until_a_start_arrived(self) -> None:
+        """Until the emulator holds a run start it will create late (the caller is now mid-start)."""
+        async with httpx.AsyncClient() as http:
+            with anyio.fail_after(READY_SECONDS):
+                while not (await http.get(f"{self.emulator}/_emulator/late")).json()["value"]:
+                    await anyio.sleep(0.01)  # watching a real process
+
+    async def advance(self, seconds: float) -> None:
+        """The emulator's clock moves on: late runs whose time came are created."""
+        async with httpx.AsyncClient() as http:
+            (await http.post(f"{self.emulator}/_emulator/advance", json={"seconds": seconds})).raise_for_status()
+
     def kill(self, replica: int) -> None:
         self.replicas[replica].popen.send_signal(signal.SIGKILL)
         self.replicas[replica].popen.wait(10)
 
+    async def restart(self, replica: int) -> None:
+        """A new process on the dead one's port, same settings (reach it with ``call_alone``)."""
+        self.replicas[replica].stop()
+        port = self.urls[replica].rsplit(":", 1)[1].split("/")[0]
+        process = Process.spawn(["--transport", "streamable-http", "--port", port], self.env)
+        self.replicas[replica] = process
+        self.spawned.append(process)
+        await process.until_ready(f"http://127.0.0.1:{port}/health")
 
-def replica_env(emulator: str, redis_url: str) -> dict[str, str]:
+
+def replica_env(emulator: str, redis_url: str | None, state_dir: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATAVERSE_", "DESKTOP_FLOWS_"))}
-    return env | {
-        "DATAVERSE_URL": emulator,
-        "DATAVERSE_ACCESS_TOKEN": EMULATOR_TOKEN,
-        "DESKTOP_FLOWS_CONNECTION": DEMO_CONNECTION,
-        "DESKTOP_FLOWS_REDIS_URL": redis_url,
-    }
+    shared = {"DESKTOP_FLOWS_REDIS_URL": redis_url} if redis_url else {}
+    return (
+        env
+        | {
+            "DATAVERSE_URL": emulator,
+            "DATAVERSE_ACCESS_TOKEN": EMULATOR_TOKEN,
+            "DESKTOP_FLOWS_CONNECTION": DEMO_CONNECTION,
+        }
+        | shared
+        | ({"DESKTOP_FLOWS_STATE_DIR": state_dir} if state_dir else {})
+    )
 
 
 @asynccontextmanager
-async def fleet(redis_url: str, size: int = 3) -> AsyncGenerator[Fleet, None]:
-    """An emulator (with its test API) and ``size`` replicas, each with an MCP client (2026-07-28 era: stateless)."""
+async def fleet(redis_url: str | None, size: int = 3, state_dir: str | None = None) -> AsyncGenerator[Fleet, None]:
+    """An emulator (with its test API) and ``size`` replicas, each with an MCP client (2026-07-28 era: stateless).
+    Without ``redis_url`` the replicas share the key file in ``state_dir`` (processes of one machine)."""
     emulator_port = free_port()
     emulator = f"http://127.0.0.1:{emulator_port}"
     processes = [Process.spawn(["emulator", "--port", str(emulator_port), "--test-api"], dict(os.environ))]
     try:
         await processes[0].until_ready(f"{emulator}/_emulator/starts")
-        env = replica_env(emulator, redis_url)
+        env = replica_env(emulator, redis_url, state_dir)
         ports = [free_port() for _ in range(size)]
         began = time.monotonic()
         replicas = [Process.spawn(["--transport", "streamable-http", "--port", str(port)], env) for port in ports]
@@ -126,7 +169,9 @@ async def fleet(redis_url: str, size: int = 3) -> AsyncGenerator[Fleet, None]:
             await replica.until_ready(f"http://127.0.0.1:{port}/health")
         print(f"{size} replicas ready in {time.monotonic() - began:.1f} s")
         async with AsyncExitStack() as stack:
-            the_fleet = Fleet(emulator, replicas, [f"http://127.0.0.1:{port}/mcp" for port in ports])
+            the_fleet = Fleet(
+                emulator, replicas, [f"http://127.0.0.1:{port}/mcp" for port in ports], env=env, spawned=processes
+            )
             for port in ports:
                 http = await stack.enter_async_context(httpx2.AsyncClient(timeout=120))
                 transport = streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http)

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from desktop_flows_mcp.dataverse.resilience import IDENTITY, ReadPacer, ThrottleGate
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
-from desktop_flows_mcp.idempotency import Attempt, KeyRecord
+from desktop_flows_mcp.idempotency import Attempt, KeyRecord, inputs_digest
 from desktop_flows_mcp.shared_state.redis_callbacks import RedisCallbackTokens, RedisRunWakeups
 from desktop_flows_mcp.shared_state.redis_keys import RedisIdempotencyKeys
 from desktop_flows_mcp.shared_state.redis_limits import RedisPauseBoard, RedisReadBudget, RedisRunWindow
@@ -96,7 +96,8 @@ async def test_one_holder_per_key_across_replicas_and_the_record_it_leaves(redis
                 holding.set()
                 order.append("a in")
                 await anyio.sleep(0.1)  # b must be waiting on Redis meanwhile
-                attempt = Attempt("flow", "conn", "connection", {"x": 1}, began, began + timedelta(seconds=1), 0)
+                ended = began + timedelta(seconds=1)
+                attempt = Attempt("flow", "conn", "connection", inputs_digest({"x": 1}, "m"), "m", began, ended, 0)
                 await keys_a.remember("k", KeyRecord("fp", 0, None, attempt))
                 order.append("a out")
 
@@ -116,7 +117,7 @@ async def test_one_holder_per_key_across_replicas_and_the_record_it_leaves(redis
         forgotten = await keys_b.get("k")
     assert order == ["a in", "a out", "b in"]
     assert record is not None and record.fingerprint == "fp" and record.attempt is not None
-    assert record.attempt.inputs == {"x": 1} and record.attempt.began == began
+    assert record.attempt.inputs == inputs_digest({"x": 1}, "m") and record.attempt.began == began
     assert record.attempt.ended_at == clock() - 2.0  # ended 2 s ago, on this replica's clock
     assert claimed_for_other == {"run-1"} and claimed_for_k == set()
     assert forgotten is None

@@ -136,15 +136,18 @@ async def test_a_replica_killed_mid_burst_loses_nothing_and_duplicates_nothing(r
         for run_id in accepted.values():
             assert ok(await replicas.call(0, "get_desktop_flow_run", {"run_id": run_id}))["run_id"] == run_id
     seen = [start["at"] for start in starts if start["accepted"]]
+    uncertain = [number for number, error in refused.items() if error["code"] == "run_status_unknown"]
     print(
         f"replica killed at the first start: {in_flight} calls cut off, retried on the others ({len(adopted)} adopted "
-        f"the run the dead replica had started); in {elapsed:.2f} s "
-        f"{len(accepted)} accepted, {len(refused)} throttled; emulator saw {len(seen)} runs, refused "
+        f"the run the dead replica had started, {len(uncertain)} uncertain); in {elapsed:.2f} s "
+        f"{len(accepted)} accepted, {len(refused) - len(uncertain)} throttled; emulator saw {len(seen)} runs, refused "
         f"{len(starts) - len(seen)}, most in 60 s {most_in_any_minute(seen)}"
     )
     assert in_flight >= 5  # at least the calls sent to the dead replica after it died
     assert len(accepted) + len(refused) == 75
-    assert all(error["code"] == "throttled" for error in refused.values())
+    # A call cut off mid-start may still get its run from Dataverse: its retry starts nothing and says to call again.
+    assert all(refused[number]["retryable"] and "run_id" not in refused[number] for number in uncertain)
+    assert all(error["code"] == "throttled" for number, error in refused.items() if number not in uncertain)
     assert len(set(accepted.values())) == len(accepted) == len(seen)  # every run answered once, none lost or doubled
     assert len(starts) == len(seen) and most_in_any_minute(seen) <= 70
 

@@ -111,3 +111,44 @@ def test_a_folder_shared_with_other_users_is_not_used_and_not_changed(tmp_path: 
     assert opened.storage == "memory"
     assert "shared with other users" in opened.note and "DATAVERSE_TOKEN_CACHE_DIR" in opened.note
     assert mode(shared) == 0o1777 and list(shared.iterdir()) == []
+
+
+def test_where_the_file_cannot_be_replaced_it_is_written_in_place_and_nothing_is_left_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows refuses to replace a file another process holds open."""
+    import desktop_flows_mcp.signin.token_cache as token_cache
+
+    def refuse(source: str, target: str) -> None:
+        raise PermissionError(13, "in use", target)
+
+    opened = open_token_cache(str(tmp_path), allow_plaintext=True, encrypted_persistence=no_keyring)
+    monkeypatch.setattr(token_cache.os, "replace", refuse)
+    opened.cache.modify("AccessToken", {}, {})
+
+    assert [path.name for path in tmp_path.iterdir() if path.name.endswith(".partial")] == []
+    assert "AccessToken" in (tmp_path / PLAINTEXT_FILE).read_text()
+
+
+def test_a_platform_store_that_is_not_a_file_saves_as_it_does(tmp_path: Path) -> None:
+    saved: list[str] = []
+
+    class Keychain:
+        is_encrypted = True
+
+        def get_location(self) -> str:
+            return str(tmp_path / ENCRYPTED_FILE)
+
+        def time_last_modified(self) -> float:
+            return 0.0
+
+        def load(self) -> str:
+            return "{}"
+
+        def save(self, content: str) -> None:
+            saved.append(content)
+
+    opened = open_token_cache(str(tmp_path), allow_plaintext=False, encrypted_persistence=lambda path: Keychain())
+    opened.cache.modify("AccessToken", {}, {})
+
+    assert opened.storage == "encrypted" and saved and "AccessToken" in saved[-1]

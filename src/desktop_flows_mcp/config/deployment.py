@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 from .urls import PUBLIC_URL_EXAMPLE, is_loopback_host, is_loopback_url, normalise_public_url
-from .values import ConfigError, EnvReader, Secret
+from .values import ConfigError, EnvReader, Secret, user_folder
 
 _REDIS_EXAMPLE = "rediss://:password@redis.internal:6380/0"
 _RANDOM_SECRET_EXAMPLE = "$(openssl rand -hex 32)"
@@ -40,6 +40,7 @@ class SharedOptions:
 
     redis_url: Secret | None = None  # redis:// or rediss://; may hold a password, so never shown
     cursor_secret: Secret | None = None  # cursors signed with a key derived from it, valid on every replica
+    state_dir: str | None = None  # idempotency keys' file (without Redis); None: no home, kept in memory
 
     @property
     def redis_display(self) -> str | None:
@@ -51,8 +52,14 @@ class SharedOptions:
         return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path or '/0'}"
 
 
-def read_shared_options(values: EnvReader) -> SharedOptions:
-    return SharedOptions(_redis_url(values), _cursor_secret(values))
+def read_shared_options(values: EnvReader, env: Mapping[str, str], platform: str) -> SharedOptions:
+    state_dir = values.get("DESKTOP_FLOWS_STATE_DIR") or default_state_dir(env, platform)
+    return SharedOptions(_redis_url(values), _cursor_secret(values), state_dir)
+
+
+def default_state_dir(env: Mapping[str, str], platform: str) -> str | None:
+    """The per-user state directory for this platform, from the environment; None when there is no home."""
+    return user_folder(env, platform, darwin="Library/Application Support", xdg=("XDG_STATE_HOME", ".local/state"))
 
 
 def _redis_url(values: EnvReader) -> Secret | None:

@@ -54,7 +54,7 @@ class Settings:
             reason = "DATAVERSE_URL is not set"
 
         options = read_run_options(values)
-        shared = read_shared_options(values)
+        shared = read_shared_options(values, env, platform)
         public_url = read_public_url(values)
         if use_emulator:
             return cls(EMULATOR_URL, SignIn(mode="emulator", reason=reason), options, public_url, shared)

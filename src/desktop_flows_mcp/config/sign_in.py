@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, cast
 from urllib.parse import urlsplit
 
-from .values import ConfigError, EnvReader, Secret
+from .values import ConfigError, EnvReader, Secret, user_folder
 
 AuthMode = Literal[
     "access_token", "emulator", "client_secret", "certificate", "device_code", "interactive", "managed_identity"
@@ -236,13 +236,4 @@ def _authority_host(raw: str) -> str:
 
 def default_token_cache_dir(env: Mapping[str, str], platform: str) -> str | None:
     """The per-user cache directory for this platform, from the environment; None when there is no home."""
-    if platform.startswith("win"):
-        base = env.get("LOCALAPPDATA")
-        return f"{base}\\desktop-flows-mcp" if base else None
-    home = env.get("HOME")
-    if platform == "darwin":
-        return f"{home}/Library/Caches/desktop-flows-mcp" if home else None
-    xdg = env.get("XDG_CACHE_HOME")
-    if xdg:
-        return f"{xdg}/desktop-flows-mcp"
-    return f"{home}/.cache/desktop-flows-mcp" if home else None
+    return user_folder(env, platform, darwin="Library/Caches", xdg=("XDG_CACHE_HOME", ".cache"))

@@ -101,3 +101,17 @@ class EnvReader:
         if not low <= number <= high:
             raise ConfigError(name, f"must be a number from {low:g} to {high:g} (got {value!r}).", str(default))
         return number
+
+
+def user_folder(env: Mapping[str, str], platform: str, *, darwin: str, xdg: tuple[str, str]) -> str | None:
+    """This program's folder under a per-user base (Windows: %LOCALAPPDATA%; macOS: ``~/<darwin>``; others: the XDG
+    variable ``xdg[0]``, else ``~/<xdg[1]>``); None when the environment names no home."""
+    if platform.startswith("win"):
+        base = env.get("LOCALAPPDATA")
+        return f"{base}\\desktop-flows-mcp" if base else None
+    home = env.get("HOME")
+    if platform == "darwin":
+        return f"{home}/{darwin}/desktop-flows-mcp" if home else None
+    if base := env.get(xdg[0]):
+        return f"{base}/desktop-flows-mcp"
+    return f"{home}/{xdg[1]}/desktop-flows-mcp" if home else None

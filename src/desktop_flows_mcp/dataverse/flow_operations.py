@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +37,7 @@ class RunDesktopFlowRequest:
     run_priority: Literal["normal", "high"] = "normal"
     timeout_seconds: int = 7200
     callback_url: str | None = None
+    marker: bytes | None = None  # a keyed start's proof of attempt, written into the inputs string's whitespace
 
     @property
     def inputs_json(self) -> str:
@@ -48,13 +50,39 @@ class RunDesktopFlowRequest:
             "runPriority": self.run_priority,
             "connectionName": self.connection_name,
             "timeout": self.timeout_seconds,
-            "inputs": self.inputs_json,
+            "inputs": self.inputs_json if self.marker is None else marked_inputs(self.inputs_json, self.marker),
         }
         if self.connection_type == "connection_reference":
             body["connectionType"] = 2
         if self.callback_url:
             body["callbackUrl"] = self.callback_url
         return body
+
+
+MARKER_BYTES = 16
+MARKER_CHARS = MARKER_BYTES * 8  # what a marker adds to the inputs string
+_BITS = str.maketrans("01", " \t")
+
+
+def marked_inputs(inputs_json: str, marker: bytes) -> str:
+    """The inputs JSON with ``marker`` written as whitespace right after its opening brace, one bit a character
+    (space 0, tab 1): the same JSON value for Dataverse and the flow, and the one request parameter that
+    ``flowsession.inputs`` keeps and returns, so a run can be told to be this attempt's (README "Exactly once")."""
+    bits = "".join(f"{byte:08b}" for byte in marker).translate(_BITS)
+    return "{" + bits + inputs_json.removeprefix("{")
+
+
+def read_marker(inputs_text: str) -> bytes | None:
+    """The marker ``marked_inputs`` wrote into a run's stored inputs, None when there is none."""
+    text = inputs_text.lstrip(" \t\r\n")
+    if not text.startswith("{"):
+        return None
+    spaces = re.match(r"[ \t]*", text[1:])
+    run = spaces.group(0) if spaces else ""
+    if len(run) != MARKER_CHARS:
+        return None
+    bits = run.replace(" ", "0").replace("\t", "1")
+    return int(bits, 2).to_bytes(MARKER_BYTES, "big")
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -23,10 +25,21 @@ from .faults import Fault, Faults
 from .odata import SERVICE_PATH
 from .principals import DEFAULT_TOKENS, TENANT_ID, Principal
 from .routes import route
+from .run_request import RunRequest, parse_run_request
 from .state import Store
 
 SCHEDULER_INTERVAL = 0.25
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LateStart:
+    """A run start answered with a failure whose run Dataverse creates all the same, at ``at``."""
+
+    at: float
+    flow_id: str
+    request: RunRequest
+    principal: Principal
 
 
 class Emulator:
@@ -60,15 +73,46 @@ class Emulator:
         self.callbacks = CallbackDispatcher(self._callback_transport, self.sleep)
         self.faults.clear()
         self.request_count = 0
+        self.late_starts: list[LateStart] = []
 
     def now(self) -> float:
         return self.clock() + self.offset
+
+    async def start_late(self, request: Request, after: float) -> None:
+        """A run start that will be answered with a failure: check it as RunDesktopFlow would, then create its
+        run ``after`` seconds from now (at once for 0). Refused starts create nothing, as they would."""
+        match = re.search(
+            r"workflows\(([0-9a-fA-F-]{36})\)/Microsoft\.Dynamics\.CRM\.RunDesktopFlow$", request.url.path
+        )
+        if match is None:
+            return
+        try:
+            principal = self.principal_for(request)
+            run_request = parse_run_request(await request.body())
+            if request.headers.get("MSCRM.IncludeUnpublished", "").strip().lower() != "true":
+                self.store.workflow(match.group(1).lower(), include_unpublished=False)
+        except DataverseError:
+            return
+        self.late_starts.append(LateStart(self.now() + after, match.group(1).lower(), run_request, principal))
+        self.create_due_runs()
+
+    def create_due_runs(self) -> None:
+        """Create the late runs whose time has come, each as of its own time (its ``createdon``)."""
+        due = sorted((late for late in self.late_starts if late.at <= self.now()), key=lambda late: late.at)
+        for late in due:
+            self.late_starts.remove(late)
+            try:
+                run = self.store.start_run(late.flow_id, late.request, late.principal, late.at)
+            except DataverseError:  # throttled or gone by then: Dataverse would not create it either
+                continue
+            self.callbacks.watch(run)
 
     async def advance(self, seconds: float) -> None:
         """Move the emulator's clock forward, then deliver the callbacks that became due."""
         if seconds < 0:
             raise ValueError("The clock only moves forward.")
         self.offset += seconds
+        self.create_due_runs()
         await self.deliver_due_callbacks()
 
     async def deliver_due_callbacks(self) -> None:
@@ -113,6 +157,7 @@ class Emulator:
             return error_response(error)
 
     async def handle_api(self, request: Request) -> Response:
+        self.create_due_runs()
         try:
             principal = self.principal_for(request)
             call = h.Call(request, principal, self.now(), self.store, self.callbacks)
@@ -169,6 +214,8 @@ class EmulatorApp(Starlette):
         if str(scope["path"]).startswith(SERVICE_PATH):
             self.emulator.request_count += 1
             fault = self.emulator.faults.take(str(scope["method"]), str(scope["path"]))
+        if fault is not None and fault.creates_run_after is not None:
+            await self.emulator.start_late(Request(scope, receive), fault.creates_run_after)
         if fault is not None and fault.delay:
             await self.emulator.sleep(fault.delay)
         if fault is not None and fault.body == "drop":

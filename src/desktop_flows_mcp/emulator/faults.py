@@ -3,6 +3,10 @@
 A rule matches an HTTP method (or any) and a regular expression searched in the request path.
 It can answer with a status and Dataverse error body, a truncated JSON body, an HTML gateway page,
 or drop the connection; it can also only delay the request (``status=None``).
+
+On a run start, ``creates_run_after`` makes the failure a lie, the way a loaded environment tells one: the run is
+created all the same, ``creates_run_after`` seconds (on the emulator's clock) after the request arrived, whatever
+was answered meanwhile (after ``delay``); 0 creates it before answering.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Fault:
     retry_after: int | None = None
     delay: float = 0.0
     body: BodyKind = "dataverse"
+    creates_run_after: float | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method) and re.search(self.path, path) is not None
@@ -63,14 +68,17 @@ class Faults:
         retry_after: int | None = None,
         delay: float = 0.0,
         body: BodyKind = "dataverse",
+        creates_run_after: float | None = None,
     ) -> Fault:
         """Arm a rule for the next ``times`` requests whose path matches the ``path`` regex."""
         if not self.enabled:
             raise FaultsDisabledError("Fault injection needs an emulator created with test_api=True.")
         if body not in BODY_KINDS:
             raise ValueError(f"body must be one of {BODY_KINDS}")
+        if creates_run_after is not None and (status is None or creates_run_after < 0):
+            raise ValueError("creates_run_after needs a failure to answer (a status) and a non-negative delay")
         re.compile(path)
-        fault = Fault(path, method, times, status, code, message, retry_after, delay, body)
+        fault = Fault(path, method, times, status, code, message, retry_after, delay, body, creates_run_after)
         self.rules.append(fault)
         return fault
 

@@ -210,14 +210,18 @@ def get_flowsession(call: Call, run_id: str) -> Response:
 
 
 def flowsession_file(call: Call, run_id: str, column: str) -> Response:
-    """A File column download; a run without that file answers 404 (no file attachment)."""
+    """A File column download; a run without that file answers 404 (no file attachment). The inputs file holds
+    the string the run was started with, as it was sent."""
     run = call.store.run(run_id, call.principal)
     content = observe(run, call.now).outputs if column == "outputs" else (run.inputs or None)
-    if content is None:
+    if column == "inputs" and run.inputs_text is not None:
+        data = run.inputs_text.encode()
+    elif content is None:
         raise DataverseError(
             404, OBJECT_NOT_FOUND, f"No file attachment found for attribute: {column} EntityId: {run_id}."
         )
-    data = json.dumps(content, ensure_ascii=False).encode()
+    else:
+        data = json.dumps(content, ensure_ascii=False).encode()
     filename = f"{column}.json"
     headers = {
         "OData-Version": "4.0",

@@ -1,7 +1,8 @@
 """The RunDesktopFlow request body, validated like Dataverse's action deserializer would.
 
 Parameter names are case-sensitive and unknown ones are rejected (OData action semantics);
-``inputs`` must be a *string* holding a JSON object, at most 2 MB of UTF-8.
+``inputs`` must be a *string* holding a JSON object, at most 2 MB of UTF-8; it is kept as sent (whitespace and
+all), since Dataverse stores it as the run's ``inputs`` file.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class RunRequest:
     inputs: dict[str, object]
     timeout: int
     callback_url: str | None
+    inputs_text: str | None = None  # the string as sent: the run's ``inputs`` file keeps it byte for byte
 
 
 def _odata_type_error(name: str, value: object, expected: str) -> DataverseError:
@@ -101,6 +103,7 @@ def parse_run_request(raw: bytes) -> RunRequest:
         inputs=_parse_inputs(body.get("inputs")),
         timeout=timeout,
         callback_url=_check_callback(callback_url) if isinstance(callback_url, str) else None,
+        inputs_text=inputs if isinstance(inputs := body.get("inputs"), str) else None,
     )
 
 

@@ -63,6 +63,7 @@ class Run:
     standalone: bool = False
     trigger_type: int = TRIGGER_TYPE_API
     license_check: tuple[str, str] = VALID_LICENCE
+    inputs_text: str | None = None  # the inputs string as RunDesktopFlow received it
 
 
 @dataclass(frozen=True)

@@ -206,6 +206,7 @@ class Store:
             connection_id=connection_id,
             run_mode=request.run_mode,
             inputs=request.inputs,
+            inputs_text=request.inputs_text,
             created_at=now,
             queue_seconds=flow.queue_seconds,
             run_seconds=flow.run_seconds,

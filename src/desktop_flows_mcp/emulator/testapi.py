@@ -1,9 +1,10 @@
 """HTTP test hooks under ``/_emulator/`` (only mounted with ``test_api=True``).
 
-``POST /_emulator/faults`` arms a fault (JSON fields as ``Faults.add``), ``POST /_emulator/advance``
-``{"seconds": n}`` moves the clock, ``POST /_emulator/reset`` restores the seed,
+``POST /_emulator/faults`` arms a fault (JSON fields as ``Faults.add``, ``creates_run_after`` too),
+``POST /_emulator/advance`` ``{"seconds": n}`` moves the clock, ``POST /_emulator/reset`` restores the seed,
 ``GET /_emulator/callbacks`` lists callback deliveries, ``GET /_emulator/requests`` counts API calls,
-``GET /_emulator/starts`` lists RunDesktopFlow calls that reached the run limit check (connection, time, accepted).
+``GET /_emulator/starts`` lists RunDesktopFlow calls that reached the run limit check (connection, time, accepted),
+``GET /_emulator/late`` the runs a fault's ``creates_run_after`` will still create (flow, when).
 """
 
 from __future__ import annotations
@@ -20,7 +21,18 @@ from .runs import iso
 if TYPE_CHECKING:
     from .app import Emulator
 
-_FAULT_FIELDS = {"path", "method", "times", "status", "code", "message", "retry_after", "delay", "body"}
+_FAULT_FIELDS = {
+    "path",
+    "method",
+    "times",
+    "status",
+    "code",
+    "message",
+    "retry_after",
+    "delay",
+    "body",
+    "creates_run_after",
+}
 
 
 def test_routes(emulator: Emulator) -> list[Route]:
@@ -66,8 +78,13 @@ def test_routes(emulator: Emulator) -> list[Route]:
         log = emulator.store.start_log
         return JSONResponse({"value": [{"connection": c, "at": at, "accepted": ok} for c, at, ok in log]})
 
+    async def late(request: Request) -> Response:
+        pending = [{"flow": late.flow_id, "at": late.at} for late in emulator.late_starts]
+        return JSONResponse({"value": pending})
+
     return [
         Route("/_emulator/starts", starts, methods=["GET"]),
+        Route("/_emulator/late", late, methods=["GET"]),
         Route("/_emulator/faults", arm_fault, methods=["POST"]),
         Route("/_emulator/advance", advance, methods=["POST"]),
         Route("/_emulator/reset", reset, methods=["POST"]),

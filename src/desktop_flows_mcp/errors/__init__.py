@@ -5,6 +5,7 @@
     dataverse.py     other failed calls to Dataverse or discovery: the network, odd answers, rate limits
     flows.py         flows that cannot be run: not allowed, not found, not a desktop flow, a per-flow tool gone
     server.py        this side: a bad argument, a bug, the shared store (Redis) unreachable
+    idempotency.py   a key whose earlier start is uncertain: call again later, or decide among the runs named
     text.py          scrub and cap: text from Dataverse or a flow, made safe to show
 
 Import from the package; the modules are its layout, not its interface.
@@ -19,6 +20,7 @@ from .dataverse import (
     unexpected_answer,
 )
 from .flows import flow_id_not_found, flow_name_not_found, flow_tool_gone, not_a_desktop_flow, not_allowed
+from .idempotency import key_store_unavailable, run_status_unknown, unproven_runs
 from .server import internal_crash, invalid_argument, shared_state_unavailable
 from .status_table import (
     LOGS_PRIVILEGE,
@@ -49,12 +51,15 @@ __all__ = [
     "from_status",
     "internal_crash",
     "invalid_argument",
+    "key_store_unavailable",
     "not_a_desktop_flow",
     "not_allowed",
     "run_accepted_without_id",
+    "run_status_unknown",
     "scrub",
     "shared_state_unavailable",
     "throttled",
     "transport_error",
     "unexpected_answer",
+    "unproven_runs",
 ]

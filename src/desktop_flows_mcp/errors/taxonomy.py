@@ -14,6 +14,8 @@ The categories (``ErrorCode``) are a public API: tools return them in ``structur
     timeout                   Dataverse did not answer in time
     internal                  a bug on our side or an unexpected answer; report it
     shared_state_unavailable  the replicas' shared store (Redis) is unreachable; no run was started, retry soon
+    run_status_unknown        an earlier start with this idempotency_key may still create its run; none was started,
+                              call again after ``retry_after_seconds``
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class ErrorCode(StrEnum):
     TIMEOUT = "timeout"
     INTERNAL = "internal"
     SHARED_STATE_UNAVAILABLE = "shared_state_unavailable"
+    RUN_STATUS_UNKNOWN = "run_status_unknown"
 
 
 class DesktopFlowsError(Exception):

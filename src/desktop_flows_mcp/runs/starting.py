@@ -9,29 +9,31 @@ is accepted, whatever goes wrong while following it, the result carries its run_
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import secrets
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import anyio
 
-from ..adoption import RunAdopter
+from ..adoption import HORIZON_SECONDS, RunAdopter
 from ..bounds import MAX_NAME, clean
 from ..call_scope import answer_at_once
 from ..config.callback_urls import check_callback_url
 from ..dataverse.client import RunDesktopFlowRequest
+from ..dataverse.flow_operations import MARKER_BYTES, MARKER_CHARS
 from ..dataverse.odata import is_guid, parse_guid
-from ..errors import DesktopFlowsError, ErrorCode, invalid_argument
+from ..errors import DesktopFlowsError, ErrorCode, invalid_argument, run_status_unknown, unproven_runs
 from ..flows import gather
-from ..idempotency import Attempt, IdempotencyKeys, KeyRecord
+from ..idempotency import Attempt, IdempotencyKeys, KeyRecord, digest, inputs_digest
 from ..models import ConnectionType, FlowRef, FlowRun, RunMode, RunStatus, StartedRun
 from ..schema import normalise, validate_inputs
 from .context import Progress, RunContext, no_progress
 from .waiting import RunWaiter
 
 MAX_INPUT_BYTES = 2 * 1024 * 1024
+RECHECK_SECONDS = 30.0  # while uncertain, the agent is asked to call again this often (or at the horizon)
 audit = logging.getLogger("desktop_flows_mcp.audit")
 log = logging.getLogger("desktop_flows_mcp")
 
@@ -55,7 +57,7 @@ class RunStarter:
         self._context = context
         self._keys = keys
         self._waiter = waiter
-        self._adopter = RunAdopter(context.client, context.clock, context.sleep)
+        self._adopter = RunAdopter(context.client, context.now)
 
     async def run(self, request: RunRequest, progress: Progress = no_progress) -> StartedRun:
         connection, connection_type = self._connection(request)
@@ -71,7 +73,7 @@ class RunStarter:
             timeout_seconds=request.timeout_seconds,
             callback_url=request.callback_url,
         )
-        size = len(wire.inputs_json.encode())
+        size = len(wire.inputs_json.encode()) + (MARKER_CHARS if request.idempotency_key else 0)
         if size > MAX_INPUT_BYTES:
             raise DesktopFlowsError(
                 ErrorCode.INPUT_TOO_LARGE,
@@ -170,9 +172,10 @@ class RunStarter:
         return started.model_copy(update={"run_id": response.run_id, "license_check": response.license_check})
 
     async def _start_once(self, key: str, ref: FlowRef, wire: RunDesktopFlowRequest, started: StartedRun) -> StartedRun:
-        """At most one run per key; after an uncertain start, adopt only the run ``adoption`` proves it made."""
+        """At most one run per key: an uncertain earlier start stays uncertain until its own run is found (its
+        marker) or Dataverse can no longer create it (``HORIZON_SECONDS``); only then may a retry start afresh."""
         clock = self._context.clock
-        fingerprint = hashlib.sha256(json.dumps([ref.id, wire.body()], sort_keys=True).encode()).hexdigest()
+        fingerprint = digest(json.dumps([ref.id, wire.body()], sort_keys=True))
         async with self._keys.lock(key):
             record = await self._keys.get(key)
             if record is not None and record.fingerprint != fingerprint:
@@ -181,17 +184,8 @@ class RunStarter:
                     "This idempotency_key was already used in the last 24 hours with different arguments.",
                     hint="Use a new idempotency_key for a different run, or repeat the original arguments exactly.",
                 )
-            if record is not None and record.in_flight and record.attempt is not None:
-                # Its holder stopped mid-start (a replica died, or the call was cancelled): the outcome is unknown.
-                record.attempt = self._ended(record.attempt)
             if record is not None and record.run_id is None and record.attempt is not None:
-                found = await self._adopter.find(
-                    record.attempt, claimed_among=lambda runs: self._keys.claimed_among(runs, except_key=key)
-                )
-                if found is not None:
-                    await self._keys.remember(key, KeyRecord(fingerprint, clock(), found))
-                    audit.info("run adopted for an idempotency key flow_id=%s run_id=%s", ref.id, found)
-                    record.run_id = found
+                await self._settle_attempt(key, record)
             if record is not None and record.run_id is not None:
                 return started.model_copy(
                     update={
@@ -203,15 +197,28 @@ class RunStarter:
                         "started. Call get_desktop_flow_run for its current status.",
                     }
                 )
+            marker = secrets.token_bytes(MARKER_BYTES)
             began = self._context.now()
+            marker_digest = digest(marker.hex())
             attempt = Attempt(
-                ref.id, wire.connection_name, wire.connection_type, dict(wire.inputs), began, began, clock()
+                ref.id,
+                wire.connection_name,
+                wire.connection_type,
+                inputs_digest(wire.inputs, marker_digest),
+                marker_digest,
+                began,
+                began,
+                clock(),
             )
             await self._keys.remember(key, KeyRecord(fingerprint, clock(), None, attempt, in_flight=True))
             try:
-                result = await self._start(ref, wire, started)
+                result = await self._start(ref, replace(wire, marker=marker), started)
             except DesktopFlowsError as error:
                 await self._after_failed_start(key, fingerprint, attempt, error)
+                raise
+            except BaseException:  # cancelled mid-start (or a bug): the outcome is unknown, never forgotten
+                with anyio.CancelScope(shield=True):
+                    await self._keep_uncertain(key, fingerprint, attempt)
                 raise
             try:
                 await self._keys.remember(key, KeyRecord(fingerprint, clock(), result.run_id))
@@ -219,19 +226,47 @@ class RunStarter:
                 log.warning("run %s started, but its idempotency key was not recorded: %s", result.run_id, error)
             return result
 
+    async def _settle_attempt(self, key: str, record: KeyRecord) -> None:
+        """Sets ``record.run_id`` to the attempt's own run when Dataverse shows it; raises while it may still
+        appear (``run_status_unknown``) or when only runs without its marker look like it (``conflict``); returns
+        with no run_id when the attempt provably started nothing, so the caller starts afresh."""
+        assert record.attempt is not None
+        attempt = record.attempt
+        if record.in_flight:  # its holder stopped mid-start (a replica died): uncertain from now on
+            attempt = self._ended(attempt)
+            await self._keys.remember(key, KeyRecord(record.fingerprint, self._context.clock(), None, attempt))
+        finding = await self._adopter.find(
+            attempt, claimed_among=lambda runs: self._keys.claimed_among(runs, except_key=key)
+        )
+        if finding.proven is not None:
+            await self._keys.remember(key, KeyRecord(record.fingerprint, self._context.clock(), finding.proven))
+            audit.info("run adopted for an idempotency key flow_id=%s run_id=%s", attempt.flow_id, finding.proven)
+            record.run_id = finding.proven
+            return
+        horizon_in = attempt.ended_at + HORIZON_SECONDS - self._context.clock()
+        if horizon_in > 0:
+            raise run_status_unknown(min(horizon_in, RECHECK_SECONDS), horizon_in, finding.unproven)
+        if finding.unproven:
+            raise unproven_runs(finding.unproven)
+
     def _ended(self, attempt: Attempt) -> Attempt:
-        """The attempt, marked as ended now: adoption looks for its run up to this moment."""
+        """The attempt, marked as ended now: the horizon counts from here."""
         return replace(attempt, ended=self._context.now(), ended_at=self._context.clock())
 
-    async def _after_failed_start(self, key: str, fingerprint: str, attempt: Attempt, error: DesktopFlowsError) -> None:
-        """An uncertain start is kept for adoption, a refused one forgotten (a retry may start afresh). Should the
-        store fail now, the in-flight record stays: the next call adopts or starts once, never twice."""
+    async def _keep_uncertain(self, key: str, fingerprint: str, attempt: Attempt) -> None:
         try:
-            if error.outcome_unknown:
-                attempt = self._ended(attempt)
-                await self._keys.remember(key, KeyRecord(fingerprint, self._context.clock(), None, attempt))
-            else:
-                await self._keys.forget(key)
+            await self._keys.remember(key, KeyRecord(fingerprint, self._context.clock(), None, self._ended(attempt)))
+        except DesktopFlowsError as store_error:  # the in-flight record stays: still uncertain, never forgotten
+            log.warning("the idempotency key of a stopped start was not updated: %s", store_error.message)
+
+    async def _after_failed_start(self, key: str, fingerprint: str, attempt: Attempt, error: DesktopFlowsError) -> None:
+        """An uncertain start is kept (uncertain until its run is found or the horizon passes), a refused one
+        forgotten (a retry may start afresh). Should the store fail now, the in-flight record stays: uncertain."""
+        if error.outcome_unknown:
+            await self._keep_uncertain(key, fingerprint, attempt)
+            return
+        try:
+            await self._keys.forget(key)
         except DesktopFlowsError as store_error:
             log.warning("the idempotency key of a failed start was not updated: %s", store_error.message)
 

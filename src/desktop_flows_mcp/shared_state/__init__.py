@@ -1,7 +1,8 @@
 """The little state that replicas behind one address must share, in-process by default, in Redis when configured.
 
-    what                              in-process (default)            with DESKTOP_FLOWS_REDIS_URL
-    idempotency keys (24 h)           idempotency.IdempotencyStore    redis_keys.RedisIdempotencyKeys
+    what                              default (one machine)           with DESKTOP_FLOWS_REDIS_URL
+    idempotency keys (24 h)           file_keys.FileIdempotencyKeys   redis_keys.RedisIdempotencyKeys
+                                      (SQLite in DESKTOP_FLOWS_STATE_DIR; in memory when there is no home)
     70 run starts/min per connection  resilience.RunRateLimiter       redis_limits.RedisRunWindow
     pause after a Dataverse 429       ThrottleGate's own table        + redis_limits.RedisPauseBoard
     cursor signing key                random per process              shared key in Redis
@@ -65,6 +66,12 @@ class SharedState:
     probe: Callable[[], Awaitable[str | None]] | None = None  # readiness: None when the store answers, else why not
 
 
+def identity_of(settings: Settings) -> tuple[str | None, ...]:
+    """Who signs in, as far as the settings say: a machine's key file keeps each sign-in's keys apart."""
+    sign_in = settings.sign_in
+    return (sign_in.mode, sign_in.tenant_id, sign_in.client_id, sign_in.managed_identity_client_id, sign_in.username)
+
+
 @asynccontextmanager
 async def open_shared_state(
     settings: Settings,
@@ -77,7 +84,18 @@ async def open_shared_state(
     secret = settings.shared.cursor_secret
     cursor_key = derive_cursor_key(secret.reveal()) if secret is not None else None
     if settings.shared.redis_url is None:
-        yield SharedState(IdempotencyStore(clock), RunRateLimiter(clock=clock, sleep=sleep), cursor_key=cursor_key)
+        run_window = RunRateLimiter(clock=clock, sleep=sleep)
+        if settings.shared.state_dir is None:
+            yield SharedState(IdempotencyStore(clock), run_window, cursor_key=cursor_key)
+            return
+        from .file_keys import FileIdempotencyKeys, key_scope
+
+        scope = key_scope(settings.dataverse_url, identity_of(settings))
+        keys = FileIdempotencyKeys(settings.shared.state_dir, scope, clock=clock, now=now)
+        async with anyio.create_task_group() as background:
+            background.start_soon(keys.renew_leases)
+            yield SharedState(keys, run_window, cursor_key=cursor_key)
+            background.cancel_scope.cancel()
         return
     from .redis_state import open_redis_state
 

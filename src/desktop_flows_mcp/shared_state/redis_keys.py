@@ -6,11 +6,11 @@ then read the record the holder left, so concurrent duplicates return the first 
 mid-start leaves an in-flight record and a lease that runs out: the next holder adopts or starts once.
 
 Records keep wall-clock times; the monotonic ``ended_at`` an ``Attempt`` needs is rebuilt on this replica's clock.
+Nothing sensitive is stored: names carry a SHA-256 of the key, and an attempt only digests of its inputs and marker.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import secrets
@@ -23,7 +23,7 @@ import anyio
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ..idempotency import TTL_SECONDS, Attempt, KeyRecord
+from ..idempotency import TTL_SECONDS, KeyRecord, decode_record, digest, encode_record, leased
 from .redis_state import describe, fail_closed
 
 log = logging.getLogger("desktop_flows_mcp")
@@ -44,26 +44,24 @@ class RedisIdempotencyKeys:
         self._held: dict[str, str] = {}  # this replica's holders: token → lock name
 
     def _name(self, kind: str, key: str) -> str:
-        return f"{self._prefix}{kind}:{hashlib.sha256(key.encode()).hexdigest()}"
+        return f"{self._prefix}{kind}:{digest(key)}"
 
     @asynccontextmanager
     async def lock(self, key: str) -> AsyncGenerator[None, None]:
         name, token = self._name("idem-lock", key), secrets.token_hex(16)
-        delay = 0.01
-        with fail_closed():
-            while not await self._redis.set(name, token, nx=True, px=int(LEASE_SECONDS * 1000)):
-                await anyio.sleep(delay)  # real time: the lease and the other holder are real
-                delay = min(delay * 2, 0.2)
-        self._held[token] = name
-        try:
+
+        async def take() -> bool:
+            with fail_closed():
+                return bool(await self._redis.set(name, token, nx=True, px=int(LEASE_SECONDS * 1000)))
+
+        async def release() -> None:
+            try:
+                await self._release(keys=[name], args=[token])
+            except RedisError as error:  # the lease runs out by itself
+                log.warning("could not release an idempotency key lock: %s", describe(error))
+
+        async with leased(take, release, self._held, token, name):
             yield
-        finally:
-            del self._held[token]
-            with anyio.CancelScope(shield=True):
-                try:
-                    await self._release(keys=[name], args=[token])
-                except RedisError as error:  # the lease runs out by itself
-                    log.warning("could not release an idempotency key lock: %s", describe(error))
 
     async def renew_leases(self) -> None:
         """Runs for the life of the server: a holder keeps its key however long its start takes."""
@@ -79,13 +77,13 @@ class RedisIdempotencyKeys:
     async def get(self, key: str) -> KeyRecord | None:
         with fail_closed():
             raw: Any = await self._redis.get(self._name("idem", key))
-        return None if raw is None else self._decode(json.loads(raw))
+        return None if raw is None else decode_record(json.loads(raw), clock=self._clock, now=self._now)
 
     async def remember(self, key: str, record: KeyRecord) -> None:
         ttl = int(TTL_SECONDS * 1000)
         with fail_closed():
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(self._name("idem", key), json.dumps(self._encode(record)), px=ttl)
+                pipe.set(self._name("idem", key), json.dumps(encode_record(record)), px=ttl)
                 if record.run_id is not None:
                     pipe.set(f"{self._prefix}idem-run:{record.run_id}", self._name("idem", key), px=ttl)
                 await pipe.execute()
@@ -100,37 +98,3 @@ class RedisIdempotencyKeys:
             owners: list[Any] = await self._redis.mget([f"{self._prefix}idem-run:{run_id}" for run_id in ids])
         mine = self._name("idem", except_key).encode()
         return {run_id for run_id, owner in zip(ids, owners, strict=True) if owner is not None and owner != mine}
-
-    def _encode(self, record: KeyRecord) -> dict[str, Any]:
-        attempt = record.attempt
-        return {
-            "fingerprint": record.fingerprint,
-            "run_id": record.run_id,
-            "in_flight": record.in_flight,
-            "attempt": None
-            if attempt is None
-            else {
-                "flow_id": attempt.flow_id,
-                "connection_name": attempt.connection_name,
-                "connection_type": attempt.connection_type,
-                "inputs": dict(attempt.inputs),
-                "began": attempt.began.isoformat(),
-                "ended": attempt.ended.isoformat(),
-            },
-        }
-
-    def _decode(self, data: dict[str, Any]) -> KeyRecord:
-        attempt: Attempt | None = None
-        if (raw := data.get("attempt")) is not None:
-            ended = datetime.fromisoformat(raw["ended"])
-            ago = max(0.0, (self._now() - ended).total_seconds())
-            attempt = Attempt(
-                raw["flow_id"],
-                raw["connection_name"],
-                raw["connection_type"],
-                raw["inputs"],
-                datetime.fromisoformat(raw["began"]),
-                ended,
-                self._clock() - ago,
-            )
-        return KeyRecord(data["fingerprint"], self._clock(), data.get("run_id"), attempt, bool(data.get("in_flight")))
