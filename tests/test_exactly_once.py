@@ -72,7 +72,10 @@ async def test_a_run_created_late_after_an_uncertain_start_is_adopted_and_never_
         first = error_of(await stack.call("run_desktop_flow", args("late")))
         answer, waits = await retry_until_answered(stack, "late")
         made = await runs_in_the_end(stack, before)
-    assert first["code"] == "dataverse_unavailable" and first["retryable"] is False  # 504: it may have started
+    # 504: it may have started; the key makes calling again safe, and the agent is told to use it, not a new one
+    assert first["code"] == "dataverse_unavailable" and first["retryable"] is True
+    assert first["retry_after_seconds"] == 30 and "same idempotency_key" in first["hint"]
+    assert "run_id" not in first
     assert len(made) == 1 and answer["run_id"] == made[0] and answer["reused"] is True
     assert sum(waits) >= late and len(waits) == -(-late // 30)  # asked to come back every 30 s until it shows
     assert stack.wire.paths().count(f"POST {RUN}") == 1

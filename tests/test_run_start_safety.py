@@ -64,7 +64,8 @@ async def test_a_retry_adopts_the_run_an_uncertain_start_made_and_sends_no_secon
         first = error_of(await stack.call("run_desktop_flow", run_args("k1")))
         second = ok(await stack.call("run_desktop_flow", run_args("k1")))
         after = await runs_in_emulator(stack)
-    assert first["code"] == "dataverse_unavailable" and not first["retryable"]
+    assert first["code"] == "dataverse_unavailable" and first["retryable"] is True  # the key makes a retry safe
+    assert "same idempotency_key" in first["hint"] and "run_id" not in first
     assert second["reused"] is True and second["run_id"]
     assert after == before + 1
     assert stack.wire.paths().count(f"POST {RUN}") == 1

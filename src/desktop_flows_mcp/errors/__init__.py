@@ -20,7 +20,7 @@ from .dataverse import (
     unexpected_answer,
 )
 from .flows import flow_id_not_found, flow_name_not_found, flow_tool_gone, not_a_desktop_flow, not_allowed
-from .idempotency import key_store_unavailable, run_status_unknown, unproven_runs
+from .idempotency import key_store_unavailable, run_status_unknown, uncertain_keyed_start, unproven_runs
 from .server import internal_crash, invalid_argument, shared_state_unavailable
 from .status_table import (
     LOGS_PRIVILEGE,
@@ -60,6 +60,7 @@ __all__ = [
     "shared_state_unavailable",
     "throttled",
     "transport_error",
+    "uncertain_keyed_start",
     "unexpected_answer",
     "unproven_runs",
 ]

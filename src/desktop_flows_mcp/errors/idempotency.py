@@ -24,6 +24,24 @@ def run_status_unknown(retry_after: float, horizon_in: float, look_alikes: list[
     )
 
 
+def uncertain_keyed_start(error: DesktopFlowsError, retry_after: float) -> DesktopFlowsError:
+    """A start with an idempotency_key whose outcome is unknown (5xx, timeout, dropped connection): the key makes
+    calling again safe, so the agent is told to do exactly that, not to look for the run itself (a late run
+    would not show yet)."""
+    return DesktopFlowsError(
+        error.code,
+        error.message,
+        hint="The run may or may not have started. Do not start it without this key, and do not use a new key "
+        f"for it: call again with the same idempotency_key after {retry_after:.0f} s. You get the run once "
+        "Dataverse shows it, run_status_unknown while it may still appear, or one fresh start once it no longer can.",
+        retryable=True,
+        http_status=error.http_status,
+        dataverse_code=error.dataverse_code,
+        retry_after_seconds=retry_after,
+        outcome_unknown=True,
+    )
+
+
 def unproven_runs(look_alikes: list[str]) -> DesktopFlowsError:
     """After the horizon: runs that look like the attempt's exist, but none carries its marker."""
     return DesktopFlowsError(

@@ -24,7 +24,14 @@ from ..config.callback_urls import check_callback_url
 from ..dataverse.client import RunDesktopFlowRequest
 from ..dataverse.flow_operations import MARKER_BYTES, MARKER_CHARS
 from ..dataverse.odata import is_guid, parse_guid
-from ..errors import DesktopFlowsError, ErrorCode, invalid_argument, run_status_unknown, unproven_runs
+from ..errors import (
+    DesktopFlowsError,
+    ErrorCode,
+    invalid_argument,
+    run_status_unknown,
+    uncertain_keyed_start,
+    unproven_runs,
+)
 from ..flows import gather
 from ..idempotency import Attempt, IdempotencyKeys, KeyRecord, digest, inputs_digest
 from ..models import ConnectionType, FlowRef, FlowRun, RunMode, RunStatus, StartedRun
@@ -215,6 +222,8 @@ class RunStarter:
                 result = await self._start(ref, replace(wire, marker=marker), started)
             except DesktopFlowsError as error:
                 await self._after_failed_start(key, fingerprint, attempt, error)
+                if error.outcome_unknown:
+                    raise uncertain_keyed_start(error, RECHECK_SECONDS) from error
                 raise
             except BaseException:  # cancelled mid-start (or a bug): the outcome is unknown, never forgotten
                 with anyio.CancelScope(shield=True):

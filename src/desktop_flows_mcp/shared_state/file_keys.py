@@ -100,10 +100,25 @@ class FileIdempotencyKeys:
             self.path.touch(mode=0o600, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
         if not self._ready:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+            self._set_up(db)
             self._ready = True
         return db
+
+    @staticmethod
+    def _set_up(db: sqlite3.Connection) -> None:
+        """WAL and the tables, once per process. Switching to WAL can answer "database is locked" at once, without
+        waiting out the busy timeout, while another process opens the same new file: try again for up to 2 s."""
+        import sqlite3
+
+        for attempt in range(40):
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or attempt == 39:
+                    raise
+                time.sleep(0.05)  # in the store's worker thread, never on the event loop
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         def in_thread() -> T | _Failed:
