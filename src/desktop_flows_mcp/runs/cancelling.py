@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..dataverse.odata import parse_guid
-from ..errors import DesktopFlowsError, ErrorCode, not_allowed
+from ..errors import not_allowed, run_already_finished
 from ..models import CancelledRun, FlowRun
 from .context import RunContext
 from .reading import RunReader
@@ -23,11 +23,7 @@ async def cancel_run(context: RunContext, reader: RunReader, run_id: str) -> Can
             raise not_allowed(f"the flow of run {run_id}")
         await catalogue.resolve_allowed(before.flow_id)
     if before.is_terminal:
-        raise DesktopFlowsError(
-            ErrorCode.CONFLICT,
-            f"Run {run_id} already finished with status {before.status}; there is nothing to cancel.",
-            hint="Call get_desktop_flow_run to read its result.",
-        )
+        raise run_already_finished(run_id, before.status)
     await context.client.cancel_flow_session(run_id)
     context.cancelled_here.put(run_id, True)
     audit.info(
