@@ -25,6 +25,7 @@ from .dataverse.client import DataverseClient
 from .dataverse.flow_operations import read_marker
 from .errors import too_many_candidates
 from .idempotency import Attempt, digest, inputs_digest
+from .models import RunOwnership
 
 SKEW = timedelta(seconds=60)
 # Dataverse ends a request it is still processing within 2 minutes; a request that waited in front of it, or a
@@ -60,9 +61,9 @@ class RunAdopter:
             raise too_many_candidates(MOST_CANDIDATES)
         connection = await self._connection_id(attempt)
         candidates = [
-            str(row["flowsessionid"])
-            for row in rows
-            if row.get("_ownerid_value") == me and str(row.get("connectionid") or "").lower() == connection
+            run.run_id
+            for run in map(RunOwnership.from_row, rows)
+            if run.owner_id == me and (run.connection_id or "").lower() == connection
         ]
         claimed = await claimed_among(candidates) if candidates else set[str]()
         unproven: list[str] = []

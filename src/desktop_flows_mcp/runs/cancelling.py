@@ -6,7 +6,7 @@ import logging
 
 from ..dataverse.odata import parse_guid
 from ..errors import not_allowed, run_already_finished
-from ..models import CancelledRun, FlowRun
+from ..models import CancelledRun, FlowRun, RunOwnership
 from .context import RunContext
 from .reading import RunReader
 
@@ -30,7 +30,7 @@ async def cancel_run(context: RunContext, reader: RunReader, run_id: str) -> Can
         "run cancelled flow_id=%s run_id=%s connection=%r run_mode=%s previous_status=%s",
         before.flow_id,
         run_id,
-        row.get("connectionid"),
+        RunOwnership.from_row(row).connection_id,
         before.run_mode,
         before.status,
     )
