@@ -29,6 +29,8 @@ import anyio.abc
 from . import __version__
 from .config import Settings
 from .errors import no_access_token
+from .readiness import Readiness
+from .telemetry import NO_TELEMETRY, Telemetry
 
 if TYPE_CHECKING:
     import httpx
@@ -76,6 +78,8 @@ class Services:
     shared: SharedState  # what the replicas share (in-process without Redis)
     callbacks: CallbackReceiver | None  # POST /callbacks/<token>: only when DESKTOP_FLOWS_PUBLIC_URL is set
     offer_sign_in_prompts: bool  # a local stdio server for one person: show sign-in URLs via the client
+    telemetry: Telemetry  # traces and metrics (telemetry/): a no-op unless OpenTelemetry is on
+    readiness: Readiness  # /health/ready and the graceful drain
 
 
 def token_provider_for(settings: Settings) -> TokenProvider:
@@ -106,7 +110,8 @@ def with_emulator_defaults(settings: Settings) -> Settings:
 
 class App:
     """One server's services and background tasks, from ``settings`` and ``clock``. ``dataverse_transport``
-    replaces the network (the emulator, tests); ``token_provider`` one built ahead (the CLI's start-up check)."""
+    replaces the network (the emulator, tests); ``token_provider`` one built ahead (the CLI's start-up check);
+    ``telemetry`` receives traces and metrics (``telemetry/``; a no-op by default)."""
 
     def __init__(
         self,
@@ -116,8 +121,10 @@ class App:
         dataverse_transport: httpx.AsyncBaseTransport | None = None,
         token_provider: TokenProvider | None = None,
         offer_sign_in_prompts: bool = False,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self.settings = settings
+        self.telemetry = telemetry
         self.clock = clock
         self.offer_sign_in_prompts = offer_sign_in_prompts
         self._dataverse_transport = dataverse_transport
@@ -134,6 +141,11 @@ class App:
     def callback_receiver(self) -> CallbackReceiver | None:
         """The endpoint for Dataverse's run callbacks: only while the app runs, and only with a public URL."""
         return self._services.callbacks if self._services is not None else None
+
+    @property
+    def readiness(self) -> Readiness | None:
+        """What ``/health/ready`` checks: only while the app runs."""
+        return self._services.readiness if self._services is not None else None
 
     async def wait_for_change(self, run_id: str, seconds: float) -> None:
         """Task pacing: ``seconds``, cut short by a verified Dataverse callback for the run."""
@@ -152,22 +164,25 @@ class App:
         from .diagnosis.service import DiagnosisService
         from .estate.service import EstateService
         from .flows import AllowList, FlowCatalogue
+        from .readiness import SignInWatch
         from .runs import RunService
         from .shared_state import open_shared_state
 
         settings, clock = with_emulator_defaults(self.settings), self.clock
         monotonic, sleep, now = clock.monotonic, clock.sleep, clock.now
         provider = self._token_provider or token_provider_for(settings)
+        telemetry = self.telemetry
+        sign_in = SignInWatch(provider, telemetry)
         transport = self._dataverse_transport
         async with (
             anyio.create_task_group() as background,
-            open_shared_state(settings, clock=monotonic, sleep=sleep, now=now) as shared,
+            open_shared_state(settings, clock=monotonic, sleep=sleep, now=now, telemetry=telemetry) as shared,
         ):
             if settings.uses_emulator and transport is None:
                 transport = self._embedded_emulator(background, settings.public_url)
             async with httpx.AsyncClient(
                 transport=transport,
-                auth=BearerAuth(provider),
+                auth=BearerAuth(sign_in),
                 timeout=default_timeout(),
                 limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
                 headers={"User-Agent": f"desktop-flows-mcp/{__version__}"},
@@ -180,6 +195,7 @@ class App:
                     sleep=sleep,
                     run_limiter=shared.run_window,
                     pauses=shared.pauses,
+                    telemetry=telemetry,
                 )
                 cursors = CursorCodec(shared.cursor_key)
                 catalogue = FlowCatalogue(
@@ -228,6 +244,8 @@ class App:
                     shared=shared,
                     callbacks=receiver,
                     offer_sign_in_prompts=self.offer_sign_in_prompts,
+                    telemetry=telemetry,
+                    readiness=Readiness(sign_in, shared.probe, client.starts),
                 )
                 try:
                     yield self._services

@@ -8,5 +8,31 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import cast
 
 answer_at_once: ContextVar[bool] = ContextVar("answer_at_once", default=False)
+
+
+# Who made the call in progress, for audit lines. The HTTP auth writes ``CALLER_KEY`` into the request's ASGI scope
+# (a static token: ``token:<fingerprint>``; a per-user sign-in: the user); without HTTP the caller is ``local``,
+# the person who started the process.
+CALLER_KEY = "desktop_flows_mcp.caller"
+
+
+@dataclass(frozen=True)
+class CallAudit:
+    caller: str
+    tool: str
+
+
+call_audit: ContextVar[CallAudit | None] = ContextVar("call_audit", default=None)
+
+
+def caller_of(request: object) -> str:
+    """The caller an HTTP request's auth named; ``anonymous`` over HTTP without auth, ``local`` without HTTP."""
+    scope: object = getattr(request, "scope", None)
+    if not isinstance(scope, dict):
+        return "local"
+    caller = cast(dict[str, object], scope).get(CALLER_KEY)
+    return caller if isinstance(caller, str) else "anonymous"

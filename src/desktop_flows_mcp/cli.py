@@ -20,6 +20,7 @@ from .logs import configure_logging
 
 if TYPE_CHECKING:
     from .auth import TokenProvider
+    from .telemetry import Telemetry
 
 # flag → the environment variable it sets. A flag wins over its variable, and both are read by the one reader in
 # config (config.values.EnvReader), so a flag takes exactly what its variable takes.
@@ -57,6 +58,7 @@ _HTTP_FLAGS: dict[str, str] = {
     "port": "DESKTOP_FLOWS_PORT",
     "http_token": "DESKTOP_FLOWS_HTTP_TOKEN",
     "http_max_sessions": "DESKTOP_FLOWS_HTTP_MAX_SESSIONS",
+    "drain_seconds": "DESKTOP_FLOWS_DRAIN_SECONDS",
 }
 _HELP = "desktop-flows-mcp --help lists every flag"
 
@@ -180,6 +182,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--http-max-sessions", help="streamable-http: most sessions open at once; more get 503 (default 100)"
     )
+    parser.add_argument(
+        "--drain-seconds",
+        help="streamable-http: after SIGTERM, how long calls in flight get to finish (default 20)",
+    )
+    parser.add_argument(
+        "--otel",
+        action="store_true",
+        help="export OpenTelemetry traces and metrics (also on when OTEL_EXPORTER_OTLP_ENDPOINT or another "
+        "standard OTEL_* variable asks; needs the [otel] extra)",
+    )
     parser.add_argument("--log-level", default="WARNING", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
     sub = parser.add_subparsers(dest="command")
@@ -264,10 +276,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     if settings.shared.redis_url is not None:
         _check_redis(settings)
+    telemetry = _start_telemetry(args.otel, "pipe" if http is None else "tcp")
     from .app import App
     from .server import build_server
 
-    app = App(settings, token_provider=token_provider, offer_sign_in_prompts=http is None)
+    app = App(
+        settings,
+        token_provider=token_provider,
+        offer_sign_in_prompts=http is None,
+        telemetry=telemetry,
+    )
     # A person's sign-in is not started before their client asks for something; the others check at once.
     server = build_server(app, check_allow_list_at_start=settings.sign_in.mode not in ("device_code", "interactive"))
     import anyio
@@ -332,6 +350,36 @@ def _check_redis(settings: Settings) -> None:
     print(
         f"desktop-flows-mcp: replicas share idempotency keys and run limits through Redis at {where}", file=sys.stderr
     )
+
+
+def _start_telemetry(flag: bool, transport: str) -> Telemetry:
+    """OpenTelemetry when ``--otel`` or the standard variables ask for it; otherwise nothing of it is imported."""
+    from .telemetry import NO_TELEMETRY, otel_wanted
+
+    if not otel_wanted(os.environ, flag):
+        return NO_TELEMETRY
+    try:
+        from .telemetry.otel import start_telemetry
+    except ImportError:
+        print(
+            "desktop-flows-mcp: OpenTelemetry is asked for (--otel or OTEL_* variables), but it is not installed: "
+            "pip install 'desktop-flows-mcp[otel]'",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
+    try:
+        telemetry = start_telemetry(os.environ, transport=transport)
+    except ConfigError as error:
+        print(f"desktop-flows-mcp: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(
+        "desktop-flows-mcp: OpenTelemetry on: traces "
+        + (os.environ.get("OTEL_TRACES_EXPORTER") or "otlp")
+        + ", metrics "
+        + (os.environ.get("OTEL_METRICS_EXPORTER") or "otlp"),
+        file=sys.stderr,
+    )
+    return telemetry
 
 
 def _start_up_token_provider(settings: Settings) -> TokenProvider | None:

@@ -101,6 +101,7 @@ def build_server(
     register_machine_tools(mcp)
     register_access_tools(mcp)
     surface = ToolSurface(mcp)
+    mcp.middleware[:0] = app.telemetry.server_middleware()  # outermost: times the whole call
     mcp.middleware.append(surface)
     if flow_tools:
         from .tools.flow_tools import install_flow_tools

@@ -1,4 +1,9 @@
-"""Streamable HTTP: the MCP endpoint at ``/mcp``, ``/health``, a bearer token and DNS-rebinding protection.
+"""Streamable HTTP: the MCP endpoint at ``/mcp``, health probes, a bearer token and DNS-rebinding protection.
+
+``/health``, ``/health/live`` (the process answers) and ``/health/ready`` (503 while Redis, when configured, does
+not answer, the last sign-in failed, or the replica drains) need no token: probes cannot sign in, and they say
+nothing secret. ``/metrics`` (Prometheus text, when ``OTEL_METRICS_EXPORTER`` names prometheus) needs the token.
+SIGTERM drains (``draining``): not ready at once, calls in flight finish, callbacks are still answered.
 
 Sessions (the 2025 protocol era's ``Mcp-Session-Id``) are capped at ``DESKTOP_FLOWS_HTTP_MAX_SESSIONS``: beyond it a
 request that would open one gets 503 until a session ends or idles out (30 minutes); open sessions are unaffected.
@@ -12,10 +17,15 @@ Only imported when ``--transport streamable-http`` is chosen, so stdio start-up 
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import hmac
 import json
+import logging
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
@@ -24,14 +34,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
 from .bounds import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, json_too_deep, leading_id
+from .call_scope import CALLER_KEY
 from .config import HttpSettings, Secret
 from .config.urls import is_loopback_host
+from .draining import MCP_PATH, Drain, signals
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from .app import App
 
-MCP_PATH = "/mcp"
-OPEN_PATHS = frozenset({"/health"})
+log = logging.getLogger("desktop_flows_mcp")
+
+OPEN_PATHS = frozenset({"/health", "/health/live", "/health/ready"})
 CALLBACKS_PREFIX = "/callbacks/"  # Dataverse sends no bearer token; the path's own token is checked instead
 
 
@@ -55,11 +70,14 @@ _UNAUTHORIZED = {
 
 
 class BearerTokenMiddleware:
-    """Every request but /health needs ``Authorization: Bearer <DESKTOP_FLOWS_HTTP_TOKEN>``."""
+    """Every request but the health probes needs ``Authorization: Bearer <DESKTOP_FLOWS_HTTP_TOKEN>``. The caller
+    it lets in is named on audit lines as ``token:<first 8 hex digits of the token's SHA-256>``: which token, never
+    the token."""
 
     def __init__(self, app: ASGIApp, token: Secret) -> None:
         self._app = app
         self._expected = f"Bearer {token.reveal()}".encode()
+        self._caller = "token:" + hashlib.sha256(token.reveal().encode()).hexdigest()[:8]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
@@ -72,6 +90,7 @@ class BearerTokenMiddleware:
                 )
                 await response(scope, receive, send)
                 return
+            scope[CALLER_KEY] = self._caller
         await self._app(scope, receive, send)
 
 
@@ -113,19 +132,50 @@ class BoundedBodyMiddleware:
         await self._app(scope, replay, send)
 
 
-def build_http_app(mcp: MCPServer[Any], app: App, http: HttpSettings) -> ASGIApp:
-    """``mcp`` at ``/mcp``, and the routes outside MCP: ``/health``, and ``app``'s callback endpoint."""
+def build_http_app(mcp: MCPServer[Any], app: App, http: HttpSettings, drain: Drain | None = None) -> ASGIApp:
+    """``mcp`` at ``/mcp``, and the routes outside MCP: the health probes, ``/metrics``, and ``app``'s callback
+    endpoint; ``drain`` gates ``/mcp`` while the server shuts down."""
+    drain = drain or Drain(http.drain_seconds)
 
     @mcp.custom_route("/health", methods=["GET"])
     async def health(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
         return JSONResponse({"status": "ok", "name": "desktop-flows-mcp", "version": __version__})
+
+    @mcp.custom_route("/health/live", methods=["GET"])
+    async def live(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
+        return JSONResponse({"status": "live"})
+
+    @mcp.custom_route("/health/ready", methods=["GET"])
+    async def ready(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
+        readiness = app.readiness
+        problems = {"server": "starting"} if readiness is None else {}
+        if drain.draining:
+            problems["draining"] = "shutting down: finishing the calls in flight"
+        elif readiness is not None:
+            problems.update(await readiness.problems())
+        if problems:
+            return JSONResponse({"status": "not_ready", "checks": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @mcp.custom_route("/metrics", methods=["GET"])
+    async def metrics(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
+        registry: Any = getattr(app.telemetry, "prometheus", None)
+        if registry is None:
+            return JSONResponse(
+                {"error": "not_found", "message": "Set OTEL_METRICS_EXPORTER=prometheus (with [otel])."}, 404
+            )
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @mcp.custom_route(CALLBACKS_PREFIX + "{token}", methods=["POST"])
     async def callback(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
         receiver = app.callback_receiver
         if receiver is None:
             return JSONResponse({"status": "unknown"}, status_code=404)
-        return await receiver.handle(request)
+        response = await receiver.handle(request)
+        app.telemetry.callback_received(response.status_code)
+        return response
 
     asgi: ASGIApp = mcp.streamable_http_app(
         streamable_http_path=MCP_PATH,
@@ -135,13 +185,60 @@ def build_http_app(mcp: MCPServer[Any], app: App, http: HttpSettings) -> ASGIApp
         max_request_body_size=MAX_MESSAGE_BYTES,
     )
     asgi = BoundedBodyMiddleware(asgi)
+    asgi = drain.gate(asgi)  # outside the body check: a draining server refuses before reading the body
     if http.token is not None:
         asgi = BearerTokenMiddleware(asgi, http.token)
     return asgi
 
 
-async def serve_http(mcp: MCPServer[Any], app: App, http: HttpSettings) -> None:
+async def serve_http(
+    mcp: MCPServer[Any],
+    app: App,
+    http: HttpSettings,
+    *,
+    drain: Drain | None = None,
+    signal_source: Callable[[], AsyncIterator[int]] = signals,
+) -> None:
+    """Serve until a signal: the first drains (``draining``), a second stops at once."""
     import uvicorn
 
-    config = uvicorn.Config(build_http_app(mcp, app, http), host=http.host, port=http.port, log_level="warning")
-    await uvicorn.Server(config).serve()
+    drain = drain or Drain(http.drain_seconds)
+    config = uvicorn.Config(
+        build_http_app(mcp, app, http, drain),
+        host=http.host,
+        port=http.port,
+        log_level="warning",
+        timeout_graceful_shutdown=2,  # the drain has already waited for the calls that matter
+    )
+    server = _server_without_signal_handlers(config)
+
+    async def on_signals() -> None:
+        async for _ in signal_source():
+            if drain.draining:
+                log.warning("second signal: stopping now")
+                server.force_exit = server.should_exit = True
+                return
+            drain.begin()
+
+    async def drain_then_stop() -> None:
+        await drain.begun()
+        await drain.finish(lambda: app.readiness.starts if app.readiness is not None else None)
+        server.should_exit = True
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(on_signals)
+        group.start_soon(drain_then_stop)
+        await server.serve()
+        group.cancel_scope.cancel()
+
+
+def _server_without_signal_handlers(config: uvicorn.Config) -> uvicorn.Server:
+    """uvicorn's server, minus its own signal handlers: SIGTERM drains here instead of closing the listener."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            yield
+
+    return Server(config)

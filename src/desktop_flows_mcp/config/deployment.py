@@ -15,6 +15,8 @@ from .values import ConfigError, EnvReader, Secret, user_folder
 _REDIS_EXAMPLE = "rediss://:password@redis.internal:6380/0"
 _RANDOM_SECRET_EXAMPLE = "$(openssl rand -hex 32)"
 DEFAULT_MAX_SESSIONS = 100
+# Kubernetes gives 30 s between SIGTERM and SIGKILL by default: 20 for calls in flight leaves time to stop.
+DEFAULT_DRAIN_SECONDS = 20.0
 
 
 def read_public_url(values: EnvReader) -> str | None:
@@ -115,6 +117,7 @@ class HttpSettings:
     token: Secret | None = None
     allowed_hosts: tuple[str, ...] = ()
     max_sessions: int = DEFAULT_MAX_SESSIONS
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS  # after SIGTERM: how long calls in flight get to finish
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], overrides: Mapping[str, str | bool | None] | None = None) -> HttpSettings:
@@ -124,6 +127,7 @@ class HttpSettings:
         max_sessions = values.number("DESKTOP_FLOWS_HTTP_MAX_SESSIONS", DEFAULT_MAX_SESSIONS, low=1, high=100_000)
         if max_sessions != int(max_sessions):
             raise ConfigError("DESKTOP_FLOWS_HTTP_MAX_SESSIONS", "must be a whole number.", str(DEFAULT_MAX_SESSIONS))
+        drain_seconds = values.number("DESKTOP_FLOWS_DRAIN_SECONDS", DEFAULT_DRAIN_SECONDS, low=0, high=3600)
         token = values.get("DESKTOP_FLOWS_HTTP_TOKEN")
         if token is not None and len(token) < 16:
             raise ConfigError("DESKTOP_FLOWS_HTTP_TOKEN", "must be at least 16 characters.", _RANDOM_SECRET_EXAMPLE)
@@ -140,4 +144,5 @@ class HttpSettings:
             token=Secret(token) if token else None,
             allowed_hosts=values.csv("DESKTOP_FLOWS_HTTP_ALLOWED_HOSTS"),
             max_sessions=int(max_sessions),
+            drain_seconds=drain_seconds,
         )

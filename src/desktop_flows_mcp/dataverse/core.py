@@ -19,6 +19,8 @@ import httpx
 from ..config.urls import is_loopback_host
 from ..errors import DesktopFlowsError, ErrorCode, Operation, invalid_argument, unexpected_answer
 from ..models import Row
+from ..readiness import StartsInFlight
+from ..telemetry import NO_TELEMETRY, Telemetry
 from .answers import error_from, json_object, rows_of, transport_failure
 from .resilience import (
     IDENTITY,
@@ -80,8 +82,11 @@ class DataverseCore:
         run_limiter: RunWindow | None = None,
         pauses: PauseBoard | None = None,
         rng: Callable[[], float] = random.random,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self._http = http
+        self._telemetry = telemetry
+        self.starts = StartsInFlight()  # run starts sent and not yet answered: a graceful drain waits for them
         self.api_root = environment_url.rstrip("/") + API_PATH
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -161,39 +166,44 @@ class DataverseCore:
         if json is not None:
             send_headers.update({**ODATA_HEADERS, "Content-Type": "application/json; charset=utf-8"})
         scopes = (IDENTITY, connection_scope(connection)) if connection else (IDENTITY,)
-        policy = self._retry
-        attempt = 0
-        while True:
-            attempt += 1
-            await self._gate.wait(policy.max_retry_after, scopes)
-            try:
-                response = await self._http.request(method, url, params=params, headers=send_headers, json=json)
-            except httpx.TransportError as exc:
-                failure = Failure.NOT_SENT if isinstance(exc, _NOT_SENT) else Failure.LOST
+        with self._telemetry.dataverse_request(method, path) as trace:
+            policy = self._retry
+            attempt = 0
+            while True:
+                attempt += 1
+                if attempt > 1:
+                    trace.retried()
+                await self._gate.wait(policy.max_retry_after, scopes)
+                try:
+                    response = await self._http.request(method, url, params=params, headers=send_headers, json=json)
+                except httpx.TransportError as exc:
+                    failure = Failure.NOT_SENT if isinstance(exc, _NOT_SENT) else Failure.LOST
+                    delay = policy.delay(kind, failure, attempt, rng=self._rng)
+                    if delay is None:
+                        raise transport_failure(exc, operation, sent=failure is Failure.LOST) from exc
+                    await self._sleep(delay)
+                    continue
+                status = response.status_code
+                trace.answered(status)
+                if status < 400:
+                    return response
+                if status == 429:
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    error = await error_from(response, operation, retry_after)
+                    scope = IDENTITY
+                    if connection and (error.dataverse_code or "").lower() not in SERVICE_PROTECTION_CODES:
+                        scope = connection_scope(connection)
+                    trace.paused(retry_after)
+                    await self._gate.close_for(retry_after, scope)
+                    if policy.delay(kind, Failure.THROTTLED, attempt, retry_after=retry_after) is None:
+                        raise error
+                    continue  # the gate waits before the next attempt
+                error = await error_from(response, operation)
+                failure = Failure.SERVER if status >= 500 or status == 408 else Failure.REFUSED
                 delay = policy.delay(kind, failure, attempt, rng=self._rng)
                 if delay is None:
-                    raise transport_failure(exc, operation, sent=failure is Failure.LOST) from exc
-                await self._sleep(delay)
-                continue
-            status = response.status_code
-            if status < 400:
-                return response
-            if status == 429:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                error = await error_from(response, operation, retry_after)
-                scope = IDENTITY
-                if connection and (error.dataverse_code or "").lower() not in SERVICE_PROTECTION_CODES:
-                    scope = connection_scope(connection)
-                await self._gate.close_for(retry_after, scope)
-                if policy.delay(kind, Failure.THROTTLED, attempt, retry_after=retry_after) is None:
                     raise error
-                continue  # the gate waits before the next attempt
-            error = await error_from(response, operation)
-            failure = Failure.SERVER if status >= 500 or status == 408 else Failure.REFUSED
-            delay = policy.delay(kind, failure, attempt, rng=self._rng)
-            if delay is None:
-                raise error
-            await self._sleep(delay)
+                await self._sleep(delay)
 
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)

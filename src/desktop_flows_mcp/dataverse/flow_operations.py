@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from ..errors import run_accepted_without_id
+from ..errors import DesktopFlowsError, run_accepted_without_id
 from ..models import ConnectionType, Row, RunMode
 from .answers import as_object, json_object
 from .core import INCLUDE_DRAFTS, RAW_HEADERS, DataverseCore, Page, max_page_size
@@ -150,15 +150,20 @@ class FlowOperations(DataverseCore):
 
     async def run_desktop_flow(self, flow_id: str, request: RunDesktopFlowRequest) -> RunDesktopFlowResponse:
         """POST RunDesktopFlow. Sent again only when Dataverse certainly did not start a run."""
-        await self._run_limiter.acquire(request.connection_name)
-        response = await self._send(
-            "POST",
-            f"workflows({flow_id})/Microsoft.Dynamics.CRM.RunDesktopFlow",
-            json=request.body(),
-            operation="run_flow",
-            kind="not_if_sent",
-            connection=request.connection_name,
-        )
+        try:
+            await self._run_limiter.acquire(request.connection_name)
+        except DesktopFlowsError:
+            self._telemetry.run_limit_refused()
+            raise
+        with self.starts:
+            response = await self._send(
+                "POST",
+                f"workflows({flow_id})/Microsoft.Dynamics.CRM.RunDesktopFlow",
+                json=request.body(),
+                operation="run_flow",
+                kind="not_if_sent",
+                connection=request.connection_name,
+            )
         body = json_object(response, "run_flow")
         run_id = body.get("flowsessionId")
         if not isinstance(run_id, str) or not run_id:

@@ -4,7 +4,7 @@
     status_table.py  from_status: the one table from an HTTP status and a Dataverse code to a category and hint
     dataverse.py     other failed calls to Dataverse or discovery: the network, odd answers, rate limits
     flows.py         flows that cannot be run: not allowed, not found, not a desktop flow, a per-flow tool gone
-    server.py        this side: a bad argument, a bug, the shared store (Redis) unreachable
+    server.py        this side: a bad argument, a bug, the shared store (Redis) unreachable, shutting down
     idempotency.py   a key whose earlier start is uncertain, or reused: call again later, or decide among the runs named
     runs.py          a start or cancel refused as asked: inputs over 2 MB, a run already finished
     sign_in.py       signing in failed on this side of Entra's answer: no token, the network, msal, the person
@@ -30,7 +30,7 @@ from .idempotency import (
     unproven_runs,
 )
 from .runs import inputs_too_large, run_already_finished
-from .server import internal_crash, invalid_argument, shared_state_unavailable
+from .server import internal_crash, invalid_argument, shared_state_unavailable, shutting_down
 from .sign_in import (
     ENTRA_NETWORK_HINT,
     MANAGED_IDENTITY_NETWORK_HINT,
@@ -98,6 +98,7 @@ __all__ = [
     "settings_unusable",
     "several_cached_accounts",
     "shared_state_unavailable",
+    "shutting_down",
     "sign_in_network_failed",
     "sign_in_stalled",
     "sign_in_unreachable",

@@ -33,6 +33,7 @@ async def cancel_run(context: RunContext, reader: RunReader, run_id: str) -> Can
         RunOwnership.from_row(row).connection_id,
         before.run_mode,
         before.status,
+        extra={"flow": before.flow_id, "run_id": run_id, "outcome": "cancelled"},
     )
     after = await reader.get_run(run_id)
     hint = None if after.is_terminal else "Cancellation was requested; the run stops shortly."

@@ -166,6 +166,7 @@ class RunStarter:
             wire.connection_name,
             wire.run_mode,
             len(wire.inputs_json.encode()),
+            extra={"flow": ref.id, "run_id": response.run_id, "outcome": "started"},
         )
         context.just_started.put(response.run_id, context.clock())
         context.read_at.put(response.run_id, context.clock())  # Dataverse just said Waiting

@@ -30,6 +30,7 @@ from ..config import Settings
 from ..cursors import derive_cursor_key
 from ..dataverse.resilience import PauseBoard, RunRateLimiter, RunWindow, SharedReadBudget
 from ..idempotency import IdempotencyKeys, IdempotencyStore
+from ..telemetry import NO_TELEMETRY, Telemetry
 
 
 class CallbackTokens(Protocol):
@@ -62,6 +63,7 @@ class SharedState:
     wakeups: RunWakeups | None = None
     read_budget: SharedReadBudget | None = None  # None: each process paces its own reads of runs
     store: str = "in-process"  # for start-up lines: "in-process" or the Redis address without credentials
+    probe: Callable[[], Awaitable[str | None]] | None = None  # readiness: None when the store answers, else why not
 
 
 def identity_of(settings: Settings) -> tuple[str | None, ...]:
@@ -77,6 +79,7 @@ async def open_shared_state(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> AsyncGenerator[SharedState, None]:
     secret = settings.shared.cursor_secret
     cursor_key = derive_cursor_key(secret.reveal()) if secret is not None else None
@@ -96,5 +99,7 @@ async def open_shared_state(
         return
     from .redis_state import open_redis_state
 
-    async with open_redis_state(settings, cursor_key=cursor_key, clock=clock, sleep=sleep, now=now) as state:
+    async with open_redis_state(
+        settings, cursor_key=cursor_key, clock=clock, sleep=sleep, now=now, telemetry=telemetry
+    ) as state:
         yield state

@@ -38,6 +38,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..config import Settings
 from ..errors import shared_state_unavailable
+from ..telemetry import NO_TELEMETRY, Telemetry
 from . import SharedState
 
 log = logging.getLogger("desktop_flows_mcp")
@@ -61,9 +62,14 @@ def key_prefix(dataverse_url: str) -> str:
 
 
 def describe(error: RedisError) -> str:
-    """What went wrong, without the URL (it may hold a password): the error's kind and Redis's words."""
+    """What went wrong, without the URL (it may hold a password): the error's kind and Redis's words. Every failed
+    command passes here, so here is where telemetry counts them."""
+    _telemetry[0].shared_state_error()
     text = str(error).split("\n")[0][:160]
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+_telemetry: list[Telemetry] = [NO_TELEMETRY]  # the process's, while open_redis_state runs
 
 
 @contextmanager
@@ -82,14 +88,20 @@ async def probe(url: str) -> str | None:
     except ValueError as error:  # an option in the URL's query redis-py cannot read
         return f"{type(error).__name__}: {str(error)[:160]}"
     try:
+        return await ping(client)
+    finally:
+        await client.aclose()
+
+
+async def ping(client: Redis) -> str | None:
+    """None when Redis answers a PING, else why not (start-up, and each readiness probe)."""
+    try:
         with anyio.fail_after(TIMEOUT_SECONDS * 2):
             await client.ping()  # pyright: ignore[reportUnknownMemberType]
     except RedisError as error:
         return describe(error)
     except TimeoutError:
         return "no answer within 4 seconds"
-    finally:
-        await client.aclose()
     return None
 
 
@@ -111,6 +123,7 @@ async def open_redis_state(
     clock: Callable[[], float],
     sleep: Callable[[float], Awaitable[None]],
     now: Callable[[], datetime],
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> AsyncGenerator[SharedState, None]:
     from .redis_callbacks import RedisCallbackTokens, RedisRunWakeups
     from .redis_keys import RedisIdempotencyKeys
@@ -119,6 +132,7 @@ async def open_redis_state(
     assert settings.shared.redis_url is not None
     redis = client_for(settings.shared.redis_url.reveal())
     prefix = key_prefix(settings.dataverse_url)
+    _telemetry[0] = telemetry
     try:
         async with anyio.create_task_group() as background:
             keys = RedisIdempotencyKeys(redis, prefix, clock=clock, now=now)
@@ -134,8 +148,10 @@ async def open_redis_state(
                 wakeups=wakeups,
                 read_budget=RedisReadBudget(redis, prefix, clock=clock),
                 store=settings.shared.redis_display or "redis",
+                probe=lambda: ping(redis),
             )
             background.cancel_scope.cancel()
     finally:
+        _telemetry[0] = NO_TELEMETRY
         with anyio.CancelScope(shield=True):
             await redis.aclose()

@@ -22,11 +22,14 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from ..app import Services
+from ..call_scope import CallAudit, call_audit, caller_of
 from ..errors import DesktopFlowsError, internal_crash
+from ..logs import AUDIT
 from ..signin.entra_http import sign_in_budget
 from ..signin.prompts import presenting_sign_in_through
 
 log = logging.getLogger("desktop_flows_mcp")
+audit = logging.getLogger(AUDIT)
 
 FlowArg = Annotated[
     str,
@@ -62,31 +65,48 @@ def error_result(error: DesktopFlowsError) -> CallToolResult:
     )
 
 
-def _boundary(fn: Callable[P, Awaitable[M]]) -> Callable[P, Awaitable[CallToolResult]]:
+def _boundary(fn: Callable[P, Awaitable[M]], *, audited: bool = True) -> Callable[P, Awaitable[CallToolResult]]:
     """DesktopFlowsError → the contract's error result; anything else → ``internal`` without its details.
 
     The wrapper advertises ``Annotated[CallToolResult, <model>]``, so the SDK publishes the model's output
-    schema (which admits the error envelope) and passes error results through unvalidated.
+    schema (which admits the error envelope) and passes error results through unvalidated. Every call's outcome
+    goes to telemetry; an ``audited`` tool's (one that acts: runs, cancels) also to one audit line.
     """
+    tool = fn.__name__
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> CallToolResult:
         ctx = kwargs.get("ctx")
         presenter = None
+        live: Services | None = None
+        request: object = None
         if isinstance(ctx, Context):
             from .sign_in_prompts import presenter_for
 
             context = cast(Context[Services], ctx)
-            presenter = presenter_for(context, enabled=services(context).offer_sign_in_prompts)
+            live = services(context)
+            request = context.request_context.request
+            presenter = presenter_for(context, enabled=live.offer_sign_in_prompts)
+        token = call_audit.set(CallAudit(caller_of(request), tool))
+        result: M | None = None
+        failure: DesktopFlowsError | None = None
         try:
             with presenting_sign_in_through(presenter), sign_in_budget():  # a stalled sign-in ends the call within 30 s
-                return success_result(await fn(*args, **kwargs))
+                result = await fn(*args, **kwargs)
         except DesktopFlowsError as error:
-            log.info("tool %s failed: %s %s", fn.__name__, error.code.value, error.message)
-            return error_result(error)
+            log.info("tool %s failed: %s %s", tool, error.code.value, error.message)
+            failure = error
         except Exception as exc:
-            log.warning("tool %s crashed", fn.__name__, exc_info=True)
-            return error_result(internal_crash(fn.__name__, exc))
+            log.warning("tool %s crashed", tool, exc_info=True)
+            failure = internal_crash(tool, exc)
+        try:
+            if live is not None:
+                live.telemetry.tool_result(tool, result, failure.code.value if failure else None)
+            if audited:
+                _audit_outcome(tool, kwargs, result, failure)
+        finally:
+            call_audit.reset(token)
+        return error_result(failure) if failure is not None else success_result(cast(M, result))
 
     hints = {name: _without_null(hint) for name, hint in get_type_hints(fn, include_extras=True).items()}
     result_type = Annotated[CallToolResult, hints["return"]]
@@ -100,6 +120,28 @@ def _boundary(fn: Callable[P, Awaitable[M]]) -> Callable[P, Awaitable[CallToolRe
 
 
 boundary = _boundary  # also guards the tools built at run time (tools/flow_tools.py)
+
+
+def _audit_outcome(
+    tool: str, arguments: dict[str, Any], result: BaseModel | None, failure: DesktopFlowsError | None
+) -> None:
+    """A call of a tool that acts and did not act writes its own audit line (a start or cancel that did act was
+    written where it happened): refused or failed with its error code, or answered with an earlier run's id."""
+    reused = bool(getattr(result, "reused", False))
+    if failure is None and not reused:
+        return
+    flow: Any = arguments.get("flow") or getattr(result, "flow_id", None)
+    run_id: Any = getattr(result, "run_id", None) or arguments.get("run_id")
+    outcome = failure.code.value if failure is not None else "reused"
+    facts = {"flow": str(flow)[:100] if flow else None, "run_id": str(run_id)[:64] if run_id else None}
+    audit.info(
+        "%s outcome=%s flow=%r run_id=%s",
+        "call refused or failed" if failure is not None else "run start answered with an earlier run",
+        outcome,
+        facts["flow"],
+        facts["run_id"],
+        extra={**facts, "outcome": outcome},
+    )
 
 
 def _without_null(hint: Any) -> Any:
@@ -133,7 +175,7 @@ def register(
             idempotent_hint=idempotent,
             open_world_hint=open_world,
         )
-        mcp.tool(title=title, annotations=annotations)(_boundary(fn))
+        mcp.tool(title=title, annotations=annotations)(_boundary(fn, audited=not read_only))
         return fn
 
     return decorate
