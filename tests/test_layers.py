@@ -1,6 +1,6 @@
 """The layers hold: the core (errors, knowledge, models, bounds) reads nothing above it, config reads only the
-core, and no two packages import each other, directly or round a loop. Read from the source, imports inside functions
-included."""
+core, and no two packages import each other, directly or round a loop; errors are worded in errors/ only. Read from
+the source, imports inside functions included."""
 
 from __future__ import annotations
 
@@ -50,3 +50,47 @@ def test_no_package_imports_one_that_imports_it_back() -> None:
         return seen
 
     assert [unit for unit in sorted(graph) if unit in reachable(unit)] == []
+
+
+# (file under the package, function) → why that function still builds a DesktopFlowsError outside errors/.
+ERRORS_WORDED_ELSEWHERE = {
+    ("signin/aadsts.py", "entra_error"): "Entra's refusal, worded from its AADSTS code with the table of hints by "
+    "code that lives beside it in signin/aadsts.py (the sign-in's settings fill the hints in)",
+}
+
+
+class _ErrorConstructions(ast.NodeVisitor):
+    """Each ``DesktopFlowsError(...)`` call, named by its file and the innermost function around it."""
+
+    def __init__(self, where: str) -> None:
+        self.where, self.inside, self.found = where, ["<module>"], set[tuple[str, str]]()
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        self.inside.append(node.name)
+        self.generic_visit(node)
+        self.inside.pop()
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Call(self, node: ast.Call) -> None:
+        callee = node.func
+        if (callee.id if isinstance(callee, ast.Name) else getattr(callee, "attr", None)) == "DesktopFlowsError":
+            self.found.add((self.where, self.inside[-1]))
+        self.generic_visit(node)
+
+
+def _error_constructions() -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for path in PACKAGE.rglob("*.py"):
+        where = path.relative_to(PACKAGE).as_posix()
+        if not where.startswith("errors/"):
+            visitor = _ErrorConstructions(where)
+            visitor.visit(ast.parse(path.read_text(encoding="utf-8")))
+            found |= visitor.found
+    return found
+
+
+def test_errors_are_worded_in_errors_only() -> None:
+    """Other packages raise what a constructor in errors/ words (errors.not_allowed(...), ...), so every message an
+    agent can see is in one place; a new DesktopFlowsError(code, "...") elsewhere belongs there as a constructor."""
+    assert _error_constructions() == set(ERRORS_WORDED_ELSEWHERE)

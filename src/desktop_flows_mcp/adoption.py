@@ -23,8 +23,9 @@ from typing import Any
 
 from .dataverse.client import DataverseClient
 from .dataverse.flow_operations import read_marker
-from .errors import DesktopFlowsError, ErrorCode
+from .errors import too_many_candidates
 from .idempotency import Attempt, digest, inputs_digest
+from .models import RunOwnership
 
 SKEW = timedelta(seconds=60)
 # Dataverse ends a request it is still processing within 2 minutes; a request that waited in front of it, or a
@@ -57,18 +58,12 @@ class RunAdopter:
             attempt.flow_id, attempt.began - SKEW, until, owner=me, most=MOST_CANDIDATES
         )
         if rows is None:
-            raise DesktopFlowsError(
-                ErrorCode.CONFLICT,
-                f"The earlier attempt with this idempotency_key failed without an answer, and more than "
-                f"{MOST_CANDIDATES} runs of this flow were started since, too many to tell which one it made. "
-                "No run was started.",
-                hint="Find the run with list_desktop_flow_runs before starting another; do not retry with this key.",
-            )
+            raise too_many_candidates(MOST_CANDIDATES)
         connection = await self._connection_id(attempt)
         candidates = [
-            str(row["flowsessionid"])
-            for row in rows
-            if row.get("_ownerid_value") == me and str(row.get("connectionid") or "").lower() == connection
+            run.run_id
+            for run in map(RunOwnership.from_row, rows)
+            if run.owner_id == me and (run.connection_id or "").lower() == connection
         ]
         claimed = await claimed_among(candidates) if candidates else set[str]()
         unproven: list[str] = []

@@ -28,7 +28,7 @@ import anyio.abc
 
 from . import __version__
 from .config import Settings
-from .errors import DesktopFlowsError, ErrorCode
+from .errors import no_access_token
 from .readiness import Readiness
 from .telemetry import NO_TELEMETRY, Telemetry
 
@@ -95,7 +95,7 @@ def token_provider_for(settings: Settings) -> TokenProvider:
 
         return build_token_provider(settings)
     if settings.sign_in.access_token is None:
-        raise DesktopFlowsError(ErrorCode.UNAUTHENTICATED, "No access token is configured.")
+        raise no_access_token()
     return StaticTokenProvider(settings.sign_in.access_token.reveal())
 
 

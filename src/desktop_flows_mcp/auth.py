@@ -12,7 +12,7 @@ from typing import Protocol
 
 import httpx
 
-from .errors import DesktopFlowsError, ErrorCode
+from .errors import no_access_token
 
 
 class TokenProvider(Protocol):
@@ -41,11 +41,7 @@ class StaticTokenProvider:
 
     async def token(self, *, force_refresh: bool = False) -> str:
         if not self._token:
-            raise DesktopFlowsError(
-                ErrorCode.UNAUTHENTICATED,
-                "No access token is configured.",
-                hint="Set DATAVERSE_ACCESS_TOKEN to a bearer token for DATAVERSE_URL and restart the server.",
-            )
+            raise no_access_token()
         return self._token
 
     def __repr__(self) -> str:

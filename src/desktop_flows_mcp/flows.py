@@ -203,9 +203,9 @@ class FlowCatalogue:
                 self.forget(flow_id)
                 raise flow_id_not_found(flow_id, error) from error
             raise
-        if row.get("category") not in (6, None):
-            raise not_a_desktop_flow(flow_id, row.get("category"))
         ref = FlowRef.from_row(row)
+        if not ref.is_desktop_flow:
+            raise not_a_desktop_flow(flow_id, ref.category)
         self._refs.put(ref.id, ref)
         return ref
 

@@ -9,7 +9,7 @@ clients validate error results against ``outputSchema`` too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
 from typing import Any, Literal
@@ -166,6 +166,7 @@ class FlowRef:
     id: str
     name: str
     state: FlowState
+    category: object = field(default=None, compare=False)  # 6 for a desktop flow; None when not selected
 
     @classmethod
     def from_row(cls, row: Row) -> FlowRef:
@@ -173,6 +174,28 @@ class FlowRef:
             id=str(row.get("workflowid") or ""),
             name=str(row.get("name") or ""),
             state=flow_state(_int(row, "statecode")),
+            category=row.get("category"),
+        )
+
+    @property
+    def is_desktop_flow(self) -> bool:
+        return self.category in (6, None)
+
+
+@dataclass(frozen=True)
+class RunOwnership:
+    """Whose a flowsession row is and on which connection: what proves a run is a caller's attempt."""
+
+    run_id: str
+    owner_id: str | None
+    connection_id: str | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> RunOwnership:
+        return cls(
+            run_id=str(row.get("flowsessionid") or ""),
+            owner_id=_text(row, "_ownerid_value"),
+            connection_id=_text(row, "connectionid"),
         )
 
 

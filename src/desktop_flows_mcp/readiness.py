@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from .errors import DesktopFlowsError, ErrorCode
+from .errors import DesktopFlowsError, ErrorCode, shutting_down
 from .telemetry import NO_TELEMETRY, Telemetry
 
 if TYPE_CHECKING:
@@ -35,13 +35,7 @@ class StartsInFlight:
 
     def __enter__(self) -> None:
         if self._closed:
-            raise DesktopFlowsError(
-                ErrorCode.DATAVERSE_UNAVAILABLE,
-                "This server is shutting down, so it did not start the run; nothing was sent to Dataverse.",
-                hint="Call again: another replica of the server takes the call.",
-                retryable=True,
-                retry_after_seconds=1.0,
-            )
+            raise shutting_down()
         if self._count == 0:
             self._none_left = anyio.Event()
         self._count += 1

@@ -4,8 +4,10 @@
     status_table.py  from_status: the one table from an HTTP status and a Dataverse code to a category and hint
     dataverse.py     other failed calls to Dataverse or discovery: the network, odd answers, rate limits
     flows.py         flows that cannot be run: not allowed, not found, not a desktop flow, a per-flow tool gone
-    server.py        this side: a bad argument, a bug, the shared store (Redis) unreachable
-    idempotency.py   a key whose earlier start is uncertain: call again later, or decide among the runs named
+    server.py        this side: a bad argument, a bug, the shared store (Redis) unreachable, shutting down
+    idempotency.py   a key whose earlier start is uncertain, or reused: call again later, or decide among the runs named
+    runs.py          a start or cancel refused as asked: inputs over 2 MB, a run already finished
+    sign_in.py       signing in failed on this side of Entra's answer: no token, the network, msal, the person
     text.py          scrub and cap: text from Dataverse or a flow, made safe to show
 
 Import from the package; the modules are its layout, not its interface.
@@ -20,8 +22,33 @@ from .dataverse import (
     unexpected_answer,
 )
 from .flows import flow_id_not_found, flow_name_not_found, flow_tool_gone, not_a_desktop_flow, not_allowed
-from .idempotency import key_store_unavailable, run_status_unknown, uncertain_keyed_start, unproven_runs
-from .server import internal_crash, invalid_argument, shared_state_unavailable
+from .idempotency import (
+    key_reused_with_other_arguments,
+    key_store_unavailable,
+    run_status_unknown,
+    too_many_candidates,
+    uncertain_keyed_start,
+    unproven_runs,
+)
+from .runs import inputs_too_large, run_already_finished
+from .server import internal_crash, invalid_argument, shared_state_unavailable, shutting_down
+from .sign_in import (
+    ENTRA_NETWORK_HINT,
+    MANAGED_IDENTITY_NETWORK_HINT,
+    authority_unreadable,
+    browser_sign_in_timed_out,
+    managed_identity_unusable,
+    msal_failed,
+    no_access_token,
+    no_browser,
+    no_token_for_resource,
+    settings_unusable,
+    several_cached_accounts,
+    sign_in_network_failed,
+    sign_in_stalled,
+    sign_in_unreachable,
+    wrong_account,
+)
 from .status_table import (
     LOGS_PRIVILEGE,
     MACHINES_PRIVILEGE,
@@ -34,13 +61,17 @@ from .taxonomy import DesktopFlowsError, ErrorCode
 from .text import MAX_TEXT, cap, scrub
 
 __all__ = [
+    "ENTRA_NETWORK_HINT",
     "LOGS_PRIVILEGE",
     "MACHINES_PRIVILEGE",
+    "MANAGED_IDENTITY_NETWORK_HINT",
     "MAX_TEXT",
     "RUN_OUTCOME_UNKNOWN_HINT",
     "DesktopFlowsError",
     "ErrorCode",
     "Operation",
+    "authority_unreadable",
+    "browser_sign_in_timed_out",
     "cap",
     "discovery_failed",
     "discovery_unreachable",
@@ -49,18 +80,34 @@ __all__ = [
     "flow_name_not_found",
     "flow_tool_gone",
     "from_status",
+    "inputs_too_large",
     "internal_crash",
     "invalid_argument",
+    "key_reused_with_other_arguments",
     "key_store_unavailable",
+    "managed_identity_unusable",
+    "msal_failed",
+    "no_access_token",
+    "no_browser",
+    "no_token_for_resource",
     "not_a_desktop_flow",
     "not_allowed",
     "run_accepted_without_id",
+    "run_already_finished",
     "run_status_unknown",
     "scrub",
+    "settings_unusable",
+    "several_cached_accounts",
     "shared_state_unavailable",
+    "shutting_down",
+    "sign_in_network_failed",
+    "sign_in_stalled",
+    "sign_in_unreachable",
     "throttled",
+    "too_many_candidates",
     "transport_error",
     "uncertain_keyed_start",
     "unexpected_answer",
     "unproven_runs",
+    "wrong_account",
 ]

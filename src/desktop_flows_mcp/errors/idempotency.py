@@ -63,3 +63,21 @@ def key_store_unavailable(where: str, problem: str) -> DesktopFlowsError:
         retryable=True,
         retry_after_seconds=5.0,
     )
+
+
+def key_reused_with_other_arguments() -> DesktopFlowsError:
+    return DesktopFlowsError(
+        ErrorCode.CONFLICT,
+        "This idempotency_key was already used in the last 24 hours with different arguments.",
+        hint="Use a new idempotency_key for a different run, or repeat the original arguments exactly.",
+    )
+
+
+def too_many_candidates(most: int) -> DesktopFlowsError:
+    """More runs of the flow since the failed attempt than can be searched for its marker."""
+    return DesktopFlowsError(
+        ErrorCode.CONFLICT,
+        f"The earlier attempt with this idempotency_key failed without an answer, and more than {most} runs of this "
+        "flow were started since, too many to tell which one it made. No run was started.",
+        hint="Find the run with list_desktop_flow_runs before starting another; do not retry with this key.",
+    )

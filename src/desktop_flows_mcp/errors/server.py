@@ -29,3 +29,14 @@ def internal_crash(tool: str, exc: BaseException) -> DesktopFlowsError:
         f"Unexpected {type(exc).__name__} in {tool}; the details are in the server log.",
         hint="This is a bug in desktop-flows-mcp. Retry once; if it repeats, report it with the log.",
     )
+
+
+def shutting_down() -> DesktopFlowsError:
+    """A start refused while this replica drains: it was never sent, so calling again (elsewhere) is safe."""
+    return DesktopFlowsError(
+        ErrorCode.DATAVERSE_UNAVAILABLE,
+        "This server is shutting down, so it did not start the run; nothing was sent to Dataverse.",
+        hint="Call again: another replica of the server takes the call.",
+        retryable=True,
+        retry_after_seconds=1.0,
+    )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from ..dataverse.odata import parse_guid
-from ..errors import DesktopFlowsError, ErrorCode, not_allowed
-from ..models import CancelledRun, FlowRun
+from ..errors import not_allowed, run_already_finished
+from ..models import CancelledRun, FlowRun, RunOwnership
 from .context import RunContext
 from .reading import RunReader
 
@@ -23,18 +23,14 @@ async def cancel_run(context: RunContext, reader: RunReader, run_id: str) -> Can
             raise not_allowed(f"the flow of run {run_id}")
         await catalogue.resolve_allowed(before.flow_id)
     if before.is_terminal:
-        raise DesktopFlowsError(
-            ErrorCode.CONFLICT,
-            f"Run {run_id} already finished with status {before.status}; there is nothing to cancel.",
-            hint="Call get_desktop_flow_run to read its result.",
-        )
+        raise run_already_finished(run_id, before.status)
     await context.client.cancel_flow_session(run_id)
     context.cancelled_here.put(run_id, True)
     audit.info(
         "run cancelled flow_id=%s run_id=%s connection=%r run_mode=%s previous_status=%s",
         before.flow_id,
         run_id,
-        row.get("connectionid"),
+        RunOwnership.from_row(row).connection_id,
         before.run_mode,
         before.status,
         extra={"flow": before.flow_id, "run_id": run_id, "outcome": "cancelled"},

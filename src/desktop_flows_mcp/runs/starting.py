@@ -27,7 +27,9 @@ from ..dataverse.odata import is_guid, parse_guid
 from ..errors import (
     DesktopFlowsError,
     ErrorCode,
+    inputs_too_large,
     invalid_argument,
+    key_reused_with_other_arguments,
     run_status_unknown,
     uncertain_keyed_start,
     unproven_runs,
@@ -82,12 +84,7 @@ class RunStarter:
         )
         size = len(wire.inputs_json.encode()) + (MARKER_CHARS if request.idempotency_key else 0)
         if size > MAX_INPUT_BYTES:
-            raise DesktopFlowsError(
-                ErrorCode.INPUT_TOO_LARGE,
-                f"The serialised inputs are {size:,} bytes; Dataverse accepts at most {MAX_INPUT_BYTES:,} "
-                "(2 MB). Nothing was sent.",
-                hint="Pass large content by reference (a file path or URL the flow can read) instead of inline.",
-            )
+            raise inputs_too_large(size, MAX_INPUT_BYTES)
         ref, schema_text = await self._flow_and_input_schema(request.flow)
         if ref.state != "published":
             raise invalid_argument(
@@ -186,11 +183,7 @@ class RunStarter:
         async with self._keys.lock(key):
             record = await self._keys.get(key)
             if record is not None and record.fingerprint != fingerprint:
-                raise DesktopFlowsError(
-                    ErrorCode.CONFLICT,
-                    "This idempotency_key was already used in the last 24 hours with different arguments.",
-                    hint="Use a new idempotency_key for a different run, or repeat the original arguments exactly.",
-                )
+                raise key_reused_with_other_arguments()
             if record is not None and record.run_id is None and record.attempt is not None:
                 await self._settle_attempt(key, record)
             if record is not None and record.run_id is not None:

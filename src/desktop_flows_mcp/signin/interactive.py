@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from ..errors import DesktopFlowsError, ErrorCode
+from ..errors import browser_sign_in_timed_out, no_browser
 from .aadsts import SignInContext
 from .pending import PendingSignIn
 from .prompts import SignInPrompt, SignInRequired
@@ -81,18 +81,9 @@ class InteractiveProvider(PublicClientProvider):
     def _ended(self, outcome: dict[str, Any]) -> dict[str, Any]:
         error = outcome.get("error")
         if error == _TIMED_OUT:
-            raise DesktopFlowsError(
-                ErrorCode.UNAUTHENTICATED,
-                f"The browser sign-in was not finished within {_duration(self._timeout_seconds)}.",
-                hint="Call the tool again to open a new browser window, and ask the person to finish signing in "
-                "there soon; or set DATAVERSE_AUTH=device_code and restart.",
-            )
+            raise browser_sign_in_timed_out(self._timeout_seconds)
         if error == _NO_BROWSER:
-            raise DesktopFlowsError(
-                ErrorCode.UNAUTHENTICATED,
-                "No browser could be opened on the machine running this server.",
-                hint="Set DATAVERSE_AUTH=device_code (the person signs in on any device) and restart the server.",
-            )
+            raise no_browser()
         return super()._ended(outcome)
 
 
@@ -148,7 +139,3 @@ def _stop_listener(auth_uri: str) -> None:
     form = {"error": "access_denied", "error_description": "No browser could be opened.", "state": query["state"][0]}
     with contextlib.suppress(httpx.HTTPError), httpx.Client(trust_env=False, timeout=5) as client:  # no proxy
         client.post(f"http://127.0.0.1:{port}/", data=form)
-
-
-def _duration(seconds: float) -> str:
-    return f"{round(seconds / 60)} minutes" if seconds >= 120 else f"{seconds:g} seconds"

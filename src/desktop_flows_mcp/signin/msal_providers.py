@@ -36,7 +36,17 @@ from typing import Any, TypeVar, cast
 import anyio
 import anyio.to_thread
 
-from ..errors import DesktopFlowsError, ErrorCode
+from ..errors import (
+    ENTRA_NETWORK_HINT,
+    MANAGED_IDENTITY_NETWORK_HINT,
+    DesktopFlowsError,
+    authority_unreadable,
+    managed_identity_unusable,
+    msal_failed,
+    settings_unusable,
+    sign_in_stalled,
+    sign_in_unreachable,
+)
 from .aadsts import SignInContext, entra_body_in, entra_error
 from .entra_http import SignInTimeLimit, current_budget, current_deadline, msal_http_client, spending
 
@@ -122,12 +132,7 @@ class MsalTokenProvider:
             raise self._refused_settings(exc) from None
         except Exception as exc:  # msal's own errors (MsalServiceError on an unexpected HTTP status, ...)
             log.warning("msal failed: %s", type(exc).__name__)
-            raise DesktopFlowsError(
-                ErrorCode.DATAVERSE_UNAVAILABLE,
-                f"Entra ID answered the {self.mode} sign-in unexpectedly ({type(exc).__name__}).",
-                hint="Retry in a few seconds; if it persists, check DATAVERSE_AUTHORITY_HOST and the network proxy.",
-                retryable=True,
-            ) from None
+            raise msal_failed(self.mode, type(exc).__name__) from None
 
     def _refused_settings(self, exc: ValueError) -> DesktopFlowsError:
         """msal raises ValueError when the authority or a setting is unusable; its text is never passed on."""
@@ -144,16 +149,8 @@ class MsalTokenProvider:
                 if self.context.custom_authority
                 else "Check DATAVERSE_TENANT_ID (the 'Directory (tenant) ID' GUID or the primary domain), then restart."
             )
-            return DesktopFlowsError(
-                ErrorCode.UNAUTHENTICATED,
-                f"Could not read the sign-in configuration of {self.context.authority}.",
-                hint=hint,
-            )
-        return DesktopFlowsError(
-            ErrorCode.UNAUTHENTICATED,
-            f"msal could not use the {self.mode} sign-in settings ({type(exc).__name__}).",
-            hint="Check DATAVERSE_TENANT_ID, DATAVERSE_CLIENT_ID and the credential variables, then restart.",
-        )
+            return authority_unreadable(self.context.authority, hint)
+        return settings_unusable(self.mode, type(exc).__name__)
 
     def _access_token(self, result: Mapping[str, Any]) -> str:
         token = result.get("access_token")
@@ -164,26 +161,15 @@ class MsalTokenProvider:
     def _unreachable(self, exc: OSError) -> DesktopFlowsError:
         if isinstance(exc, SignInTimeLimit):
             return self._stalled(current_budget().seconds)
-        return DesktopFlowsError(
-            ErrorCode.DATAVERSE_UNAVAILABLE,
-            f"Could not reach {self._endpoint()} ({type(exc).__name__}).",
-            hint=self._network_hint,
-            retryable=True,
-        )
+        return sign_in_unreachable(self._endpoint(), type(exc).__name__, self._network_hint)
 
     def _endpoint(self) -> str:
         return f"Entra ID at {self.context.authority_host}"
 
-    _network_hint = "Check the network, a proxy (HTTPS_PROXY) and DATAVERSE_AUTHORITY_HOST, then retry."
+    _network_hint = ENTRA_NETWORK_HINT
 
     def _stalled(self, seconds: float) -> DesktopFlowsError:
-        return DesktopFlowsError(
-            ErrorCode.DATAVERSE_UNAVAILABLE,
-            f"{_capital(self._endpoint())} did not answer within {seconds:g} s, the time a tool call may spend signing "
-            "in.",
-            hint=self._network_hint,
-            retryable=True,
-        )
+        return sign_in_stalled(self._endpoint(), seconds, self._network_hint)
 
     def _acquire(self, force_refresh: bool) -> dict[str, Any]:
         raise NotImplementedError
@@ -224,12 +210,6 @@ class ConfidentialClientProvider(MsalTokenProvider):
         return cast(dict[str, Any], app.acquire_token_for_client(scopes=self._scopes))
 
 
-_ONLY_ON_AZURE = (
-    "DATAVERSE_AUTH=managed_identity works only on an Azure resource (VM, App Service, Functions, Container Apps, "
-    "Arc) that has a managed identity."
-)
-
-
 class ManagedIdentityProvider(MsalTokenProvider):
     """The Azure resource's own identity: system-assigned, or user-assigned by client id."""
 
@@ -258,28 +238,9 @@ class ManagedIdentityProvider(MsalTokenProvider):
     def _endpoint(self) -> str:
         return "the managed identity endpoint"
 
-    _network_hint = (
-        "Retry in a few seconds. If it keeps failing: " + _ONLY_ON_AZURE + " Enable one on the resource, or use "
-        "another mode."
-    )
+    _network_hint = MANAGED_IDENTITY_NETWORK_HINT
 
     def _refused_settings(self, exc: ValueError) -> DesktopFlowsError:
         """This mode has no tenant or app settings: a ValueError is the endpoint's answer, or msal's own check."""
-        if isinstance(exc, json.JSONDecodeError):  # something that is not Azure's token service answered
-            message = (
-                "The managed identity endpoint answered with something that is not a token: this machine does not "
-                "look like an Azure resource with a managed identity."
-            )
-        else:
-            message = f"msal could not use this machine's managed identity ({type(exc).__name__})."
-        return DesktopFlowsError(
-            ErrorCode.UNAUTHENTICATED,
-            message,
-            hint=_ONLY_ON_AZURE + " For a user-assigned identity set DATAVERSE_MANAGED_IDENTITY_CLIENT_ID to its "
-            "client id. Off Azure, choose another DATAVERSE_AUTH (client_secret, certificate, device_code) and "
-            "restart.",
-        )
-
-
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
+        # JSONDecodeError: something that is not Azure's token service answered
+        return managed_identity_unusable(type(exc).__name__, not_a_token=isinstance(exc, json.JSONDecodeError))

@@ -28,7 +28,12 @@ from typing import Any, cast
 import anyio
 import anyio.to_thread
 
-from ..errors import DesktopFlowsError, ErrorCode
+from ..errors import (
+    no_token_for_resource,
+    several_cached_accounts,
+    sign_in_network_failed,
+    wrong_account,
+)
 from .aadsts import SignInContext, aadsts_codes, entra_error
 from .entra_http import msal_http_client
 from .msal_providers import MsalTokenProvider, authority_options, msal_module
@@ -157,13 +162,7 @@ class PublicClientProvider(MsalTokenProvider):
     def _ended(self, outcome: dict[str, Any]) -> dict[str, Any]:
         """The attempt ended without a token: Entra's refusal, with its hint (subclasses may start over)."""
         if outcome.get("error") == "network_error":
-            raise DesktopFlowsError(
-                ErrorCode.DATAVERSE_UNAVAILABLE,
-                f"Could not reach Entra ID at {self.context.authority_host} to finish the sign-in "
-                f"({outcome.get('error_description')}).",
-                hint="Check the network and a proxy (HTTPS_PROXY), then call the tool again.",
-                retryable=True,
-            )
+            raise sign_in_network_failed(self.context.authority_host, outcome.get("error_description"))
         raise entra_error(outcome, self.context)
 
     def _drop_pending(self) -> None:
@@ -190,13 +189,7 @@ class PublicClientProvider(MsalTokenProvider):
             return next((acc for acc in accounts if str(acc.get("username", "")).lower() == wanted.lower()), None)
         names = sorted({str(account.get("username", "")) for account in accounts})
         if len(names) > 1:
-            raise DesktopFlowsError(
-                ErrorCode.UNAUTHENTICATED,
-                f"The sign-in cache holds {len(names)} accounts ({', '.join(names)}) and DATAVERSE_USERNAME does not "
-                "say which one to use.",
-                hint="Ask the person which account should run desktop flows, set DATAVERSE_USERNAME to it, and "
-                "restart the server.",
-            )
+            raise several_cached_accounts(names)
         return accounts[0] if accounts else None
 
     def _check_account(self, result: dict[str, Any]) -> dict[str, Any]:
@@ -205,11 +198,7 @@ class PublicClientProvider(MsalTokenProvider):
         claims = cast(dict[str, Any], result.get("id_token_claims") or {})
         signed_in = str(claims.get("preferred_username") or "")
         if wanted and signed_in.lower() != wanted.lower():
-            raise DesktopFlowsError(
-                ErrorCode.UNAUTHENTICATED,
-                f"The person signed in as {signed_in or 'another account'}, but DATAVERSE_USERNAME is {wanted}.",
-                hint=f"Call the tool again and sign in as {wanted}, or change DATAVERSE_USERNAME and restart.",
-            )
+            raise wrong_account(signed_in, wanted)
         return result
 
     async def token_for_resource(self, resource: str) -> str:
@@ -233,11 +222,7 @@ class PublicClientProvider(MsalTokenProvider):
 
                 await self._within_budget(forget)
             raise entra_error(result, self.context)
-        raise DesktopFlowsError(
-            ErrorCode.UNAUTHENTICATED,
-            f"No signed-in account could get a token for {resource}.",
-            hint="Call check_access to sign in again, then retry.",
-        )
+        raise no_token_for_resource(resource)
 
     def _forget_account(self) -> None:
         app = self._application()
