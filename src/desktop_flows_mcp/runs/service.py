@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import anyio
 
+from ..approval import ApprovalGate
 from ..config import Settings
 from ..cursors import CursorCodec
 from ..dataverse.client import DataverseClient
@@ -43,9 +44,12 @@ class RunService:
         wakeups: RunWakeups | None = None,
         keys: IdempotencyKeys | None = None,
         shared_reads: SharedReadBudget | None = None,
+        approvals: ApprovalGate | None = None,
     ) -> None:
         wakeups = wakeups or InProcessWakeups()
-        self._context = RunContext(client, catalogue, settings, clock, sleep, now, wakeups, callbacks, shared_reads)
+        self._context = RunContext(
+            client, catalogue, settings, clock, sleep, now, wakeups, callbacks, shared_reads, approvals
+        )
         self._callbacks = callbacks
         self.wakeups: RunWakeups = wakeups
         self._reader = RunReader(self._context, cursors)
