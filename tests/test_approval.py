@@ -276,8 +276,7 @@ async def test_a_list_of_flows_asks_only_for_those(mode: str) -> None:
 
 @pytest.mark.parametrize("mode", ERAS)
 async def test_attended_only_asks_for_attended_runs(mode: str) -> None:
-    env = {"DESKTOP_FLOWS_APPROVAL": "none", "DESKTOP_FLOWS_APPROVAL_ATTENDED": "true"}
-    async with stack(mode, **env) as s:
+    async with stack(mode, DESKTOP_FLOWS_APPROVAL="none", DESKTOP_FLOWS_APPROVAL_ATTENDED="true") as s:
         ok(await s.call("run_desktop_flow", {**RUN, "run_mode": "unattended"}))
         preview = (await required(s, "run_desktop_flow", RUN))["preview"]
     assert preview["run_mode"] == "attended"

@@ -21,7 +21,7 @@ class Asker(Protocol):
     async def ask(self, action: str, message: str, binding: str) -> bool: ...
 
 
-class ApprovalPending(Exception):  # noqa: N818  # not an error: the call's answer is a question for the person
+class ApprovalPending(Exception):  # not an error: the call's answer is a question for the person
     """The question, as the protocol's answer to this call (the tool boundary returns ``answer`` as it is)."""
 
     def __init__(self, answer: object) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
 
 from ..config.approval import ApprovalPolicy
 from ..errors import approval_declined, approval_invalid, approval_needs_tool_call, approval_required

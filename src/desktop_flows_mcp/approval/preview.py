@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
@@ -51,7 +52,8 @@ class Preview:
         lines = [
             f"Run {flow}?",
             f"Connection: {self.connection} ({self.connection_type})",
-            f"Run mode: {self.run_mode}" + (" (takes over the signed-in user's desktop)" if self.run_mode == "attended" else ""),
+            f"Run mode: {self.run_mode}"
+            + (" (takes over the signed-in user's desktop)" if self.run_mode == "attended" else ""),
             f"Priority: {self.run_priority}",
             "Inputs:" if self.inputs else "Inputs: none",
             *(f"  {name}: {json.dumps(value, ensure_ascii=False)}" for name, value in self.inputs.items()),
@@ -68,7 +70,7 @@ def start_preview(
     connection_type: str,
     run_mode: str,
     run_priority: str,
-    inputs: dict[str, Any],
+    inputs: Mapping[str, Any],
     schema_text: str | None,
 ) -> Preview:
     return Preview(
@@ -94,7 +96,7 @@ def cancel_preview(*, run_id: str, flow: str | None, flow_id: str | None, status
     )
 
 
-def shown_inputs(inputs: dict[str, Any], secret: frozenset[str] = frozenset()) -> dict[str, Any]:
+def shown_inputs(inputs: Mapping[str, Any], secret: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Each input as the person sees it: secret ones masked, texts cleaned and cut, at most MAX_PREVIEW_INPUTS."""
     shown: dict[str, Any] = {}
     names = list(inputs)
@@ -125,7 +127,9 @@ def secret_inputs(schema_text: str | None) -> frozenset[str]:
     if not isinstance(properties, dict):
         return frozenset()
     return frozenset(
-        name for name, prop in cast(dict[str, Any], properties).items() if isinstance(prop, dict) and _marked(prop)
+        name
+        for name, prop in cast(dict[str, Any], properties).items()
+        if isinstance(prop, dict) and _marked(cast(dict[Any, Any], prop))
     )
 
 

@@ -46,9 +46,7 @@ def read_approval(values: EnvReader) -> ApprovalPolicy:
         return ApprovalPolicy("runs", attended=attended)
     entries = tuple(entry.lower() for entry in values.csv("DESKTOP_FLOWS_APPROVAL"))
     if not entries:
-        raise ConfigError(
-            "DESKTOP_FLOWS_APPROVAL", f"is none, runs, or a comma list of flows (got {raw!r}).", _EXAMPLE
-        )
+        raise ConfigError("DESKTOP_FLOWS_APPROVAL", f"is none, runs, or a comma list of flows (got {raw!r}).", _EXAMPLE)
     reserved = {"none", "runs"} & set(entries)
     if reserved:
         raise ConfigError(

@@ -3,7 +3,7 @@ approval."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from ..models import ConnectionType, RunMode
@@ -25,7 +25,9 @@ class RunOptions:
     read_only: bool = False
     poll_interval_seconds: float = 2.0
     flow_tools: bool = False  # each allowed flow is also a tool of its own (tools/flow_tools.py)
-    approval: ApprovalPolicy = ApprovalPolicy()  # who must approve starts and cancels (config/approval.py)
+    approval: ApprovalPolicy = field(
+        default_factory=ApprovalPolicy
+    )  # who must approve starts and cancels (config/approval.py)
 
 
 def read_run_options(values: EnvReader) -> RunOptions:

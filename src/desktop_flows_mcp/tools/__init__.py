@@ -219,7 +219,7 @@ def register(
             idempotent_hint=idempotent,
             open_world_hint=open_world,
         )
-        hidden = frozenset({CONFIRM_TOKEN}) if approval is False else frozenset()
+        hidden: frozenset[str] = frozenset({CONFIRM_TOKEN}) if approval is False else frozenset()
         wrapped = _boundary(fn, audited=not read_only, hidden=hidden)
         description = (wrapped.__doc__ or "") + (APPROVAL_NOTE if approval else "")
         mcp.tool(title=title, description=description, annotations=annotations)(wrapped)
