@@ -1,0 +1,74 @@
+"""confirm_tokens in Redis: issued by one replica, redeemed once by any, kept only as hashes."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncGenerator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.config import Settings
+from desktop_flows_mcp.emulator import Emulator
+from desktop_flows_mcp.server import build_server
+from desktop_flows_mcp.shared_state.redis_approvals import RedisApprovals
+from desktop_flows_mcp.shared_state.redis_state import client_for
+from tests.helpers import FakeClock, error_of, ok
+from tests.stacks import INVOICE_FLOW, INVOICE_INPUTS, CountingTransport
+
+pytestmark = pytest.mark.anyio
+RUN = {"flow": INVOICE_FLOW, "inputs": INVOICE_INPUTS}
+
+
+async def test_a_token_is_redeemed_once_by_any_replica_and_stored_only_hashed(redis_url: str) -> None:
+    clock = FakeClock()
+    a, b = client_for(redis_url), client_for(redis_url)
+    prefix = f"dfmcp:test-{secrets.token_hex(4)}:"
+    try:
+        one, two = RedisApprovals(a, prefix, now=clock), RedisApprovals(b, prefix, now=clock)
+        token = await one.issue("binding-1", expires_in=300)
+        names: list[Any] = [name async for name in a.scan_iter(match=prefix + "*")]
+        stored = [await a.get(name) for name in names]
+        assert await two.redeem(token, "binding-1") == "ok"
+        assert await one.redeem(token, "binding-1") == "unknown"
+        late = await one.issue("binding-1", expires_in=300)
+        clock.now += 300
+        assert await two.redeem(late, "binding-1") == "expired"
+        other = await one.issue("binding-1", expires_in=300)
+        assert await two.redeem(other, "binding-2") == "mismatch"
+        await one.grant_key("key-1", expires_in=60)
+        assert await two.key_granted("key-1") and not await two.key_granted("key-2")
+    finally:
+        await a.aclose()
+        await b.aclose()
+    assert len(names) == 1 and token not in repr(names) + repr(stored)
+
+
+@asynccontextmanager
+async def replica(
+    redis_url: str, wire: CountingTransport, clock: FakeClock, stack: AsyncExitStack
+) -> AsyncGenerator[Client, None]:
+    settings = Settings.from_env({"DESKTOP_FLOWS_APPROVAL": "runs", "DESKTOP_FLOWS_REDIS_URL": redis_url})
+    now = lambda: datetime.fromtimestamp(clock.now, UTC)  # noqa: E731
+    app = App(settings, clock=Clock(monotonic=clock, sleep=clock.sleep, now=now), dataverse_transport=wire)
+    yield await stack.enter_async_context(Client(build_server(app), mode="auto", raise_exceptions=True))
+
+
+async def test_a_token_one_replica_issued_runs_the_flow_on_another_and_only_once(redis_url: str) -> None:
+    clock = FakeClock()
+    wire = CountingTransport(Emulator(clock=clock).transport())
+    async with AsyncExitStack() as stack:
+        async with replica(redis_url, wire, clock, stack) as first, replica(redis_url, wire, clock, stack) as second:
+            approval = error_of(await first.call_tool("run_desktop_flow", RUN))["approval"]
+            started = ok(
+                await second.call_tool("run_desktop_flow", {**RUN, "confirm_token": approval["confirm_token"]})
+            )
+            replay = error_of(
+                await first.call_tool("run_desktop_flow", {**RUN, "confirm_token": approval["confirm_token"]})
+            )
+    assert started["run_id"] and replay["code"] == "approval_invalid"
+    assert wire.paths().count("POST Microsoft.Dynamics.CRM.RunDesktopFlow") == 1
