@@ -1,4 +1,5 @@
-"""Cancelling a run: the one write on a run that already exists, held to the same allow-list as starting one."""
+"""Cancelling a run: the one write on a run that already exists, held to the same allow-list as starting one, and
+to the same approval (DESKTOP_FLOWS_APPROVAL) once the run is known not to have finished."""
 
 from __future__ import annotations
 
