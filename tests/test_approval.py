@@ -84,11 +84,13 @@ async def test_confirm_token_and_its_sentence_appear_in_run_and_cancel_only_when
         assert "confirm_token" not in (off[name].description or "")
         assert on[name].input_schema["properties"]["confirm_token"] == {
             "type": "string",
-            "minLength": 16,
             "maxLength": 64,
             "description": "From approval_required, once the person agreed.",
         }
-        assert (on[name].description or "").endswith("confirm_token to pass back after they agree.")
+        assert (on[name].description or "").endswith(
+            " Needs a person's approval: show them approval_required's preview; only after they agree, call again "
+            "with its confirm_token."
+        )
     assert {n for n, t in on.items() if "confirm_token" in t.input_schema["properties"]} == {
         "run_desktop_flow",
         "cancel_desktop_flow_run",

@@ -47,11 +47,11 @@ P = ParamSpec("P")
 M = TypeVar("M", bound=BaseModel)
 CONFIRM_TOKEN = "confirm_token"
 APPROVAL_NOTE = (
-    " With approval on, the person is asked, or the error approval_required carries a preview to show them and a "
-    "confirm_token to pass back after they agree."
+    " Needs a person's approval: show them approval_required's preview; only after they agree, call again with its "
+    "confirm_token."
 )
 ConfirmTokenArg = Annotated[
-    str | None, Field(min_length=16, max_length=64, description="From approval_required, once the person agreed.")
+    str | None, Field(max_length=64, description="From approval_required, once the person agreed.")
 ]
 SplitToken = Callable[[dict[str, Any]], tuple[dict[str, Any], str | None]]
 _APPROVAL_CODES = (ErrorCode.APPROVAL_REQUIRED, ErrorCode.APPROVAL_DECLINED, ErrorCode.APPROVAL_INVALID)
