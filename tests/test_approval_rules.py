@@ -4,7 +4,7 @@ binding of a confirm_token to one caller, tool and argument hash."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from typing import Any
 
@@ -140,7 +140,9 @@ def test_a_flows_name_with_control_characters_is_shown_clean() -> None:
 
 
 @contextmanager
-def calling(caller: str, tool: str = "run_desktop_flow", token: str | None = None, **arguments: Any) -> Iterator[None]:
+def calling(
+    caller: str, tool: str = "run_desktop_flow", token: str | None = None, **arguments: Any
+) -> Generator[None, None, None]:
     reset = approval_call.set(ApprovalCall(caller, tool, arguments or {"flow": "x"}, token))
     try:
         yield

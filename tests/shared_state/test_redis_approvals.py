@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncGenerator
-from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from mcp import Client
+from mcp.server import MCPServer
 
 from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.config import Settings
@@ -31,7 +30,7 @@ async def test_a_token_is_redeemed_once_by_any_replica_and_stored_only_hashed(re
     try:
         one, two = RedisApprovals(a, prefix, now=clock), RedisApprovals(b, prefix, now=clock)
         token = await one.issue("binding-1", expires_in=300)
-        names: list[Any] = [name async for name in a.scan_iter(match=prefix + "*")]
+        names = cast(list[bytes], await a.keys(prefix + "*"))  # pyright: ignore[reportUnknownMemberType]
         stored = [await a.get(name) for name in names]
         assert await two.redeem(token, "binding-1") == "ok"
         assert await one.redeem(token, "binding-1") == "unknown"
@@ -48,27 +47,23 @@ async def test_a_token_is_redeemed_once_by_any_replica_and_stored_only_hashed(re
     assert len(names) == 1 and token not in repr(names) + repr(stored)
 
 
-@asynccontextmanager
-async def replica(
-    redis_url: str, wire: CountingTransport, clock: FakeClock, stack: AsyncExitStack
-) -> AsyncGenerator[Client, None]:
+def replica(redis_url: str, wire: CountingTransport, clock: FakeClock) -> MCPServer[Any]:
+    """A server process of its own (nothing shared with another but Dataverse and Redis)."""
     settings = Settings.from_env({"DESKTOP_FLOWS_APPROVAL": "runs", "DESKTOP_FLOWS_REDIS_URL": redis_url})
-    now = lambda: datetime.fromtimestamp(clock.now, UTC)  # noqa: E731
-    app = App(settings, clock=Clock(monotonic=clock, sleep=clock.sleep, now=now), dataverse_transport=wire)
-    yield await stack.enter_async_context(Client(build_server(app), mode="auto", raise_exceptions=True))
+    clock_of = Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC))
+    return build_server(App(settings, clock=clock_of, dataverse_transport=wire))
 
 
 async def test_a_token_one_replica_issued_runs_the_flow_on_another_and_only_once(redis_url: str) -> None:
     clock = FakeClock()
     wire = CountingTransport(Emulator(clock=clock).transport())
-    async with AsyncExitStack() as stack:
-        async with replica(redis_url, wire, clock, stack) as first, replica(redis_url, wire, clock, stack) as second:
-            approval = error_of(await first.call_tool("run_desktop_flow", RUN))["approval"]
-            started = ok(
-                await second.call_tool("run_desktop_flow", {**RUN, "confirm_token": approval["confirm_token"]})
-            )
-            replay = error_of(
-                await first.call_tool("run_desktop_flow", {**RUN, "confirm_token": approval["confirm_token"]})
-            )
+    async with (
+        Client(replica(redis_url, wire, clock), mode="auto", raise_exceptions=True) as first,
+        Client(replica(redis_url, wire, clock), mode="auto", raise_exceptions=True) as second,
+    ):
+        approval = error_of(await first.call_tool("run_desktop_flow", RUN))["approval"]
+        confirmed = {**RUN, "confirm_token": approval["confirm_token"]}
+        started = ok(await second.call_tool("run_desktop_flow", confirmed))
+        replay = error_of(await first.call_tool("run_desktop_flow", confirmed))
     assert started["run_id"] and replay["code"] == "approval_invalid"
     assert wire.paths().count("POST Microsoft.Dynamics.CRM.RunDesktopFlow") == 1

@@ -2,8 +2,9 @@
 
 Before the request: connection, callback URL, input size, allow-list, published state and the inputs against the
 flow's schema (a refused call sends nothing); then, when DESKTOP_FLOWS_APPROVAL covers the start, a person's
-approval (``approval``; with a key, once per key, under its lock). The start itself issues and binds a callback token when this
-deployment can be called back, remembers the run for waits and the licence check Dataverse answered. With an
+approval (``approval``; with a key, once per key, under its lock). The start itself issues and binds a callback
+token when this deployment can be called back, remembers the run for waits and the licence check Dataverse
+answered. With an
 idempotency key, an uncertain earlier start is adopted only when ``adoption`` proves it made the run; once a run
 is accepted, whatever goes wrong while following it, the result carries its run_id.
 """

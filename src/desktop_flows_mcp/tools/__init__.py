@@ -2,8 +2,9 @@
 
 ``register`` puts a tool behind ``_boundary``, the one place that turns a ``DesktopFlowsError`` into the
 contract's ``isError`` result with ``structuredContent = {"error": {...}}``, and that tells the approval gate
-(``approval``) which call it judges and how this client asks its person (``approval_prompts``). Every result's text is the compact
-JSON of its ``structuredContent`` (some clients read only one of the two), and fields that are None are left out.
+(``approval``) which call it judges and how this client asks its person (``approval_prompts``). Every result's
+text is the compact JSON of its ``structuredContent`` (some clients read only one of the two), and fields that are
+None are left out.
 Tool names and argument names are a public API.
 """
 
