@@ -8,14 +8,13 @@ import json
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from mcp import Client
 from mcp.types import ElicitRequestFormParams, ElicitResult
 
-from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.app import App
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
@@ -383,11 +382,7 @@ async def tasks_client(
 ) -> AsyncGenerator[tuple[Client, CountingTransport, TasksClient], None]:
     clock = FakeClock()
     wire = CountingTransport(Emulator(clock=clock).transport())
-    app = App(
-        Settings.from_env(APPROVE),
-        clock=Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
-        dataverse_transport=wire,
-    )
+    app = App(Settings.from_env(APPROVE), clock=clock, dataverse_transport=wire)
     options: dict[str, Any] = {"elicitation_callback": person} if person else {}
     tasks = TasksClient(clock.sleep)
     async with Client(build_server(app), mode="auto", extensions=[tasks], raise_exceptions=True, **options) as c:

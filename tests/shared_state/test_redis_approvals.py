@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
 from mcp import Client
 from mcp.server import MCPServer
 
-from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.app import App
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
@@ -28,14 +27,14 @@ async def test_a_token_is_redeemed_once_by_any_replica_and_stored_only_hashed(re
     a, b = client_for(redis_url), client_for(redis_url)
     prefix = f"dfmcp:test-{secrets.token_hex(4)}:"
     try:
-        one, two = RedisApprovals(a, prefix, now=clock), RedisApprovals(b, prefix, now=clock)
+        one, two = RedisApprovals(a, prefix, clock=clock), RedisApprovals(b, prefix, clock=clock)
         token = await one.issue("binding-1", expires_in=300)
         names = cast(list[bytes], await a.keys(prefix + "*"))  # pyright: ignore[reportUnknownMemberType]
         stored = [await a.get(name) for name in names]
         assert await two.redeem(token, "binding-1") == "ok"
         assert await one.redeem(token, "binding-1") == "unknown"
         late = await one.issue("binding-1", expires_in=300)
-        clock.now += 300
+        clock.seconds += 300
         assert await two.redeem(late, "binding-1") == "expired"
         other = await one.issue("binding-1", expires_in=300)
         assert await two.redeem(other, "binding-2") == "mismatch"
@@ -50,8 +49,7 @@ async def test_a_token_is_redeemed_once_by_any_replica_and_stored_only_hashed(re
 def replica(redis_url: str, wire: CountingTransport, clock: FakeClock) -> MCPServer[Any]:
     """A server process of its own (nothing shared with another but Dataverse and Redis)."""
     settings = Settings.from_env({"DESKTOP_FLOWS_APPROVAL": "runs", "DESKTOP_FLOWS_REDIS_URL": redis_url})
-    clock_of = Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC))
-    return build_server(App(settings, clock=clock_of, dataverse_transport=wire))
+    return build_server(App(settings, clock=clock, dataverse_transport=wire))
 
 
 async def test_a_token_one_replica_issued_runs_the_flow_on_another_and_only_once(redis_url: str) -> None:

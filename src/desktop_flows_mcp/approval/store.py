@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
 from typing import Literal, Protocol
+
+from ..clock import Clock
 
 Verdict = Literal["ok", "expired", "mismatch", "unknown"]
 KEPT_AFTER_EXPIRY = 600.0  # an expired token is still recognised this long (audit: expired, not unknown)
@@ -43,11 +44,14 @@ class ApprovalStore(Protocol):
     async def key_granted(self, key_binding: str) -> bool: ...
 
 
-class InProcessApprovals:
-    """``now``: epoch seconds (the injected wall clock)."""
+def epoch(clock: Clock) -> float:
+    """The clock's wall time as seconds: token expiries are compared across replicas."""
+    return clock.now().timestamp()
 
-    def __init__(self, now: Callable[[], float]) -> None:
-        self._now = now
+
+class InProcessApprovals:
+    def __init__(self, clock: Clock) -> None:
+        self._now = lambda: epoch(clock)
         self._tokens: dict[str, tuple[str, float]] = {}  # sha256(token) → (binding, expires_at)
         self._keys: dict[str, float] = {}  # key binding → expires_at
 

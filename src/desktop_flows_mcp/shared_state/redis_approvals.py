@@ -4,20 +4,20 @@ one replica issued is redeemed, once, on any replica. Names carry SHA-256 only; 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
 
-from ..approval.store import KEPT_AFTER_EXPIRY, Verdict, new_token, token_hash, verdict_of
+from ..approval.store import KEPT_AFTER_EXPIRY, Verdict, epoch, new_token, token_hash, verdict_of
+from ..clock import Clock
 from .redis_state import fail_closed
 
 
 class RedisApprovals:
-    def __init__(self, redis: Redis, prefix: str, *, now: Callable[[], float]) -> None:
+    def __init__(self, redis: Redis, prefix: str, *, clock: Clock) -> None:
         self._redis = redis
         self._prefix = prefix
-        self._now = now
+        self._now = lambda: epoch(clock)
 
     async def issue(self, binding: str, *, expires_in: float) -> str:
         token = new_token()
