@@ -10,15 +10,19 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx2
 import pytest
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.types import ElicitRequestFormParams, ElicitResult
 
 from desktop_flows_mcp.app import App
-from desktop_flows_mcp.config import Settings
+from desktop_flows_mcp.config import HttpSettings, Secret, Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
+from desktop_flows_mcp.streamable_http import build_http_app
 from tests.helpers import FakeClock, compact_size, error_of, ok
+from tests.loopback import serving_on_loopback
 from tests.stacks import (
     ERAS,
     INVOICE_ARGS,
@@ -449,3 +453,30 @@ async def test_the_approval_error_envelope_is_compact_json_in_both_channels() ->
         "confirm_token",
         "expires_in_seconds",
     }
+
+
+# --- over Streamable HTTP -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_over_http_the_person_is_asked_and_without_elicitation_a_token_fits_the_same_caller(mode: str) -> None:
+    token = "approval-http-token-for-tests"
+    app = App(Settings.from_env(APPROVE), clock=FakeClock())
+    person = Person()
+    headers = {"Authorization": f"Bearer {token}"}
+    async with serving_on_loopback(build_http_app(build_server(app), app, HttpSettings(token=Secret(token)))) as base:
+        async with (
+            httpx2.AsyncClient(headers=headers) as http,
+            Client(
+                streamable_http_client(f"{base}/mcp", http_client=http), mode=mode, elicitation_callback=person
+            ) as c,
+        ):
+            asked = ok(await c.call_tool("run_desktop_flow", RUN))
+        async with (
+            httpx2.AsyncClient(headers=headers) as http,
+            Client(streamable_http_client(f"{base}/mcp", http_client=http), mode=mode) as c,
+        ):
+            approval = error_of(await c.call_tool("run_desktop_flow", RUN))["approval"]
+            confirmed = ok(await c.call_tool("run_desktop_flow", {**RUN, "confirm_token": approval["confirm_token"]}))
+    assert len(person.asked) == 1 and asked["run_id"]
+    assert confirmed["run_id"] and confirmed["run_id"] != asked["run_id"]
