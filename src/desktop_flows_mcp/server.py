@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 from mcp.server import CacheHint, MCPServer
@@ -15,6 +16,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from . import __version__
 from .app import App, Services
+from .config import HttpSettings
 from .flows import warn_unmatched_allowed
 from .tasks import RunTasks, TaskListener, WaitForChange, is_run_tool
 from .tools.access import register_access_tools
@@ -50,12 +52,14 @@ def build_server(
     task_tools: Callable[[str], bool] | None = None,
     wait_for_change: WaitForChange | None = None,
     check_allow_list_at_start: bool = False,
+    http: HttpSettings | None = None,
 ) -> MCPServer[Services]:
     """The MCP server over ``app``: its lifespan opens the app and hands out its services. ``task_tools`` names
     the tools whose calls may become MCP tasks (default: run_desktop_flow and the per-flow run tools);
     ``wait_for_change(run_id, seconds)`` paces the task notifications between reads of a run (default: the run's
     callback, or the app's clock). ``check_allow_list_at_start`` names, on stderr, the allow-list entries that match
-    no published flow, in the background once the server is up (the console script turns it on)."""
+    no published flow, in the background once the server is up (the console script turns it on). ``http`` is where
+    the server listens, for the Entra sign-in's resource URL (``inbound``; default: HttpSettings())."""
     settings = app.settings
     flow_tools = settings.run.flow_tools and not settings.run.read_only  # read-only: nothing runs, so none
 
@@ -91,6 +95,7 @@ def build_server(
         cache_hints={"tools/list": TOOLS_LIST_CACHE},
         subscriptions=bus,
         extensions=[RunTasks(task_tools=task_tools or runs_a_flow, now=app.clock.now)],
+        **_entra_sign_in(app, http or HttpSettings()),
     )
     register_flow_tools(mcp)
     if not settings.run.read_only:
@@ -109,3 +114,21 @@ def build_server(
         install_flow_tools(mcp, surface, app, bus)
     mcp.middleware.append(TaskListener(now=app.clock.now, wait_for_change=wait_for_change or app.wait_for_change))
     return mcp
+
+
+def _entra_sign_in(app: App, http: HttpSettings) -> dict[str, Any]:
+    """With DESKTOP_FLOWS_HTTP_AUTH=entra: the SDK's resource-server options (``inbound``); otherwise none."""
+    settings = app.settings
+    if settings.entra is None:
+        return {}
+    from .inbound.resource import resource_server, server_url
+    from .inbound.verifier import EntraTokenVerifier
+
+    verifier = EntraTokenVerifier(
+        settings.entra,
+        settings.dataverse_url,
+        transport=app.entra_transport,
+        clock=lambda: app.clock.now().timestamp(),
+        monotonic=app.clock.monotonic,
+    )
+    return {"auth": resource_server(settings, server_url(settings, http)).auth, "token_verifier": verifier}
