@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from mcp.server import MCPServer
 from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.types import ToolAnnotations
 
 from desktop_flows_mcp.emulator.entra import (
     ALICE,
@@ -193,7 +194,7 @@ async def test_health_and_callbacks_stay_open_and_metrics_needs_a_signed_in_call
 
 
 def _probe(server: MCPServer[Any]) -> None:
-    @server.tool()
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def whoami() -> dict[str, Any]:  # pyright: ignore[reportUnusedFunction]
         token = get_access_token()
         assert token is not None
@@ -253,3 +254,43 @@ async def test_bob_cannot_use_alices_session() -> None:
             own = await alice.post("/mcp", json=listing, headers=headers)
     assert hijack.status_code == 404
     assert own.status_code == 200 and "list_desktop_flows" in own.text
+
+
+ACTING = {"run_desktop_flow", "cancel_desktop_flow_run"}
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_flows_read_sees_and_calls_only_the_read_tools_and_flows_run_sees_all(mode: str) -> None:
+    entra = FakeEntra()
+    async with entra_stack(entra) as stack:
+        runs_before = len(stack.emulator.store.runs)
+        async with stack.client(entra.mint(BOB, scopes=("Flows.Read",)), mode) as reader:
+            read_names = {tool.name for tool in (await reader.list_tools()).tools}
+            listed = await reader.call_tool("list_desktop_flows", {})
+            refused = await reader.call_tool("cancel_desktop_flow_run", {"run_id": "not even a GUID"})
+            started = await reader.call_tool("run_desktop_flow", {"flow": "Enter invoices into legacy ERP"})
+        runs_after_reader = len(stack.emulator.store.runs)
+        async with stack.client(entra.mint(ALICE, scopes=("Flows.Run",)), mode) as runner:
+            run_names = {tool.name for tool in (await runner.list_tools()).tools}
+            bad_argument = await runner.call_tool("cancel_desktop_flow_run", {"run_id": "not even a GUID"})
+    assert run_names - read_names == ACTING
+    assert "list_desktop_flows" in read_names and "wait_for_desktop_flow_run" in read_names
+    assert not listed.is_error
+    assert error_of(refused)["code"] == error_of(started)["code"] == "forbidden"  # before the argument check
+    assert "Flows.Run" in error_of(refused)["message"] and error_of(refused)["retryable"] is False
+    assert error_of(bad_argument)["code"] == "invalid_argument"
+    assert runs_after_reader == runs_before  # nothing was started
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_per_flow_run_tools_need_flows_run_too(mode: str) -> None:
+    entra = FakeEntra()
+    env = {"DESKTOP_FLOWS_FLOW_TOOLS": "true", "DESKTOP_FLOWS_ALLOWED": "Enter invoices into legacy ERP"}
+    async with entra_stack(entra, env=env) as stack:
+        async with stack.client(entra.mint(BOB, scopes=("Flows.Read",)), mode) as reader:
+            read_names = {tool.name for tool in (await reader.list_tools()).tools}
+            refused = await reader.call_tool("run_enter_invoices_into_legacy_erp", {})
+        async with stack.client(entra.mint(ALICE), mode) as runner:
+            run_names = {tool.name for tool in (await runner.list_tools()).tools}
+    assert run_names - read_names == {*ACTING, "run_enter_invoices_into_legacy_erp"}
+    assert error_of(refused)["code"] == "forbidden"

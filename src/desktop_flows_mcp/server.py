@@ -43,6 +43,9 @@ returns, with typed outputs. Set run_options.idempotency_key, so a retry never s
 # The tool list changes only with the server's configuration, so clients may keep it for a while.
 TOOLS_LIST_CACHE = CacheHint(ttl_ms=300_000, scope="public")
 
+# With Entra sign-in the list depends on the caller's scopes (inbound/scopes.py): no shared cache may keep it.
+TOOLS_LIST_PER_CALLER = CacheHint(ttl_ms=300_000, scope="private")
+
 TOOL_NAMES = TOOL_ORDER
 
 
@@ -92,7 +95,7 @@ def build_server(
         version=__version__,
         lifespan=lifespan,
         log_level="WARNING",  # the CLI configures logging; the SDK must not turn on INFO for httpx
-        cache_hints={"tools/list": TOOLS_LIST_CACHE},
+        cache_hints={"tools/list": TOOLS_LIST_CACHE if settings.entra is None else TOOLS_LIST_PER_CALLER},
         subscriptions=bus,
         extensions=[RunTasks(task_tools=task_tools or runs_a_flow, now=app.clock.now)],
         **_entra_sign_in(app, http or HttpSettings()),
@@ -107,6 +110,10 @@ def build_server(
     register_access_tools(mcp)
     surface = ToolSurface(mcp)
     mcp.middleware[:0] = app.telemetry.server_middleware()  # outermost: times the whole call
+    if settings.entra is not None:
+        from .inbound.scopes import ScopeGate
+
+        mcp.middleware.append(ScopeGate(mcp))  # before the surface: a tool out of scope is refused unread
     mcp.middleware.append(surface)
     if flow_tools:
         from .tools.flow_tools import install_flow_tools

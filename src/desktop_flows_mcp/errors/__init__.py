@@ -31,7 +31,7 @@ from .idempotency import (
     unproven_runs,
 )
 from .runs import inputs_too_large, run_already_finished
-from .server import internal_crash, invalid_argument, shared_state_unavailable, shutting_down
+from .server import forbidden, internal_crash, invalid_argument, shared_state_unavailable, shutting_down
 from .sign_in import (
     ENTRA_NETWORK_HINT,
     MANAGED_IDENTITY_NETWORK_HINT,
@@ -81,6 +81,7 @@ __all__ = [
     "flow_tool_gone",
     "from_status",
     "inputs_too_large",
+    "forbidden",
     "internal_crash",
     "invalid_argument",
     "key_reused_with_other_arguments",
