@@ -150,14 +150,14 @@ async def test_a_rotated_key_is_fetched_once_and_made_up_key_ids_do_not_hammer_e
         assert (await stack.initialize(entra.mint())).status_code == 200
         assert entra.key_requests == 1
         entra.rotate()
-        stack.clock.now += 61
+        stack.clock.seconds += 61
         assert (await stack.initialize(entra.mint())).status_code == 200
         assert entra.key_requests == 2
         stranger = SigningKey.generate()
         garbage = [await stack.initialize(entra.mint(key=stranger)) for _ in range(5)]
         assert [answer.status_code for answer in garbage] == [401] * 5
         assert entra.key_requests == 2  # within the minute after the last fetch: no more
-        stack.clock.now += 61
+        stack.clock.seconds += 61
         assert (await stack.initialize(entra.mint(key=stranger))).status_code == 401
         assert entra.key_requests == 3  # once a minute at most
         assert (await stack.initialize(entra.mint())).status_code == 200  # the retired key still checks old tokens
@@ -171,7 +171,7 @@ async def test_entra_unreachable_answers_503_with_retry_after_never_500() -> Non
         async with stack.http(entra.mint()) as http:
             health = await http.get("/health")
         entra.down = False
-        stack.clock.now += 5
+        stack.clock.seconds += 5
         later = await stack.initialize(entra.mint())
     assert first.status_code == again.status_code == 503
     assert first.headers["Retry-After"] == "5"
