@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from ..app import Services
 from ..approval import ApprovalCall, ApprovalPending, approval_call
-from ..call_scope import CallAudit, call_audit, caller_of
+from ..call_scope import CallAudit, call_audit, caller_name_of, caller_of
 from ..errors import DesktopFlowsError, ErrorCode, internal_crash
 from ..logs import AUDIT
 from ..signin.entra_http import sign_in_budget
@@ -119,7 +119,7 @@ def _boundary(
             presenter = presenter_for(context, enabled=live.offer_sign_in_prompts)
             asker = asker_for(context) if audited else None
         caller = caller_of(request)
-        token = call_audit.set(CallAudit(caller, tool))
+        token = call_audit.set(CallAudit(caller, tool, caller_name_of(request)))
         arguments, confirm_token = split_token({k: v for k, v in kwargs.items() if k != "ctx"})
         approving = approval_call.set(ApprovalCall(caller, tool, arguments, confirm_token, asker) if audited else None)
         result: M | None = None
