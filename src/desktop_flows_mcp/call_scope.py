@@ -36,3 +36,15 @@ def caller_of(request: object) -> str:
         return "local"
     caller = cast(dict[str, object], scope).get(CALLER_KEY)
     return caller if isinstance(caller, str) else "anonymous"
+
+
+@dataclass
+class ChallengeSlot:
+    """Where a sign-in on the caller's behalf leaves Entra's claims challenge (Conditional Access, MFA) for the
+    HTTP layer, which answers the request 401 with it. Set per HTTP request; the SDK copies the request's context
+    into the handler, so the handler writes into the same slot."""
+
+    claims: str | None = None
+
+
+claims_challenge_slot: ContextVar[ChallengeSlot | None] = ContextVar("claims_challenge_slot", default=None)
