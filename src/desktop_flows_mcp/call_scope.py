@@ -42,9 +42,11 @@ def caller_of(request: object) -> str:
 class ChallengeSlot:
     """Where a sign-in on the caller's behalf leaves Entra's claims challenge (Conditional Access, MFA) for the
     HTTP layer, which answers the request 401 with it. Set per HTTP request; the SDK copies the request's context
-    into the handler, so the handler writes into the same slot."""
+    into the handler, so the handler writes into the same slot. Once a token was handed out in the request
+    (``spent``), a later challenge stays in the tool result: a 401 would hide what that token did (a run started)."""
 
     claims: str | None = None
+    spent: bool = False
 
 
 claims_challenge_slot: ContextVar[ChallengeSlot | None] = ContextVar("claims_challenge_slot", default=None)

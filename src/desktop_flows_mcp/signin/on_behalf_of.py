@@ -41,13 +41,15 @@ import anyio.to_thread
 
 from ..call_scope import claims_challenge_slot
 from ..errors import (
+    ENTRA_NETWORK_HINT,
     DesktopFlowsError,
     caller_token_expired,
     claims_challenge,
     no_caller_token,
     on_behalf_of_consent_missing,
+    sign_in_unreachable,
 )
-from .aadsts import SignInContext, aadsts_codes, entra_error
+from .aadsts import SignInContext, aadsts_codes, entra_body_in, entra_error
 from .entra_http import current_budget, current_deadline, msal_http_client
 from .msal_providers import MsalTokenProvider, authority_options, msal_module
 
@@ -141,6 +143,13 @@ class OnBehalfOfProvider(MsalTokenProvider):
         return len(self._callers)
 
     async def token(self, *, force_refresh: bool = False) -> str:
+        token = await self._token(force_refresh)
+        slot = claims_challenge_slot.get()
+        if slot is not None:
+            slot.spent = True
+        return token
+
+    async def _token(self, force_refresh: bool) -> str:
         assertion = self._caller()
         if assertion is None:
             raise no_caller_token()
@@ -245,6 +254,14 @@ class OnBehalfOfProvider(MsalTokenProvider):
                 )
             return self._app
 
+    def _refused_settings(self, exc: ValueError) -> DesktopFlowsError:
+        """msal could not read the tenant's configuration. The caller's token was just checked against the same
+        tenant's keys, so the settings are right and Entra is failing: retryable, unless Entra said why."""
+        body = entra_body_in(exc)
+        if body is not None:
+            return entra_error(body, self.context)
+        return sign_in_unreachable(self._endpoint(), type(exc).__name__, ENTRA_NETWORK_HINT)
+
     def _access_token(self, result: Mapping[str, Any]) -> str:
         token = result.get("access_token")
         if isinstance(token, str) and token:
@@ -256,9 +273,10 @@ class OnBehalfOfProvider(MsalTokenProvider):
         claims = result.get("claims")
         if result.get("error") in ("invalid_grant", "interaction_required") and isinstance(claims, str) and claims:
             slot = claims_challenge_slot.get()
-            if slot is not None:
+            answered = slot is not None and not slot.spent
+            if slot is not None and answered:
                 slot.claims = claims
-            return claims_challenge(status_sent=slot is not None)
+            return claims_challenge(status_sent=answered)
         if 65001 in codes:
             return on_behalf_of_consent_missing(self.context.client_id or "(not set)", self.context.dataverse_url)
         return entra_error(result, self.context)
