@@ -201,3 +201,24 @@ async def test_entra_unreachable_is_retryable() -> None:
     assert failed.value.code is ErrorCode.DATAVERSE_UNAVAILABLE
     assert failed.value.retryable
     assert ada.token not in failed.value.message + (failed.value.hint or "")
+
+
+async def test_work_a_call_leaves_running_acts_for_that_caller_not_for_whoever_calls_next() -> None:
+    entra = FakeEntra()
+    obo = provider(entra)
+    ada, grace = signed_in(entra, ADA), signed_in(entra, GRACE)
+    go, tokens = anyio.Event(), list[str]()
+
+    async def poller() -> None:  # what a call leaves behind: it waits, then reads the run
+        await go.wait()
+        tokens.append(await obo.token())
+
+    async with anyio.create_task_group() as background:
+        started = calling.set(ada)
+        background.start_soon(poller)  # spawned inside Ada's call: it carries Ada's context
+        calling.reset(started)
+        assert await as_caller(grace, obo) == "fake-access-token-1"  # the next call is Grace's
+        go.set()
+
+    assert tokens == ["fake-access-token-2"]
+    assert [form["assertion"] for form in entra.token_forms] == [grace.token, ada.token]
