@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from desktop_flows_mcp.call_scope import CallAudit, call_audit
 from desktop_flows_mcp.shared_state.redis_state import client_for
 from desktop_flows_mcp.shared_state.redis_tokens import RedisTokens
 from desktop_flows_mcp.signin.aadsts import SignInContext
@@ -46,6 +47,15 @@ async def test_a_token_exchanged_on_one_replica_serves_the_other_and_is_stored_e
         stored: Any = await redis.get(names[0])
         assert b"fake-access-token" not in stored
         assert 0 < await redis.ttl(names[0]) <= 600  # it ends with the caller's token, not the Dataverse token's hour
+
+        third = replica(entra, RedisTokens(redis, prefix, KEY))
+        calling.set(None)
+        callback = call_audit.set(CallAudit(f"entra:{TENANT}/{ADA.object_id}", "callback"))  # her run's callback
+        try:
+            assert await third.token() == "fake-access-token-1"  # a replica she never called acts for her
+        finally:
+            call_audit.reset(callback)
+        calling.set(UserAssertion(entra.user_assertion(ADA, expires), expires, TENANT, ADA.object_id))
 
         stranger = replica(entra, RedisTokens(redis, prefix, "another-deployment's-key-0123456789"))
         assert await stranger.token() == "fake-access-token-2"  # cannot read it: exchanges for itself

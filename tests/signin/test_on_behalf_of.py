@@ -9,7 +9,7 @@ from contextvars import ContextVar
 import anyio
 import pytest
 
-from desktop_flows_mcp.call_scope import ChallengeSlot, claims_challenge_slot
+from desktop_flows_mcp.call_scope import CallAudit, ChallengeSlot, call_audit, claims_challenge_slot
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from desktop_flows_mcp.signin.aadsts import SignInContext
 from desktop_flows_mcp.signin.on_behalf_of import OnBehalfOfProvider, UserAssertion
@@ -222,3 +222,27 @@ async def test_work_a_call_leaves_running_acts_for_that_caller_not_for_whoever_c
 
     assert tokens == ["fake-access-token-2"]
     assert [form["assertion"] for form in entra.token_forms] == [grace.token, ada.token]
+
+
+async def test_work_for_a_person_outside_their_request_uses_their_token_and_nobody_elses() -> None:
+    entra = FakeEntra()
+    obo = provider(entra)
+    ada, grace = signed_in(entra, ADA), signed_in(entra, GRACE)
+    await as_caller(ada, obo)
+
+    acting = call_audit.set(CallAudit(f"entra:{TENANT}/{ADA.object_id}", "callback"))  # a callback for Ada's run
+    try:
+        assert await obo.token() == "fake-access-token-1"
+        with pytest.raises(DesktopFlowsError):  # Grace's request cannot borrow Ada's identity, nor lend hers
+            await as_caller(grace, obo)
+    finally:
+        call_audit.reset(acting)
+    stranger = call_audit.set(CallAudit(f"entra:{TENANT}/never-called", "callback"))
+    try:
+        with pytest.raises(DesktopFlowsError) as unknown:
+            await obo.token()
+    finally:
+        call_audit.reset(stranger)
+
+    assert unknown.value.code is ErrorCode.UNAUTHENTICATED
+    assert entra.grants() == [OBO]

@@ -6,7 +6,9 @@ process (its credential: a client secret, a certificate, or a federated token re
 
     the caller          ``UserAssertion`` from the request's verified token (``caller``, by default the SDK's
                         ``get_access_token()``); background work started by a call carries the call's context,
-                        so it acts for the caller who started it, never for whoever calls next
+                        so it acts for the caller who started it, never for whoever calls next; work for a person
+                        outside their request (``call_scope.call_audit`` names them: a callback for their run)
+                        uses the freshest token they sent this process, or the replicas' shared one
     a cached token      per caller, until the earlier of its own expiry and the caller's token's: a Dataverse
                         token never outlives the sign-in it was got for
     then msal           ``acquire_token_silent`` on the account ``<oid>.<tid>`` (msal's OBO always calls Entra;
@@ -39,7 +41,7 @@ from typing import Any, Protocol, cast
 import anyio
 import anyio.to_thread
 
-from ..call_scope import claims_challenge_slot
+from ..call_scope import call_audit, claims_challenge_slot
 from ..errors import (
     ENTRA_NETWORK_HINT,
     DesktopFlowsError,
@@ -86,6 +88,15 @@ def caller_from_sdk() -> UserAssertion | None:
     if access is None or access.expires_at is None or not isinstance(tenant, str) or not isinstance(person, str):
         return None
     return UserAssertion(access.token, float(access.expires_at), tenant, person)
+
+
+def acting_account() -> str | None:
+    """The msal account of the person the work in progress is for (``call_scope.call_audit``, ``entra:<tid>/<oid>``):
+    their tool call, or work done for them outside it (a callback for their run). None for anyone else."""
+    call = call_audit.get()
+    kind, _, person = call.caller.partition(":") if call is not None else ("", "", "")
+    tenant, _, oid = person.partition("/")
+    return f"{oid}.{tenant}" if kind == "entra" and tenant and oid else None
 
 
 def federated_assertion(path: Path) -> Callable[[], str]:
@@ -150,10 +161,20 @@ class OnBehalfOfProvider(MsalTokenProvider):
         return token
 
     async def _token(self, force_refresh: bool) -> str:
-        assertion = self._caller()
-        if assertion is None:
+        assertion, acting = self._caller(), acting_account()
+        if assertion is not None and acting not in (None, assertion.account):
+            raise no_caller_token()  # a request acts as its own caller only, never lends or borrows an identity
+        if assertion is not None:
+            entry = self._entry(assertion)
+        elif acting is not None and acting in self._callers:  # work for a caller outside its request
+            entry = self._callers[acting]
+        elif acting is not None and self._shared is not None:  # one another replica served
+            found = await self._shared.get(acting)
+            if found is None or found[1] <= self._now() + EARLY:
+                raise no_caller_token()
+            return found[0]
+        else:
             raise no_caller_token()
-        entry = self._entry(assertion)
         if entry.latest.expires_at <= self._now() + EARLY:
             raise caller_token_expired()
         if not force_refresh and self._usable(entry):
