@@ -9,8 +9,10 @@ from contextvars import ContextVar
 import anyio
 import pytest
 
+from desktop_flows_mcp.auth import TokenProvider
 from desktop_flows_mcp.call_scope import CallAudit, ChallengeSlot, call_audit, claims_challenge_slot
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
+from desktop_flows_mcp.readiness import Readiness, SignInWatch
 from desktop_flows_mcp.signin.aadsts import SignInContext
 from desktop_flows_mcp.signin.on_behalf_of import OnBehalfOfProvider, UserAssertion
 from tests.fakes.entra import ADA, CLIENT_ID, GRACE, SECRET, TENANT, FakeEntra, Person
@@ -49,7 +51,7 @@ def signed_in(entra: FakeEntra, person: Person, lifetime: float = 3600, now: flo
     return UserAssertion(entra.user_assertion(person, expires), expires, TENANT, person.object_id)
 
 
-async def as_caller(who: UserAssertion, obo: OnBehalfOfProvider, *, force_refresh: bool = False) -> str:
+async def as_caller(who: UserAssertion, obo: TokenProvider, *, force_refresh: bool = False) -> str:
     token = calling.set(who)
     try:
         return await obo.token(force_refresh=force_refresh)
@@ -246,3 +248,13 @@ async def test_work_for_a_person_outside_their_request_uses_their_token_and_nobo
 
     assert unknown.value.code is ErrorCode.UNAUTHENTICATED
     assert entra.grants() == [OBO]
+
+
+async def test_one_persons_failed_sign_in_leaves_the_replica_ready() -> None:
+    entra = FakeEntra(obo_refusal=("invalid_grant", 65001, "The user or administrator has not consented.", None))
+    watch = SignInWatch(provider(entra))
+
+    with pytest.raises(DesktopFlowsError):
+        await as_caller(signed_in(entra, ADA), watch)
+
+    assert await Readiness(watch).problems() == {}
