@@ -104,8 +104,10 @@ class App:
         token_provider: TokenProvider | None = None,
         offer_sign_in_prompts: bool = False,
         telemetry: Telemetry = NO_TELEMETRY,
+        entra_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
+        self.entra_transport = entra_transport  # replaces the network to Entra ID (tests, the emulator's Entra)
         self.telemetry = telemetry
         self.clock = clock
         self.offer_sign_in_prompts = offer_sign_in_prompts

@@ -44,6 +44,7 @@ _FLAGS: dict[str, str] = {
     "poll_seconds": "DESKTOP_FLOWS_POLL_SECONDS",
     "public_url": "DESKTOP_FLOWS_PUBLIC_URL",
     "redis_url": "DESKTOP_FLOWS_REDIS_URL",
+    "http_auth": "DESKTOP_FLOWS_HTTP_AUTH",
 }
 # Switches: bare, they mean true; --read-only=no takes any value the variable takes (true/false, yes/no, 1/0, on/off).
 _SWITCHES: dict[str, str] = {
@@ -163,6 +164,11 @@ def _add_settings_flags(parser: argparse.ArgumentParser, *, default: Any) -> Non
     flag("--poll-seconds", "first poll interval while waiting for a run (default 2)")
     flag("--redis-url", "replicas behind one address share state here: redis[s]://[:password@]host[:port][/db]")
     flag("--public-url", "streamable-http: https URL where Dataverse reaches this server; runs then report back")
+    flag(
+        "--http-auth",
+        "streamable-http: token (one shared DESKTOP_FLOWS_HTTP_TOKEN) or entra (each person signs in with Entra ID; "
+        "DESKTOP_FLOWS_ENTRA_* variables)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -245,7 +251,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = settings_from(args, os.environ)
         http = None
         if args.transport == "streamable-http":
-            http = HttpSettings.from_env(os.environ, _given(args, _HTTP_FLAGS))
+            http = HttpSettings.from_env(os.environ, _given(args, {**_HTTP_FLAGS, "http_auth": _FLAGS["http_auth"]}))
+        elif settings.entra is not None:
+            raise ConfigError(
+                "DESKTOP_FLOWS_HTTP_AUTH",
+                "entra applies only to --transport streamable-http: a stdio server has one user, who signs in with "
+                "DATAVERSE_AUTH; unset it.",
+                "entra (with --transport streamable-http)",
+            )
         elif settings.public_url:
             raise ConfigError(
                 "DESKTOP_FLOWS_PUBLIC_URL",
@@ -302,12 +315,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     from .streamable_http import serve_http
 
     print(
-        f"desktop-flows-mcp: MCP on http://{http.host}:{http.port}/mcp"
-        + (" (bearer token required)" if http.token else " (loopback only, no token)")
+        f"desktop-flows-mcp: MCP on http://{http.host}:{http.port}/mcp ({_http_auth_line(settings, http)})"
         + (f"; runs report back to {settings.public_url}/callbacks/" if settings.public_url else ""),
         file=sys.stderr,
     )
     anyio.run(serve_http, server, app, http)
+
+
+def _http_auth_line(settings: Settings, http: HttpSettings) -> str:
+    """Who may call, for the start-up line; a shared token says that every caller is one Dataverse identity."""
+    entra = settings.entra
+    if entra is not None:
+        return (
+            f"Entra ID sign-in required: tenant {entra.tenant_id}, resource {entra.app_id_uri}; each caller acts as "
+            "themselves"
+        )
+    if http.token is not None:
+        return (
+            f"bearer token required; warning: everyone with the token shares one Dataverse identity "
+            f"({settings.sign_in.mode}), see the README's Deploy for a team"
+        )
+    return "loopback only, no token"
 
 
 def _doctor(args: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ from .idempotency import (
     unproven_runs,
 )
 from .runs import inputs_too_large, run_already_finished
-from .server import internal_crash, invalid_argument, shared_state_unavailable, shutting_down
+from .server import forbidden, internal_crash, invalid_argument, shared_state_unavailable, shutting_down
 from .sign_in import (
     ENTRA_NETWORK_HINT,
     MANAGED_IDENTITY_NETWORK_HINT,
@@ -85,6 +85,7 @@ __all__ = [
     "flow_id_not_found",
     "flow_name_not_found",
     "flow_tool_gone",
+    "forbidden",
     "from_status",
     "inputs_too_large",
     "internal_crash",

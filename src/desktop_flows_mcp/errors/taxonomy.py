@@ -6,6 +6,7 @@ The categories (``ErrorCode``) are a public API: tools return them in ``structur
     not_found                 the flow or run does not exist (or this identity cannot see it)
     unauthenticated           no usable token; the sign-in must be fixed, not retried
     permission_denied         the identity lacks a Dataverse privilege or security role
+    forbidden                 the caller's sign-in to this server does not grant the tool (Flows.Run); nothing sent
     throttled                 a rate limit was hit; retry after ``retry_after_seconds``
     flow_not_allowed          DESKTOP_FLOWS_ALLOWED refuses this flow; nothing was sent
     input_too_large           the serialised inputs exceed Dataverse's 2 MB limit
@@ -29,6 +30,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     UNAUTHENTICATED = "unauthenticated"
     PERMISSION_DENIED = "permission_denied"
+    FORBIDDEN = "forbidden"
     THROTTLED = "throttled"
     FLOW_NOT_ALLOWED = "flow_not_allowed"
     INPUT_TOO_LARGE = "input_too_large"

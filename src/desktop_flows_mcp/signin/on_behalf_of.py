@@ -87,7 +87,7 @@ def caller_from_sdk() -> UserAssertion | None:
     tenant, person = claims.get("tid"), claims.get("oid")
     if access is None or access.expires_at is None or not isinstance(tenant, str) or not isinstance(person, str):
         return None
-    return UserAssertion(access.token, float(access.expires_at), tenant, person)
+    return UserAssertion(access.token, float(access.expires_at), tenant.lower(), person.lower())
 
 
 def acting_account() -> str | None:

@@ -22,7 +22,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from ..app import Services
-from ..call_scope import CallAudit, call_audit, caller_of
+from ..call_scope import CallAudit, call_audit, caller_name_of, caller_of
 from ..errors import DesktopFlowsError, internal_crash
 from ..logs import AUDIT
 from ..signin.entra_http import sign_in_budget
@@ -87,7 +87,7 @@ def _boundary(fn: Callable[P, Awaitable[M]], *, audited: bool = True) -> Callabl
             live = services(context)
             request = context.request_context.request
             presenter = presenter_for(context, enabled=live.offer_sign_in_prompts)
-        token = call_audit.set(CallAudit(caller_of(request), tool))
+        token = call_audit.set(CallAudit(caller_of(request), tool, caller_name_of(request)))
         result: M | None = None
         failure: DesktopFlowsError | None = None
         try:
