@@ -64,10 +64,16 @@ class Services:
     readiness: Readiness  # /health/ready and the graceful drain
 
 
-def token_provider_for(settings: Settings) -> TokenProvider:
-    """The token provider for the configured sign-in mode; msal is imported only for the msal modes."""
+def token_provider_for(
+    settings: Settings, *, entra_transport: httpx.AsyncBaseTransport | None = None, clock: Clock = SYSTEM_CLOCK
+) -> TokenProvider:
+    """The token provider for the configured sign-in mode; msal is imported only for the msal modes. With Entra
+    sign-in each caller's token is exchanged for theirs (``entra_transport``: an Entra in this process; on the
+    emulator only then, since the emulator's Dataverse takes only its own Entra's tokens)."""
     from .auth import StaticTokenProvider
 
+    if settings.entra is not None and (settings.sign_in.mode == "on_behalf_of" or entra_transport is not None):
+        return _on_behalf_of(settings, entra_transport, clock)
     if settings.uses_emulator:
         from .emulator import EMULATOR_TOKEN
 
@@ -79,6 +85,23 @@ def token_provider_for(settings: Settings) -> TokenProvider:
     if settings.sign_in.access_token is None:
         raise no_access_token()
     return StaticTokenProvider(settings.sign_in.access_token.reveal())
+
+
+def _on_behalf_of(settings: Settings, entra_transport: httpx.AsyncBaseTransport | None, clock: Clock) -> TokenProvider:
+    from .signin import build_on_behalf_of
+
+    http_client, credential = None, None
+    if entra_transport is not None:
+        from .signin.entra_http import InProcessEntra
+
+        http_client = InProcessEntra(entra_transport)
+    if settings.uses_emulator:
+        from .emulator.obo_grant import EMULATOR_CLIENT_SECRET
+
+        credential = EMULATOR_CLIENT_SECRET  # the emulator's demo registration needs no configured credential
+    return build_on_behalf_of(
+        settings, credential=credential, http_client=http_client, now=lambda: clock.now().timestamp()
+    )
 
 
 def with_emulator_defaults(settings: Settings) -> Settings:
@@ -153,7 +176,9 @@ class App:
         from .shared_state import open_shared_state
 
         settings, clock = with_emulator_defaults(self.settings), self.clock
-        provider = self._token_provider or token_provider_for(settings)
+        provider = self._token_provider or token_provider_for(
+            settings, entra_transport=self.entra_transport, clock=clock
+        )
         telemetry = self.telemetry
         sign_in = SignInWatch(provider, telemetry)
         transport = self._dataverse_transport

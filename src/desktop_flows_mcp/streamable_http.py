@@ -195,6 +195,10 @@ def build_http_app(mcp: MCPServer[Any], app: App, http: HttpSettings, drain: Dra
         max_request_body_size=MAX_MESSAGE_BYTES,
     )
     asgi = BoundedBodyMiddleware(asgi)
+    if app.settings.entra is not None:  # on the caller's behalf, Entra may ask them to sign in again (claims_http)
+        from .claims_http import ClaimsChallengeMiddleware
+
+        asgi = ClaimsChallengeMiddleware(asgi)
     asgi = drain.gate(asgi)  # outside the body check: a draining server refuses before reading the body
     if entra is not None:
         from .inbound.resource import EntraGate

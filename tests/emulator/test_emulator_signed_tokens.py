@@ -12,7 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from emulator_helpers import BASE, CONNECTION, EMULATOR_TOKEN, INVOICE_FLOW, api_client, error_of
 
 from desktop_flows_mcp.emulator import Emulator
-from desktop_flows_mcp.emulator.bearer import ALICE, BOB, SignedTokens
+from desktop_flows_mcp.emulator.bearer import ALICE_USER as ALICE
+from desktop_flows_mcp.emulator.bearer import BOB_USER as BOB
+from desktop_flows_mcp.emulator.bearer import SignedTokens
 
 pytestmark = pytest.mark.anyio
 
@@ -26,12 +28,14 @@ BODY = {"runMode": "unattended", "connectionName": CONNECTION}
 def token(oid: str, *, audience: str = BASE, key: Any = KEY, algorithm: str = "RS256", **claims: Any) -> str:
     now = int(time.time())
     body = {"aud": audience, "iss": ISSUER, "oid": oid, "iat": now, "exp": now + 3600, **claims}
-    return jwt.encode(body, key, algorithm=algorithm)
+    return jwt.encode(body, key, algorithm=algorithm, headers={"kid": "k1"})
 
 
 @pytest.fixture
 def behind_entra() -> Emulator:
-    tokens = SignedTokens(KEY.public_key(), ISSUER, BASE, {ALICE_OID: ALICE, BOB_OID: BOB})
+    tokens = SignedTokens(
+        lambda kid: KEY.public_key() if kid == "k1" else None, ISSUER, BASE, {ALICE_OID: ALICE, BOB_OID: BOB}
+    )
     return Emulator(signed_tokens=tokens)
 
 

@@ -2,7 +2,8 @@
 
 With ``SignedTokens`` the emulator takes no fixed demo token. A bearer must be a JWT that:
 
-    is RS256, signed by the emulator's Entra key (``public_key``), issued by it (``issuer``), not expired
+    is RS256, signed by a key of the emulator's Entra (``key_for``: its public key by ``kid``), issued by it
+        (``issuer``), not expired
     is for this environment: ``aud`` = the environment URL; a token for the MCP server (its client passing its own
         token through, which the MCP authorization spec forbids) or for anyone else is 401
     names a person (``oid``) who is a user of the environment (``users``: Entra object id → systemuser); any
@@ -15,7 +16,7 @@ they own, not others' (``Principal.reads_all_runs``), as Dataverse's user-level 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,13 +27,13 @@ from .principals import Principal
 
 NOT_A_MEMBER = "0x80072560"
 
-ALICE = Principal(
+ALICE_USER = Principal(
     "5a11ce00-7c2e-4b8d-9f31-0a4e6b2d8c15",
     "Alice Example",
     reads_all_runs=False,
     domain_name="alice@contoso.example",
 )
-BOB = Principal(
+BOB_USER = Principal(
     "b0b00000-3d9a-4e51-8c27-6f1e0b9a4d72",
     "Bob Example",
     reads_all_runs=False,
@@ -44,7 +45,7 @@ BOB = Principal(
 class SignedTokens:
     """Who may call: Entra-signed tokens for ``audience``, their ``oid`` looked up in ``users``."""
 
-    public_key: Any  # the Entra signing key's public half (a cryptography RSA public key)
+    key_for: Callable[[str], Any]  # kid → the Entra signing key's public half, or None for a key it never had
     issuer: str
     audience: str
     users: Mapping[str, Principal]
@@ -53,9 +54,12 @@ class SignedTokens:
 
     def principal(self, token: str) -> Principal:
         try:
+            key = self.key_for(str(jwt.get_unverified_header(token).get("kid")))
+            if key is None:
+                raise jwt.InvalidKeyError("unknown kid")
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self.public_key,
+                key,
                 algorithms=["RS256"],
                 audience=self.audience.rstrip("/"),
                 issuer=self.issuer,

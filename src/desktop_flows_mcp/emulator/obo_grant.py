@@ -30,7 +30,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .entra import DEMO_CLIENT_ID, EntraUser, FakeEntra
+from .bearer import ALICE_USER, BOB_USER, SignedTokens
+from .entra import ALICE, BOB, DEMO_CLIENT_ID, DEMO_TENANT_ID, EntraUser, FakeEntra
+from .principals import Principal
 
 OBO_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 EMULATOR_CLIENT_SECRET = "emulator-server-app-secret"  # the demo registration's, not a real one
@@ -39,6 +41,20 @@ MFA_REQUIRED = (
     "multi-factor authentication."
 )
 CLAIMS_CHALLENGE = '{"access_token":{"capolids":{"essential":true,"values":["emulator-mfa-policy"]}}}'
+
+
+DEMO_PEOPLE: dict[str, Principal] = {ALICE.oid: ALICE_USER, BOB.oid: BOB_USER}  # Entra object id → systemuser
+
+
+def dataverse_behind(
+    entra: FakeEntra, audience: str = "http://emulator.local", users: dict[str, Principal] | None = None
+) -> SignedTokens:
+    """What the Dataverse emulator takes behind ``entra``: its v1 tokens for ``audience``, for ``users``."""
+
+    def key_for(kid: str) -> object:
+        return next((k.private.public_key() for k in (entra.key, *entra.retired) if k.kid == kid), None)
+
+    return SignedTokens(key_for, entra.issuer(DEMO_TENANT_ID, 1), audience, DEMO_PEOPLE if users is None else users)
 
 
 @dataclass

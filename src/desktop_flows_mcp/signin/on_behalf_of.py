@@ -2,7 +2,8 @@
 
 The HTTP server checks the caller's Entra token (the inbound auth); this provider exchanges it (the user assertion)
 for a Dataverse token naming the same person, with msal's on-behalf-of grant. One msal confidential app serves the
-process (its credential: a client secret, a certificate, or a federated token read from a file each time).
+process, per tenant its callers come from (its credential: a client secret, a certificate, or a federated token
+read from a file each time).
 
     the caller          ``UserAssertion`` from the request's verified token (``caller``, by default the SDK's
                         ``get_access_token()``); background work started by a call carries the call's context,
@@ -53,9 +54,10 @@ from ..errors import (
 )
 from .aadsts import SignInContext, aadsts_codes, entra_body_in, entra_error
 from .entra_http import current_budget, current_deadline, msal_http_client
-from .msal_providers import MsalTokenProvider, authority_options, msal_module
+from .msal_providers import MsalTokenProvider, msal_module
 
 MAX_CALLERS = 1000
+PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
 EARLY = 30.0  # seconds: a token this close to its end (or its caller's) is not handed out
 OBO_MODE = "on_behalf_of"
 
@@ -145,7 +147,7 @@ class OnBehalfOfProvider(MsalTokenProvider):
         self._shared = shared
         self._scopes = [f"{context.dataverse_url}/.default"]
         self._callers: OrderedDict[str, _Caller] = OrderedDict()
-        self._app: Any = None
+        self._apps: dict[str, Any] = {}  # tenant → msal app: one, unless a multi-tenant app serves other tenants
         self._app_lock = threading.Lock()
 
     @property
@@ -210,10 +212,10 @@ class OnBehalfOfProvider(MsalTokenProvider):
         idle = [key for key, entry in self._callers.items() if not entry.lock.locked()]
         for key in idle[: max(0, len(self._callers) - self._max_callers)]:
             del self._callers[key]
-            if self._app is not None:
-                for account in self._app.get_accounts():
+            for app in list(self._apps.values()):
+                for account in app.get_accounts():
                     if account.get("home_account_id") == key:
-                        self._app.remove_account(account)
+                        app.remove_account(account)
 
     def _usable(self, entry: _Caller) -> bool:
         return entry.token is not None and entry.until > self._now() + EARLY
@@ -253,7 +255,7 @@ class OnBehalfOfProvider(MsalTokenProvider):
             entry.busy.release()
 
     def _silent_then_exchange(self, assertion: UserAssertion, force_refresh: bool) -> dict[str, Any]:
-        app = self._application()
+        app = self._application(assertion.tenant_id)
         account = next((a for a in app.get_accounts() if a.get("home_account_id") == assertion.account), None)
         if account is not None:
             found = app.acquire_token_silent_with_error(self._scopes, account, force_refresh=force_refresh)
@@ -261,19 +263,23 @@ class OnBehalfOfProvider(MsalTokenProvider):
                 return cast(dict[str, Any], found)
         return cast(dict[str, Any], app.acquire_token_on_behalf_of(assertion.token, self._scopes))
 
-    def _application(self) -> Any:
-        with self._app_lock:  # callers exchange side by side; the app is built once
-            if self._app is None:  # constructing it reads the tenant's OpenID configuration over HTTP
+    def _application(self, tenant: str) -> Any:
+        """The msal app for a caller's tenant (Entra exchanges a token in the tenant that issued it)."""
+        with self._app_lock:  # callers exchange side by side; each app is built once
+            app = self._apps.get(tenant)
+            if app is None:  # constructing it reads the tenant's OpenID configuration over HTTP
                 msal = msal_module()
-                self._app = msal.ConfidentialClientApplication(
+                app = self._apps[tenant] = msal.ConfidentialClientApplication(
                     self.context.client_id,
-                    authority=self.context.authority,
+                    authority=f"{self.context.authority_host or PUBLIC_AUTHORITY}/{tenant}",
                     client_credential=self._credential,
                     token_cache=msal.TokenCache(),
                     http_client=self._http_client,
-                    **authority_options(self.context),
+                    # The authority comes from checked settings (the callers' tokens were just verified against it),
+                    # so msal's instance discovery (one more request, and a lookup of aliases) adds nothing.
+                    instance_discovery=False,
                 )
-            return self._app
+            return app
 
     def _refused_settings(self, exc: ValueError) -> DesktopFlowsError:
         """msal could not read the tenant's configuration. The caller's token was just checked against the same
