@@ -67,7 +67,7 @@ async def test_conditional_access_on_the_exchange_answers_401_with_the_claims_ch
     entra = FakeEntra()
     async with entra_stack(entra) as stack, recording(stack, entra.mint(ALICE), mode) as (alice, answers):
         stack.grant.refusal = "claims"
-        with pytest.raises(Exception):  # noqa: B017, PT011  # the client sees the 401, not a tool result
+        with pytest.raises(Exception):  # noqa: B017  # the client sees the 401, not a tool result
             await alice.call_tool("list_desktop_flows", {})
 
     challenged = next(answer for answer in answers if answer.status_code == 401)
