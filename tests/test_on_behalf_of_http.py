@@ -13,6 +13,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from desktop_flows_mcp.config import ConfigError, Settings
 from desktop_flows_mcp.emulator.bearer import ALICE_USER, BOB_USER
 from desktop_flows_mcp.emulator.entra import ALICE, BOB, FakeEntra
 from desktop_flows_mcp.emulator.obo_grant import CLAIMS_CHALLENGE, OBO_GRANT
@@ -100,3 +101,17 @@ async def test_entra_down_during_the_exchange_is_a_retryable_error_not_a_500(mod
 
     assert (error["code"], error["retryable"]) == ("dataverse_unavailable", True)
     assert all(answer.status_code < 500 for answer in answers)
+
+
+def test_a_short_token_cache_key_is_refused() -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env(
+            {
+                "DESKTOP_FLOWS_HTTP_AUTH": "entra",
+                "DESKTOP_FLOWS_EMULATOR": "true",
+                "DESKTOP_FLOWS_ENTRA_TOKEN_CACHE_KEY": "short",
+            }
+        )
+
+    assert "DESKTOP_FLOWS_ENTRA_TOKEN_CACHE_KEY" in str(refused.value)
+    assert "short" not in str(refused.value)

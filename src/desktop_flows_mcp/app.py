@@ -104,6 +104,21 @@ def _on_behalf_of(settings: Settings, entra_transport: httpx.AsyncBaseTransport 
     )
 
 
+def _share_callers_tokens(provider: TokenProvider, shared: SharedState, settings: Settings) -> None:
+    """With Redis, the replicas share each caller's Dataverse token when a key to encrypt them is configured."""
+    if provider.mode != "on_behalf_of" or settings.shared.redis_url is None:
+        return
+    from .signin.on_behalf_of import OnBehalfOfProvider
+
+    if shared.obo_tokens is not None and isinstance(provider, OnBehalfOfProvider):
+        provider.share_through(shared.obo_tokens)
+    elif shared.obo_tokens is None:
+        log.warning(
+            "each replica exchanges callers' tokens for itself: set DESKTOP_FLOWS_ENTRA_TOKEN_CACHE_KEY (32+ "
+            "characters, the same on every replica) to share them through Redis, encrypted"
+        )
+
+
 def with_emulator_defaults(settings: Settings) -> Settings:
     """On the emulator with no connection configured, runs go to the emulator's demo connection."""
     if not settings.uses_emulator or settings.run.connection_name:
@@ -186,6 +201,7 @@ class App:
             anyio.create_task_group() as background,
             open_shared_state(settings, clock=clock, telemetry=telemetry) as shared,
         ):
+            _share_callers_tokens(provider, shared, settings)
             if settings.uses_emulator and transport is None:
                 transport = self._embedded_emulator(background, settings.public_url)
             async with httpx.AsyncClient(

@@ -10,12 +10,16 @@ from typing import Any
 import pytest
 
 from desktop_flows_mcp.call_scope import CallAudit, call_audit
+from desktop_flows_mcp.emulator.entra import ALICE
+from desktop_flows_mcp.emulator.entra import FakeEntra as EmulatorEntra
 from desktop_flows_mcp.shared_state.redis_state import client_for
 from desktop_flows_mcp.shared_state.redis_tokens import RedisTokens
 from desktop_flows_mcp.signin.aadsts import SignInContext
 from desktop_flows_mcp.signin.on_behalf_of import OnBehalfOfProvider, UserAssertion
+from tests.entra_stack import entra_stack
 from tests.fakes.entra import ADA, CLIENT_ID, SECRET, TENANT, FakeEntra
 from tests.fakes.msal_http import MsalHttpClient
+from tests.helpers import ok
 
 pytestmark = pytest.mark.anyio
 
@@ -61,3 +65,22 @@ async def test_a_token_exchanged_on_one_replica_serves_the_other_and_is_stored_e
         assert await stranger.token() == "fake-access-token-2"  # cannot read it: exchanges for itself
     finally:
         await redis.aclose()
+
+
+async def test_replicas_sharing_redis_exchange_a_caller_once_with_a_token_cache_key(redis_url: str) -> None:
+    entra = EmulatorEntra()
+    env = {
+        "DESKTOP_FLOWS_REDIS_URL": redis_url,
+        "DESKTOP_FLOWS_ENTRA_TOKEN_CACHE_KEY": "the-deployment's-token-cache-key-0123456789",
+    }
+    token = entra.mint(ALICE)
+    async with (
+        entra_stack(entra, env=env) as first,
+        entra_stack(entra, env=env) as second,
+        first.client(token, "legacy") as on_first,
+        second.client(token, "legacy") as on_second,
+    ):
+        ok(await on_first.call_tool("list_desktop_flows", {}))
+        ok(await on_second.call_tool("list_desktop_flows", {}))
+
+    assert first.grant.exchanges == [ALICE.oid]  # the one fake Entra both replicas ask

@@ -150,6 +150,10 @@ class OnBehalfOfProvider(MsalTokenProvider):
         self._apps: dict[str, Any] = {}  # tenant → msal app: one, unless a multi-tenant app serves other tenants
         self._app_lock = threading.Lock()
 
+    def share_through(self, shared: SharedTokens) -> None:
+        """From now on each caller's token is also kept in ``shared`` (Redis), for the other replicas."""
+        self._shared = shared
+
     @property
     def callers(self) -> int:
         """How many callers are remembered (bounded by ``max_callers``)."""
