@@ -9,8 +9,8 @@ _ALLOWED_TENANTS (other tenants' GUIDs, for a multi-tenant app) and exactly one 
 on-behalf-of exchange: _CLIENT_SECRET, _CLIENT_CERTIFICATE (+ _CLIENT_CERTIFICATE_PASSWORD) or _FEDERATED_TOKEN_FILE
 (a managed identity's / workload identity's federated token, as AKS and Container Apps mount it). With Redis,
 _TOKEN_CACHE_KEY (32+ characters, the same on every replica) lets the replicas share each caller's Dataverse token.
-On the emulator the tenant and client default to the emulator's demo registration and no credential is needed. The cloud (authority
-host) follows the Dataverse URL, as for every sign-in; DATAVERSE_AUTHORITY_HOST overrides it.
+On the emulator the tenant and client default to the emulator's demo registration and no credential is needed. The
+cloud (authority host) follows the Dataverse URL, as for every sign-in; DATAVERSE_AUTHORITY_HOST overrides it.
 """
 
 from __future__ import annotations
