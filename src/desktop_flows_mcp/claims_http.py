@@ -20,7 +20,7 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .call_scope import ChallengeSlot, claims_challenge_slot
-from .draining import MCP_PATH
+from .draining import is_mcp_post
 
 
 def challenge_header(claims: str) -> str:
@@ -37,7 +37,7 @@ class ClaimsChallengeMiddleware:
         self._app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") != MCP_PATH:
+        if not is_mcp_post(scope):
             await self._app(scope, receive, send)
             return
         slot = ChallengeSlot()
