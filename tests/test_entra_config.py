@@ -130,3 +130,31 @@ def test_the_cli_stops_with_exit_2_and_one_line(
     assert line.startswith("desktop-flows-mcp: --http-token: is set, but --http-auth=entra")
     code, line = _exit_and_line(["--http-auth", "entra"], {}, monkeypatch, capsys)
     assert code == 2 and line.startswith("desktop-flows-mcp: --http-auth: entra applies only to --transport streamable")
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "said"),
+    [
+        (["--http-token", TOKEN], {}, "(bearer token required; warning: everyone with the token shares one Dataverse"),
+        (["--http-auth", "entra"], {}, f"(Entra ID sign-in required: tenant {EMULATOR_TENANT_ID}, resource api://"),
+        ([], {}, "(loopback only, no token)"),
+    ],
+)
+def test_the_start_up_line_says_who_may_call(
+    argv: list[str],
+    env: dict[str, str],
+    said: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    served: list[object] = []
+
+    async def serve(*args: object) -> None:
+        served.append(args)
+
+    monkeypatch.setattr("desktop_flows_mcp.streamable_http.serve_http", serve)
+    for name in ("DESKTOP_FLOWS_HTTP_TOKEN", "DESKTOP_FLOWS_HTTP_AUTH", "DATAVERSE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    main(["--transport", "streamable-http", *argv])
+    lines = [line for line in capsys.readouterr().err.splitlines() if "MCP on http://" in line]
+    assert len(served) == 1 and len(lines) == 1 and said in lines[0]
