@@ -27,7 +27,7 @@ from desktop_flows_mcp.emulator.entra import (
 from desktop_flows_mcp.inbound.resource import resource_server
 from desktop_flows_mcp.inbound.verifier import EntraTokenVerifier
 from desktop_flows_mcp.logs import AUDIT
-from tests.entra_stack import STREAMABLE, challenge_parts, entra_stack
+from tests.entra_stack import ENTRA_ENV, STREAMABLE, challenge_parts, entra_stack
 from tests.helpers import error_of
 from tests.stacks import ERAS
 
@@ -333,3 +333,16 @@ async def test_the_authority_and_the_accepted_issuers_follow_the_environments_cl
     foreign_issuer = await verifier.verify_token(public.mint())
     assert (foreign_issuer is None) == (authority != "https://login.microsoftonline.com")
     assert home.key_requests == 1
+
+
+async def test_a_multi_tenant_app_accepts_the_allowed_tenants_and_no_other() -> None:
+    third = "5c4b3a29-1807-4f6e-8d5c-4b3a2918f7e6"
+    settings = Settings.from_env({**ENTRA_ENV, "DESKTOP_FLOWS_ENTRA_ALLOWED_TENANTS": OTHER_TENANT})
+    assert settings.entra is not None
+    entra = FakeEntra()
+    verifier = EntraTokenVerifier(settings.entra, settings.dataverse_url, transport=entra.transport())
+    guest = await verifier.verify_token(entra.mint(tenant=OTHER_TENANT))
+    stranger = await verifier.verify_token(entra.mint(tenant=third))
+    assert guest is not None and guest.claims is not None and guest.claims["tid"] == OTHER_TENANT
+    assert stranger is None
+    assert entra.key_requests == 1  # every tenant's tokens are checked with the home tenant's keys
