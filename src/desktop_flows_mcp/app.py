@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import httpx
 
     from .access import AccessService
+    from .approval import ApprovalGate, ApprovalStore
     from .auth import TokenProvider
     from .callback_endpoint import CallbackReceiver
     from .diagnosis.machines import MachineService
@@ -79,6 +80,17 @@ def token_provider_for(settings: Settings) -> TokenProvider:
     if settings.sign_in.access_token is None:
         raise no_access_token()
     return StaticTokenProvider(settings.sign_in.access_token.reveal())
+
+
+def approval_gate(settings: Settings, store: ApprovalStore | None, clock: Clock) -> ApprovalGate | None:
+    """DESKTOP_FLOWS_APPROVAL's gate, with the replicas' token store (Redis) or this process's; None when nothing
+    needs approval (or nothing can run: read-only)."""
+    policy = settings.run.approval
+    if not policy.configured or settings.run.read_only:
+        return None
+    from .approval import ApprovalGate, InProcessApprovals
+
+    return ApprovalGate(policy, store or InProcessApprovals(clock))
 
 
 def with_emulator_defaults(settings: Settings) -> Settings:
@@ -204,6 +216,7 @@ class App:
                     callbacks=callbacks,
                     wakeups=wakeups,
                     shared_reads=shared.read_budget,
+                    approvals=approval_gate(settings, shared.approvals, clock),
                 )
                 receiver = None
                 if callbacks is not None:
