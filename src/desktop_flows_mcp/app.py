@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import httpx
 
     from .access import AccessService
+    from .approval import ApprovalGate, ApprovalStore
     from .auth import TokenProvider
     from .callback_endpoint import CallbackReceiver
     from .diagnosis.machines import MachineService
@@ -117,6 +118,17 @@ def _share_callers_tokens(provider: TokenProvider, shared: SharedState, settings
             "each replica exchanges callers' tokens for itself: set DESKTOP_FLOWS_ENTRA_TOKEN_CACHE_KEY (32+ "
             "characters, the same on every replica) to share them through Redis, encrypted"
         )
+
+
+def approval_gate(settings: Settings, store: ApprovalStore | None, clock: Clock) -> ApprovalGate | None:
+    """DESKTOP_FLOWS_APPROVAL's gate, with the replicas' token store (Redis) or this process's; None when nothing
+    needs approval (or nothing can run: read-only)."""
+    policy = settings.run.approval
+    if not policy.configured or settings.run.read_only:
+        return None
+    from .approval import ApprovalGate, InProcessApprovals
+
+    return ApprovalGate(policy, store or InProcessApprovals(clock))
 
 
 def with_emulator_defaults(settings: Settings) -> Settings:
@@ -245,6 +257,7 @@ class App:
                     callbacks=callbacks,
                     wakeups=wakeups,
                     shared_reads=shared.read_budget,
+                    approvals=approval_gate(settings, shared.approvals, clock),
                 )
                 receiver = None
                 if callbacks is not None:

@@ -41,6 +41,7 @@ _FLAGS: dict[str, str] = {
     "connection_type": "DESKTOP_FLOWS_CONNECTION_TYPE",
     "run_mode": "DESKTOP_FLOWS_RUN_MODE",
     "allowed": "DESKTOP_FLOWS_ALLOWED",
+    "approval": "DESKTOP_FLOWS_APPROVAL",
     "poll_seconds": "DESKTOP_FLOWS_POLL_SECONDS",
     "public_url": "DESKTOP_FLOWS_PUBLIC_URL",
     "redis_url": "DESKTOP_FLOWS_REDIS_URL",
@@ -51,6 +52,7 @@ _SWITCHES: dict[str, str] = {
     "emulator": "DESKTOP_FLOWS_EMULATOR",
     "read_only": "DESKTOP_FLOWS_READ_ONLY",
     "flow_tools": "DESKTOP_FLOWS_FLOW_TOOLS",
+    "approval_attended": "DESKTOP_FLOWS_APPROVAL_ATTENDED",
     "token_cache_plaintext": "DATAVERSE_TOKEN_CACHE_PLAINTEXT",
 }
 # The Streamable HTTP transport's flags (read only with --transport streamable-http).
@@ -161,6 +163,8 @@ def _add_settings_flags(parser: argparse.ArgumentParser, *, default: Any) -> Non
     flag("--allowed", "comma list of flow ids or exact names that may run")
     switch("--read-only", "do not offer run and cancel tools (--read-only=false undoes DESKTOP_FLOWS_READ_ONLY)")
     switch("--flow-tools", "also offer each allowed flow as a typed tool of its own")
+    flag("--approval", "none | runs | comma list of flows: a person approves those starts and cancels first")
+    switch("--approval-attended", "a person also approves every attended run start")
     flag("--poll-seconds", "first poll interval while waiting for a run (default 2)")
     flag("--redis-url", "replicas behind one address share state here: redis[s]://[:password@]host[:port][/db]")
     flag("--public-url", "streamable-http: https URL where Dataverse reaches this server; runs then report back")
@@ -251,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = settings_from(args, os.environ)
         http = None
         if args.transport == "streamable-http":
-            http = HttpSettings.from_env(os.environ, _given(args, {**_HTTP_FLAGS, "http_auth": _FLAGS["http_auth"]}))
+            shared = {name: _FLAGS[name] for name in ("http_auth", "public_url")}  # also read by Settings
+            http = HttpSettings.from_env(os.environ, _given(args, {**_HTTP_FLAGS, **shared}))
         elif settings.entra is not None:
             raise ConfigError(
                 "DESKTOP_FLOWS_HTTP_AUTH",

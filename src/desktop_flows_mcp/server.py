@@ -40,6 +40,10 @@ Tools named run_<flow> (DESKTOP_FLOWS_FLOW_TOOLS) each start one allowed flow: i
 optional run_options (run_desktop_flow's options; wait_seconds defaults to 60). They return what run_desktop_flow
 returns, with typed outputs. Set run_options.idempotency_key, so a retry never starts a second run."""
 
+APPROVAL_INSTRUCTIONS = """
+A person approves runs and cancels first: an approval_required error carries a preview to show them; only after they
+agree, call again with its confirm_token (run_options.confirm_token in run_<flow> tools)."""
+
 # The tool list changes only with the server's configuration, so clients may keep it for a while.
 TOOLS_LIST_CACHE = CacheHint(ttl_ms=300_000, scope="public")
 
@@ -91,7 +95,9 @@ def build_server(
         "desktop-flows-mcp",
         title="Power Automate desktop flows",
         description="Discover, run, watch and cancel Power Automate desktop flows through Dataverse.",
-        instructions=INSTRUCTIONS + (FLOW_TOOLS_INSTRUCTIONS if flow_tools else ""),
+        instructions=INSTRUCTIONS
+        + (FLOW_TOOLS_INSTRUCTIONS if flow_tools else "")
+        + (APPROVAL_INSTRUCTIONS if settings.run.approval.configured and not settings.run.read_only else ""),
         version=__version__,
         lifespan=lifespan,
         log_level="WARNING",  # the CLI configures logging; the SDK must not turn on INFO for httpx
@@ -102,7 +108,7 @@ def build_server(
     )
     register_flow_tools(mcp)
     if not settings.run.read_only:
-        register_run_write_tools(mcp)
+        register_run_write_tools(mcp, approval=settings.run.approval.configured)
     register_run_read_tools(mcp)
     register_diagnose_tool(mcp)
     register_estate_tool(mcp)
