@@ -15,7 +15,9 @@ class NetworkOnFirstUse(httpx.AsyncBaseTransport):
     """``httpx.AsyncHTTPTransport(limits=...)``, made when the first request is sent."""
 
     def __init__(self, *, max_connections: int, max_keepalive_connections: int) -> None:
-        self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_keepalive_connections)
+        self._limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_keepalive_connections
+        )
         self._network: httpx.AsyncHTTPTransport | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -83,7 +83,7 @@ def _boundary(fn: Callable[P, Awaitable[M]], *, audited: bool = True) -> Callabl
         if isinstance(ctx, Context):
             from .sign_in_prompts import presenter_for
 
-            context = cast(Context[Services], ctx)
+            context = cast("Context[Services]", ctx)  # a string: subscripting the pydantic generic costs ~50 µs a call
             live = services(context)
             request = context.request_context.request
             presenter = presenter_for(context, enabled=live.offer_sign_in_prompts)
