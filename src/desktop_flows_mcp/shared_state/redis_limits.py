@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from ..clock import SYSTEM_CLOCK, Clock
 from ..dataverse.resilience import window_full
 from .redis_state import describe, fail_closed
 
@@ -59,14 +58,14 @@ class RedisReadBudget:
     clocks differ still share one pace. Best effort: bounded to ``STORE_SECONDS``, and after a failure this replica
     paces itself alone for ``QUIET_SECONDS``."""
 
-    def __init__(self, redis: Redis, prefix: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, redis: Redis, prefix: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._key = prefix + "reads"
         self._take = redis.register_script(_TAKE_READ)
         self._clock = clock
         self._quiet_until = 0.0
 
     async def take(self, spacing: float, tolerance: float) -> float | None:
-        if self._clock() < self._quiet_until:
+        if self._clock.monotonic() < self._quiet_until:
             return None
         try:
             with anyio.fail_after(STORE_SECONDS):
@@ -76,7 +75,7 @@ class RedisReadBudget:
         except (RedisError, TimeoutError) as error:
             why = describe(error) if isinstance(error, RedisError) else f"no answer within {STORE_SECONDS:g} s"
             log.warning("the fleet's read budget is not in Redis (%s); this replica paces itself meanwhile", why)
-            self._quiet_until = self._clock() + QUIET_SECONDS
+            self._quiet_until = self._clock.monotonic() + QUIET_SECONDS
             return None
         return int(wait_us) / 1_000_000
 
@@ -89,14 +88,14 @@ class RedisRunWindow:
         redis: Redis,
         prefix: str,
         *,
-        sleep: Callable[[float], Awaitable[None]],
+        clock: Clock,
         limit: int = 70,
         window: float = 60.0,
         max_wait: float = 5.0,
     ) -> None:
         self._prefix = prefix
         self._take = redis.register_script(_TAKE_SLOT)
-        self._sleep = sleep
+        self._sleep = clock.sleep
         self._limit, self._window, self._max_wait = limit, window, max_wait
 
     async def acquire(self, connection: str) -> None:
@@ -117,7 +116,7 @@ class RedisRunWindow:
 class RedisPauseBoard:
     """Pauses every replica honours; without Redis each replica keeps its own (``ThrottleGate``), so never raises."""
 
-    def __init__(self, redis: Redis, prefix: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, redis: Redis, prefix: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._redis = redis
         self._prefix = prefix
         self._pause = redis.register_script(_PAUSE)
@@ -135,7 +134,7 @@ class RedisPauseBoard:
     async def remaining(self, scopes: tuple[str, ...]) -> float:
         """Asked before every Dataverse call: never waits on a stalled Redis longer than ``STORE_SECONDS``, and
         after a failure not at all for ``QUIET_SECONDS``."""
-        if self._clock() < self._quiet_until:
+        if self._clock.monotonic() < self._quiet_until:
             return 0.0
         try:
             with anyio.fail_after(STORE_SECONDS):
@@ -144,6 +143,6 @@ class RedisPauseBoard:
                         pipe.pttl(self._prefix + "pause:" + scope)
                     left: list[Any] = await pipe.execute()
         except (RedisError, TimeoutError):
-            self._quiet_until = self._clock() + QUIET_SECONDS
+            self._quiet_until = self._clock.monotonic() + QUIET_SECONDS
             return 0.0  # reads go on with this replica's own pauses
         return max(0, *(int(ms) for ms in left)) / 1000  # PTTL: -2 missing, -1 no expiry (never written so)

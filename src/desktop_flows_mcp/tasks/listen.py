@@ -22,8 +22,9 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 
+from ..clock import Clock
 from .extension import WaitForChange
-from .views import Now, detailed_task, require_tasks, run_id_of, services
+from .views import detailed_task, require_tasks, run_id_of, services
 
 MAX_TASKS = 16
 MAX_SUBSCRIPTIONS = 64
@@ -43,8 +44,8 @@ class _Frame:
 
 
 class TaskListener:
-    def __init__(self, *, now: Now, wait_for_change: WaitForChange) -> None:
-        self._now = now
+    def __init__(self, *, clock: Clock, wait_for_change: WaitForChange) -> None:
+        self._now = clock.now
         self._wait_for_change = wait_for_change
         self._open = 0
 
