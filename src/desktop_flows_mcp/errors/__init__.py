@@ -7,12 +7,14 @@
     server.py        this side: a bad argument, a bug, the shared store (Redis) unreachable, shutting down
     idempotency.py   a key whose earlier start is uncertain, or reused: call again later, or decide among the runs named
     runs.py          a start or cancel refused as asked: inputs over 2 MB, a run already finished
+    approval.py      a start or cancel a person must approve: asked, declined, a confirm_token that does not fit
     sign_in.py       signing in failed on this side of Entra's answer: no token, the network, msal, the person
     text.py          scrub and cap: text from Dataverse or a flow, made safe to show
 
 Import from the package; the modules are its layout, not its interface.
 """
 
+from .approval import approval_declined, approval_invalid, approval_needs_tool_call, approval_required
 from .dataverse import (
     discovery_failed,
     discovery_unreachable,
@@ -31,7 +33,7 @@ from .idempotency import (
     unproven_runs,
 )
 from .runs import inputs_too_large, run_already_finished
-from .server import internal_crash, invalid_argument, shared_state_unavailable, shutting_down
+from .server import forbidden, internal_crash, invalid_argument, shared_state_unavailable, shutting_down
 from .sign_in import (
     ENTRA_NETWORK_HINT,
     MANAGED_IDENTITY_NETWORK_HINT,
@@ -70,6 +72,10 @@ __all__ = [
     "DesktopFlowsError",
     "ErrorCode",
     "Operation",
+    "approval_declined",
+    "approval_invalid",
+    "approval_needs_tool_call",
+    "approval_required",
     "authority_unreadable",
     "browser_sign_in_timed_out",
     "cap",
@@ -79,6 +85,7 @@ __all__ = [
     "flow_id_not_found",
     "flow_name_not_found",
     "flow_tool_gone",
+    "forbidden",
     "from_status",
     "inputs_too_large",
     "internal_crash",
