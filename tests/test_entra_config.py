@@ -106,8 +106,12 @@ def test_the_shared_token_and_entra_never_mix() -> None:
         HttpSettings.from_env({"DESKTOP_FLOWS_HTTP_AUTH": "entra", "DESKTOP_FLOWS_HTTP_TOKEN": TOKEN})
     with pytest.raises(ConfigError, match=r"^DESKTOP_FLOWS_HTTP_TOKEN: is required with DESKTOP_FLOWS_HTTP_AUTH=tok"):
         HttpSettings.from_env({"DESKTOP_FLOWS_HTTP_AUTH": "token"})
-    # Entra sign-in guards a non-loopback address as a token does.
-    assert HttpSettings.from_env({"DESKTOP_FLOWS_HTTP_AUTH": "entra", "DESKTOP_FLOWS_HOST": "0.0.0.0"}).token is None
+    # Entra sign-in guards a non-loopback address as a token does, and there the public URL names the server.
+    listening = {"DESKTOP_FLOWS_HTTP_AUTH": "entra", "DESKTOP_FLOWS_HOST": "0.0.0.0"}
+    with pytest.raises(ConfigError, match=r"^DESKTOP_FLOWS_PUBLIC_URL: is required with DESKTOP_FLOWS_HTTP_AUTH=entra"):
+        HttpSettings.from_env(listening)
+    public = {**listening, "DESKTOP_FLOWS_PUBLIC_URL": "https://flows.contoso.com"}
+    assert HttpSettings.from_env(public).token is None
 
 
 def _exit_and_line(
@@ -130,3 +134,47 @@ def test_the_cli_stops_with_exit_2_and_one_line(
     assert line.startswith("desktop-flows-mcp: --http-token: is set, but --http-auth=entra")
     code, line = _exit_and_line(["--http-auth", "entra"], {}, monkeypatch, capsys)
     assert code == 2 and line.startswith("desktop-flows-mcp: --http-auth: entra applies only to --transport streamable")
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "said"),
+    [
+        (["--http-token", TOKEN], {}, "(bearer token required; warning: everyone with the token shares one Dataverse"),
+        (["--http-auth", "entra"], {}, f"(Entra ID sign-in required: tenant {EMULATOR_TENANT_ID}, resource api://"),
+        ([], {}, "(loopback only, no token)"),
+    ],
+)
+def test_the_start_up_line_says_who_may_call(
+    argv: list[str],
+    env: dict[str, str],
+    said: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    served: list[object] = []
+
+    async def serve(*args: object) -> None:
+        served.append(args)
+
+    monkeypatch.setattr("desktop_flows_mcp.streamable_http.serve_http", serve)
+    for name in ("DESKTOP_FLOWS_HTTP_TOKEN", "DESKTOP_FLOWS_HTTP_AUTH", "DATAVERSE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    main(["--transport", "streamable-http", *argv])
+    lines = [line for line in capsys.readouterr().err.splitlines() if "MCP on http://" in line]
+    assert len(served) == 1 and len(lines) == 1 and said in lines[0]
+
+
+def test_the_public_url_flag_names_the_server_for_entra_off_loopback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    served: list[object] = []
+
+    async def serve(*args: object) -> None:
+        served.append(args)
+
+    monkeypatch.setattr("desktop_flows_mcp.streamable_http.serve_http", serve)
+    argv = ["--transport", "streamable-http", "--http-auth", "entra", "--host", "0.0.0.0"]
+    main([*argv, "--public-url", "https://flows.contoso.com"])
+    assert len(served) == 1 and "MCP on http://0.0.0.0:8000/mcp (Entra ID" in capsys.readouterr().err
+    code, line = _exit_and_line(argv, {}, monkeypatch, capsys)
+    assert code == 2 and line.startswith("desktop-flows-mcp: DESKTOP_FLOWS_PUBLIC_URL: is required with --http-auth")

@@ -13,17 +13,21 @@ from mcp.server import MCPServer
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.types import ToolAnnotations
 
+from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator.entra import (
     ALICE,
     BOB,
     DEMO_CLIENT_APP_ID,
     DEMO_CLIENT_ID,
     DEMO_TENANT_ID,
+    V1_ISSUER_HOST,
     FakeEntra,
     SigningKey,
 )
+from desktop_flows_mcp.inbound.resource import resource_server
+from desktop_flows_mcp.inbound.verifier import EntraTokenVerifier
 from desktop_flows_mcp.logs import AUDIT
-from tests.entra_stack import STREAMABLE, challenge_parts, entra_stack
+from tests.entra_stack import ENTRA_ENV, STREAMABLE, challenge_parts, entra_stack
 from tests.helpers import error_of
 from tests.stacks import ERAS
 
@@ -294,3 +298,51 @@ async def test_per_flow_run_tools_need_flows_run_too(mode: str) -> None:
             run_names = {tool.name for tool in (await runner.list_tools()).tools}
     assert run_names - read_names == {*ACTING, "run_enter_invoices_into_legacy_erp"}
     assert error_of(refused)["code"] == "forbidden"
+
+
+CLOUDS = [
+    ("https://contoso.crm.dynamics.com", "https://login.microsoftonline.com"),
+    ("https://contoso.crm9.dynamics.com", "https://login.microsoftonline.com"),
+    ("https://contoso.crm.microsoftdynamics.us", "https://login.microsoftonline.us"),
+    ("https://contoso.crm.appsplatform.us", "https://login.microsoftonline.us"),
+    ("https://contoso.crm.dynamics.cn", "https://login.partner.microsoftonline.cn"),
+]
+
+
+@pytest.mark.parametrize(("dataverse_url", "authority"), CLOUDS)
+async def test_the_authority_and_the_accepted_issuers_follow_the_environments_cloud(
+    dataverse_url: str, authority: str
+) -> None:
+    env = {
+        "DATAVERSE_URL": dataverse_url,
+        "DESKTOP_FLOWS_HTTP_AUTH": "entra",
+        "DESKTOP_FLOWS_ENTRA_TENANT_ID": DEMO_TENANT_ID,
+        "DESKTOP_FLOWS_ENTRA_CLIENT_ID": DEMO_CLIENT_ID,
+        "DESKTOP_FLOWS_ENTRA_CLIENT_SECRET": "s",
+    }
+    settings = Settings.from_env(env)
+    assert settings.entra is not None
+    server = resource_server(settings, PUBLIC + "/mcp")
+    assert [str(url) for url in server.metadata.authorization_servers] == [f"{authority}/{DEMO_TENANT_ID}/v2.0"]
+    assert str(server.auth.issuer_url) == f"{authority}/{DEMO_TENANT_ID}/v2.0"
+    home = FakeEntra(authority=authority, sts="https://sts.chinacloudapi.cn" if ".cn" in authority else V1_ISSUER_HOST)
+    public = FakeEntra(key=home.key)  # same keys, but the public cloud's issuer
+    verifier = EntraTokenVerifier(settings.entra, dataverse_url, transport=home.transport())
+    assert await verifier.verify_token(home.mint()) is not None
+    assert await verifier.verify_token(home.mint(version=1, audience=APP_ID_URI)) is not None
+    foreign_issuer = await verifier.verify_token(public.mint())
+    assert (foreign_issuer is None) == (authority != "https://login.microsoftonline.com")
+    assert home.key_requests == 1
+
+
+async def test_a_multi_tenant_app_accepts_the_allowed_tenants_and_no_other() -> None:
+    third = "5c4b3a29-1807-4f6e-8d5c-4b3a2918f7e6"
+    settings = Settings.from_env({**ENTRA_ENV, "DESKTOP_FLOWS_ENTRA_ALLOWED_TENANTS": OTHER_TENANT})
+    assert settings.entra is not None
+    entra = FakeEntra()
+    verifier = EntraTokenVerifier(settings.entra, settings.dataverse_url, transport=entra.transport())
+    guest = await verifier.verify_token(entra.mint(tenant=OTHER_TENANT))
+    stranger = await verifier.verify_token(entra.mint(tenant=third))
+    assert guest is not None and guest.claims is not None and guest.claims["tid"] == OTHER_TENANT
+    assert stranger is None
+    assert entra.key_requests == 1  # every tenant's tokens are checked with the home tenant's keys

@@ -255,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = settings_from(args, os.environ)
         http = None
         if args.transport == "streamable-http":
-            http = HttpSettings.from_env(os.environ, _given(args, {**_HTTP_FLAGS, "http_auth": _FLAGS["http_auth"]}))
+            shared = {name: _FLAGS[name] for name in ("http_auth", "public_url")}  # also read by Settings
+            http = HttpSettings.from_env(os.environ, _given(args, {**_HTTP_FLAGS, **shared}))
         elif settings.entra is not None:
             raise ConfigError(
                 "DESKTOP_FLOWS_HTTP_AUTH",

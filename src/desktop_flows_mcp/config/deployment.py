@@ -145,6 +145,13 @@ class HttpSettings:
             )
         if token is not None and len(token) < 16:
             raise ConfigError("DESKTOP_FLOWS_HTTP_TOKEN", "must be at least 16 characters.", _RANDOM_SECRET_EXAMPLE)
+        if auth == "entra" and not is_loopback_host(host) and values.get("DESKTOP_FLOWS_PUBLIC_URL") is None:
+            raise ConfigError(
+                "DESKTOP_FLOWS_PUBLIC_URL",
+                f"is required with DESKTOP_FLOWS_HTTP_AUTH=entra to listen on {host}: clients are sent to the sign-in "
+                "metadata under the URL they reach this server at, which only you know.",
+                PUBLIC_URL_EXAMPLE,
+            )
         if token is None and auth != "entra" and not is_loopback_host(host):
             raise ConfigError(
                 "DESKTOP_FLOWS_HTTP_TOKEN",

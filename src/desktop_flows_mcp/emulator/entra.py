@@ -86,6 +86,7 @@ class FakeEntra:
     """Entra ID's signing side for one authority host (``authority``, scheme and host): keys, discovery, tokens."""
 
     authority: str = PUBLIC_AUTHORITY
+    sts: str = V1_ISSUER_HOST  # v1 tokens' issuer host (China: https://sts.chinacloudapi.cn)
     clock: Callable[[], float] = time.time
     key: SigningKey = field(default_factory=SigningKey.generate)
     retired: list[SigningKey] = field(default_factory=list[SigningKey])
@@ -97,7 +98,7 @@ class FakeEntra:
 
     def issuer(self, tenant: str, version: int = 2) -> str:
         if version == 1:
-            return f"{V1_ISSUER_HOST}/{tenant}/"
+            return f"{self.sts}/{tenant}/"
         return f"{self.authority}/{tenant}/v2.0"
 
     def mint(
