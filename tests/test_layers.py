@@ -52,13 +52,6 @@ def test_no_package_imports_one_that_imports_it_back() -> None:
     assert [unit for unit in sorted(graph) if unit in reachable(unit)] == []
 
 
-# (file under the package, function) → why that function still builds a DesktopFlowsError outside errors/.
-ERRORS_WORDED_ELSEWHERE = {
-    ("signin/aadsts.py", "entra_error"): "Entra's refusal, worded from its AADSTS code with the table of hints by "
-    "code that lives beside it in signin/aadsts.py (the sign-in's settings fill the hints in)",
-}
-
-
 class _ErrorConstructions(ast.NodeVisitor):
     """Each ``DesktopFlowsError(...)`` call, named by its file and the innermost function around it."""
 
@@ -93,4 +86,4 @@ def _error_constructions() -> set[tuple[str, str]]:
 def test_errors_are_worded_in_errors_only() -> None:
     """Other packages raise what a constructor in errors/ words (errors.not_allowed(...), ...), so every message an
     agent can see is in one place; a new DesktopFlowsError(code, "...") elsewhere belongs there as a constructor."""
-    assert _error_constructions() == set(ERRORS_WORDED_ELSEWHERE)
+    assert _error_constructions() == set()

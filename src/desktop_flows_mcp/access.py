@@ -21,9 +21,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .errors import LOGS_PRIVILEGE, MACHINES_PRIVILEGE, DesktopFlowsError, ErrorCode
+from .errors import (
+    LOGS_PRIVILEGE,
+    MACHINES_PRIVILEGE,
+    DesktopFlowsError,
+    ErrorCode,
+    SignInContext,
+    application_user_hint,
+)
 from .models import ToolResult
-from .signin.aadsts import SignInContext, application_user_hint
 from .signin.clouds import cloud_for
 
 if TYPE_CHECKING:

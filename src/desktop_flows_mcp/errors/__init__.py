@@ -8,6 +8,7 @@
     idempotency.py   a key whose earlier start is uncertain, or reused: call again later, or decide among the runs named
     runs.py          a start or cancel refused as asked: inputs over 2 MB, a run already finished
     sign_in.py       signing in failed on this side of Entra's answer: no token, the network, msal, the person
+    entra.py         Entra refused: its AADSTS code → what to fix (the table is knowledge/aadsts.py)
     text.py          scrub and cap: text from Dataverse or a flow, made safe to show
 
 Import from the package; the modules are its layout, not its interface.
@@ -21,6 +22,7 @@ from .dataverse import (
     transport_error,
     unexpected_answer,
 )
+from .entra import SignInContext, aadsts_codes, application_user_hint, entra_error, first_line
 from .flows import flow_id_not_found, flow_name_not_found, flow_tool_gone, not_a_desktop_flow, not_allowed
 from .idempotency import (
     key_reused_with_other_arguments,
@@ -70,12 +72,17 @@ __all__ = [
     "DesktopFlowsError",
     "ErrorCode",
     "Operation",
+    "SignInContext",
+    "aadsts_codes",
+    "application_user_hint",
     "authority_unreadable",
     "browser_sign_in_timed_out",
     "cap",
     "discovery_failed",
     "discovery_unreachable",
+    "entra_error",
     "exceeds_aggregate_limit",
+    "first_line",
     "flow_id_not_found",
     "flow_name_not_found",
     "flow_tool_gone",
