@@ -30,6 +30,7 @@ from .errors import (
     application_user_hint,
 )
 from .models import ToolResult
+from .models.identity import DiscoveredEnvironment, SystemUser, WhoAmI
 from .signin.clouds import cloud_for
 
 if TYPE_CHECKING:
@@ -225,20 +226,18 @@ class AccessService:
         return error.hint
 
     async def _identity(self, who_am_i: dict[str, Any]) -> Identity:
-        user_id = _text(who_am_i.get("UserId"))
-        identity = Identity(
-            user_id=user_id,
-            business_unit_id=_text(who_am_i.get("BusinessUnitId")),
-            organization_id=_text(who_am_i.get("OrganizationId")),
-        )
+        me = WhoAmI.from_row(who_am_i)
+        user_id = me.user_id
+        identity = Identity(user_id=user_id, business_unit_id=me.business_unit_id, organization_id=me.organization_id)
         if user_id is None:
             return identity
         try:
             user = await self._client.get_system_user(user_id)
         except DesktopFlowsError:
             return identity  # the name is a courtesy; WhoAmI already answered who it is
-        identity.name = _text(user.get("fullname"))
-        identity.kind = "application" if user.get("applicationid") else "person"
+        person = SystemUser.from_row(user)
+        identity.name = person.name
+        identity.kind = "application" if person.is_application else "person"
         return identity
 
     async def list_environments(self) -> EnvironmentList:
@@ -266,27 +265,21 @@ class AccessService:
         )
 
     def _environment(self, row: dict[str, Any]) -> DataverseEnvironment:
-        url = (_text(row.get("Url")) or _text(row.get("ApiUrl")) or "").rstrip("/")
-        api_url = (_text(row.get("ApiUrl")) or "").rstrip("/") or None
-        state = row.get("State")
+        found = DiscoveredEnvironment.from_row(row)
         return DataverseEnvironment(
-            url=url,
-            api_url=api_url,
-            name=_text(row.get("FriendlyName")),
-            unique_name=_text(row.get("UniqueName")),
-            environment_id=_text(row.get("EnvironmentId")),
-            region=_text(row.get("Region")),
-            state="enabled" if state == 0 else "disabled" if state == 1 else None,
-            version=_text(row.get("Version")),
-            is_current=self._url.lower() in (url.lower(), (api_url or "").lower()),
+            url=found.url,
+            api_url=found.api_url,
+            name=found.name,
+            unique_name=found.unique_name,
+            environment_id=found.environment_id,
+            region=found.region,
+            state=found.state,
+            version=found.version,
+            is_current=self._url.lower() in (found.url.lower(), (found.api_url or "").lower()),
         )
 
 
 _APP_MODES = ("client_secret", "certificate", "managed_identity")
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def build_access_service(

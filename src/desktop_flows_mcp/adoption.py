@@ -27,6 +27,7 @@ from .dataverse.flow_operations import read_marker
 from .errors import too_many_candidates
 from .idempotency import Attempt, digest, inputs_digest
 from .models import RunOwnership
+from .models.identity import WhoAmI
 
 SKEW = timedelta(seconds=60)
 # Dataverse ends a request it is still processing within 2 minutes; a request that waited in front of it, or a
@@ -78,8 +79,7 @@ class RunAdopter:
 
     async def _me(self) -> str:
         if self._user_id is None:
-            user_id = (await self._client.who_am_i()).get("UserId")
-            self._user_id = user_id if isinstance(user_id, str) else ""
+            self._user_id = WhoAmI.from_row(await self._client.who_am_i()).user_id or ""
         return self._user_id
 
     async def _connection_id(self, attempt: Attempt) -> str:
