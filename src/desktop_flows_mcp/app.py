@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import httpx
 
     from .access import AccessService
+    from .approval import ApprovalGate, ApprovalStore
     from .auth import TokenProvider
     from .callback_endpoint import CallbackReceiver
     from .diagnosis.machines import MachineService
@@ -81,6 +82,17 @@ def token_provider_for(settings: Settings) -> TokenProvider:
     return StaticTokenProvider(settings.sign_in.access_token.reveal())
 
 
+def approval_gate(settings: Settings, store: ApprovalStore | None, clock: Clock) -> ApprovalGate | None:
+    """DESKTOP_FLOWS_APPROVAL's gate, with the replicas' token store (Redis) or this process's; None when nothing
+    needs approval (or nothing can run: read-only)."""
+    policy = settings.run.approval
+    if not policy.configured or settings.run.read_only:
+        return None
+    from .approval import ApprovalGate, InProcessApprovals
+
+    return ApprovalGate(policy, store or InProcessApprovals(clock))
+
+
 def with_emulator_defaults(settings: Settings) -> Settings:
     """On the emulator with no connection configured, runs go to the emulator's demo connection."""
     if not settings.uses_emulator or settings.run.connection_name:
@@ -104,8 +116,10 @@ class App:
         token_provider: TokenProvider | None = None,
         offer_sign_in_prompts: bool = False,
         telemetry: Telemetry = NO_TELEMETRY,
+        entra_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
+        self.entra_transport = entra_transport  # replaces the network to Entra ID (tests, the emulator's Entra)
         self.telemetry = telemetry
         self.clock = clock
         self.offer_sign_in_prompts = offer_sign_in_prompts
@@ -202,6 +216,7 @@ class App:
                     callbacks=callbacks,
                     wakeups=wakeups,
                     shared_reads=shared.read_budget,
+                    approvals=approval_gate(settings, shared.approvals, clock),
                 )
                 receiver = None
                 if callbacks is not None:

@@ -7,6 +7,7 @@
     server.py        this side: a bad argument, a bug, the shared store (Redis) unreachable, shutting down
     idempotency.py   a key whose earlier start is uncertain, or reused: call again later, or decide among the runs named
     runs.py          a start or cancel refused as asked: inputs over 2 MB, a run already finished
+    approval.py      a start or cancel a person must approve: asked, declined, a confirm_token that does not fit
     sign_in.py       signing in failed on this side of Entra's answer: no token, the network, msal, the person
     entra.py         Entra refused: its AADSTS code → what to fix (the table is knowledge/aadsts.py)
     text.py          scrub and cap: text from Dataverse or a flow, made safe to show
@@ -14,6 +15,7 @@
 Import from the package; the modules are its layout, not its interface.
 """
 
+from .approval import approval_declined, approval_invalid, approval_needs_tool_call, approval_required
 from .dataverse import (
     discovery_failed,
     discovery_unreachable,
@@ -33,7 +35,7 @@ from .idempotency import (
     unproven_runs,
 )
 from .runs import inputs_too_large, run_already_finished
-from .server import internal_crash, invalid_argument, shared_state_unavailable, shutting_down
+from .server import forbidden, internal_crash, invalid_argument, shared_state_unavailable, shutting_down
 from .sign_in import (
     ENTRA_NETWORK_HINT,
     MANAGED_IDENTITY_NETWORK_HINT,
@@ -75,6 +77,10 @@ __all__ = [
     "SignInContext",
     "aadsts_codes",
     "application_user_hint",
+    "approval_declined",
+    "approval_invalid",
+    "approval_needs_tool_call",
+    "approval_required",
     "authority_unreadable",
     "browser_sign_in_timed_out",
     "cap",
@@ -86,6 +92,7 @@ __all__ = [
     "flow_id_not_found",
     "flow_name_not_found",
     "flow_tool_gone",
+    "forbidden",
     "from_status",
     "inputs_too_large",
     "internal_crash",

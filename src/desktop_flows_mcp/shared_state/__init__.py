@@ -8,6 +8,7 @@
     cursor signing key                random per process              shared key in Redis
     callback tokens, run wake-ups     run_callbacks (in-process)      redis_callbacks
     the identity's run-read budget    resilience.ReadPacer's own      + redis_limits.RedisReadBudget
+    confirm_tokens, approved keys     approval.InProcessApprovals     redis_approvals.RedisApprovals
     (DESKTOP_FLOWS_CURSOR_SECRET: cursors signed with a key derived from it, with or without Redis)
 
 Everything else is in Dataverse already (a task's id is its run's id). Redis is imported only when configured.
@@ -24,6 +25,7 @@ from typing import Protocol
 
 import anyio
 
+from ..approval import ApprovalStore
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import Settings
 from ..cursors import derive_cursor_key
@@ -61,6 +63,7 @@ class SharedState:
     callback_tokens: CallbackTokens | None = None  # None: the in-process ones
     wakeups: RunWakeups | None = None
     read_budget: SharedReadBudget | None = None  # None: each process paces its own reads of runs
+    approvals: ApprovalStore | None = None  # None: this process keeps its confirm_tokens (approval.store)
     store: str = "in-process"  # for start-up lines: "in-process" or the Redis address without credentials
     probe: Callable[[], Awaitable[str | None]] | None = None  # readiness: None when the store answers, else why not
 

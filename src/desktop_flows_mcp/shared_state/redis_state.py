@@ -11,6 +11,8 @@ Keys live under ``dfmcp:<Dataverse host>:`` so that deployments for several envi
     pause:<scope>              string   a pause after a Dataverse 429               its Retry-After
     cursor-key                 string   the cursor signing key                      never
     callback:<sha256(token)>   string   the run a callback token is bound to        as issued
+    approval:<sha256(token)>   string   a confirm_token's binding and expiry (JSON)  15 min (5 min valid)
+    approved-key:<sha256>      string   an idempotency key a person approved        24 h
     reads                      string   the fleet's next read slot (Redis TIME, µs)  when the slot passes
     channel wake:<run id>      pub/sub  a callback for the run arrived              -
 
@@ -123,6 +125,7 @@ async def open_redis_state(
     clock: Clock,
     telemetry: Telemetry = NO_TELEMETRY,
 ) -> AsyncGenerator[SharedState, None]:
+    from .redis_approvals import RedisApprovals
     from .redis_callbacks import RedisCallbackTokens, RedisRunWakeups
     from .redis_keys import RedisIdempotencyKeys
     from .redis_limits import RedisPauseBoard, RedisReadBudget, RedisRunWindow
@@ -145,6 +148,7 @@ async def open_redis_state(
                 callback_tokens=RedisCallbackTokens(redis, prefix),
                 wakeups=wakeups,
                 read_budget=RedisReadBudget(redis, prefix, clock=clock),
+                approvals=RedisApprovals(redis, prefix, clock=clock),
                 store=settings.shared.redis_display or "redis",
                 probe=lambda: ping(redis),
             )

@@ -1,7 +1,8 @@
 """The tasks extension: which ``tools/call`` becomes a task, and ``tasks/get`` / ``tasks/cancel`` / ``tasks/update``.
 
-The run tool itself runs first, unchanged (validation by the tool surface, the allow-list, read-only mode, the
-idempotency key, the run-rate limiter); only a run Dataverse accepted, and that reads back, becomes a task.
+The run tool itself runs first, unchanged (validation by the tool surface, the allow-list, read-only mode, a
+person's approval, the idempotency key, the run-rate limiter); only a run Dataverse accepted, and that reads back,
+becomes a task: an approval asked through the client (``input_required``) or refused creates none.
 """
 
 from __future__ import annotations
