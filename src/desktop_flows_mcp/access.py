@@ -17,6 +17,7 @@ The last two only deepen diagnose_desktop_flow_run and list_machines: without th
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
@@ -266,17 +267,8 @@ class AccessService:
 
     def _environment(self, row: dict[str, Any]) -> DataverseEnvironment:
         found = DiscoveredEnvironment.from_row(row)
-        return DataverseEnvironment(
-            url=found.url,
-            api_url=found.api_url,
-            name=found.name,
-            unique_name=found.unique_name,
-            environment_id=found.environment_id,
-            region=found.region,
-            state=found.state,
-            version=found.version,
-            is_current=self._url.lower() in (found.url.lower(), (found.api_url or "").lower()),
-        )
+        is_current = self._url.lower() in (found.url.lower(), (found.api_url or "").lower())
+        return DataverseEnvironment(**asdict(found), is_current=is_current)
 
 
 _APP_MODES = ("client_secret", "certificate", "managed_identity")
