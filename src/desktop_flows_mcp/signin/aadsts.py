@@ -9,6 +9,18 @@ import json
 import re
 from typing import Any, cast
 
+# Worded in errors/ now; still importable from here for code written against the old place.
+from ..errors import SignInContext, aadsts_codes, application_user_hint, entra_error, first_line
+
+__all__ = [
+    "SignInContext",
+    "aadsts_codes",
+    "application_user_hint",
+    "entra_body_in",
+    "entra_error",
+    "first_line",
+]
+
 _QUOTED_BODY = re.compile(r"Error: (\{.*\})\s*$", re.DOTALL)
 
 
