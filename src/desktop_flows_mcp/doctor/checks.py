@@ -242,8 +242,9 @@ class Doctor:
         check_credential = getattr(provider, "check_credential", None)
         if settings.sign_in.mode == "on_behalf_of" and check_credential is not None:
             await check_credential()  # no person here: the server app's own credential is what can be checked
+            app_id = settings.entra.client_id if settings.entra else "?"
             return ok(
-                f"Entra ID accepts the server app's credential (app {settings.entra.client_id if settings.entra else '?'})",
+                f"Entra ID accepts the server app's credential (app {app_id})",
                 ["each caller's token is exchanged for theirs when they call (on_behalf_of)"],
             )
         token = await provider.token()
