@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import cast
@@ -36,3 +38,45 @@ def caller_of(request: object) -> str:
         return "local"
     caller = cast(dict[str, object], scope).get(CALLER_KEY)
     return caller if isinstance(caller, str) else "anonymous"
+
+
+# Whose state a call reads and writes. The callers of a server with one identity (``local``, ``anonymous``, a
+# static token) cannot be told apart and share the one owner ``SHARED``, so their keys, caches and cursors are what
+# they were before callers were told apart; any other caller (a person signed in through Entra) owns its own.
+SHARED = ""
+_SHARED_CALLERS = ("local", "anonymous")
+
+
+def owner_of(caller: str) -> str:
+    """The owner of a caller's state: ``SHARED`` for the callers of a single identity, else the caller itself."""
+    return SHARED if caller in _SHARED_CALLERS or caller.startswith("token:") else caller
+
+
+def current_owner() -> str:
+    """The owner of the call in progress (``SHARED`` outside a call: the server's own work)."""
+    call = call_audit.get()
+    return SHARED if call is None else owner_of(call.caller)
+
+
+def owned(name: str, owner: str | None = None) -> str:
+    """``name`` inside its owner's namespace: unchanged for ``SHARED`` (state written before callers were told
+    apart stays readable), ``<owner>|<name>`` for anyone else."""
+    owner = current_owner() if owner is None else owner
+    return name if owner == SHARED else f"{owner}|{name}"
+
+
+def split_owned(text: str) -> tuple[str, str]:
+    """``owned`` reversed: ``(owner, name)``; a name without an owner is ``SHARED``'s."""
+    owner, bar, name = text.rpartition("|")
+    return (owner, name) if bar else (SHARED, text)
+
+
+@contextmanager
+def acting_for(caller: str, tool: str) -> Generator[None]:
+    """Work done for ``caller`` outside its tool call (a task request, a callback for its run): its state, its
+    name on the audit lines."""
+    token = call_audit.set(CallAudit(caller, tool))
+    try:
+        yield
+    finally:
+        call_audit.reset(token)

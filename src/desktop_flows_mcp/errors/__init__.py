@@ -31,7 +31,13 @@ from .idempotency import (
     unproven_runs,
 )
 from .runs import inputs_too_large, run_already_finished
-from .server import internal_crash, invalid_argument, shared_state_unavailable, shutting_down
+from .server import (
+    cursor_of_another_caller,
+    internal_crash,
+    invalid_argument,
+    shared_state_unavailable,
+    shutting_down,
+)
 from .sign_in import (
     ENTRA_NETWORK_HINT,
     MANAGED_IDENTITY_NETWORK_HINT,
@@ -73,6 +79,7 @@ __all__ = [
     "authority_unreadable",
     "browser_sign_in_timed_out",
     "cap",
+    "cursor_of_another_caller",
     "discovery_failed",
     "discovery_unreachable",
     "exceeds_aggregate_limit",
