@@ -14,6 +14,7 @@ import pytest
 from mcp import MCPError
 
 from desktop_flows_mcp.call_scope import owned
+from desktop_flows_mcp.dataverse.resilience import CALLER_SHARE
 from desktop_flows_mcp.run_callbacks import InProcessWakeups
 from tests.callback_stack import REPORT_FLOW, REPORT_INPUTS
 from tests.stacks import ERAS, INVOICE_FLOW, INVOICE_INPUTS
@@ -39,15 +40,32 @@ async def test_alice_and_bob_with_one_idempotency_key_start_two_runs_and_each_ge
 
 
 @pytest.mark.parametrize("mode", ERAS)
-async def test_a_cursor_given_to_alice_is_refused_for_bob_with_a_clear_error(mode: str) -> None:
+async def test_a_run_cursor_given_to_alice_is_refused_for_bob_with_a_clear_error(mode: str) -> None:
     async with two_callers(mode) as people:
-        first = await people.alice.ok("list_desktop_flows", {"limit": 1})
+        for _ in range(2):
+            await people.alice.ok("run_desktop_flow", INVOICE)
+        first = await people.alice.ok("list_desktop_flow_runs", {"limit": 1})
         cursor = first["next_cursor"]
-        refused = await people.bob.call("list_desktop_flows", {"limit": 1, "cursor": cursor})
-        second = await people.alice.ok("list_desktop_flows", {"limit": 1, "cursor": cursor})
+        refused = await people.bob.call("list_desktop_flow_runs", {"cursor": cursor})
+        second = await people.alice.ok("list_desktop_flow_runs", {"cursor": cursor})
     assert refused["error"]["code"] == "invalid_argument"
     assert "another caller" in refused["error"]["message"] and "without a cursor" in refused["error"]["hint"]
-    assert second["flows"] and second["flows"] != first["flows"]
+    assert second["runs"] and second["runs"] != first["runs"]
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_one_person_uses_at_most_their_share_of_the_connections_run_window_and_others_still_start(
+    mode: str,
+) -> None:
+    async with two_callers(mode) as people:
+        for _ in range(CALLER_SHARE):
+            await people.alice.ok("run_desktop_flow", INVOICE)
+        over = await people.alice.call("run_desktop_flow", INVOICE)
+        bobs = await people.bob.ok("run_desktop_flow", INVOICE)
+        started = [r for r in people.wire.requests if r.method == "POST" and r.url.path.endswith("RunDesktopFlow")]
+    assert over["error"]["code"] == "throttled" and over["error"]["retryable"]
+    assert f"{CALLER_SHARE} desktop flow runs" in over["error"]["message"] and "share" in over["error"]["message"]
+    assert bobs["run_id"] and len(started) == CALLER_SHARE + 1
 
 
 @pytest.mark.parametrize("mode", ERAS)
