@@ -91,7 +91,9 @@ async def two_callers(
     async with serving_on_loopback(asgi) as url, AsyncExitStack() as stack:
         people: list[Person] = []
         for caller in (ALICE, BOB):
-            http = await stack.enter_async_context(httpx2.AsyncClient(headers={CALLER_HEADER.decode(): caller}))
+            headers = {CALLER_HEADER.decode(): caller}
+            timeout = httpx2.Timeout(30, read=300)  # the SDK's own: its event stream stays open while nothing happens
+            http = await stack.enter_async_context(httpx2.AsyncClient(headers=headers, timeout=timeout))
             extension = TasksClient(clock.sleep) if tasks else None
             client = Client(
                 streamable_http_client(f"{url}/mcp", http_client=http),
