@@ -1,8 +1,10 @@
 """What the tool call in progress asks of the use cases below it, without widening every signature on the way.
 
 ``answer_at_once`` is set while the caller takes the run's id at once and follows the run elsewhere (an MCP task,
-``tasks/``): a start then never waits, whatever ``wait_seconds`` says, and so sends no progress either. A
-``ContextVar``, so concurrent calls never see each other's.
+``tasks/``): a start then never waits, whatever ``wait_seconds`` says, and so sends no progress either.
+``call_audit`` names who makes the call (its audit lines) and so whose state it reads and writes (``owner_of``,
+``owned``): each person's keys, cursors, task ids, callbacks and memory of runs are their own. ``ContextVar``s, so
+concurrent calls never see each other's.
 """
 
 from __future__ import annotations
