@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -17,11 +16,12 @@ import httpx
 from mcp import Client
 from starlette.types import ASGIApp
 
-from desktop_flows_mcp.app import App, Clock, Services
+from desktop_flows_mcp.app import App, Services
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import HttpSettings, build_http_app
+from tests.helpers import FakeClock
 from tests.tasks_client import TasksClient
 
 PUBLIC_URL = "https://flows-mcp.contoso.com"
@@ -29,30 +29,28 @@ REPORT_FLOW = "Download monthly sales report"  # runs 600 s: with timeout_second
 REPORT_INPUTS = {"Month": "2026-10", "Region": "EMEA"}
 
 
-class SteppingClock:
+class SteppingClock(FakeClock):
+    """A ``FakeClock`` whose sleeps move in ``step``s, running what is due (``at``, ``on_step``) at each one."""
+
     def __init__(self, step: float = 0.25) -> None:
-        self.now = 1000.0
+        super().__init__()
         self.step = step
-        self.sleeps: list[float] = []
         self.on_step: list[Callable[[], Awaitable[None]]] = []
         self._at: list[tuple[float, Callable[[], Awaitable[None]]]] = []
-
-    def __call__(self) -> float:
-        return self.now
 
     def at(self, when: float, action: Callable[[], Awaitable[None]]) -> None:
         """Run ``action`` once the clock reaches ``when`` (during some sleep)."""
         self._at.append((when, action))
 
-    async def sleep(self, seconds: float) -> None:
+    async def _sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         left = seconds
         while left > 0:
             step = min(self.step, left)
-            self.now += step
+            self.seconds += step
             left -= step
-            due = [action for when, action in self._at if when <= self.now]
-            self._at = [(when, action) for when, action in self._at if when > self.now]
+            due = [action for when, action in self._at if when <= self.seconds]
+            self._at = [(when, action) for when, action in self._at if when > self.seconds]
             for action in [*self.on_step, *due]:
                 await action()
             await anyio.wait_all_tasks_blocked()
@@ -133,7 +131,7 @@ async def callback_stack(
     forward = Forward()
 
     async def emulator_sleep(seconds: float) -> None:  # the emulator's retry pause: fake time, no stepping
-        clock.now += seconds
+        clock.seconds += seconds
 
     emulator = Emulator(clock=clock, sleep=emulator_sleep, callback_transport=forward)
     clock.on_step.append(emulator.deliver_due_callbacks)
@@ -141,7 +139,7 @@ async def callback_stack(
     env = {"DESKTOP_FLOWS_PUBLIC_URL": public_url} if public_url else {}
     built = App(
         Settings.from_env(env),
-        clock=Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
+        clock=clock,
         dataverse_transport=wire,
     )
     server = build_server(built)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from mcp import Client
 from mcp.types import CallToolResult
 
-from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.app import App
+from desktop_flows_mcp.clock import Clock
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.server import build_server
 
@@ -25,19 +27,27 @@ RUN_ID = "d9687093-d0c0-ec11-983e-0022480b428a"
 OTHER_RUN_ID = "5b1e2c3d-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
 
 
-class FakeClock:
-    """A monotonic clock that only moves when something sleeps; records every sleep."""
+class FakeClock(Clock):
+    """The app's ``Clock`` on fake time: ``seconds`` moves only when something sleeps (every sleep is recorded);
+    ``now()`` reads it as seconds after the epoch. Called, it is the monotonic time (the emulator's clock)."""
+
+    seconds: float
+    sleeps: list[float]
 
     def __init__(self) -> None:
-        self.now = 1000.0
+        super().__init__(now=self._wall, monotonic=self, sleep=self._sleep)
+        self.seconds = 1000.0
         self.sleeps: list[float] = []
 
     def __call__(self) -> float:
-        return self.now
+        return self.seconds
 
-    async def sleep(self, seconds: float) -> None:
+    def _wall(self) -> datetime:
+        return datetime.fromtimestamp(self.seconds, UTC)
+
+    async def _sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-        self.now += seconds
+        self.seconds += seconds
 
 
 def make_settings(**env: str) -> Settings:
@@ -106,7 +116,7 @@ async def connect(
 ) -> AsyncGenerator[Client, None]:
     """An in-memory MCP client on a server whose HTTP goes to respx (tests add the routes)."""
     clock = clock or FakeClock()
-    server = build_server(App(settings or make_settings(), clock=Clock(monotonic=clock, sleep=clock.sleep)))
+    server = build_server(App(settings or make_settings(), clock=clock))
     async with Client(server, mode=mode, raise_exceptions=True) as client:  # type: ignore[arg-type]
         yield client
 

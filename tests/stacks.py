@@ -8,15 +8,15 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from mcp import Client
 from mcp.types import CallToolResult, TextContent, ToolListChangedNotification
 
-from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.app import App
 from desktop_flows_mcp.auth import StaticTokenProvider
+from desktop_flows_mcp.clock import Clock
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import RUN_ONLY_TOKEN, Emulator
 from desktop_flows_mcp.emulator.seed import FLOWS, PUBLISHED
@@ -75,7 +75,7 @@ async def full_stack(
     server = build_server(
         App(
             settings,
-            clock=Clock(monotonic=clock, sleep=sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
+            clock=Clock(monotonic=clock, sleep=sleep, now=clock.now),
             dataverse_transport=wire,
         )
     )
@@ -92,7 +92,7 @@ async def run_only_stack(mode: str) -> AsyncGenerator[Stack, None]:
     server = build_server(
         App(
             Settings.from_env({}),
-            clock=Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
+            clock=clock,
             dataverse_transport=wire,
             token_provider=StaticTokenProvider(RUN_ONLY_TOKEN, mode="emulator"),
         )
@@ -135,7 +135,7 @@ async def flow_stack(mode: str = "legacy", **env: str) -> AsyncGenerator[FlowSta
     server = build_server(
         App(
             settings,
-            clock=Clock(monotonic=clock, sleep=sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
+            clock=Clock(monotonic=clock, sleep=sleep, now=clock.now),
             dataverse_transport=wire,
         )
     )

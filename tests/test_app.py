@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import respx
 
-from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.app import App
 from tests.helpers import FakeClock, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -31,7 +31,7 @@ async def test_without_a_public_url_there_is_no_callback_endpoint(dataverse: res
 
 async def test_every_service_reads_time_from_the_one_clock(dataverse: respx.MockRouter) -> None:
     clock = FakeClock()
-    app = App(make_settings(), clock=Clock(monotonic=clock, sleep=clock.sleep))
+    app = App(make_settings(), clock=clock)
     async with app.running():
         await app.wait_for_change("0f2a8c1e-6b1d-4d2c-9b8e-1a2b3c4d5e6f", 7.5)  # no callbacks: the clock's sleep
     assert clock.sleeps == [7.5]

@@ -48,8 +48,8 @@ async def test_a_forged_token_gets_404_reads_nothing_and_the_real_callback_still
     answers: list[int] = []
     async with callback_stack() as stack:
         run_id = await stack.start_report()
-        stack.clock.at(stack.clock.now + 5, forge(stack, f"{PUBLIC_URL}/callbacks/{FORGED}", answers, json=LIE))
-        stack.clock.at(stack.clock.now + 6, forge(stack, f"{PUBLIC_URL}/callbacks/short", answers, json=LIE))
+        stack.clock.at(stack.clock.seconds + 5, forge(stack, f"{PUBLIC_URL}/callbacks/{FORGED}", answers, json=LIE))
+        stack.clock.at(stack.clock.seconds + 6, forge(stack, f"{PUBLIC_URL}/callbacks/short", answers, json=LIE))
         run = await wait_with(stack, run_id, 60)
     assert answers == [404, 404]
     assert run["status"] == "TimedOut"
@@ -61,7 +61,7 @@ async def test_a_body_that_lies_about_the_status_wakes_nothing_the_run_is_read_a
     async with callback_stack() as stack:
         run_id = await stack.start_report(timeout_seconds=900)
         lie = {**LIE, "flowsessionid": "00000000-0000-0000-0000-000000000000"}
-        stack.clock.at(stack.clock.now + 5, forge(stack, stack.callback_url(run_id), answers, json=lie))
+        stack.clock.at(stack.clock.seconds + 5, forge(stack, stack.callback_url(run_id), answers, json=lie))
         run = await wait_with(stack, run_id, 30)
         still_expected = await stack.services.runs.expects_callback(run_id)
     assert answers == [202]
@@ -105,7 +105,7 @@ async def test_one_token_flooding_gets_429_and_costs_at_most_one_read_at_a_time(
         answers = [(await stack.post(url, content=b"not json")).status_code for _ in range(TOKEN_LIMIT + 3)]
         await anyio.wait_all_tasks_blocked()
         reads = stack.wire.status_reads(run_id)
-        stack.clock.now += 61
+        stack.clock.seconds += 61
         later = await stack.post(url, json=LIE)
     assert answers == [202] * TOKEN_LIMIT + [429] * 3
     assert 1 <= reads <= TOKEN_LIMIT
@@ -173,7 +173,7 @@ async def test_live_callbacks_beyond_the_overall_limit_get_503_with_retry_after_
     r = Receiver(run_with(4))
     tokens = [await r.token_for(f"{RUN[:-3]}{i:03d}") for i in range(OVERALL_LIMIT + 11)]
     answers = [(await r.post(f"/callbacks/{token}")) for token in tokens[:-1]]
-    r.clock.now += 1
+    r.clock.seconds += 1
     after = await r.post(f"/callbacks/{tokens[-1]}")
     codes = [a.status_code for a in answers]
     assert codes == [202] * OVERALL_LIMIT + [503] * 10
@@ -205,7 +205,7 @@ async def test_a_real_callback_during_a_junk_flood_at_ten_times_the_limit_is_acc
     per_source = UNKNOWN_LIMIT * 2  # the IPv4 address, and the IPv6 /64 counted as one source
     assert junk.count(404) == per_source and junk.count(429) == 10 * OVERALL_LIMIT - per_source
     assert len(caplog.messages) <= 3, caplog.messages  # a summary, not a line each
-    r.clock.now += UNKNOWN_SUMMARY_SECONDS
+    r.clock.seconds += UNKNOWN_SUMMARY_SECONDS
     assert (await r.post(f"/callbacks/{FORGED}", client=DATAVERSE)).status_code == 404
     summary = caplog.messages[-1]
     assert "unknown token" in summary and "203.0.113.7" in summary and "2001:db8:1:2::/64" in summary
@@ -217,7 +217,7 @@ async def test_unknown_tokens_are_limited_per_source_and_the_limit_passes() -> N
     flooder = ("203.0.113.7", 4444)
     answers = [(await r.post(f"/callbacks/{FORGED}", client=flooder)).status_code for _ in range(UNKNOWN_LIMIT + 2)]
     limited = await r.post(f"/callbacks/{FORGED}", client=flooder)
-    r.clock.now += UNKNOWN_WINDOW
+    r.clock.seconds += UNKNOWN_WINDOW
     later = await r.post(f"/callbacks/{FORGED}", client=flooder)
     assert answers == [404] * UNKNOWN_LIMIT + [429] * 2
     assert limited.headers["Retry-After"] == str(int(UNKNOWN_WINDOW))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -13,7 +12,7 @@ from mcp import Client
 from mcp.shared.subscriptions import ToolsListChanged
 from mcp.types import ToolListChangedNotification
 
-from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.app import App
 from desktop_flows_mcp.config import HttpSettings, Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
@@ -144,7 +143,7 @@ async def test_a_renamed_flow_still_runs_and_the_list_is_rebuilt_and_announced()
     async with flow_stack(DESKTOP_FLOWS_ALLOWED=INVOICE_ID) as stack:
         assert INVOICE_TOOL in await stack.tools()
         stack.emulator.store.workflows[INVOICE_ID]["name"] = "Enter invoices into new ERP"
-        stack.clock.now += 61  # the catalogue's memory of the flow expires
+        stack.clock.seconds += 61  # the catalogue's memory of the flow expires
         started = ok(await stack.call(INVOICE_TOOL, INVOICE_ARGS))
         tools = await stack.tools()
     assert started["status"] == "Succeeded" and started["flow_name"] == "Enter invoices into new ERP"
@@ -160,7 +159,7 @@ async def test_every_legacy_session_hears_the_change_not_only_the_one_whose_call
     server = build_server(
         App(
             settings,
-            clock=Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
+            clock=clock,
             dataverse_transport=emulator.transport(),
         )
     )
@@ -180,7 +179,7 @@ async def test_every_legacy_session_hears_the_change_not_only_the_one_whose_call
         await caller.list_tools()
         await bystander.list_tools()
         emulator.store.workflows[INVOICE_ID]["name"] = "Enter invoices into new ERP"
-        clock.now += 61
+        clock.seconds += 61
         ok(await caller.call_tool(INVOICE_TOOL, INVOICE_ARGS))
         await bystander.list_tools()  # a round trip, so the notice sent before it has arrived
     assert heard == {"caller": ["tools/list_changed"], "bystander": ["tools/list_changed"]}
@@ -190,7 +189,7 @@ async def test_a_tools_list_refresh_that_finds_a_change_tells_the_other_sessions
     async with flow_stack(DESKTOP_FLOWS_ALLOWED=INVOICE_ID) as stack:
         await stack.tools()
         stack.emulator.store.workflows[INVOICE_ID]["name"] = "Enter invoices into new ERP"
-        stack.clock.now += 301  # tools/list reads the flows again after five minutes
+        stack.clock.seconds += 301  # tools/list reads the flows again after five minutes
         tools = await stack.tools()
         await stack.tools()
     assert "run_enter_invoices_into_new_erp" in tools
@@ -207,7 +206,7 @@ async def test_a_call_to_a_tool_whose_flow_is_gone_is_not_found_with_a_hint(chan
             stack.emulator.store.workflows[INVOICE_ID]["name"] = "Enter invoices (old)"
         else:
             stack.emulator.store.workflows[INVOICE_ID]["statecode"] = 0  # turned off: a draft again
-        stack.clock.now += 61
+        stack.clock.seconds += 61
         first = error_of(await stack.call(INVOICE_TOOL, INVOICE_ARGS))
         later = error_of(await stack.call(INVOICE_TOOL, INVOICE_ARGS))
         tools = await stack.tools()
@@ -250,7 +249,7 @@ async def test_a_2026_client_that_listens_hears_that_the_list_changed() -> None:
         await stack.tools()
         async with stack.client.listen(tools_list_changed=True) as subscription:
             del stack.emulator.store.workflows[INVOICE_ID]
-            stack.clock.now += 61
+            stack.clock.seconds += 61
             error_of(await stack.call(INVOICE_TOOL, INVOICE_ARGS))
             with anyio.fail_after(5):
                 event = await anext(aiter(subscription))
@@ -264,7 +263,7 @@ async def test_a_flow_with_new_inputs_keeps_its_tool_which_now_takes_them() -> N
         schema = json.loads(str(row["inputs"]))
         schema["schema"]["properties"]["CostCentre"] = {"type": "string", "title": "CostCentre", "value": ""}
         row["inputs"] = json.dumps(schema)
-        stack.clock.now += 61
+        stack.clock.seconds += 61
         started = ok(await stack.call(INVOICE_TOOL, INVOICE_ARGS))
         tools = await stack.tools()
     assert started["status"] == "Succeeded"

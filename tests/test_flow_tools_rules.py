@@ -11,7 +11,7 @@ import pytest
 from mcp.server import MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
-from desktop_flows_mcp.app import App, Clock, Services
+from desktop_flows_mcp.app import App, Services
 from desktop_flows_mcp.config import ConfigError, Settings
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from desktop_flows_mcp.flows import AllowListCheck, PublishedFlow, UnmatchedEntry
@@ -70,7 +70,7 @@ class Catalogue:
 
 def registry(flows: list[PublishedFlow]) -> tuple[FlowTools, Catalogue, Services, FakeClock]:
     clock = FakeClock()
-    app = App(Settings.from_env({}), clock=Clock(monotonic=clock))
+    app = App(Settings.from_env({}), clock=clock)
     mcp = build_server(app)
     catalogue = Catalogue(flows)
     services: Any = SimpleNamespace(catalogue=catalogue)  # just what FlowTools reads
@@ -102,7 +102,7 @@ async def test_a_failed_read_leaves_tools_list_working_and_is_tried_again_a_minu
     assert (catalogue.reads, tools.tool_names()) == (1, frozenset())
     assert "reading the allowed flows failed (dataverse_unavailable)" in caplog.text
     catalogue.failure = None
-    clock.now += 61
+    clock.seconds += 61
     await tools._ensure(services, refresh=False)  # pyright: ignore[reportPrivateUsage]
     assert (catalogue.reads, tools.tool_names()) == (2, {"run_flow_1"})
 
@@ -110,9 +110,9 @@ async def test_a_failed_read_leaves_tools_list_working_and_is_tried_again_a_minu
 async def test_tools_list_reads_the_flows_again_after_five_minutes_and_calls_do_not() -> None:
     tools, catalogue, services, clock = registry([published(1)])
     await tools._ensure(services, refresh=True)  # pyright: ignore[reportPrivateUsage]
-    clock.now += 299
+    clock.seconds += 299
     await tools._ensure(services, refresh=True)  # pyright: ignore[reportPrivateUsage]
-    clock.now += 1
+    clock.seconds += 1
     await tools._ensure(services, refresh=False)  # pyright: ignore[reportPrivateUsage]
     assert catalogue.reads == 1
     catalogue.flows = [published(1), published(2)]
@@ -220,7 +220,7 @@ async def test_building_the_tools_names_allow_list_entries_that_match_no_flow_on
     catalogue.unmatched = [UnmatchedEntry("Flow 2x", "matches no published desktop flow", ("Flow 2",))]
     with caplog.at_level(logging.WARNING, logger="desktop_flows_mcp"):
         await tools.rebuild(services)
-        clock.now += 301
+        clock.seconds += 301
         await tools.rebuild(services)  # the same entry again: not said twice
     said = [r.getMessage() for r in caplog.records if "DESKTOP_FLOWS_ALLOWED" in r.getMessage()]
     assert said == [

@@ -88,7 +88,7 @@ async def test_a_run_429_pauses_runs_on_that_connection_only_and_reads_go_on() -
         )
         reads = dataverse.get(f"flowsessions({RUN_ID})").respond(json=run_row())
         async with httpx.AsyncClient() as http:
-            client = DataverseClient(http, "https://contoso.crm.dynamics.com", clock=clock, sleep=clock.sleep)
+            client = DataverseClient(http, "https://contoso.crm.dynamics.com", clock=clock)
             for connection in ("busy", "busy"):
                 with pytest.raises(DesktopFlowsError) as caught:
                     await client.run_desktop_flow(

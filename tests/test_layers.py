@@ -1,4 +1,4 @@
-"""The layers hold: the core (errors, knowledge, models, bounds) reads nothing above it, config reads only the
+"""The layers hold: the core (errors, knowledge, models, bounds, clock) reads nothing above it, config reads only the
 core, and no two packages import each other, directly or round a loop; errors are worded in errors/ only. Read from
 the source, imports inside functions included."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import desktop_flows_mcp
 
 PACKAGE = Path(desktop_flows_mcp.__file__).parent
-CORE = {"bounds", "errors", "knowledge", "models"}
+CORE = {"bounds", "clock", "errors", "knowledge", "models"}
 
 
 def _imports() -> dict[str, set[str]]:

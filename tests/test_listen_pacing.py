@@ -12,7 +12,8 @@ import pytest
 import respx
 from mcp import Client
 
-from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.app import App
+from desktop_flows_mcp.clock import Clock
 from desktop_flows_mcp.runs.context import BACKGROUND_READ_BURST, BACKGROUND_READS_PER_SECOND
 from desktop_flows_mcp.server import build_server
 from tests.fakes.timeline import Timeline

@@ -19,7 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.app import App
 from desktop_flows_mcp.config import HttpSettings, Settings
 from desktop_flows_mcp.draining import Drain
 from desktop_flows_mcp.emulator import Emulator
@@ -58,7 +58,7 @@ def app_on(transport: httpx.AsyncBaseTransport, env: dict[str, str] | None = Non
     clock = FakeClock()
     return App(
         Settings.from_env(env or {}),
-        clock=Clock(monotonic=clock, sleep=clock.sleep),
+        clock=clock,
         dataverse_transport=transport,
         **extra,
     )

@@ -38,7 +38,7 @@ async def test_a_token_is_unguessable_url_safe_and_names_its_run_only_once_bound
     assert await tokens.run_for(token) is None  # unbound
     await tokens.bind(token, RUN, expires_in=100)
     assert await tokens.run_for(token) == RUN
-    clock.now += 100
+    clock.seconds += 100
     assert await tokens.run_for(token) is None  # expired
     await tokens.bind("never-issued", RUN, expires_in=100)
     assert await tokens.run_for("never-issued") is None
@@ -52,7 +52,7 @@ async def test_a_dropped_token_names_nothing_and_expired_ones_are_pruned() -> No
     await tokens.bind(kept, RUN, expires_in=1000)
     await tokens.drop(kept)
     await tokens.drop(kept)  # twice is fine
-    clock.now += 20
+    clock.seconds += 20
     await tokens.issue(expires_in=10)  # prunes the expired one
     await tokens.bind(old, RUN, expires_in=1000)  # too late: it is gone
     assert await tokens.run_for(kept) is None
@@ -132,12 +132,12 @@ async def test_a_bound_token_lives_for_the_run_timeout_plus_the_queue_allowance(
     assert issued is not None
     token, url = issued
     assert url == f"{PUBLIC_URL}/callbacks/{token}"
-    clock.now += ISSUE_TTL - 1
+    clock.seconds += ISSUE_TTL - 1
     await callbacks.bind(token, RUN, 20)
     assert await callbacks.expected(RUN)
-    clock.now += 20 + QUEUE_ALLOWANCE - 1
+    clock.seconds += 20 + QUEUE_ALLOWANCE - 1
     assert await callbacks.expected(RUN)
-    clock.now += 1
+    clock.seconds += 1
     assert not await callbacks.expected(RUN)
 
 
@@ -150,9 +150,9 @@ async def test_a_twenty_second_run_that_reports_back_costs_one_status_read_and_e
 ) -> None:
     async with callback_stack(mode=mode) as stack:
         run_id = await stack.start_report()
-        started = stack.clock.now
+        started = stack.clock.seconds
         run = await stack.tool("wait_for_desktop_flow_run", {"run_id": run_id, "timeout_seconds": 60})
-        ended = stack.clock.now
+        ended = stack.clock.seconds
     assert run["status"] == "TimedOut"
     assert stack.wire.status_reads(run_id) == 1  # the callback endpoint's re-read; the wait reuses it
     assert ended - (started + 21) <= 0.25  # the run ends 21 s after its start; one clock step at most
@@ -161,9 +161,9 @@ async def test_a_twenty_second_run_that_reports_back_costs_one_status_read_and_e
 async def test_without_a_public_url_the_same_wait_polls_six_times_and_hears_of_the_end_seconds_late() -> None:
     async with callback_stack(public_url=None) as stack:
         run_id = await stack.start_report()
-        started = stack.clock.now
+        started = stack.clock.seconds
         run = await stack.tool("wait_for_desktop_flow_run", {"run_id": run_id, "timeout_seconds": 60})
-        ended = stack.clock.now
+        ended = stack.clock.seconds
     assert run["status"] == "TimedOut"
     assert stack.wire.status_reads(run_id) == 6
     assert ended - (started + 21) > 5
@@ -285,7 +285,7 @@ async def test_a_cancel_ends_a_wait_that_expected_a_callback_at_once() -> None:
             group.start_soon(wait)
             while not wakeups.waiting(run_id):
                 await anyio.sleep(0)
-            result["cancelled_at"] = stack.clock.now
+            result["cancelled_at"] = stack.clock.seconds
             await stack.tool("cancel_desktop_flow_run", {"run_id": run_id})
         assert result["status"] == "Cancelled"
-        assert stack.clock.now - result["cancelled_at"] <= 1.0
+        assert stack.clock.seconds - result["cancelled_at"] <= 1.0

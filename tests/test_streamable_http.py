@@ -13,7 +13,7 @@ import respx
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.app import App
 from desktop_flows_mcp.config import ConfigError, HttpSettings
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import build_http_app
@@ -27,7 +27,7 @@ TOKEN = "s3cret-token-for-tests-only"
 @asynccontextmanager
 async def serving(http: HttpSettings, clock: FakeClock | None = None) -> AsyncGenerator[str, None]:
     clock = clock or FakeClock()
-    app = App(make_settings(), clock=Clock(monotonic=clock, sleep=clock.sleep))
+    app = App(make_settings(), clock=clock)
     async with serving_on_loopback(build_http_app(build_server(app), app, http)) as url:
         yield url
 

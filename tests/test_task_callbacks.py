@@ -4,12 +4,12 @@ In process, on fake time, the emulator posting its callback to the server's real
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from desktop_flows_mcp import run_callbacks
+from desktop_flows_mcp.clock import Clock
 from desktop_flows_mcp.emulator.runs import Run
 from desktop_flows_mcp.run_callbacks import QUIET_SECONDS, InProcessCallbackTokens, RunCallbacks
 from desktop_flows_mcp.runs import SAFETY_READ_SECONDS
@@ -29,11 +29,11 @@ async def poll_a_20_second_run(public_url: str | None) -> dict[str, Any]:
         created = await start_task(stack.client, "run_desktop_flow", arguments)
         assert created["resultType"] == "task", created
         run_id = created["taskId"].removeprefix("dfrun-")
-        ends_at = stack.clock.now + RUN_SECONDS
+        ends_at = stack.clock.seconds + RUN_SECONDS
         polls: list[tuple[float, dict[str, Any]]] = []
         while True:
             task = await get_task(stack.client.session, created["taskId"])
-            polls.append((stack.clock.now, task))
+            polls.append((stack.clock.seconds, task))
             if task["status"] == "completed":
                 break
             await stack.clock.sleep(task["pollIntervalMs"] / 1000)
@@ -76,7 +76,7 @@ async def test_a_read_older_than_the_safety_interval_is_renewed_while_the_callba
         assert await stack.services.runs.expects_callback(run_id)
         await get_task(stack.client.session, created["taskId"])
         assert stack.wire.status_reads(run_id) == 1  # the task's creation read stands in
-        stack.clock.now += SAFETY_READ_SECONDS
+        stack.clock.seconds += SAFETY_READ_SECONDS
         task = await get_task(stack.client.session, created["taskId"])
         assert stack.wire.status_reads(run_id) == 2
         assert task["status"] == "working" and task["statusMessage"].startswith("Running for 3 min")
@@ -89,7 +89,7 @@ def shared_tokens(monkeypatch: pytest.MonkeyPatch) -> list[InProcessCallbackToke
     """The token store the next server makes (the one replicas would share through Redis), once it is made."""
     made: list[InProcessCallbackTokens] = []
 
-    def make(clock: Callable[[], float]) -> InProcessCallbackTokens:
+    def make(clock: Clock) -> InProcessCallbackTokens:
         made.append(InProcessCallbackTokens(clock))
         return made[-1]
 
@@ -119,10 +119,10 @@ async def test_a_callback_used_while_a_wait_checks_for_it_still_ends_the_wait_at
             return bound
 
         monkeypatch.setattr(tokens, "run_for", used_as_the_answer_travels)
-        began = stack.clock.now
+        began = stack.clock.seconds
         run = await runs.wait(run_id, 60)
     assert used == [token]
-    assert run.status == "TimedOut" and stack.clock.now - began < 1
+    assert run.status == "TimedOut" and stack.clock.seconds - began < 1
 
 
 async def test_a_task_pause_ends_at_once_when_the_runs_callback_was_used_on_another_replica(
@@ -134,12 +134,12 @@ async def test_a_task_pause_ends_at_once_when_the_runs_callback_was_used_on_anot
         token = stack.callback_url(run_id).rsplit("/", 1)[-1]
         runs = stack.services.runs
         await made[0].drop(token)  # used on replica B, whose wake-up went out before this pause
-        began = stack.clock.now
+        began = stack.clock.seconds
         assert await runs.wait_for_change(run_id, 15) is True
-        assert stack.clock.now == began
+        assert stack.clock.seconds == began
         assert not await runs.expects_callback(run_id)
         assert await runs.wait_for_change(run_id, 15) is False  # only once: then the run's ordinary pace
-        assert stack.clock.now == began + 15
+        assert stack.clock.seconds == began + 15
 
 
 async def test_a_failing_token_store_never_counts_a_callback_as_used(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,7 +157,7 @@ async def test_a_failing_token_store_never_counts_a_callback_as_used(monkeypatch
     assert not await callbacks.spent(RUN)  # a pause then runs its course: no busy loop while the store is down
     monkeypatch.undo()
     assert not await callbacks.spent(RUN)  # not asked again at once after a failure
-    clock.now += QUIET_SECONDS
+    clock.seconds += QUIET_SECONDS
     assert not await callbacks.spent(RUN)  # still bound: not used
     await tokens.drop(issued[0])
     assert await callbacks.spent(RUN) and not await callbacks.spent(RUN)

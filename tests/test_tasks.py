@@ -13,7 +13,7 @@ import pytest
 from mcp import Client, MCPError
 from mcp.client.extension import advertise
 
-from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.app import App
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
@@ -41,7 +41,7 @@ class World:
         self.wire = CountingTransport(self.emulator.transport())
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock.now, UTC)
+        return datetime.fromtimestamp(self.clock.seconds, UTC)
 
     async def wait_for_change(self, run_id: str, seconds: float) -> None:
         self.waits.append((run_id, seconds))
@@ -55,7 +55,7 @@ class World:
         server = build_server(
             App(
                 Settings.from_env(env or {}),
-                clock=Clock(monotonic=self.clock, sleep=self.clock.sleep, now=self.now),
+                clock=self.clock,
                 dataverse_transport=self.wire,
             ),
             wait_for_change=self.wait_for_change,
@@ -121,7 +121,7 @@ async def test_every_other_call_behaves_exactly_as_without_tasks(mode: str, exte
     server = build_server(
         App(
             Settings.from_env({}),
-            clock=Clock(monotonic=world.clock, sleep=world.clock.sleep, now=world.now),
+            clock=world.clock,
             dataverse_transport=world.wire,
         )
     )
@@ -354,7 +354,7 @@ async def test_the_task_tools_predicate_decides_and_a_result_without_a_run_stays
     server = build_server(
         App(
             Settings.from_env({}),
-            clock=Clock(monotonic=world.clock, sleep=world.clock.sleep, now=world.now),
+            clock=world.clock,
             dataverse_transport=world.wire,
         ),
         task_tools=lambda name: name == "list_desktop_flows",
@@ -372,7 +372,7 @@ async def test_the_default_pacing_is_the_servers_sleep_and_an_unchanged_status_i
     server = build_server(
         App(
             Settings.from_env({}),
-            clock=Clock(monotonic=world.clock, sleep=world.clock.sleep, now=world.now),
+            clock=world.clock,
             dataverse_transport=world.wire,
         )
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 import anyio
 import httpx2
@@ -13,7 +12,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.app import App
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
@@ -31,7 +30,7 @@ async def serving(clock: FakeClock) -> AsyncGenerator[str, None]:
     emulator = Emulator(clock=clock)
     app = App(
         Settings.from_env({}),
-        clock=Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
+        clock=clock,
         dataverse_transport=emulator.transport(),
     )
     async with serving_on_loopback(build_http_app(build_server(app), app, HttpSettings())) as url:

@@ -14,7 +14,6 @@ import sys
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any, ClassVar, cast
 
 import httpx
@@ -34,7 +33,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanContext
 from prometheus_client import CollectorRegistry
 
-from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.app import App
 from desktop_flows_mcp.config import ConfigError, HttpSettings, Secret, Settings
 from desktop_flows_mcp.dataverse.client import DataverseClient, RunDesktopFlowRequest
 from desktop_flows_mcp.dataverse.resilience import window_full
@@ -136,7 +135,7 @@ async def telemetry_stack(mode: str = "legacy", token_provider: Any = None) -> A
 
     app = App(
         Settings.from_env({}),
-        clock=Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
+        clock=clock,
         dataverse_transport=httpx.MockTransport(counted),
         token_provider=token_provider,
         telemetry=telemetry,
@@ -209,7 +208,7 @@ async def test_the_callers_trace_context_in_meta_is_the_parent_of_the_call_over_
     clock = FakeClock()
     app = App(
         Settings.from_env({}),
-        clock=Clock(monotonic=clock, sleep=clock.sleep),
+        clock=clock,
         dataverse_transport=Emulator(clock=clock).transport(),
         telemetry=OtelTelemetry(meter_provider=MeterProvider()),
     )
@@ -394,7 +393,7 @@ async def test_metrics_scrape_as_prometheus_text_with_the_token() -> None:
     clock = FakeClock()
     app = App(
         Settings.from_env({}),
-        clock=Clock(monotonic=clock, sleep=clock.sleep),
+        clock=clock,
         dataverse_transport=Emulator(clock=clock).transport(),
         telemetry=telemetry,
     )

@@ -2,13 +2,14 @@
 
 Who calls is what the HTTP auth writes into the request's ASGI scope (``call_scope.CALLER_KEY``); here a test-only
 middleware writes it from a header, so these tests hold whichever sign-in names the caller. The server talks to
-the emulator, whose run-end callbacks reach the server's real ``/callbacks/`` route (``callback_stack``)."""
+the emulator on fake time that moves only when something sleeps (no stepping, so nothing waits for every task to
+block), and a test hands the run-end callbacks that fell due to the server's real ``/callbacks/`` route with
+``deliver_callbacks``."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
@@ -16,13 +17,14 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from desktop_flows_mcp.app import App, Clock, Services
+from desktop_flows_mcp.app import App, Services
 from desktop_flows_mcp.call_scope import CALLER_KEY
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import HttpSettings, build_http_app
-from tests.callback_stack import PUBLIC_URL, Counting, Forward, SteppingClock
+from tests.callback_stack import PUBLIC_URL, Counting, Forward
+from tests.helpers import FakeClock
 from tests.loopback import serving_on_loopback
 from tests.tasks_client import TasksClient
 
@@ -61,10 +63,15 @@ class Person:
 
 class TwoCallers:
     def __init__(
-        self, alice: Person, bob: Person, emulator: Emulator, wire: Counting, clock: SteppingClock, services: Services
+        self, alice: Person, bob: Person, emulator: Emulator, wire: Counting, clock: FakeClock, services: Services
     ) -> None:
         self.alice, self.bob, self.emulator, self.wire, self.clock = alice, bob, emulator, wire, clock
         self.services = services
+
+    async def deliver_callbacks(self, after_seconds: float) -> None:
+        """Fake time moves on; the emulator posts the callbacks of the runs that ended meanwhile."""
+        self.clock.seconds += after_seconds
+        await self.emulator.deliver_due_callbacks()
 
 
 @asynccontextmanager
@@ -72,18 +79,13 @@ async def two_callers(
     mode: str = "legacy", env: dict[str, str] | None = None, *, tasks: bool = False
 ) -> AsyncGenerator[TwoCallers, None]:
     """``tasks``: both clients declare the tasks extension (``mode="auto"``: the 2026-07-28 era)."""
-    clock = SteppingClock()
+    clock = FakeClock()
     forward = Forward()
-
-    async def emulator_sleep(seconds: float) -> None:
-        clock.now += seconds
-
-    emulator = Emulator(clock=clock, sleep=emulator_sleep, callback_transport=forward)
-    clock.on_step.append(emulator.deliver_due_callbacks)
+    emulator = Emulator(clock=clock, sleep=clock.sleep, callback_transport=forward)
     wire = Counting(emulator.transport())
     app = App(
         Settings.from_env({"DESKTOP_FLOWS_PUBLIC_URL": PUBLIC_URL, **(env or {})}),
-        clock=Clock(monotonic=clock, sleep=clock.sleep, now=lambda: datetime.fromtimestamp(clock.now, UTC)),
+        clock=clock,
         dataverse_transport=wire,
     )
     asgi = CallerFromHeader(build_http_app(build_server(app), app, HttpSettings()))

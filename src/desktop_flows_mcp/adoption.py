@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from .call_scope import current_owner
+from .clock import Clock
 from .dataverse.client import DataverseClient
 from .dataverse.flow_operations import read_marker
 from .errors import too_many_candidates
@@ -43,9 +44,9 @@ class Finding:
 
 
 class RunAdopter:
-    def __init__(self, client: DataverseClient, now: Callable[[], datetime]) -> None:
+    def __init__(self, client: DataverseClient, clock: Clock) -> None:
         self._client = client
-        self._now = now
+        self._now = clock.now
         self._user_ids: dict[str, str] = {}  # owner (``call_scope``) → WhoAmI's UserId with that caller's sign-in
 
     async def find(self, attempt: Attempt, *, claimed_among: Callable[[list[str]], Awaitable[set[str]]]) -> Finding:

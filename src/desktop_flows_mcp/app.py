@@ -10,23 +10,22 @@ settings ─► shared_state (key file, in-process, or Redis: idempotency keys, 
                                                                                 MachineService, DiagnosisService,
                                                                                 EstateService
          ─► the Dataverse transport: the network, a caller's (tests), or the embedded emulator (--emulator)
-clock    ─► every service's time: ``now`` (wall clock), ``monotonic``, ``sleep``
+clock    ─► one ``Clock`` (``clock.py``: ``now``, ``monotonic``, ``sleep``) handed whole to every service below
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
 
 from . import __version__
+from .clock import SYSTEM_CLOCK, Clock
 from .config import Settings
 from .errors import no_access_token
 from .readiness import Readiness
@@ -47,23 +46,6 @@ if TYPE_CHECKING:
     from .shared_state import SharedState
 
 log = logging.getLogger("desktop_flows_mcp")
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Clock:
-    """Time, injected once. ``now`` is the wall clock (compared with Dataverse's timestamps); ``monotonic`` and
-    ``sleep`` measure and wait."""
-
-    now: Callable[[], datetime] = _utc_now
-    monotonic: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
-
-
-SYSTEM_CLOCK = Clock()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,14 +153,13 @@ class App:
         from .shared_state import open_shared_state
 
         settings, clock = with_emulator_defaults(self.settings), self.clock
-        monotonic, sleep, now = clock.monotonic, clock.sleep, clock.now
         provider = self._token_provider or token_provider_for(settings)
         telemetry = self.telemetry
         sign_in = SignInWatch(provider, telemetry)
         transport = self._dataverse_transport
         async with (
             anyio.create_task_group() as background,
-            open_shared_state(settings, clock=monotonic, sleep=sleep, now=now, telemetry=telemetry) as shared,
+            open_shared_state(settings, clock=clock, telemetry=telemetry) as shared,
         ):
             if settings.uses_emulator and transport is None:
                 transport = self._embedded_emulator(background, settings.public_url)
@@ -193,8 +174,7 @@ class App:
                 client = DataverseClient(
                     http,
                     settings.dataverse_url,
-                    clock=monotonic,
-                    sleep=sleep,
+                    clock=clock,
                     run_limiter=shared.run_window,
                     pauses=shared.pauses,
                     telemetry=telemetry,
@@ -204,24 +184,22 @@ class App:
                     client,
                     AllowList(settings.run.allowed_flows),
                     cursors,
-                    clock=monotonic,
+                    clock=clock,
                     read_only=settings.run.read_only,
                 )
                 callbacks, wakeups = None, None
                 if settings.public_url:
                     from .run_callbacks import InProcessCallbackTokens, InProcessWakeups, RunCallbacks
 
-                    tokens = shared.callback_tokens or InProcessCallbackTokens(monotonic)
+                    tokens = shared.callback_tokens or InProcessCallbackTokens(clock)
                     wakeups = shared.wakeups or InProcessWakeups()
-                    callbacks = RunCallbacks(settings.public_url, tokens, monotonic)
+                    callbacks = RunCallbacks(settings.public_url, tokens, clock)
                 runs = RunService(
                     client,
                     catalogue,
                     settings,
                     cursors,
-                    clock=monotonic,
-                    sleep=sleep,
-                    now=now,
+                    clock=clock,
                     keys=shared.keys,
                     callbacks=callbacks,
                     wakeups=wakeups,
@@ -232,17 +210,17 @@ class App:
                     from .callback_endpoint import CallbackReceiver
 
                     receiver = CallbackReceiver(
-                        callbacks.tokens, runs.wakeups, runs.get_run, background.start_soon, clock=monotonic
+                        callbacks.tokens, runs.wakeups, runs.get_run, background.start_soon, clock=clock
                     )
                 self._services = Services(
                     catalogue=catalogue,
                     runs=runs,
                     access=build_access_service(settings, http, client, provider),
-                    machines=MachineService(client, cursors, now),
+                    machines=MachineService(client, cursors, clock),
                     diagnosis=DiagnosisService(
-                        client, catalogue, licence_check_seen=runs.licence_check_seen, now=now, clock=monotonic
+                        client, catalogue, licence_check_seen=runs.licence_check_seen, clock=clock
                     ),
-                    estate=EstateService(client, catalogue, now),
+                    estate=EstateService(client, catalogue, clock),
                     shared=shared,
                     callbacks=receiver,
                     offer_sign_in_prompts=self.offer_sign_in_prompts,

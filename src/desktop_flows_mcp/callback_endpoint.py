@@ -36,7 +36,6 @@ import ipaddress
 import json
 import logging
 import re
-import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, cast
@@ -48,6 +47,7 @@ from starlette.types import Receive, Scope, Send
 
 from .bounds import MAX_MESSAGE_DEPTH, json_too_deep
 from .call_scope import SHARED, acting_for, owned, split_owned
+from .clock import SYSTEM_CLOCK, Clock
 from .errors import DesktopFlowsError
 from .models import FlowRun
 from .run_callbacks import CallbackTokens, RunWakeups
@@ -76,7 +76,7 @@ class CallbackReceiver:
         read_run: Callable[[str], Awaitable[FlowRun]],
         spawn: Spawn,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         body_seconds: float = BODY_SECONDS,
         store_seconds: float = STORE_SECONDS,
     ) -> None:
@@ -84,7 +84,7 @@ class CallbackReceiver:
         self._wakeups = wakeups
         self._read_run = read_run
         self._spawn = spawn
-        self._clock = clock
+        self._clock = clock.monotonic
         self._body_seconds = body_seconds
         self._store_seconds = store_seconds
         self._recent: deque[float] = deque()  # when the callbacks of the last second arrived
@@ -93,7 +93,7 @@ class CallbackReceiver:
         self._refused_busy = 0
         self._busy_logged_at = float("-inf")
         self._unknown_by_source: dict[str, deque[float]] = {}
-        self._unknown = _UnknownSummary(clock)
+        self._unknown = _UnknownSummary(clock.monotonic)
 
     async def handle(self, request: Request) -> Response:
         token = request.url.path.rsplit("/", 1)[-1]

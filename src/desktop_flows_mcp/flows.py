@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import time
 from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -18,10 +17,10 @@ from typing import Any, Literal
 import anyio
 
 from .bounds import MAX_NAME, clean
+from .clock import SYSTEM_CLOCK, Clock
 from .cursors import CursorCodec, PageToken, refuse_other_arguments
 from .dataverse.client import DataverseClient, Page
 from .dataverse.odata import is_guid, parse_guid
-from .dataverse.resilience import Clock
 from .errors import (
     DesktopFlowsError,
     ErrorCode,
@@ -119,7 +118,7 @@ class FlowCatalogue:
         allowed: AllowList,
         cursors: CursorCodec,
         *,
-        clock: Clock = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         read_only: bool = False,
     ) -> None:
         self._client = client

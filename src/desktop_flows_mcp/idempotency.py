@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -27,6 +26,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import anyio
+
+from .clock import SYSTEM_CLOCK, Clock
 
 TTL_SECONDS = 24 * 3600
 
@@ -88,12 +89,12 @@ def encode_record(record: KeyRecord) -> dict[str, Any]:
     }
 
 
-def decode_record(data: dict[str, Any], *, clock: Callable[[], float], now: Callable[[], datetime]) -> KeyRecord:
+def decode_record(data: dict[str, Any], *, clock: Clock) -> KeyRecord:
     """``encode_record`` reversed; the monotonic ``ended_at`` is rebuilt on this process's clock."""
     attempt: Attempt | None = None
     if (raw := data.get("attempt")) is not None:
         ended = datetime.fromisoformat(raw["ended"])
-        ago = max(0.0, (now() - ended).total_seconds())
+        ago = max(0.0, (clock.now() - ended).total_seconds())
         attempt = Attempt(
             raw["flow_id"],
             raw["connection_name"],
@@ -102,9 +103,9 @@ def decode_record(data: dict[str, Any], *, clock: Callable[[], float], now: Call
             str(raw.get("marker") or ""),
             datetime.fromisoformat(raw["began"]),
             ended,
-            clock() - ago,
+            clock.monotonic() - ago,
         )
-    return KeyRecord(data["fingerprint"], clock(), data.get("run_id"), attempt, bool(data.get("in_flight")))
+    return KeyRecord(data["fingerprint"], clock.monotonic(), data.get("run_id"), attempt, bool(data.get("in_flight")))
 
 
 class IdempotencyKeys(Protocol):
@@ -149,7 +150,7 @@ async def leased(
 class IdempotencyStore:
     """In memory, one process: keys end with it (used when there is no state directory)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
         self._records: dict[str, KeyRecord] = {}
         self._locks: dict[str, anyio.Lock] = {}
@@ -174,7 +175,7 @@ class IdempotencyStore:
         return owned.intersection(run_ids)
 
     def _expire(self) -> None:
-        cutoff = self._clock() - TTL_SECONDS
+        cutoff = self._clock.monotonic() - TTL_SECONDS
         for key in [k for k, r in self._records.items() if r.created_at < cutoff]:
             del self._records[key]
             lock = self._locks.get(key)

@@ -1,4 +1,4 @@
-"""A small TTL + LRU memory of what the server read moments ago, on the injected clock.
+"""A small TTL + LRU memory of what the server read moments ago, on the injected ``Clock``'s monotonic time.
 
 Used for what does not change under an agent's feet within seconds (a flow's row and schemas) or at all (a
 finished run and its outputs). A run that is not terminal is never kept: someone may be waiting for it.
@@ -11,20 +11,21 @@ changes; ``max_items`` bounds all owners together.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 from .call_scope import current_owner
+from .clock import Clock
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
 class Recent(Generic[K, V]):
-    def __init__(self, ttl: float, max_items: int, clock: Callable[[], float], *, per_caller: bool = False) -> None:
+    def __init__(self, ttl: float, max_items: int, clock: Clock, *, per_caller: bool = False) -> None:
         self._ttl = ttl
         self._max_items = max_items
-        self._clock = clock
+        self._now = clock.monotonic
         self._per_caller = per_caller
         self._items: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
 
@@ -36,7 +37,7 @@ class Recent(Generic[K, V]):
         item = self._items.get(slot)
         if item is None:
             return None
-        if item[0] <= self._clock():
+        if item[0] <= self._now():
             del self._items[slot]
             return None
         self._items.move_to_end(slot)
@@ -47,7 +48,7 @@ class Recent(Generic[K, V]):
 
     def put(self, key: K, value: V) -> None:
         slot = self._slot(key)
-        self._items[slot] = (self._clock() + self._ttl, value)
+        self._items[slot] = (self._now() + self._ttl, value)
         self._items.move_to_end(slot)
         while len(self._items) > self._max_items:
             self._items.popitem(last=False)

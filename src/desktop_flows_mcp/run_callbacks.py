@@ -30,6 +30,7 @@ from typing import Protocol, TypeVar
 import anyio
 
 from .call_scope import owned
+from .clock import Clock
 from .errors import DesktopFlowsError
 from .recent import Recent
 
@@ -67,10 +68,10 @@ class RunWakeups(Protocol):
 
 
 class InProcessCallbackTokens:
-    """Tokens in this process's memory, on the injected monotonic clock."""
+    """Tokens in this process's memory, on the injected ``Clock``."""
 
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock.monotonic
         self._tokens: dict[str, tuple[str | None, float]] = {}  # token -> (run id or None, expires at)
 
     async def issue(self, *, expires_in: float) -> str:
@@ -139,14 +140,14 @@ class RunCallbacks:
 
     The token store is best effort here: a failing or stalled store never fails a run or a read, and never holds one
     longer than ``STORE_SECONDS``; the run is then followed by polling, as without callbacks. After a failure the
-    store is left alone for ``QUIET_SECONDS`` (on the injected clock), so a paused Redis costs one short wait, not
+    store is left alone for ``QUIET_SECONDS`` (on the injected ``Clock``), so a paused Redis costs one short wait, not
     one per call.
     """
 
-    def __init__(self, public_url: str, tokens: CallbackTokens, clock: Callable[[], float]) -> None:
+    def __init__(self, public_url: str, tokens: CallbackTokens, clock: Clock) -> None:
         self.public_url = public_url.rstrip("/")
         self.tokens = tokens
-        self._clock = clock
+        self._clock = clock.monotonic
         self._quiet_until = float("-inf")
         self._by_run: Recent[str, str] = Recent(86400.0 + QUEUE_ALLOWANCE + ISSUE_TTL, 100_000, clock, per_caller=True)
 

@@ -90,7 +90,7 @@ def build_server(
         log_level="WARNING",  # the CLI configures logging; the SDK must not turn on INFO for httpx
         cache_hints={"tools/list": TOOLS_LIST_CACHE},
         subscriptions=bus,
-        extensions=[RunTasks(task_tools=task_tools or runs_a_flow, now=app.clock.now)],
+        extensions=[RunTasks(task_tools=task_tools or runs_a_flow, clock=app.clock)],
     )
     register_flow_tools(mcp)
     if not settings.run.read_only:
@@ -107,5 +107,5 @@ def build_server(
         from .tools.flow_tools import install_flow_tools
 
         install_flow_tools(mcp, surface, app, bus)
-    mcp.middleware.append(TaskListener(now=app.clock.now, wait_for_change=wait_for_change or app.wait_for_change))
+    mcp.middleware.append(TaskListener(clock=app.clock, wait_for_change=wait_for_change or app.wait_for_change))
     return mcp

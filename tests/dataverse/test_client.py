@@ -26,9 +26,8 @@ async def client(dataverse: respx.MockRouter, clock: FakeClock) -> AsyncIterator
             http,
             ENV_URL,
             clock=clock,
-            sleep=clock.sleep,
             rng=lambda: 0.5,
-            run_limiter=RunRateLimiter(clock=clock, sleep=clock.sleep),
+            run_limiter=RunRateLimiter(clock=clock),
         )
 
 

@@ -30,8 +30,8 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def client(http: httpx.AsyncClient, clock: FakeClock) -> DataverseClient:
-    limiter = RunRateLimiter(clock=clock, sleep=clock.sleep)
-    return DataverseClient(http, ENV_URL, clock=clock, sleep=clock.sleep, rng=lambda: 0.5, run_limiter=limiter)
+    limiter = RunRateLimiter(clock=clock)
+    return DataverseClient(http, ENV_URL, clock=clock, rng=lambda: 0.5, run_limiter=limiter)
 
 
 async def person_token() -> str:

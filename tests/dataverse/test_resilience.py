@@ -10,10 +10,10 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_seventy_runs_per_minute_per_connection_then_throttled_with_the_time_to_retry(clock: FakeClock) -> None:
-    limiter = RunRateLimiter(clock=clock, sleep=clock.sleep)
+    limiter = RunRateLimiter(clock=clock)
     for _ in range(70):
         await limiter.acquire("shared-uiflow-1")
-        clock.now += 0.1  # 70 runs within 7 seconds
+        clock.seconds += 0.1  # 70 runs within 7 seconds
     with pytest.raises(DesktopFlowsError) as caught:
         await limiter.acquire("shared-uiflow-1")
     assert caught.value.code is ErrorCode.THROTTLED
@@ -23,7 +23,7 @@ async def test_seventy_runs_per_minute_per_connection_then_throttled_with_the_ti
 
 
 async def test_other_connections_have_their_own_budget(clock: FakeClock) -> None:
-    limiter = RunRateLimiter(limit=2, clock=clock, sleep=clock.sleep)
+    limiter = RunRateLimiter(limit=2, clock=clock)
     await limiter.acquire("a")
     await limiter.acquire("A")  # connection names compare case-insensitively
     await limiter.acquire("b")
@@ -32,9 +32,9 @@ async def test_other_connections_have_their_own_budget(clock: FakeClock) -> None
 
 
 async def test_a_slot_that_frees_within_the_short_wait_is_waited_for(clock: FakeClock) -> None:
-    limiter = RunRateLimiter(limit=2, window=60, max_wait=5, clock=clock, sleep=clock.sleep)
+    limiter = RunRateLimiter(limit=2, window=60, max_wait=5, clock=clock)
     await limiter.acquire("a")
-    clock.now += 56
+    clock.seconds += 56
     await limiter.acquire("a")
     await limiter.acquire("a")  # the first slot frees 4 seconds from now
     assert clock.sleeps == [pytest.approx(4.0)]
@@ -47,7 +47,7 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
 
 
 async def test_the_read_pacer_lets_a_burst_through_then_one_read_per_spacing_in_order(clock: FakeClock) -> None:
-    pacer = ReadPacer(rate=2.0, burst=3, clock=clock, sleep=clock.sleep)
+    pacer = ReadPacer(rate=2.0, burst=3, clock=clock)
     for _ in range(3):
         await pacer.acquire()
     assert clock.sleeps == []  # the burst
@@ -58,6 +58,6 @@ async def test_the_read_pacer_lets_a_burst_through_then_one_read_per_spacing_in_
     assert clock.sleeps == [0.5, 0.5]
     await pacer.acquire()
     assert clock.sleeps == [0.5, 0.5, 1.0]  # the background read after it waits one slot longer
-    clock.now += 60
+    clock.seconds += 60
     await pacer.acquire()
     assert clock.sleeps == [0.5, 0.5, 1.0]  # an idle minute refills the burst

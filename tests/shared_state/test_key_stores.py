@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 import pytest
 
+from desktop_flows_mcp.clock import Clock
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.errors import DesktopFlowsError
 from desktop_flows_mcp.idempotency import Attempt, IdempotencyKeys, KeyRecord, digest, inputs_digest
@@ -42,8 +43,8 @@ async def two_stores(kind: str, where: Path, redis_url: str | None) -> AsyncGene
     """Two stores on one backing (two processes, or a process and its restart), and a dump of what is at rest."""
     clock = FakeClock()
     if kind == "file":
-        a = FileIdempotencyKeys(str(where), "scope", clock=clock, now=now)
-        b = FileIdempotencyKeys(str(where), "scope", clock=clock, now=now)
+        a = FileIdempotencyKeys(str(where), "scope", clock=Clock(monotonic=clock, now=now))
+        b = FileIdempotencyKeys(str(where), "scope", clock=Clock(monotonic=clock, now=now))
 
         async def at_rest() -> str:
             db = sqlite3.connect(a.path)
@@ -66,8 +67,8 @@ async def two_stores(kind: str, where: Path, redis_url: str | None) -> AsyncGene
             return repr(names) + repr(values)
 
         yield (
-            RedisIdempotencyKeys(ra, prefix, clock=clock, now=now),
-            RedisIdempotencyKeys(rb, prefix, clock=clock, now=now),
+            RedisIdempotencyKeys(ra, prefix, clock=Clock(monotonic=clock, now=now)),
+            RedisIdempotencyKeys(rb, prefix, clock=Clock(monotonic=clock, now=now)),
             redis_at_rest,
         )
     finally:
@@ -132,11 +133,11 @@ async def test_one_holder_per_key_across_two_store_objects(
 
 HOLD_AND_DIE = """
 import anyio, os, sys
-from datetime import datetime, UTC
+from desktop_flows_mcp.clock import Clock
 from desktop_flows_mcp.shared_state.file_keys import FileIdempotencyKeys
 
 async def main():
-    keys = FileIdempotencyKeys(sys.argv[1], "scope", clock=lambda: 0.0, now=lambda: datetime.now(UTC))
+    keys = FileIdempotencyKeys(sys.argv[1], "scope", clock=Clock(monotonic=lambda: 0.0))
     async with keys.lock("k"):
         print("held", flush=True)
         os._exit(9)  # killed while holding: no release, the lease row stays
@@ -149,7 +150,7 @@ anyio.run(main)
 async def test_a_file_lock_whose_process_died_is_free_at_once(tmp_path: Path) -> None:
     died = subprocess.run([sys.executable, "-c", HOLD_AND_DIE, str(tmp_path)], capture_output=True, timeout=60)
     assert died.returncode == 9 and b"held" in died.stdout
-    keys = FileIdempotencyKeys(str(tmp_path), "scope", clock=FakeClock(), now=now)
+    keys = FileIdempotencyKeys(str(tmp_path), "scope", clock=Clock(monotonic=FakeClock(), now=now))
     with anyio.fail_after(5):  # far less than the 10 s lease: the dead holder's process is gone
         async with keys.lock("k"):
             pass
@@ -171,7 +172,7 @@ async def test_the_default_store_is_the_file_under_the_state_dir_and_it_is_priva
 async def test_an_unusable_state_dir_fails_the_keyed_start_closed(tmp_path: Path) -> None:
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")
-    keys = FileIdempotencyKeys(str(blocked), "scope", clock=FakeClock(), now=now)
+    keys = FileIdempotencyKeys(str(blocked), "scope", clock=Clock(monotonic=FakeClock(), now=now))
     with pytest.raises(DesktopFlowsError) as caught:
         await keys.get("k")
     assert caught.value.code.value == "shared_state_unavailable" and "No run was started" in caught.value.message
@@ -184,7 +185,9 @@ async def test_a_held_file_lease_is_renewed_while_its_start_takes_long(
 
     monkeypatch.setattr(file_keys, "RENEW_EVERY", 0.01)
     wall = [1_000_000.0]
-    keys = FileIdempotencyKeys(str(tmp_path), "scope", clock=FakeClock(), now=now, wall=lambda: wall[0])
+    keys = FileIdempotencyKeys(
+        str(tmp_path), "scope", clock=Clock(monotonic=FakeClock(), now=now), wall=lambda: wall[0]
+    )
 
     def lease_ends() -> float:
         db = sqlite3.connect(keys.path)

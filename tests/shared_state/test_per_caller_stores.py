@@ -61,7 +61,7 @@ def _assert_share_then_window(errors: list[DesktopFlowsError]) -> None:
 
 async def test_each_person_has_a_share_of_the_connections_window_in_process() -> None:
     clock = FakeClock()
-    errors = await _hold_the_share_and_the_window(lambda: RunRateLimiter(4, share=2, clock=clock, sleep=clock.sleep))
+    errors = await _hold_the_share_and_the_window(lambda: RunRateLimiter(4, share=2, clock=clock))
     _assert_share_then_window(errors)
 
 
@@ -69,7 +69,7 @@ async def test_each_person_has_a_share_of_the_connections_window_in_redis(redis_
     clock, redis, prefix = FakeClock(), client_for(redis_url), f"dfmcp:test-{secrets.token_hex(4)}:"
     try:
         errors = await _hold_the_share_and_the_window(
-            lambda: RedisRunWindow(redis, prefix, sleep=clock.sleep, limit=4, share=2)
+            lambda: RedisRunWindow(redis, prefix, clock=clock, limit=4, share=2)
         )
     finally:
         await redis.aclose()
@@ -79,7 +79,7 @@ async def test_each_person_has_a_share_of_the_connections_window_in_redis(redis_
 @pytest.mark.parametrize("caller", ["local", "anonymous", "token:0a1b2c3d"])
 async def test_the_callers_of_a_single_identity_server_keep_the_whole_window_as_before(caller: str) -> None:
     clock = FakeClock()
-    window = RunRateLimiter(4, share=2, clock=clock, sleep=clock.sleep)
+    window = RunRateLimiter(4, share=2, clock=clock)
     await _started(window, caller, 4)
     refused = await _refused(window, caller)
     assert "already started 4 desktop flow runs in the last 60 seconds" in refused.message
@@ -122,8 +122,8 @@ async def test_alice_and_bob_keep_their_own_keys_and_callbacks_when_the_state_is
         run_id = (await people.alice.ok("run_desktop_flow", started))["run_id"]
         wakeups = people.services.runs.wakeups
         async with wakeups.subscribe(owned(run_id, ALICE)) as hers, wakeups.subscribe(owned(run_id, BOB)) as his:
-            await people.clock.sleep(30)  # the run ends at 21 s and the emulator posts its callback
-            with anyio.fail_after(2):
+            await people.deliver_callbacks(after_seconds=30)  # the run ended at 21 s
+            with anyio.fail_after(10):
                 await hers.wait()  # the wake-up crossed Redis
             woken_his = his.is_set()
     assert alice["run_id"] != bob["run_id"] and not bob["reused"] and again["run_id"] == alice["run_id"]

@@ -45,7 +45,7 @@ async def test_reading_a_run_that_expects_a_callback_works_while_redis_is_unavai
             arguments = {"flow": REPORT_FLOW, "inputs": REPORT_INPUTS, "timeout_seconds": 20}
             run_id = ok(await stack.call("run_desktop_flow", arguments))["run_id"]
             assert stack.emulator.store.runs[run_id].callback_url  # its callback is expected
-            stack.clock.now += 25  # the run ended (TimedOut); its callback has not come
+            stack.clock.seconds += 25  # the run ended (TimedOut); its callback has not come
             with unavailable(redis, how):
                 began = time.monotonic()
                 read = ok(await stack.call("get_desktop_flow_run", {"run_id": run_id}))

@@ -13,6 +13,7 @@ import anyio
 import pytest
 from redis.asyncio import Redis
 
+from desktop_flows_mcp.clock import Clock
 from desktop_flows_mcp.dataverse.resilience import IDENTITY, ReadPacer, ThrottleGate
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from desktop_flows_mcp.idempotency import Attempt, KeyRecord, inputs_digest
@@ -39,8 +40,8 @@ async def two_clients(url: str) -> AsyncGenerator[tuple[Redis, Redis, str], None
 async def test_the_run_window_is_one_for_the_fleet_and_refuses_with_the_exact_wait(redis_url: str) -> None:
     clock = FakeClock()
     async with two_clients(redis_url) as (a, b, prefix):
-        first = RedisRunWindow(a, prefix, sleep=clock.sleep, limit=3)
-        second = RedisRunWindow(b, prefix, sleep=clock.sleep, limit=3)
+        first = RedisRunWindow(a, prefix, clock=clock, limit=3)
+        second = RedisRunWindow(b, prefix, clock=clock, limit=3)
         await first.acquire("Conn-1")
         await second.acquire("conn-1")  # connection names are compared without case
         await first.acquire("conn-1")
@@ -62,8 +63,8 @@ async def test_a_short_wait_for_a_slot_is_waited_out(redis_url: str) -> None:
         await anyio.sleep(seconds)  # the window is on Redis's clock, so this wait is real (0.2 s)
 
     async with two_clients(redis_url) as (a, b, prefix):
-        await RedisRunWindow(a, prefix, sleep=sleep, limit=1, window=0.2).acquire("c")
-        await RedisRunWindow(b, prefix, sleep=sleep, limit=1, window=0.2).acquire("c")
+        await RedisRunWindow(a, prefix, clock=Clock(sleep=sleep), limit=1, window=0.2).acquire("c")
+        await RedisRunWindow(b, prefix, clock=Clock(sleep=sleep), limit=1, window=0.2).acquire("c")
     assert len(slept) >= 1 and 0 < slept[0] <= 0.2
 
 
@@ -74,7 +75,7 @@ async def test_a_pause_taken_by_one_replica_holds_on_another_and_only_grows(redi
         await board_a.close_for(40, IDENTITY)
         await board_b.close_for(5, IDENTITY)  # a shorter pause does not cut a longer one
         remaining = await board_b.remaining((IDENTITY, "connection:x"))
-        gate = ThrottleGate(clock, clock.sleep, board_b)
+        gate = ThrottleGate(clock, board_b)
         with pytest.raises(DesktopFlowsError) as paused:
             await gate.wait(30.0)
         assert await board_a.remaining(("connection:x",)) == 0
@@ -86,8 +87,8 @@ async def test_one_holder_per_key_across_replicas_and_the_record_it_leaves(redis
     clock = FakeClock()
     began = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
     async with two_clients(redis_url) as (a, b, prefix):
-        keys_a = RedisIdempotencyKeys(a, prefix, clock=clock, now=lambda: began + timedelta(seconds=3))
-        keys_b = RedisIdempotencyKeys(b, prefix, clock=clock, now=lambda: began + timedelta(seconds=3))
+        keys_a = RedisIdempotencyKeys(a, prefix, clock=Clock(monotonic=clock, now=lambda: began + timedelta(seconds=3)))
+        keys_b = RedisIdempotencyKeys(b, prefix, clock=Clock(monotonic=clock, now=lambda: began + timedelta(seconds=3)))
         order: list[str] = []
         holding = anyio.Event()
 
@@ -125,7 +126,7 @@ async def test_one_holder_per_key_across_replicas_and_the_record_it_leaves(redis
 
 async def test_a_lock_whose_holder_died_is_taken_once_its_lease_runs_out(redis_url: str) -> None:
     async with two_clients(redis_url) as (a, b, prefix):
-        keys = RedisIdempotencyKeys(b, prefix, clock=FakeClock(), now=lambda: datetime.now(UTC))
+        keys = RedisIdempotencyKeys(b, prefix, clock=Clock(monotonic=FakeClock()))
         await a.set(keys._name("idem-lock", "k"), "dead-replica", px=150)  # pyright: ignore[reportPrivateUsage]
         with anyio.fail_after(5):
             async with keys.lock("k"):
@@ -176,9 +177,9 @@ async def test_without_redis_starts_fail_closed_and_pauses_fall_back(redis_url: 
     clock = FakeClock()
     async with two_clients(down) as (a, _, prefix):
         with pytest.raises(DesktopFlowsError) as window:
-            await RedisRunWindow(a, prefix, sleep=clock.sleep).acquire("c")
+            await RedisRunWindow(a, prefix, clock=clock).acquire("c")
         with pytest.raises(DesktopFlowsError) as lock:
-            async with RedisIdempotencyKeys(a, prefix, clock=clock, now=lambda: datetime.now(UTC)).lock("k"):
+            async with RedisIdempotencyKeys(a, prefix, clock=Clock(monotonic=clock)).lock("k"):
                 pass
         board = RedisPauseBoard(a, prefix, clock=clock)
         await board.close_for(10, IDENTITY)  # logged, not raised
@@ -223,8 +224,8 @@ async def test_a_held_key_keeps_its_lease_however_long_the_start_takes(
     monkeypatch.setattr(redis_keys, "LEASE_SECONDS", 0.3)
     monkeypatch.setattr(redis_keys, "RENEW_EVERY", 0.1)
     async with two_clients(redis_url) as (a, b, prefix), anyio.create_task_group() as group:
-        holder = RedisIdempotencyKeys(a, prefix, clock=FakeClock(), now=lambda: datetime.now(UTC))
-        other = RedisIdempotencyKeys(b, prefix, clock=FakeClock(), now=lambda: datetime.now(UTC))
+        holder = RedisIdempotencyKeys(a, prefix, clock=Clock(monotonic=FakeClock()))
+        other = RedisIdempotencyKeys(b, prefix, clock=Clock(monotonic=FakeClock()))
         group.start_soon(holder.renew_leases)
         async with holder.lock("k"):
             with anyio.move_on_after(1.0) as waited:  # three leases long: only renewal keeps it held
@@ -240,8 +241,8 @@ async def test_a_held_key_keeps_its_lease_however_long_the_start_takes(
 async def test_the_read_budget_is_one_for_the_fleet_and_falls_back_to_each_replicas_own(redis_url: str) -> None:
     clock_a, clock_b = FakeClock(), FakeClock()
     async with two_clients(redis_url) as (a, b, prefix):
-        replica_a = ReadPacer(2.0, 1, clock=clock_a, sleep=clock_a.sleep, shared=RedisReadBudget(a, prefix))
-        replica_b = ReadPacer(2.0, 1, clock=clock_b, sleep=clock_b.sleep, shared=RedisReadBudget(b, prefix))
+        replica_a = ReadPacer(2.0, 1, clock=clock_a, shared=RedisReadBudget(a, prefix))
+        replica_b = ReadPacer(2.0, 1, clock=clock_b, shared=RedisReadBudget(b, prefix))
         await replica_a.acquire()
         await replica_b.acquire()  # the slot after A's, half a second on (Redis's clock)
         await replica_a.charge()  # a read someone waits on, on A: never held, but B's next read comes after it
@@ -249,7 +250,7 @@ async def test_the_read_budget_is_one_for_the_fleet_and_falls_back_to_each_repli
     assert clock_a.sleeps == []
     assert len(clock_b.sleeps) == 2
     assert 0.4 < clock_b.sleeps[0] <= 0.5 and 1.4 < clock_b.sleeps[1] <= 1.5
-    down = ReadPacer(2.0, 1, clock=clock_a, sleep=clock_a.sleep, shared=RedisReadBudget(client_for(
+    down = ReadPacer(2.0, 1, clock=clock_a, shared=RedisReadBudget(client_for(
         f"redis://127.0.0.1:{free_port()}/0"), prefix))  # fmt: skip
     await down.acquire()
     await down.acquire()  # Redis unreachable: this replica's own budget paces it, nothing is raised

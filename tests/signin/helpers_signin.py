@@ -44,10 +44,10 @@ def plaintext_device_code(cache_dir: Path, entra: FakeEntra) -> DeviceCodeProvid
 
 @dataclass
 class FakeClock:
-    now: float = 1000.0
+    seconds: float = 1000.0
 
     def __call__(self) -> float:
-        return self.now
+        return self.seconds
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ async def test_an_expired_code_is_replaced_by_a_fresh_one(
 ) -> None:
     await sign_in_prompt(provider)
 
-    clock.now += entra.device_expires_in + 1
+    clock.seconds += entra.device_expires_in + 1
     fresh = await sign_in_prompt(provider)
 
     assert "FAKE-0002" in fresh.message
@@ -203,7 +203,7 @@ async def test_a_sign_in_completed_by_another_process_ends_this_ones_pending_cod
         entra.approve("FAKE-0001")
         assert await first.token() == "fake-access-token-1"
 
-        clock.now += 15 * 60  # much later: the second process's code has expired meanwhile,
+        clock.seconds += 15 * 60  # much later: the second process's code has expired meanwhile,
         assert await second.wait_for_sign_in(5)  # and its poller has seen that
         token = await second.token()
     finally:

@@ -13,7 +13,8 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult
 
-from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.app import App
+from desktop_flows_mcp.clock import Clock
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from desktop_flows_mcp.server import build_server
@@ -90,7 +91,7 @@ async def test_a_browser_sign_in_nobody_finishes_times_out_as_unauthenticated_an
     await refusal(opened)
     assert browser.wait_opened(1)
 
-    clock.now += 301
+    clock.seconds += 301
     timed_out = await refusal(opened)
     reopened = await refusal(opened)
 

@@ -28,7 +28,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server import MCPServer
 
-from desktop_flows_mcp.app import App, Clock
+from desktop_flows_mcp.app import App
 from desktop_flows_mcp.config import HttpSettings
 from desktop_flows_mcp.emulator import DEMO_USER, Emulator
 from desktop_flows_mcp.server import build_server
@@ -65,7 +65,7 @@ def signed_out(tmp_path: Path, *, offer_sign_in_prompts: bool) -> SignedOut:
     emulator = Emulator(clock=clock, tokens={f"fake-access-token-{n}": DEMO_USER for n in range(1, 10)})
     app = App(
         chosen,
-        clock=Clock(monotonic=clock, sleep=clock.sleep),
+        clock=clock,
         dataverse_transport=emulator.transport(),
         token_provider=provider,
         offer_sign_in_prompts=offer_sign_in_prompts,

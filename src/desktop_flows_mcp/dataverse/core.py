@@ -7,15 +7,14 @@ The Web API methods live in ``flow_operations.py`` and ``diagnosis_reads.py``; `
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import anyio
 import httpx
 
+from ..clock import SYSTEM_CLOCK, Clock
 from ..config.urls import is_loopback_host
 from ..errors import DesktopFlowsError, ErrorCode, Operation, invalid_argument, unexpected_answer
 from ..models import Row
@@ -24,14 +23,12 @@ from ..telemetry import NO_TELEMETRY, Telemetry
 from .answers import error_from, json_object, rows_of, transport_failure
 from .resilience import (
     IDENTITY,
-    Clock,
     Failure,
     Idempotency,
     PauseBoard,
     RetryPolicy,
     RunRateLimiter,
     RunWindow,
-    Sleep,
     ThrottleGate,
     connection_scope,
     parse_retry_after,
@@ -77,8 +74,7 @@ class DataverseCore:
         environment_url: str,
         *,
         retry: RetryPolicy | None = None,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = anyio.sleep,
+        clock: Clock = SYSTEM_CLOCK,
         run_limiter: RunWindow | None = None,
         pauses: PauseBoard | None = None,
         rng: Callable[[], float] = random.random,
@@ -89,10 +85,10 @@ class DataverseCore:
         self.starts = StartsInFlight()  # run starts sent and not yet answered: a graceful drain waits for them
         self.api_root = environment_url.rstrip("/") + API_PATH
         self._retry = retry or RetryPolicy()
-        self._sleep = sleep
+        self._sleep = clock.sleep
         self._rng = rng
-        self._gate = ThrottleGate(clock, sleep, pauses)
-        self._run_limiter: RunWindow = run_limiter or RunRateLimiter(clock=clock, sleep=sleep)
+        self._gate = ThrottleGate(clock, pauses)
+        self._run_limiter: RunWindow = run_limiter or RunRateLimiter(clock=clock)
 
     async def _file(self, path: str, operation: Operation) -> bytes | None:
         """A file column's content, or None when there is none (404 or an empty body)."""

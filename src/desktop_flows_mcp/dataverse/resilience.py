@@ -1,10 +1,10 @@
-"""Retries, the shared 429 gate and the per-connection run limit, all on an injectable clock.
+"""Retries, the shared 429 gate and the per-connection run limit, all on the injected ``Clock``.
 
 Why hand-written rather than tenacity/stamina or aiolimiter: the retry decision depends on whether a
 request could have started a desktop flow run (a POST to RunDesktopFlow is retried only when it certainly
 did not), a 429 must pause *every* call rather than the one that got it, and the run limit must be able
-to refuse with an exact "retry after" instead of only waiting. Each piece is a few lines over a clock
-and a sleep that tests replace, so no test ever sleeps.
+to refuse with an exact "retry after" instead of only waiting. Each piece is a few lines over the
+app's ``Clock`` (its monotonic time and its sleep), which tests replace, so no test ever sleeps.
 """
 
 from __future__ import annotations
@@ -14,19 +14,16 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Literal, Protocol
 
-import anyio
-
 from ..call_scope import SHARED, current_owner, owned
+from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import DesktopFlowsError, throttled
 
 log = logging.getLogger("desktop_flows_mcp")
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 
 CALLER_SHARE = 35  # run starts a minute for one person signed in on their own: half the connection's 70
@@ -138,16 +135,13 @@ class ThrottleGate:
     took applies to every replica.
     """
 
-    def __init__(
-        self, clock: Clock = time.monotonic, sleep: Sleep = anyio.sleep, board: PauseBoard | None = None
-    ) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK, board: PauseBoard | None = None) -> None:
         self._clock = clock
-        self._sleep = sleep
         self._board = board
         self._open_at: dict[str, float] = {}
 
     async def close_for(self, seconds: float, scope: str = IDENTITY) -> None:
-        opens = self._clock() + seconds
+        opens = self._clock.monotonic() + seconds
         if opens > self._open_at.get(scope, 0.0):
             log.warning("Dataverse throttled %s: pausing it for %.0f s", scope, seconds)
             self._open_at[scope] = opens
@@ -157,7 +151,7 @@ class ThrottleGate:
     async def remaining(self, scopes: tuple[str, ...] = (IDENTITY,)) -> float:
         if not scopes:
             return 0.0
-        now = self._clock()
+        now = self._clock.monotonic()
         local = max(self._open_at.get(scope, 0.0) - now for scope in scopes)
         return max(local, await self._board.remaining(scopes)) if self._board is not None else local
 
@@ -170,7 +164,7 @@ class ThrottleGate:
                 f"Dataverse asked this server to pause for {remaining:.0f} more seconds.",
                 retry_after=remaining,
             )
-        await self._sleep(remaining)
+        await self._clock.sleep(remaining)
 
 
 def connection_scope(connection: str) -> str:
@@ -192,15 +186,13 @@ class RunRateLimiter:
         *,
         share: int = CALLER_SHARE,
         max_wait: float = 5.0,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = anyio.sleep,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._limit = limit
         self._share = share
         self._window = window
         self._max_wait = max_wait
         self._clock = clock
-        self._sleep = sleep
         self._sent: dict[str, deque[float]] = {}
 
     async def acquire(self, connection: str) -> None:
@@ -211,11 +203,13 @@ class RunRateLimiter:
 
     async def _take(self, key: str, limit: int, refuse: Callable[[float], DesktopFlowsError]) -> None:
         if key not in self._sent and len(self._sent) >= MAX_WINDOWS:
-            for idle in [k for k, sent in self._sent.items() if not sent or sent[-1] <= self._clock() - self._window]:
+            for idle in [
+                k for k, sent in self._sent.items() if not sent or sent[-1] <= self._clock.monotonic() - self._window
+            ]:
                 del self._sent[idle]
         sent = self._sent.setdefault(key, deque())
         while True:
-            now = self._clock()
+            now = self._clock.monotonic()
             while sent and sent[0] <= now - self._window:
                 sent.popleft()
             if len(sent) < limit:
@@ -224,7 +218,7 @@ class RunRateLimiter:
             wait = sent[0] + self._window - now
             if wait > self._max_wait:
                 raise refuse(wait)
-            await self._sleep(wait)
+            await self._clock.sleep(wait)
 
 
 class SharedReadBudget(Protocol):
@@ -250,14 +244,12 @@ class ReadPacer:
         rate: float,
         burst: int,
         *,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = anyio.sleep,
+        clock: Clock = SYSTEM_CLOCK,
         shared: SharedReadBudget | None = None,
     ) -> None:
         self._spacing = 1.0 / rate
         self._tolerance = (burst - 1) * self._spacing
         self._clock = clock
-        self._sleep = sleep
         self._shared = shared
         self._next = float("-inf")  # the theoretical arrival time of the next read
 
@@ -267,7 +259,7 @@ class ReadPacer:
             wait = await self._shared.take(self._spacing, self._tolerance)
             if wait is not None:
                 return wait
-        now = self._clock()
+        now = self._clock.monotonic()
         due = max(self._next, now)
         self._next = due + self._spacing
         return max(0.0, due - self._tolerance - now)
@@ -275,7 +267,7 @@ class ReadPacer:
     async def acquire(self) -> None:
         wait = await self._take()
         if wait > 0:
-            await self._sleep(wait)
+            await self._clock.sleep(wait)
 
     async def charge(self) -> None:
         await self._take()

@@ -6,11 +6,11 @@ expanded, for the count); later pages one (machines only). Lists never select th
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
+from ..clock import Clock
 from ..cursors import CursorCodec, PageToken, refuse_other_arguments
 from ..dataverse.client import DataverseClient, Page
 from ..flows import gather
@@ -33,10 +33,10 @@ class ConnectionReach:
 
 
 class MachineService:
-    def __init__(self, client: DataverseClient, cursors: CursorCodec, now: Callable[[], datetime]) -> None:
+    def __init__(self, client: DataverseClient, cursors: CursorCodec, clock: Clock) -> None:
         self._client = client
         self._cursors = cursors
-        self._now = now
+        self._now = clock.now
 
     async def list_machines(self, *, search: str | None, limit: int, cursor: str | None) -> MachineList:
         search = search.strip() if search and search.strip() else None

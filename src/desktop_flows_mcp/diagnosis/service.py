@@ -14,13 +14,13 @@ could not read and the privilege, and gives the rest. The allow-list applies as 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, cast
 
 import anyio
 
+from ..clock import SYSTEM_CLOCK, Clock
 from ..dataverse.client import DataverseClient, Page
 from ..dataverse.odata import parse_guid
 from ..errors import MACHINES_PRIVILEGE, DesktopFlowsError, ErrorCode, not_allowed
@@ -66,13 +66,12 @@ class DiagnosisService:
         catalogue: FlowCatalogue,
         *,
         licence_check_seen: Callable[[str], str | None],
-        now: Callable[[], datetime],
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._client = client
         self._catalogue = catalogue
         self._licence_check_seen = licence_check_seen
-        self._now = now
+        self._now = clock.now
         self._settings: Recent[str, Row] = Recent(SETTINGS_TTL, 1, clock)
 
     async def _run_row(self, run_id: str, unreadable: list[str]) -> Row:

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, cast
 
+from ..clock import Clock
 from ..dataverse.client import DataverseClient
 from ..dataverse.run_aggregates import Key, RunCount, RunSample, Window
 from ..diagnosis.machine_rows import DEFAULT_GROUP_TYPE, group_from_row, machine_from_row, number, short_error
@@ -49,10 +50,10 @@ def _iso(moment: datetime) -> str:
 
 
 class EstateService:
-    def __init__(self, client: DataverseClient, catalogue: FlowCatalogue, now: Callable[[], datetime]) -> None:
+    def __init__(self, client: DataverseClient, catalogue: FlowCatalogue, clock: Clock) -> None:
         self._client = client
         self._catalogue = catalogue
-        self._now = now
+        self._now = clock.now
 
     async def summarize(self, *, since: str, until: str | None, flow: str | None, group_by: GroupBy) -> RunSummary:
         start, end = window(since, until, self._now())

@@ -1,7 +1,7 @@
 """What the run seams share: the collaborators, and what this process remembers about each run.
 
 Starting, waiting, reading and cancelling each write or read the same per-run memory; it lives here, in one
-place, so that none of them owns another's state. Every entry expires on the injected clock:
+place, so that none of them owns another's state. Every entry expires on the injected ``Clock``:
 
     memory          run id →                    kept for               read by
     finished        its final row               FINISHED_TTL           get_run (no read), waits, polls
@@ -28,11 +28,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
+from ..clock import Clock
 from ..config import Settings
 from ..dataverse.client import DataverseClient
-from ..dataverse.resilience import Clock, ReadPacer, SharedReadBudget, Sleep
+from ..dataverse.resilience import ReadPacer, SharedReadBudget
 from ..flows import FlowCatalogue
 from ..knowledge.run_hints import queued_hint
 from ..models import FlowRun, RunOutputs
@@ -58,8 +58,6 @@ class RunContext:
     catalogue: FlowCatalogue
     settings: Settings
     clock: Clock
-    sleep: Sleep
-    now: Callable[[], datetime]
     wakeups: RunWakeups
     callbacks: RunCallbacks | None  # set when Dataverse can reach this deployment (DESKTOP_FLOWS_PUBLIC_URL)
     shared_reads: SharedReadBudget | None = None  # the fleet's read budget (Redis); None: this process's own
@@ -76,7 +74,7 @@ class RunContext:
     def __post_init__(self) -> None:
         clock = self.clock
         self.reads = ReadPacer(
-            BACKGROUND_READS_PER_SECOND, BACKGROUND_READ_BURST, clock=clock, sleep=self.sleep, shared=self.shared_reads
+            BACKGROUND_READS_PER_SECOND, BACKGROUND_READ_BURST, clock=clock, shared=self.shared_reads
         )
         self.finished = Recent(FINISHED_TTL, 256, clock, per_caller=True)
         self.outputs = Recent(FINISHED_TTL, 64, clock, per_caller=True)
@@ -89,5 +87,5 @@ class RunContext:
 
     def with_queued_hint(self, run: FlowRun) -> FlowRun:
         """The run, its hint replaced by the queue diagnosis when it has waited long."""
-        run.hint = queued_hint(run.status, run.created_on, self.now()) or run.hint
+        run.hint = queued_hint(run.status, run.created_on, self.clock.now()) or run.hint
         return run

@@ -41,7 +41,7 @@ class RunReader:
             await context.reads.charge()
         run = FlowRun.from_row(await context.client.get_flow_session(run_id))
         run.run_id = run_id
-        context.read_at.put(run_id, context.clock())
+        context.read_at.put(run_id, context.clock.monotonic())
         context.last_read.put(run_id, run.model_copy(deep=True))
         if run.is_terminal:
             context.last_read.drop(run_id)

@@ -7,16 +7,11 @@ It only assembles the seams around one shared ``RunContext`` and passes each cal
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime
-
-import anyio
-
+from ..clock import SYSTEM_CLOCK, Clock
 from ..config import Settings
 from ..cursors import CursorCodec
 from ..dataverse.client import DataverseClient
-from ..dataverse.resilience import Clock, SharedReadBudget, Sleep
+from ..dataverse.resilience import SharedReadBudget
 from ..flows import FlowCatalogue
 from ..idempotency import IdempotencyKeys, IdempotencyStore
 from ..models import CancelledRun, FlowRun, RunList, RunOutputs, StartedRun
@@ -36,16 +31,14 @@ class RunService:
         settings: Settings,
         cursors: CursorCodec,
         *,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = anyio.sleep,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM_CLOCK,
         callbacks: RunCallbacks | None = None,
         wakeups: RunWakeups | None = None,
         keys: IdempotencyKeys | None = None,
         shared_reads: SharedReadBudget | None = None,
     ) -> None:
         wakeups = wakeups or InProcessWakeups()
-        self._context = RunContext(client, catalogue, settings, clock, sleep, now, wakeups, callbacks, shared_reads)
+        self._context = RunContext(client, catalogue, settings, clock, wakeups, callbacks, shared_reads)
         self._callbacks = callbacks
         self.wakeups: RunWakeups = wakeups
         self._reader = RunReader(self._context, cursors)

@@ -67,7 +67,7 @@ class RunStarter:
         self._context = context
         self._keys = keys
         self._waiter = waiter
-        self._adopter = RunAdopter(context.client, context.now)
+        self._adopter = RunAdopter(context.client, context.clock)
 
     async def run(self, request: RunRequest, progress: Progress = no_progress) -> StartedRun:
         connection, connection_type = self._connection(request)
@@ -170,8 +170,8 @@ class RunStarter:
             len(wire.inputs_json.encode()),
             extra={"flow": ref.id, "run_id": response.run_id, "outcome": "started"},
         )
-        context.just_started.put(response.run_id, context.clock())
-        context.read_at.put(response.run_id, context.clock())  # Dataverse just said Waiting
+        context.just_started.put(response.run_id, context.clock.monotonic())
+        context.read_at.put(response.run_id, context.clock.monotonic())  # Dataverse just said Waiting
         if response.license_check:
             context.licence_checks.put(response.run_id, response.license_check)
         return started.model_copy(update={"run_id": response.run_id, "license_check": response.license_check})
@@ -179,7 +179,7 @@ class RunStarter:
     async def _start_once(self, key: str, ref: FlowRef, wire: RunDesktopFlowRequest, started: StartedRun) -> StartedRun:
         """At most one run per key: an uncertain earlier start stays uncertain until its own run is found (its
         marker) or Dataverse can no longer create it (``HORIZON_SECONDS``); only then may a retry start afresh."""
-        clock = self._context.clock
+        clock = self._context.clock.monotonic
         fingerprint = digest(json.dumps([ref.id, wire.body()], sort_keys=True))
         key = owned(key)  # each person's keys are their own: Bob's "k1" never finds Alice's run
         async with self._keys.lock(key):
@@ -200,7 +200,7 @@ class RunStarter:
                     }
                 )
             marker = secrets.token_bytes(MARKER_BYTES)
-            began = self._context.now()
+            began = self._context.clock.now()
             marker_digest = digest(marker.hex())
             attempt = Attempt(
                 ref.id,
@@ -238,16 +238,20 @@ class RunStarter:
         attempt = record.attempt
         if record.in_flight:  # its holder stopped mid-start (a replica died): uncertain from now on
             attempt = self._ended(attempt)
-            await self._keys.remember(key, KeyRecord(record.fingerprint, self._context.clock(), None, attempt))
+            await self._keys.remember(
+                key, KeyRecord(record.fingerprint, self._context.clock.monotonic(), None, attempt)
+            )
         finding = await self._adopter.find(
             attempt, claimed_among=lambda runs: self._keys.claimed_among(runs, except_key=key)
         )
         if finding.proven is not None:
-            await self._keys.remember(key, KeyRecord(record.fingerprint, self._context.clock(), finding.proven))
+            await self._keys.remember(
+                key, KeyRecord(record.fingerprint, self._context.clock.monotonic(), finding.proven)
+            )
             audit.info("run adopted for an idempotency key flow_id=%s run_id=%s", attempt.flow_id, finding.proven)
             record.run_id = finding.proven
             return
-        horizon_in = attempt.ended_at + HORIZON_SECONDS - self._context.clock()
+        horizon_in = attempt.ended_at + HORIZON_SECONDS - self._context.clock.monotonic()
         if horizon_in > 0:
             raise run_status_unknown(min(horizon_in, RECHECK_SECONDS), horizon_in, finding.unproven)
         if finding.unproven:
@@ -255,11 +259,13 @@ class RunStarter:
 
     def _ended(self, attempt: Attempt) -> Attempt:
         """The attempt, marked as ended now: the horizon counts from here."""
-        return replace(attempt, ended=self._context.now(), ended_at=self._context.clock())
+        return replace(attempt, ended=self._context.clock.now(), ended_at=self._context.clock.monotonic())
 
     async def _keep_uncertain(self, key: str, fingerprint: str, attempt: Attempt) -> None:
         try:
-            await self._keys.remember(key, KeyRecord(fingerprint, self._context.clock(), None, self._ended(attempt)))
+            await self._keys.remember(
+                key, KeyRecord(fingerprint, self._context.clock.monotonic(), None, self._ended(attempt))
+            )
         except DesktopFlowsError as store_error:  # the in-flight record stays: still uncertain, never forgotten
             log.warning("the idempotency key of a stopped start was not updated: %s", store_error.message)
 

@@ -41,7 +41,7 @@ class RunWaiter:
         """
         run_id = parse_guid(run_id, argument="run_id")
         context = self._context
-        started = context.clock()
+        started = context.clock.monotonic()
         deadline = started + timeout_seconds
         # The back-off goes on across calls: an agent that waits 60 s at a time on a long run reads it ever
         # more rarely, not nine times in every call.
@@ -64,13 +64,13 @@ class RunWaiter:
         while True:
             async with context.wakeups.subscribe(owned(run_id)) as woken:  # open before the read: no wake-up slips past
                 run = await self._reader.get_run(run_id)
-                elapsed = context.clock() - started
+                elapsed = context.clock.monotonic() - started
                 await progress(min(elapsed, timeout_seconds), timeout_seconds, f"Run {run_id} is {run.status}")
                 if run.is_terminal:
                     if run.status == RunStatus.Succeeded.name:
                         run.outputs = (await self._reader.get_outputs(run_id)).outputs
                     return run
-                remaining = deadline - context.clock()
+                remaining = deadline - context.clock.monotonic()
                 if remaining <= 0:
                     run.hint = (
                         f"The run is still {run.status} after {timeout_seconds:g} seconds of waiting; it goes on in "
@@ -100,11 +100,11 @@ class RunWaiter:
         reading the run every ``MAX_POLL_INTERVAL`` seconds, so clients see the wait is alive."""
         while seconds > 0:
             step = min(seconds, MAX_POLL_INTERVAL) if expecting else seconds
-            if await pause(woken, step, self._context.sleep):
+            if await pause(woken, step, self._context.clock.sleep):
                 return
             seconds -= step
             if seconds > 0:
-                elapsed = min(self._context.clock() - started, timeout_seconds)
+                elapsed = min(self._context.clock.monotonic() - started, timeout_seconds)
                 await progress(elapsed, timeout_seconds, f"Run {run_id} is {status}; waiting for it to report back")
 
     async def wait_for_change(self, run_id: str, seconds: float) -> bool:
@@ -118,7 +118,7 @@ class RunWaiter:
                 return True
             if context.callbacks is not None and await context.callbacks.spent(run_id):
                 return True  # its callback reached another replica before this pause subscribed
-            return await pause(woken, seconds, context.sleep)
+            return await pause(woken, seconds, context.clock.sleep)
 
     async def expects_callback(self, run_id: str) -> bool:
         """True while a callback for this run is still to come: pollers may then read it rarely."""

@@ -19,15 +19,14 @@ Faults: unreachable at start-up, the server does not start (``cli``); lost later
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
 
 import anyio
 
+from ..clock import SYSTEM_CLOCK, Clock
 from ..config import Settings
 from ..cursors import derive_cursor_key
 from ..dataverse.resilience import PauseBoard, RunRateLimiter, RunWindow, SharedReadBudget
@@ -78,22 +77,20 @@ def identity_of(settings: Settings) -> tuple[str | None, ...]:
 async def open_shared_state(
     settings: Settings,
     *,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = SYSTEM_CLOCK,
     telemetry: Telemetry = NO_TELEMETRY,
 ) -> AsyncGenerator[SharedState, None]:
     secret = settings.shared.cursor_secret
     cursor_key = derive_cursor_key(secret.reveal()) if secret is not None else None
     if settings.shared.redis_url is None:
-        run_window = RunRateLimiter(clock=clock, sleep=sleep)
+        run_window = RunRateLimiter(clock=clock)
         if settings.shared.state_dir is None:
             yield SharedState(IdempotencyStore(clock), run_window, cursor_key=cursor_key)
             return
         from .file_keys import FileIdempotencyKeys, key_scope
 
         scope = key_scope(settings.dataverse_url, identity_of(settings))
-        keys = FileIdempotencyKeys(settings.shared.state_dir, scope, clock=clock, now=now)
+        keys = FileIdempotencyKeys(settings.shared.state_dir, scope, clock=clock)
         async with anyio.create_task_group() as background:
             background.start_soon(keys.renew_leases)
             yield SharedState(keys, run_window, cursor_key=cursor_key)
@@ -101,7 +98,5 @@ async def open_shared_state(
         return
     from .redis_state import open_redis_state
 
-    async with open_redis_state(
-        settings, cursor_key=cursor_key, clock=clock, sleep=sleep, now=now, telemetry=telemetry
-    ) as state:
+    async with open_redis_state(settings, cursor_key=cursor_key, clock=clock, telemetry=telemetry) as state:
         yield state

@@ -24,13 +24,13 @@ import sys
 import time
 from collections.abc import AsyncGenerator, Callable, Collection
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import anyio.to_thread
 
+from ..clock import Clock
 from ..errors import DesktopFlowsError, key_store_unavailable
 from ..idempotency import TTL_SECONDS, KeyRecord, decode_record, digest, encode_record, leased
 
@@ -74,14 +74,12 @@ class FileIdempotencyKeys:
         directory: str,
         scope: str,
         *,
-        clock: Callable[[], float],
-        now: Callable[[], datetime],
+        clock: Clock,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(directory).expanduser() / FILE_NAME
         self._scope = scope
         self._clock = clock
-        self._now = now
         self._wall = wall  # leases and expiry are shared with other processes: real wall-clock time
         self._ready = False
         self._local: dict[str, anyio.Lock] = {}
@@ -191,7 +189,7 @@ class FileIdempotencyKeys:
                 "SELECT record FROM idempotency_keys WHERE name = ? AND expires > ?", (name, wall)
             ).fetchone()
         )
-        return None if row is None else decode_record(json.loads(row[0]), clock=self._clock, now=self._now)
+        return None if row is None else decode_record(json.loads(row[0]), clock=self._clock)
 
     async def remember(self, key: str, record: KeyRecord) -> None:
         name, text, wall = self._name(key), json.dumps(encode_record(record)), self._wall()

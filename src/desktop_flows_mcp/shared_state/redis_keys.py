@@ -14,15 +14,15 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import AsyncGenerator, Callable, Collection
+from collections.abc import AsyncGenerator, Collection
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Any
 
 import anyio
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from ..clock import Clock
 from ..idempotency import TTL_SECONDS, KeyRecord, decode_record, digest, encode_record, leased
 from .redis_state import describe, fail_closed
 
@@ -34,11 +34,10 @@ _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPI
 
 
 class RedisIdempotencyKeys:
-    def __init__(self, redis: Redis, prefix: str, *, clock: Callable[[], float], now: Callable[[], datetime]) -> None:
+    def __init__(self, redis: Redis, prefix: str, *, clock: Clock) -> None:
         self._redis = redis
         self._prefix = prefix
         self._clock = clock
-        self._now = now
         self._release = redis.register_script(_RELEASE)
         self._renew = redis.register_script(_RENEW)
         self._held: dict[str, str] = {}  # this replica's holders: token → lock name
@@ -77,7 +76,7 @@ class RedisIdempotencyKeys:
     async def get(self, key: str) -> KeyRecord | None:
         with fail_closed():
             raw: Any = await self._redis.get(self._name("idem", key))
-        return None if raw is None else decode_record(json.loads(raw), clock=self._clock, now=self._now)
+        return None if raw is None else decode_record(json.loads(raw), clock=self._clock)
 
     async def remember(self, key: str, record: KeyRecord) -> None:
         ttl = int(TTL_SECONDS * 1000)

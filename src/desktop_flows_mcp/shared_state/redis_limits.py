@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -18,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ..call_scope import SHARED, current_owner, owned
+from ..clock import SYSTEM_CLOCK, Clock
 from ..dataverse.resilience import CALLER_SHARE, share_full, window_full
 from ..errors import DesktopFlowsError
 from .redis_state import describe, fail_closed
@@ -61,14 +61,14 @@ class RedisReadBudget:
     clocks differ still share one pace. Best effort: bounded to ``STORE_SECONDS``, and after a failure this replica
     paces itself alone for ``QUIET_SECONDS``."""
 
-    def __init__(self, redis: Redis, prefix: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, redis: Redis, prefix: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._key = prefix + "reads"
         self._take = redis.register_script(_TAKE_READ)
         self._clock = clock
         self._quiet_until = 0.0
 
     async def take(self, spacing: float, tolerance: float) -> float | None:
-        if self._clock() < self._quiet_until:
+        if self._clock.monotonic() < self._quiet_until:
             return None
         try:
             with anyio.fail_after(STORE_SECONDS):
@@ -78,7 +78,7 @@ class RedisReadBudget:
         except (RedisError, TimeoutError) as error:
             why = describe(error) if isinstance(error, RedisError) else f"no answer within {STORE_SECONDS:g} s"
             log.warning("the fleet's read budget is not in Redis (%s); this replica paces itself meanwhile", why)
-            self._quiet_until = self._clock() + QUIET_SECONDS
+            self._quiet_until = self._clock.monotonic() + QUIET_SECONDS
             return None
         return int(wait_us) / 1_000_000
 
@@ -92,7 +92,7 @@ class RedisRunWindow:
         redis: Redis,
         prefix: str,
         *,
-        sleep: Callable[[float], Awaitable[None]],
+        clock: Clock,
         limit: int = 70,
         share: int = CALLER_SHARE,
         window: float = 60.0,
@@ -100,7 +100,7 @@ class RedisRunWindow:
     ) -> None:
         self._prefix = prefix
         self._take = redis.register_script(_TAKE_SLOT)
-        self._sleep = sleep
+        self._sleep = clock.sleep
         self._limit, self._share, self._window, self._max_wait = limit, share, window, max_wait
 
     async def acquire(self, connection: str) -> None:
@@ -127,7 +127,7 @@ class RedisRunWindow:
 class RedisPauseBoard:
     """Pauses every replica honours; without Redis each replica keeps its own (``ThrottleGate``), so never raises."""
 
-    def __init__(self, redis: Redis, prefix: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, redis: Redis, prefix: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._redis = redis
         self._prefix = prefix
         self._pause = redis.register_script(_PAUSE)
@@ -145,7 +145,7 @@ class RedisPauseBoard:
     async def remaining(self, scopes: tuple[str, ...]) -> float:
         """Asked before every Dataverse call: never waits on a stalled Redis longer than ``STORE_SECONDS``, and
         after a failure not at all for ``QUIET_SECONDS``."""
-        if self._clock() < self._quiet_until:
+        if self._clock.monotonic() < self._quiet_until:
             return 0.0
         try:
             with anyio.fail_after(STORE_SECONDS):
@@ -154,6 +154,6 @@ class RedisPauseBoard:
                         pipe.pttl(self._prefix + "pause:" + scope)
                     left: list[Any] = await pipe.execute()
         except (RedisError, TimeoutError):
-            self._quiet_until = self._clock() + QUIET_SECONDS
+            self._quiet_until = self._clock.monotonic() + QUIET_SECONDS
             return 0.0  # reads go on with this replica's own pauses
         return max(0, *(int(ms) for ms in left)) / 1000  # PTTL: -2 missing, -1 no expiry (never written so)

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, Generator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +35,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..clock import Clock
 from ..config import Settings
 from ..errors import shared_state_unavailable
 from ..telemetry import NO_TELEMETRY, Telemetry
@@ -120,9 +120,7 @@ async def open_redis_state(
     settings: Settings,
     *,
     cursor_key: bytes | None,
-    clock: Callable[[], float],
-    sleep: Callable[[float], Awaitable[None]],
-    now: Callable[[], datetime],
+    clock: Clock,
     telemetry: Telemetry = NO_TELEMETRY,
 ) -> AsyncGenerator[SharedState, None]:
     from .redis_callbacks import RedisCallbackTokens, RedisRunWakeups
@@ -135,14 +133,14 @@ async def open_redis_state(
     _telemetry[0] = telemetry
     try:
         async with anyio.create_task_group() as background:
-            keys = RedisIdempotencyKeys(redis, prefix, clock=clock, now=now)
+            keys = RedisIdempotencyKeys(redis, prefix, clock=clock)
             background.start_soon(keys.renew_leases)
             wakeups = RedisRunWakeups(redis, prefix)
             await background.start(wakeups.listen)
             yield SharedState(
                 keys=keys,
-                run_window=RedisRunWindow(redis, prefix, sleep=sleep),
-                pauses=RedisPauseBoard(redis, prefix),
+                run_window=RedisRunWindow(redis, prefix, clock=clock),
+                pauses=RedisPauseBoard(redis, prefix, clock=clock),
                 cursor_key=cursor_key or await shared_cursor_key(redis, prefix),
                 callback_tokens=RedisCallbackTokens(redis, prefix),
                 wakeups=wakeups,

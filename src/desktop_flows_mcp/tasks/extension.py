@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -19,10 +18,10 @@ from mcp_types import INVALID_REQUEST, RequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from ..call_scope import acting_for, answer_at_once, caller_of
+from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import DesktopFlowsError, ErrorCode
 from .views import (
     TASKS,
-    Now,
     Task,
     declares_tasks,
     detailed_task,
@@ -53,11 +52,9 @@ class TaskIdParams(RequestParams):
 class RunTasks(Extension):
     identifier = TASKS
 
-    def __init__(
-        self, *, task_tools: Callable[[str], bool] = is_run_tool, now: Now = lambda: datetime.now(UTC)
-    ) -> None:
+    def __init__(self, *, task_tools: Callable[[str], bool] = is_run_tool, clock: Clock = SYSTEM_CLOCK) -> None:
         self._task_tools = task_tools
-        self._now = now
+        self._now = clock.now
 
     def methods(self) -> Sequence[MethodBinding]:
         modern = frozenset(MODERN_PROTOCOL_VERSIONS)

@@ -23,8 +23,9 @@ from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 
 from ..call_scope import acting_for, caller_of
+from ..clock import Clock
 from .extension import WaitForChange
-from .views import Now, detailed_task, require_tasks, run_id_of, services
+from .views import detailed_task, require_tasks, run_id_of, services
 
 MAX_TASKS = 16
 MAX_SUBSCRIPTIONS = 64
@@ -44,8 +45,8 @@ class _Frame:
 
 
 class TaskListener:
-    def __init__(self, *, now: Now, wait_for_change: WaitForChange) -> None:
-        self._now = now
+    def __init__(self, *, clock: Clock, wait_for_change: WaitForChange) -> None:
+        self._now = clock.now
         self._wait_for_change = wait_for_change
         self._open = 0
 
