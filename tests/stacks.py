@@ -61,8 +61,10 @@ async def full_stack(
     mode: str = "legacy",
     env: dict[str, str] | None = None,
     wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
+    client_options: dict[str, Any] | None = None,
 ) -> AsyncGenerator[Stack, None]:
-    """``wrap`` puts a transport of the test's between the server and the emulator (a lost answer, say)."""
+    """``wrap`` puts a transport of the test's between the server and the emulator (a lost answer, say);
+    ``client_options`` go to the SDK ``Client`` (an ``elicitation_callback``, say)."""
     clock = FakeClock()
     emulator = Emulator(clock=clock)
     inner: httpx.AsyncBaseTransport = emulator.transport()
@@ -79,7 +81,7 @@ async def full_stack(
             dataverse_transport=wire,
         )
     )
-    async with Client(server, mode=mode, raise_exceptions=True) as client:
+    async with Client(server, mode=mode, raise_exceptions=True, **(client_options or {})) as client:
         yield Stack(client, emulator, wire, clock)
 
 

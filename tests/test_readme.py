@@ -7,6 +7,7 @@ import re
 import tomllib
 
 from desktop_flows_mcp import __version__
+from desktop_flows_mcp.errors import ErrorCode
 from tests.node_tools import ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -33,3 +34,9 @@ def test_the_package_the_bundle_and_the_changelog_have_one_version() -> None:
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert f"## [{__version__}] - " in changelog
     assert changelog.index("## [Unreleased]") < changelog.index(f"## [{__version__}]")
+
+
+def test_the_error_table_names_every_error_code() -> None:
+    table = README.split("\n## Errors\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([a-z_]+)` \|", table, flags=re.MULTILINE))
+    assert listed == {code.value for code in ErrorCode}

@@ -17,6 +17,8 @@ cap                        value     what it bounds
 ``MAX_ENUM_BYTES``         300       an input's choices (as JSON) in a per-flow tool; more are left out
 ``MAX_FLOW_TOOL_BYTES``    2048      one per-flow tool's entry in tools/list (else it sheds its prose, or is not
                                      offered: run_desktop_flow runs the flow)
+``MAX_PREVIEW_VALUE``      200       one input's value in an approval preview (approval/preview.py)
+``MAX_PREVIEW_INPUTS``     30        inputs listed in an approval preview; the rest are counted
 =========================  ========  ============================================================================
 
 What a per-flow tool leaves out is still checked when the run starts: the run path reads the flow's full schema.
@@ -43,6 +45,8 @@ MAX_INPUT_PROSE = 120
 MAX_DEFAULT_BYTES = 100
 MAX_ENUM_BYTES = 300
 MAX_FLOW_TOOL_BYTES = 2048
+MAX_PREVIEW_VALUE = 200
+MAX_PREVIEW_INPUTS = 30
 
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _SPACES = re.compile("[\t\n\r]+")

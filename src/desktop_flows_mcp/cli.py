@@ -41,15 +41,18 @@ _FLAGS: dict[str, str] = {
     "connection_type": "DESKTOP_FLOWS_CONNECTION_TYPE",
     "run_mode": "DESKTOP_FLOWS_RUN_MODE",
     "allowed": "DESKTOP_FLOWS_ALLOWED",
+    "approval": "DESKTOP_FLOWS_APPROVAL",
     "poll_seconds": "DESKTOP_FLOWS_POLL_SECONDS",
     "public_url": "DESKTOP_FLOWS_PUBLIC_URL",
     "redis_url": "DESKTOP_FLOWS_REDIS_URL",
+    "http_auth": "DESKTOP_FLOWS_HTTP_AUTH",
 }
 # Switches: bare, they mean true; --read-only=no takes any value the variable takes (true/false, yes/no, 1/0, on/off).
 _SWITCHES: dict[str, str] = {
     "emulator": "DESKTOP_FLOWS_EMULATOR",
     "read_only": "DESKTOP_FLOWS_READ_ONLY",
     "flow_tools": "DESKTOP_FLOWS_FLOW_TOOLS",
+    "approval_attended": "DESKTOP_FLOWS_APPROVAL_ATTENDED",
     "token_cache_plaintext": "DATAVERSE_TOKEN_CACHE_PLAINTEXT",
 }
 # The Streamable HTTP transport's flags (read only with --transport streamable-http).
@@ -160,9 +163,16 @@ def _add_settings_flags(parser: argparse.ArgumentParser, *, default: Any) -> Non
     flag("--allowed", "comma list of flow ids or exact names that may run")
     switch("--read-only", "do not offer run and cancel tools (--read-only=false undoes DESKTOP_FLOWS_READ_ONLY)")
     switch("--flow-tools", "also offer each allowed flow as a typed tool of its own")
+    flag("--approval", "none | runs | comma list of flows: a person approves those starts and cancels first")
+    switch("--approval-attended", "a person also approves every attended run start")
     flag("--poll-seconds", "first poll interval while waiting for a run (default 2)")
     flag("--redis-url", "replicas behind one address share state here: redis[s]://[:password@]host[:port][/db]")
     flag("--public-url", "streamable-http: https URL where Dataverse reaches this server; runs then report back")
+    flag(
+        "--http-auth",
+        "streamable-http: token (one shared DESKTOP_FLOWS_HTTP_TOKEN) or entra (each person signs in with Entra ID; "
+        "DESKTOP_FLOWS_ENTRA_* variables)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -245,7 +255,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = settings_from(args, os.environ)
         http = None
         if args.transport == "streamable-http":
-            http = HttpSettings.from_env(os.environ, _given(args, _HTTP_FLAGS))
+            shared = {name: _FLAGS[name] for name in ("http_auth", "public_url")}  # also read by Settings
+            http = HttpSettings.from_env(os.environ, _given(args, {**_HTTP_FLAGS, **shared}))
+        elif settings.entra is not None:
+            raise ConfigError(
+                "DESKTOP_FLOWS_HTTP_AUTH",
+                "entra applies only to --transport streamable-http: a stdio server has one user, who signs in with "
+                "DATAVERSE_AUTH; unset it.",
+                "entra (with --transport streamable-http)",
+            )
         elif settings.public_url:
             raise ConfigError(
                 "DESKTOP_FLOWS_PUBLIC_URL",
@@ -302,12 +320,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     from .streamable_http import serve_http
 
     print(
-        f"desktop-flows-mcp: MCP on http://{http.host}:{http.port}/mcp"
-        + (" (bearer token required)" if http.token else " (loopback only, no token)")
+        f"desktop-flows-mcp: MCP on http://{http.host}:{http.port}/mcp ({_http_auth_line(settings, http)})"
         + (f"; runs report back to {settings.public_url}/callbacks/" if settings.public_url else ""),
         file=sys.stderr,
     )
     anyio.run(serve_http, server, app, http)
+
+
+def _http_auth_line(settings: Settings, http: HttpSettings) -> str:
+    """Who may call, for the start-up line; a shared token says that every caller is one Dataverse identity."""
+    entra = settings.entra
+    if entra is not None:
+        return (
+            f"Entra ID sign-in required: tenant {entra.tenant_id}, resource {entra.app_id_uri}; each caller acts as "
+            "themselves"
+        )
+    if http.token is not None:
+        return (
+            f"bearer token required; warning: everyone with the token shares one Dataverse identity "
+            f"({settings.sign_in.mode}), see the README's Deploy for a team"
+        )
+    return "loopback only, no token"
 
 
 def _doctor(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """Logging to stderr only (stdout belongs to the stdio protocol), as text or one JSON object per line.
 
-Audit lines (logger ``desktop_flows_mcp.audit``) also name the caller, the tool and the trace id of the call in
-progress (``AuditFields``); in JSON these and the line's own facts (flow, run_id, outcome) are fields of their own.
+Audit lines (logger ``desktop_flows_mcp.audit``) also name the caller (and the person's upn with Entra sign-in), the
+tool and the trace id of the call in progress (``AuditFields``); in JSON these and the line's own facts (flow,
+run_id, outcome) are fields of their own.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Literal
 
 LogFormat = Literal["text", "json"]
 AUDIT = "desktop_flows_mcp.audit"
-AUDIT_FIELDS = ("caller", "tool", "flow", "run_id", "outcome", "trace_id")
+AUDIT_FIELDS = ("caller", "upn", "tool", "flow", "run_id", "outcome", "trace_id")
 
 
 class AuditFields(logging.Filter):
@@ -27,6 +28,8 @@ class AuditFields(logging.Filter):
         if call is not None:
             record.__dict__.setdefault("caller", call.caller)
             record.__dict__.setdefault("tool", call.tool)
+            if call.upn is not None:
+                record.__dict__.setdefault("upn", call.upn)
         trace_id = current_trace_id()
         if trace_id is not None:
             record.__dict__.setdefault("trace_id", trace_id)
@@ -46,7 +49,7 @@ def current_trace_id() -> str | None:
 
 def _audit_suffix(record: logging.LogRecord) -> str:
     found = {name: record.__dict__[name] for name in AUDIT_FIELDS if record.__dict__.get(name) is not None}
-    return "".join(f" {name}={value}" for name, value in found.items() if name in ("caller", "tool", "trace_id"))
+    return "".join(f" {name}={value}" for name, value in found.items() if name in ("caller", "upn", "tool", "trace_id"))
 
 
 class TextFormatter(logging.Formatter):

@@ -1,8 +1,10 @@
-"""Streamable HTTP: the MCP endpoint at ``/mcp``, health probes, a bearer token and DNS-rebinding protection.
+"""Streamable HTTP: the MCP endpoint at ``/mcp``, health probes, a bearer token or Entra ID sign-in (``inbound``),
+and DNS-rebinding protection.
 
 ``/health``, ``/health/live`` (the process answers) and ``/health/ready`` (503 while Redis, when configured, does
 not answer, the last sign-in failed, or the replica drains) need no token: probes cannot sign in, and they say
-nothing secret. ``/metrics`` (Prometheus text, when ``OTEL_METRICS_EXPORTER`` names prometheus) needs the token.
+nothing secret. ``/metrics`` (Prometheus text, when ``OTEL_METRICS_EXPORTER`` names prometheus) needs the token, or
+with Entra sign-in a signed-in caller.
 SIGTERM drains (``draining``): not ready at once, calls in flight finish, callbacks are still answered.
 
 Sessions (the 2025 protocol era's ``Mcp-Session-Id``) are capped at ``DESKTOP_FLOWS_HTTP_MAX_SESSIONS``: beyond it a
@@ -37,12 +39,13 @@ from .bounds import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, json_too_deep, leading
 from .call_scope import CALLER_KEY
 from .config import HttpSettings, Secret
 from .config.urls import is_loopback_host
-from .draining import MCP_PATH, Drain, signals
+from .draining import MCP_PATH, Drain, is_mcp_post, signals
 
 if TYPE_CHECKING:
     import uvicorn
 
     from .app import App
+    from .inbound.resource import ResourceServer
 
 log = logging.getLogger("desktop_flows_mcp")
 
@@ -101,7 +104,7 @@ class BoundedBodyMiddleware:
         self._app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") != MCP_PATH:
+        if not is_mcp_post(scope):
             await self._app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -136,6 +139,7 @@ def build_http_app(mcp: MCPServer[Any], app: App, http: HttpSettings, drain: Dra
     """``mcp`` at ``/mcp``, and the routes outside MCP: the health probes, ``/metrics``, and ``app``'s callback
     endpoint; ``drain`` gates ``/mcp`` while the server shuts down."""
     drain = drain or Drain(http.drain_seconds)
+    entra = _resource_server(mcp, app)
 
     @mcp.custom_route("/health", methods=["GET"])
     async def health(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
@@ -159,6 +163,12 @@ def build_http_app(mcp: MCPServer[Any], app: App, http: HttpSettings, drain: Dra
 
     @mcp.custom_route("/metrics", methods=["GET"])
     async def metrics(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
+        if entra is not None and not entra.signed_in(request):
+            return JSONResponse(
+                {"error": "invalid_token", "error_description": "Authentication required"},
+                status_code=401,
+                headers={"WWW-Authenticate": entra.challenge("invalid_token", "Authentication required")},
+            )
         registry: Any = getattr(app.telemetry, "prometheus", None)
         if registry is None:
             return JSONResponse(
@@ -185,10 +195,28 @@ def build_http_app(mcp: MCPServer[Any], app: App, http: HttpSettings, drain: Dra
         max_request_body_size=MAX_MESSAGE_BYTES,
     )
     asgi = BoundedBodyMiddleware(asgi)
+    if app.settings.entra is not None:  # on the caller's behalf, Entra may ask them to sign in again (claims_http)
+        from .claims_http import ClaimsChallengeMiddleware
+
+        asgi = ClaimsChallengeMiddleware(asgi)
     asgi = drain.gate(asgi)  # outside the body check: a draining server refuses before reading the body
-    if http.token is not None:
+    if entra is not None:
+        from .inbound.resource import EntraGate
+
+        asgi = EntraGate(asgi, entra)
+    elif http.token is not None:
         asgi = BearerTokenMiddleware(asgi, http.token)
     return asgi
+
+
+def _resource_server(mcp: MCPServer[Any], app: App) -> ResourceServer | None:
+    """With Entra sign-in: the resource server ``build_server`` configured the SDK for (same URL, same metadata)."""
+    auth = mcp.settings.auth
+    if app.settings.entra is None or auth is None or auth.resource_server_url is None:
+        return None
+    from .inbound.resource import resource_server
+
+    return resource_server(app.settings, str(auth.resource_server_url))
 
 
 async def serve_http(

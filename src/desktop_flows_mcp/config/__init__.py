@@ -9,6 +9,7 @@ wire, ``errors``), never a service.
     values.py       EnvReader (flags, then the environment; parsing and checks), ConfigError, Secret
     sign_in.py      DATAVERSE_AUTH and each mode's credentials: SignIn
     run_options.py  DESKTOP_FLOWS_* for runs: connection, run mode, allow-list, per-flow tools
+    approval.py     DESKTOP_FLOWS_APPROVAL(_ATTENDED): which starts and cancels a person must approve
     urls.py         the Dataverse URL and the public URL normalised; loopback hosts
     callback_urls.py  the public-host rules a callback URL must meet (the public URL, a run's callback_url)
     deployment.py   the public URL, Redis and the cursor key (SharedOptions), the HTTP transport (HttpSettings)

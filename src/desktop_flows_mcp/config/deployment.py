@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
+from .entra import read_http_auth
 from .urls import PUBLIC_URL_EXAMPLE, is_loopback_host, is_loopback_url, normalise_public_url
 from .values import ConfigError, EnvReader, Secret, user_folder
 
@@ -110,7 +111,8 @@ def _cursor_secret(values: EnvReader) -> Secret | None:
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """``--transport streamable-http``: where to listen, the bearer token, the Host names allowed, the session cap."""
+    """``--transport streamable-http``: where to listen, the bearer token, the Host names allowed, the session cap.
+    Entra sign-in (DESKTOP_FLOWS_HTTP_AUTH=entra) is ``Settings.entra``: the on-behalf-of sign-in needs it too."""
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -129,13 +131,32 @@ class HttpSettings:
             raise ConfigError("DESKTOP_FLOWS_HTTP_MAX_SESSIONS", "must be a whole number.", str(DEFAULT_MAX_SESSIONS))
         drain_seconds = values.number("DESKTOP_FLOWS_DRAIN_SECONDS", DEFAULT_DRAIN_SECONDS, low=0, high=3600)
         token = values.get("DESKTOP_FLOWS_HTTP_TOKEN")
+        auth = read_http_auth(values)
+        if token is not None and auth == "entra":
+            raise ConfigError(
+                "DESKTOP_FLOWS_HTTP_TOKEN",
+                "is set, but DESKTOP_FLOWS_HTTP_AUTH=entra: one shared token and each person's own sign-in never mix; "
+                "unset the token (or choose DESKTOP_FLOWS_HTTP_AUTH=token).",
+                "(unset, with DESKTOP_FLOWS_HTTP_AUTH=entra)",
+            )
+        if token is None and auth == "token":
+            raise ConfigError(
+                "DESKTOP_FLOWS_HTTP_TOKEN", "is required with DESKTOP_FLOWS_HTTP_AUTH=token.", _RANDOM_SECRET_EXAMPLE
+            )
         if token is not None and len(token) < 16:
             raise ConfigError("DESKTOP_FLOWS_HTTP_TOKEN", "must be at least 16 characters.", _RANDOM_SECRET_EXAMPLE)
-        if token is None and not is_loopback_host(host):
+        if auth == "entra" and not is_loopback_host(host) and values.get("DESKTOP_FLOWS_PUBLIC_URL") is None:
+            raise ConfigError(
+                "DESKTOP_FLOWS_PUBLIC_URL",
+                f"is required with DESKTOP_FLOWS_HTTP_AUTH=entra to listen on {host}: clients are sent to the sign-in "
+                "metadata under the URL they reach this server at, which only you know.",
+                PUBLIC_URL_EXAMPLE,
+            )
+        if token is None and auth != "entra" and not is_loopback_host(host):
             raise ConfigError(
                 "DESKTOP_FLOWS_HTTP_TOKEN",
                 f"is required to listen on {host}, a non-loopback address: without it anyone who can reach the "
-                "port could run desktop flows.",
+                "port could run desktop flows (or DESKTOP_FLOWS_HTTP_AUTH=entra: each person signs in).",
                 _RANDOM_SECRET_EXAMPLE,
             )
         return cls(

@@ -1,11 +1,13 @@
-"""How runs are started and followed (DESKTOP_FLOWS_*): the connection, the run mode, the allow-list, per-flow tools."""
+"""How runs are started and followed (DESKTOP_FLOWS_*): the connection, the run mode, the allow-list, per-flow tools,
+approval."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from ..models import ConnectionType, RunMode
+from .approval import ApprovalPolicy, read_approval
 from .values import ConfigError, EnvReader
 
 MAX_FLOW_TOOLS = 50
@@ -23,6 +25,9 @@ class RunOptions:
     read_only: bool = False
     poll_interval_seconds: float = 2.0
     flow_tools: bool = False  # each allowed flow is also a tool of its own (tools/flow_tools.py)
+    approval: ApprovalPolicy = field(
+        default_factory=ApprovalPolicy
+    )  # who must approve starts and cancels (config/approval.py)
 
 
 def read_run_options(values: EnvReader) -> RunOptions:
@@ -37,6 +42,7 @@ def read_run_options(values: EnvReader) -> RunOptions:
         read_only=values.flag("DESKTOP_FLOWS_READ_ONLY"),
         poll_interval_seconds=values.number("DESKTOP_FLOWS_POLL_SECONDS", 2.0, low=0.0, high=60.0),
         flow_tools=_flow_tools(values),
+        approval=read_approval(values),
     )
 
 

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .deployment import SharedOptions, check_public_url_reachable, read_public_url, read_shared_options
+from .entra import EntraSettings, read_entra, read_http_auth
 from .run_options import RunOptions, read_run_options
-from .sign_in import CREDENTIAL_VARIABLES, SignIn, read_sign_in
+from .sign_in import CREDENTIAL_VARIABLES, SignIn, read_authority_host, read_sign_in
 from .urls import EXAMPLE_URL, normalise_dataverse_url
 from .values import ConfigError, EnvReader
 
@@ -22,6 +23,7 @@ class Settings:
     run: RunOptions = field(default_factory=RunOptions)
     public_url: str | None = None  # where Dataverse reaches this deployment: runs then report back to it
     shared: SharedOptions = field(default_factory=SharedOptions)
+    entra: EntraSettings | None = None  # DESKTOP_FLOWS_HTTP_AUTH=entra: HTTP callers sign in with Entra ID
 
     @property
     def uses_emulator(self) -> bool:
@@ -56,11 +58,14 @@ class Settings:
         options = read_run_options(values)
         shared = read_shared_options(values, env, platform)
         public_url = read_public_url(values)
+        entra = None
+        if read_http_auth(values) == "entra":
+            entra = read_entra(values, emulator=use_emulator, authority_host=read_authority_host(values))
         if use_emulator:
-            return cls(EMULATOR_URL, SignIn(mode="emulator", reason=reason), options, public_url, shared)
+            return cls(EMULATOR_URL, SignIn(mode="emulator", reason=reason), options, public_url, shared, entra)
 
         assert url is not None
         dataverse_url = normalise_dataverse_url(url)
         check_public_url_reachable(public_url, dataverse_url)
-        sign_in = read_sign_in(values, dataverse_url, env, platform)
-        return cls(dataverse_url, sign_in, options, public_url, shared)
+        sign_in = read_sign_in(values, dataverse_url, env, platform, entra=entra is not None)
+        return cls(dataverse_url, sign_in, options, public_url, shared, entra)

@@ -13,7 +13,14 @@ from urllib.parse import urlsplit
 from .values import ConfigError, EnvReader, Secret, user_folder
 
 AuthMode = Literal[
-    "access_token", "emulator", "client_secret", "certificate", "device_code", "interactive", "managed_identity"
+    "access_token",
+    "emulator",
+    "client_secret",
+    "certificate",
+    "device_code",
+    "interactive",
+    "managed_identity",
+    "on_behalf_of",
 ]
 
 AUTH_MODES: tuple[str, ...] = (
@@ -23,6 +30,7 @@ AUTH_MODES: tuple[str, ...] = (
     "interactive",
     "managed_identity",
     "access_token",
+    "on_behalf_of",
 )
 
 
@@ -49,6 +57,10 @@ _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
 EXAMPLE_GUID = "00000000-1111-2222-3333-444444444444"
 SAMPLE_PUBLIC_CLIENT_ID = "51f81489-12ee-4a9e-aaae-a2591f45987d"  # Microsoft's sample app in the Dataverse docs
 _SHARED_TENANTS = ("common", "organizations", "consumers")
+
+
+def is_guid(value: str) -> bool:
+    return bool(_GUID.match(value))
 
 
 def _infer_mode(values: EnvReader) -> tuple[str, str]:
@@ -116,20 +128,29 @@ class SignIn:
     token_cache_plaintext: bool = False
 
 
-def read_sign_in(values: EnvReader, dataverse_url: str, env: Mapping[str, str], platform: str) -> SignIn:
-    """The sign-in fields of Settings for the chosen mode, each required variable checked."""
+def read_sign_in(
+    values: EnvReader, dataverse_url: str, env: Mapping[str, str], platform: str, *, entra: bool = False
+) -> SignIn:
+    """The sign-in fields of Settings for the chosen mode, each required variable checked. ``entra``: callers sign
+    in with Entra ID (DESKTOP_FLOWS_HTTP_AUTH=entra), so Dataverse is called on their behalf and only then."""
     explicit = values.choice("DATAVERSE_AUTH", AUTH_MODES, None)
     _refuse_two_identities(values)
-    mode, reason = (explicit, f"DATAVERSE_AUTH={explicit}") if explicit else _infer_mode(values)
-    authority = values.get("DATAVERSE_AUTHORITY_HOST")
+    _check_on_behalf_of(explicit, entra=entra)
+    if entra and explicit is None:
+        mode, reason = (
+            "on_behalf_of",
+            "DATAVERSE_AUTH is not set; chose on_behalf_of because DESKTOP_FLOWS_HTTP_AUTH=entra",
+        )
+    else:
+        mode, reason = (explicit, f"DATAVERSE_AUTH={explicit}") if explicit else _infer_mode(values)
     ignored = [name for name in ("DATAVERSE_ACCESS_TOKEN", *_APP_CREDENTIALS) if values.get(name)]
-    ignored = [name for name in ignored if explicit and name not in _USED_BY.get(explicit, ())]
+    ignored = [name for name in ignored if (explicit or entra) and name not in _USED_BY.get(mode, ())]
     if ignored:  # an explicit mode wins, and the start-up line says what it leaves unused
         reason += f"; {', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored"
     base = SignIn(
         mode=cast(AuthMode, mode),
         reason=reason,
-        authority_host=_authority_host(authority) if authority is not None else None,
+        authority_host=read_authority_host(values),
     )
     if mode == "access_token":
         example = f"eyJ0eXAiOiJKV1Qi... (a bearer token for {dataverse_url})"
@@ -146,6 +167,8 @@ def read_sign_in(values: EnvReader, dataverse_url: str, env: Mapping[str, str], 
             client_certificate=_require(values, "DATAVERSE_CLIENT_CERTIFICATE", mode, "/etc/desktop-flows-mcp/app.pem"),
             client_certificate_password=Secret(password) if password else None,
         )
+    if mode == "on_behalf_of":  # the app's credential is the Entra settings' (config/entra.py)
+        return base
     if mode in ("device_code", "interactive"):
         return replace(
             base,
@@ -172,6 +195,29 @@ def read_sign_in(values: EnvReader, dataverse_url: str, env: Mapping[str, str], 
         if identity
         else None,
     )
+
+
+def _check_on_behalf_of(explicit: str | None, *, entra: bool) -> None:
+    """on_behalf_of needs callers who signed in with Entra ID, and such callers allow no other mode."""
+    if explicit == "on_behalf_of" and not entra:
+        raise ConfigError(
+            "DATAVERSE_AUTH",
+            "on_behalf_of acts for the person who called, so it needs DESKTOP_FLOWS_HTTP_AUTH=entra (with "
+            "--transport streamable-http).",
+            "on_behalf_of (with DESKTOP_FLOWS_HTTP_AUTH=entra)",
+        )
+    if entra and explicit not in (None, "on_behalf_of"):
+        why = (
+            "a person signing in on the server would act for every caller"
+            if explicit in ("device_code", "interactive")
+            else "every caller would act as the one identity it names"
+        )
+        raise ConfigError(
+            "DATAVERSE_AUTH",
+            f"cannot be {explicit} with DESKTOP_FLOWS_HTTP_AUTH=entra: {why}; with entra each person runs flows as "
+            "themselves (on_behalf_of, or leave it unset).",
+            "on_behalf_of",
+        )
 
 
 def _require(values: EnvReader, name: str, mode: str, example: str) -> str:
@@ -219,6 +265,12 @@ def _username(values: EnvReader) -> str | None:
             "DATAVERSE_USERNAME", "must be the person's sign-in name (user principal name).", "ada@contoso.com"
         )
     return value.lower() if value else None
+
+
+def read_authority_host(values: EnvReader) -> str | None:
+    """DATAVERSE_AUTHORITY_HOST normalised (scheme and host); None when unset: the Dataverse URL's cloud decides."""
+    raw = values.get("DATAVERSE_AUTHORITY_HOST")
+    return _authority_host(raw) if raw is not None else None
 
 
 def _authority_host(raw: str) -> str:

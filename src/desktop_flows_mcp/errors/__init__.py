@@ -7,12 +7,14 @@
     server.py        this side: a bad argument, a bug, the shared store (Redis) unreachable, shutting down
     idempotency.py   a key whose earlier start is uncertain, or reused: call again later, or decide among the runs named
     runs.py          a start or cancel refused as asked: inputs over 2 MB, a run already finished
-    sign_in.py       signing in failed on this side of Entra's answer: no token, the network, msal, the person
+    approval.py      a start or cancel a person must approve: asked, declined, a confirm_token that does not fit
+    sign_in.py       signing in failed on this side of Entra's answer: no token, network, msal, a person, a caller
     text.py          scrub and cap: text from Dataverse or a flow, made safe to show
 
 Import from the package; the modules are its layout, not its interface.
 """
 
+from .approval import approval_declined, approval_invalid, approval_needs_tool_call, approval_required
 from .dataverse import (
     discovery_failed,
     discovery_unreachable,
@@ -33,6 +35,7 @@ from .idempotency import (
 from .runs import inputs_too_large, run_already_finished
 from .server import (
     cursor_of_another_caller,
+    forbidden,
     internal_crash,
     invalid_argument,
     shared_state_unavailable,
@@ -43,11 +46,15 @@ from .sign_in import (
     MANAGED_IDENTITY_NETWORK_HINT,
     authority_unreadable,
     browser_sign_in_timed_out,
+    caller_token_expired,
+    claims_challenge,
     managed_identity_unusable,
     msal_failed,
     no_access_token,
     no_browser,
+    no_caller_token,
     no_token_for_resource,
+    on_behalf_of_consent_missing,
     settings_unusable,
     several_cached_accounts,
     sign_in_network_failed,
@@ -76,9 +83,15 @@ __all__ = [
     "DesktopFlowsError",
     "ErrorCode",
     "Operation",
+    "approval_declined",
+    "approval_invalid",
+    "approval_needs_tool_call",
+    "approval_required",
     "authority_unreadable",
     "browser_sign_in_timed_out",
+    "caller_token_expired",
     "cap",
+    "claims_challenge",
     "cursor_of_another_caller",
     "discovery_failed",
     "discovery_unreachable",
@@ -86,6 +99,7 @@ __all__ = [
     "flow_id_not_found",
     "flow_name_not_found",
     "flow_tool_gone",
+    "forbidden",
     "from_status",
     "inputs_too_large",
     "internal_crash",
@@ -96,9 +110,11 @@ __all__ = [
     "msal_failed",
     "no_access_token",
     "no_browser",
+    "no_caller_token",
     "no_token_for_resource",
     "not_a_desktop_flow",
     "not_allowed",
+    "on_behalf_of_consent_missing",
     "run_accepted_without_id",
     "run_already_finished",
     "run_status_unknown",

@@ -23,6 +23,16 @@ def shared_state_unavailable(problem: str) -> DesktopFlowsError:
     )
 
 
+def forbidden(tool: str, scope: str) -> DesktopFlowsError:
+    """With Entra sign-in: the caller's token does not grant the scope this tool needs; nothing was sent."""
+    return DesktopFlowsError(
+        ErrorCode.FORBIDDEN,
+        f"Your sign-in to this server does not grant {scope}, which {tool} needs; nothing was sent to Dataverse.",
+        hint=f"Use the tools that tools/list shows you. To run or cancel flows, ask an administrator for {scope} "
+        "(the server app's delegated scope or app role) and sign in again.",
+    )
+
+
 def internal_crash(tool: str, exc: BaseException) -> DesktopFlowsError:
     return DesktopFlowsError(
         ErrorCode.INTERNAL,

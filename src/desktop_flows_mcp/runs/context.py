@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from ..approval import ApprovalGate
 from ..clock import Clock
 from ..config import Settings
 from ..dataverse.client import DataverseClient
@@ -61,6 +62,7 @@ class RunContext:
     wakeups: RunWakeups
     callbacks: RunCallbacks | None  # set when Dataverse can reach this deployment (DESKTOP_FLOWS_PUBLIC_URL)
     shared_reads: SharedReadBudget | None = None  # the fleet's read budget (Redis); None: this process's own
+    approvals: ApprovalGate | None = None  # DESKTOP_FLOWS_APPROVAL: a person approves starts and cancels first
     finished: Recent[str, FlowRun] = field(init=False)
     outputs: Recent[str, RunOutputs] = field(init=False)
     just_started: Recent[str, float] = field(init=False)

@@ -7,6 +7,7 @@ It only assembles the seams around one shared ``RunContext`` and passes each cal
 
 from __future__ import annotations
 
+from ..approval import ApprovalGate
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import Settings
 from ..cursors import CursorCodec
@@ -36,9 +37,10 @@ class RunService:
         wakeups: RunWakeups | None = None,
         keys: IdempotencyKeys | None = None,
         shared_reads: SharedReadBudget | None = None,
+        approvals: ApprovalGate | None = None,
     ) -> None:
         wakeups = wakeups or InProcessWakeups()
-        self._context = RunContext(client, catalogue, settings, clock, wakeups, callbacks, shared_reads)
+        self._context = RunContext(client, catalogue, settings, clock, wakeups, callbacks, shared_reads, approvals)
         self._callbacks = callbacks
         self.wakeups: RunWakeups = wakeups
         self._reader = RunReader(self._context, cursors)

@@ -1,8 +1,10 @@
 """Starting a run: every check before Dataverse is asked, then at most one run per idempotency key.
 
 Before the request: connection, callback URL, input size, allow-list, published state and the inputs against the
-flow's schema (a refused call sends nothing). The start itself issues and binds a callback token when this
-deployment can be called back, remembers the run for waits and the licence check Dataverse answered. With an
+flow's schema (a refused call sends nothing); then, when DESKTOP_FLOWS_APPROVAL covers the start, a person's
+approval (``approval``; with a key, once per key, under its lock). The start itself issues and binds a callback
+token when this deployment can be called back, remembers the run for waits and the licence check Dataverse
+answered. With an
 idempotency key, an uncertain earlier start is adopted only when ``adoption`` proves it made the run; once a run
 is accepted, whatever goes wrong while following it, the result carries its run_id. Keys are the caller's own
 (``call_scope.owned``): the same key from two people names two runs.
@@ -19,6 +21,7 @@ from typing import Any, Literal
 import anyio
 
 from ..adoption import HORIZON_SECONDS, RunAdopter
+from ..approval import Preview, start_preview
 from ..bounds import MAX_NAME, clean
 from ..call_scope import answer_at_once, owned
 from ..config.callback_urls import check_callback_url
@@ -107,13 +110,36 @@ class RunStarter:
             connection_type=connection_type,
             hint="The run is queued. Call wait_for_desktop_flow_run with this run_id to follow it to the end.",
         )
+        approval = self._needs_approval(ref, wire, schema_text)
         if request.idempotency_key:
-            started = await self._start_once(request.idempotency_key, ref, wire, started)
+            started = await self._start_once(request.idempotency_key, ref, wire, started, approval)
         else:
+            if approval is not None:
+                await self._approve(approval)
             started = await self._start(ref, wire, started)
         if request.wait_seconds > 0 and not answer_at_once.get():
             return await self._wait_after_start(started, request.wait_seconds, progress)
         return started
+
+    def _needs_approval(self, ref: FlowRef, wire: RunDesktopFlowRequest, schema_text: str) -> Preview | None:
+        """What the person approves, when DESKTOP_FLOWS_APPROVAL covers this start; else None."""
+        gate = self._context.approvals
+        if gate is None or not gate.covers(ref.id, ref.name, wire.run_mode):
+            return None
+        return start_preview(
+            flow=ref.name,
+            flow_id=ref.id,
+            connection=wire.connection_name,
+            connection_type=wire.connection_type,
+            run_mode=wire.run_mode,
+            run_priority=wire.run_priority,
+            inputs=wire.inputs,
+            schema_text=schema_text,
+        )
+
+    async def _approve(self, preview: Preview, key: str | None = None) -> None:
+        assert self._context.approvals is not None
+        await self._context.approvals.approve(preview, key=key)
 
     async def _flow_and_input_schema(self, flow: str) -> tuple[FlowRef, str]:
         """The flow (allow-list enforced on its row as Dataverse has it now) and its input schema text; for a GUID
@@ -176,9 +202,12 @@ class RunStarter:
             context.licence_checks.put(response.run_id, response.license_check)
         return started.model_copy(update={"run_id": response.run_id, "license_check": response.license_check})
 
-    async def _start_once(self, key: str, ref: FlowRef, wire: RunDesktopFlowRequest, started: StartedRun) -> StartedRun:
+    async def _start_once(
+        self, key: str, ref: FlowRef, wire: RunDesktopFlowRequest, started: StartedRun, approval: Preview | None
+    ) -> StartedRun:
         """At most one run per key: an uncertain earlier start stays uncertain until its own run is found (its
-        marker) or Dataverse can no longer create it (``HORIZON_SECONDS``); only then may a retry start afresh."""
+        marker) or Dataverse can no longer create it (``HORIZON_SECONDS``); only then may a retry start afresh.
+        A person approves once per key: only a start with no earlier record asks (an earlier attempt was approved)."""
         clock = self._context.clock.monotonic
         fingerprint = digest(json.dumps([ref.id, wire.body()], sort_keys=True))
         key = owned(key)  # each person's keys are their own: Bob's "k1" never finds Alice's run
@@ -199,6 +228,8 @@ class RunStarter:
                         "started. Call get_desktop_flow_run for its current status.",
                     }
                 )
+            if approval is not None and record is None:
+                await self._approve(approval, digest(key, fingerprint))
             marker = secrets.token_bytes(MARKER_BYTES)
             began = self._context.clock.now()
             marker_digest = digest(marker.hex())

@@ -8,6 +8,9 @@
     cursor signing key                random per process              shared key in Redis
     callback tokens, run wake-ups     run_callbacks (in-process)      redis_callbacks
     the identity's run-read budget    resilience.ReadPacer's own      + redis_limits.RedisReadBudget
+    each caller's Dataverse token     the provider's own (per process) redis_tokens.RedisTokens, encrypted
+    (on_behalf_of)                                                    (with DESKTOP_FLOWS_ENTRA_TOKEN_CACHE_KEY)
+    confirm_tokens, approved keys     approval.InProcessApprovals     redis_approvals.RedisApprovals
     (DESKTOP_FLOWS_CURSOR_SECRET: cursors signed with a key derived from it, with or without Redis)
 
 Everything else is in Dataverse already (a task's id is its run's id). Redis is imported only when configured.
@@ -22,16 +25,20 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
+from ..approval import ApprovalStore
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import Settings
 from ..cursors import derive_cursor_key
 from ..dataverse.resilience import PauseBoard, RunRateLimiter, RunWindow, SharedReadBudget
 from ..idempotency import IdempotencyKeys, IdempotencyStore
 from ..telemetry import NO_TELEMETRY, Telemetry
+
+if TYPE_CHECKING:
+    from .redis_tokens import RedisTokens
 
 
 class CallbackTokens(Protocol):
@@ -63,8 +70,10 @@ class SharedState:
     callback_tokens: CallbackTokens | None = None  # None: the in-process ones
     wakeups: RunWakeups | None = None
     read_budget: SharedReadBudget | None = None  # None: each process paces its own reads of runs
+    approvals: ApprovalStore | None = None  # None: this process keeps its confirm_tokens (approval.store)
     store: str = "in-process"  # for start-up lines: "in-process" or the Redis address without credentials
     probe: Callable[[], Awaitable[str | None]] | None = None  # readiness: None when the store answers, else why not
+    obo_tokens: RedisTokens | None = None  # on_behalf_of with a token cache key: each caller's token, shared
 
 
 def identity_of(settings: Settings) -> tuple[str | None, ...]:

@@ -11,6 +11,8 @@ Keys live under ``dfmcp:<Dataverse host>:`` so that deployments for several envi
     pause:<scope>              string   a pause after a Dataverse 429               its Retry-After
     cursor-key                 string   the cursor signing key                      never
     callback:<sha256(token)>   string   the run a callback token is bound to        as issued
+    approval:<sha256(token)>   string   a confirm_token's binding and expiry (JSON)  15 min (5 min valid)
+    approved-key:<sha256>      string   an idempotency key a person approved        24 h
     reads                      string   the fleet's next read slot (Redis TIME, µs)  when the slot passes
     channel wake:<run id>      pub/sub  a callback for the run arrived              -
 
@@ -24,7 +26,7 @@ import logging
 import secrets
 from collections.abc import AsyncGenerator, Generator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -40,6 +42,9 @@ from ..config import Settings
 from ..errors import shared_state_unavailable
 from ..telemetry import NO_TELEMETRY, Telemetry
 from . import SharedState
+
+if TYPE_CHECKING:
+    from .redis_tokens import RedisTokens
 
 log = logging.getLogger("desktop_flows_mcp")
 TIMEOUT_SECONDS = 2.0
@@ -115,6 +120,15 @@ async def shared_cursor_key(redis: Redis, prefix: str) -> bytes:
     return key
 
 
+def _obo_tokens(settings: Settings, redis: Redis, prefix: str, clock: Clock) -> RedisTokens | None:
+    key = settings.entra.token_cache_key if settings.entra is not None else None
+    if key is None:
+        return None
+    from .redis_tokens import RedisTokens
+
+    return RedisTokens(redis, prefix, key.reveal(), now=lambda: clock.now().timestamp())
+
+
 @asynccontextmanager
 async def open_redis_state(
     settings: Settings,
@@ -123,6 +137,7 @@ async def open_redis_state(
     clock: Clock,
     telemetry: Telemetry = NO_TELEMETRY,
 ) -> AsyncGenerator[SharedState, None]:
+    from .redis_approvals import RedisApprovals
     from .redis_callbacks import RedisCallbackTokens, RedisRunWakeups
     from .redis_keys import RedisIdempotencyKeys
     from .redis_limits import RedisPauseBoard, RedisReadBudget, RedisRunWindow
@@ -145,8 +160,10 @@ async def open_redis_state(
                 callback_tokens=RedisCallbackTokens(redis, prefix),
                 wakeups=wakeups,
                 read_budget=RedisReadBudget(redis, prefix, clock=clock),
+                approvals=RedisApprovals(redis, prefix, clock=clock),
                 store=settings.shared.redis_display or "redis",
                 probe=lambda: ping(redis),
+                obo_tokens=_obo_tokens(settings, redis, prefix, clock),
             )
             background.cancel_scope.cancel()
     finally:

@@ -1,7 +1,8 @@
 """The tasks extension: which ``tools/call`` becomes a task, and ``tasks/get`` / ``tasks/cancel`` / ``tasks/update``.
 
-The run tool itself runs first, unchanged (validation by the tool surface, the allow-list, read-only mode, the
-idempotency key, the run-rate limiter); only a run Dataverse accepted, and that reads back, becomes a task.
+The run tool itself runs first, unchanged (validation by the tool surface, the allow-list, read-only mode, a
+person's approval, the idempotency key, the run-rate limiter); only a run Dataverse accepted, and that reads back,
+becomes a task: an approval asked through the client (``input_required``) or refused creates none.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from mcp.types import CallToolRequestParams, CallToolResult
 from mcp_types import INVALID_REQUEST, RequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from ..call_scope import acting_for, answer_at_once, caller_of
+from ..call_scope import answer_at_once
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import DesktopFlowsError, ErrorCode
 from .views import (
     TASKS,
     Task,
+    as_caller,
     declares_tasks,
     detailed_task,
     protocol_error,
@@ -69,7 +71,7 @@ class RunTasks(Extension):
     ) -> HandlerResult:
         if not self._task_tools(params.name) or not declares_tasks(ctx):
             return await call_next(ctx)
-        with acting_for(caller_of(ctx.request), params.name):  # the task is its creator's
+        with as_caller(ctx, params.name):  # the task is its creator's
             return await self._as_task(ctx, call_next)
 
     async def _as_task(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -101,13 +103,13 @@ class RunTasks(Extension):
 
     async def _get(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> Task:
         require_tasks(ctx)
-        with acting_for(caller_of(ctx.request), "tasks/get"):
+        with as_caller(ctx, "tasks/get"):
             _, task = await detailed_task(services(ctx), params.task_id, self._now)
         return {"resultType": "complete", **task}
 
     async def _cancel(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
         require_tasks(ctx)
-        with acting_for(caller_of(ctx.request), "tasks/cancel"):
+        with as_caller(ctx, "tasks/cancel"):
             return await self._cancel_run(ctx, params)
 
     async def _cancel_run(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
@@ -127,6 +129,6 @@ class RunTasks(Extension):
 
     async def _update(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
         require_tasks(ctx)
-        with acting_for(caller_of(ctx.request), "tasks/update"):
+        with as_caller(ctx, "tasks/update"):
             run_id_of(params.task_id, services(ctx))  # runs never ask for input: nothing to update
         return {"resultType": "complete"}

@@ -22,10 +22,9 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 
-from ..call_scope import acting_for, caller_of
 from ..clock import Clock
 from .extension import WaitForChange
-from .views import detailed_task, require_tasks, run_id_of, services
+from .views import as_caller, detailed_task, require_tasks, run_id_of, services
 
 MAX_TASKS = 16
 MAX_SUBSCRIPTIONS = 64
@@ -55,7 +54,7 @@ class TaskListener:
         if task_ids is None:
             return await call_next(ctx)
         require_tasks(ctx)
-        with acting_for(caller_of(ctx.request), "subscriptions/listen"):  # the caller's tasks, followed as theirs
+        with as_caller(ctx, "subscriptions/listen"):  # the caller's tasks, followed as theirs
             return await self._listen(ctx, task_ids)
 
     async def _listen(self, ctx: ServerRequestContext[Any, Any], task_ids: list[str]) -> HandlerResult:

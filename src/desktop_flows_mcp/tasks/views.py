@@ -13,6 +13,7 @@ import hmac
 import logging
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, MISSING_REQUIRED_CLIENT_CA
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from ..app import Services
-from ..call_scope import SHARED, current_owner
+from ..call_scope import SHARED, acting_for, caller_name_of, caller_of, current_owner
 from ..errors import DesktopFlowsError, ErrorCode
 from ..models import FlowRun, RunStatus
 from ..tools import success_result
@@ -59,6 +60,11 @@ def run_id_of(task_id: str, services: Services) -> str:
     if not mine:
         raise task_not_found(task_id)
     return run_id
+
+
+def as_caller(ctx: ServerRequestContext[Any, Any], what: str) -> AbstractContextManager[None]:
+    """A task request is its caller's work: their tasks, their sign-in, their name on the audit lines."""
+    return acting_for(caller_of(ctx.request), what, caller_name_of(ctx.request))
 
 
 def task_not_found(task_id: str) -> MCPError:

@@ -1,8 +1,10 @@
 """The MCP tools, one module per area; this module holds what they share.
 
 ``register`` puts a tool behind ``_boundary``, the one place that turns a ``DesktopFlowsError`` into the
-contract's ``isError`` result with ``structuredContent = {"error": {...}}``. Every result's text is the compact
-JSON of its ``structuredContent`` (some clients read only one of the two), and fields that are None are left out.
+contract's ``isError`` result with ``structuredContent = {"error": {...}}``, and that tells the approval gate
+(``approval``) which call it judges and how this client asks its person (``approval_prompts``). Every result's
+text is the compact JSON of its ``structuredContent`` (some clients read only one of the two), and fields that are
+None are left out.
 Tool names and argument names are a public API.
 """
 
@@ -22,8 +24,9 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from ..app import Services
-from ..call_scope import CallAudit, call_audit, caller_of
-from ..errors import DesktopFlowsError, internal_crash
+from ..approval import ApprovalCall, ApprovalPending, approval_call
+from ..call_scope import CallAudit, call_audit, caller_name_of, caller_of
+from ..errors import DesktopFlowsError, ErrorCode, internal_crash
 from ..logs import AUDIT
 from ..signin.entra_http import sign_in_budget
 from ..signin.prompts import presenting_sign_in_through
@@ -43,6 +46,23 @@ CursorArg = Annotated[str | None, Field(max_length=4096, description="next_curso
 
 P = ParamSpec("P")
 M = TypeVar("M", bound=BaseModel)
+CONFIRM_TOKEN = "confirm_token"
+APPROVAL_NOTE = (
+    " Needs a person's approval: show them approval_required's preview; only after they agree, call again with its "
+    "confirm_token."
+)
+ConfirmTokenArg = Annotated[
+    str | None, Field(max_length=64, description="From approval_required, once the person agreed.")
+]
+SplitToken = Callable[[dict[str, Any]], tuple[dict[str, Any], str | None]]
+_APPROVAL_CODES = (ErrorCode.APPROVAL_REQUIRED, ErrorCode.APPROVAL_DECLINED, ErrorCode.APPROVAL_INVALID)
+
+
+def top_level_token(arguments: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The call's arguments without ``confirm_token``, and the token."""
+    rest = dict(arguments)
+    token = rest.pop(CONFIRM_TOKEN, None)
+    return rest, token if isinstance(token, str) else None
 
 
 def services(ctx: Context[Services]) -> Services:
@@ -65,12 +85,20 @@ def error_result(error: DesktopFlowsError) -> CallToolResult:
     )
 
 
-def _boundary(fn: Callable[P, Awaitable[M]], *, audited: bool = True) -> Callable[P, Awaitable[CallToolResult]]:
+def _boundary(
+    fn: Callable[P, Awaitable[M]],
+    *,
+    audited: bool = True,
+    hidden: frozenset[str] = frozenset(),
+    split_token: SplitToken = top_level_token,
+) -> Callable[P, Awaitable[CallToolResult]]:
     """DesktopFlowsError → the contract's error result; anything else → ``internal`` without its details.
 
     The wrapper advertises ``Annotated[CallToolResult, <model>]``, so the SDK publishes the model's output
     schema (which admits the error envelope) and passes error results through unvalidated. Every call's outcome
-    goes to telemetry; an ``audited`` tool's (one that acts: runs, cancels) also to one audit line.
+    goes to telemetry; an ``audited`` tool's (one that acts: runs, cancels) also to one audit line, and its
+    arguments (less ``confirm_token``, which ``split_token`` takes out) are what an approval binds to. A parameter
+    in ``hidden`` is not published (confirm_token while approval is off): the function gets its default.
     """
     tool = fn.__name__
 
@@ -80,19 +108,29 @@ def _boundary(fn: Callable[P, Awaitable[M]], *, audited: bool = True) -> Callabl
         presenter = None
         live: Services | None = None
         request: object = None
+        asker = None
         if isinstance(ctx, Context):
+            from .approval_prompts import asker_for
             from .sign_in_prompts import presenter_for
 
             context = cast(Context[Services], ctx)
             live = services(context)
             request = context.request_context.request
             presenter = presenter_for(context, enabled=live.offer_sign_in_prompts)
-        token = call_audit.set(CallAudit(caller_of(request), tool))
+            asker = asker_for(context) if audited else None
+        caller = caller_of(request)
+        token = call_audit.set(CallAudit(caller, tool, caller_name_of(request)))
+        arguments, confirm_token = split_token({k: v for k, v in kwargs.items() if k != "ctx"})
+        approving = approval_call.set(ApprovalCall(caller, tool, arguments, confirm_token, asker) if audited else None)
         result: M | None = None
         failure: DesktopFlowsError | None = None
         try:
             with presenting_sign_in_through(presenter), sign_in_budget():  # a stalled sign-in ends the call within 30 s
                 result = await fn(*args, **kwargs)
+        except ApprovalPending as pending:  # the person is asked through the client (2026-07-28): its answer
+            approval_call.reset(approving)
+            call_audit.reset(token)
+            return cast(CallToolResult, pending.answer)
         except DesktopFlowsError as error:
             log.info("tool %s failed: %s %s", tool, error.code.value, error.message)
             failure = error
@@ -105,16 +143,21 @@ def _boundary(fn: Callable[P, Awaitable[M]], *, audited: bool = True) -> Callabl
             if audited:
                 _audit_outcome(tool, kwargs, result, failure)
         finally:
+            approval_call.reset(approving)
             call_audit.reset(token)
         return error_result(failure) if failure is not None else success_result(cast(M, result))
 
     hints = {name: _without_null(hint) for name, hint in get_type_hints(fn, include_extras=True).items()}
     result_type = Annotated[CallToolResult, hints["return"]]
     signature = inspect.signature(fn, eval_str=True)
-    parameters = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()]
+    parameters = [
+        p.replace(annotation=hints.get(p.name, p.annotation))
+        for p in signature.parameters.values()
+        if p.name not in hidden
+    ]
     published = signature.replace(parameters=parameters, return_annotation=result_type)
     setattr(wrapper, "__signature__", published)  # noqa: B010
-    wrapper.__annotations__ = {**hints, "return": result_type}
+    wrapper.__annotations__ = {**{k: v for k, v in hints.items() if k not in hidden}, "return": result_type}
     wrapper.__doc__ = inspect.cleandoc(fn.__doc__ or "")  # the tool description, without source indentation
     return wrapper
 
@@ -128,8 +171,8 @@ def _audit_outcome(
     """A call of a tool that acts and did not act writes its own audit line (a start or cancel that did act was
     written where it happened): refused or failed with its error code, or answered with an earlier run's id."""
     reused = bool(getattr(result, "reused", False))
-    if failure is None and not reused:
-        return
+    if (failure is None and not reused) or (failure is not None and failure.code in _APPROVAL_CODES):
+        return  # approvals write their own lines (approval.gate): asked, and decided
     flow: Any = arguments.get("flow") or getattr(result, "flow_id", None)
     run_id: Any = getattr(result, "run_id", None) or arguments.get("run_id")
     outcome = failure.code.value if failure is not None else "reused"
@@ -165,8 +208,11 @@ def register(
     destructive: bool = False,
     idempotent: bool,
     open_world: bool = False,
+    approval: bool | None = None,
 ) -> Callable[[Callable[P, Awaitable[M]]], Callable[P, Awaitable[M]]]:
-    """Register a tool behind the error boundary, with its title and all four annotations set on purpose."""
+    """Register a tool behind the error boundary, with its title and all four annotations set on purpose.
+    ``approval`` (a tool with a confirm_token parameter): True publishes it and says how approval works in the
+    description; False hides it, so the tool reads exactly as before approval existed."""
 
     def decorate(fn: Callable[P, Awaitable[M]]) -> Callable[P, Awaitable[M]]:
         annotations = ToolAnnotations(  # the title is the tool's own; repeating it here costs every tools/list
@@ -175,7 +221,10 @@ def register(
             idempotent_hint=idempotent,
             open_world_hint=open_world,
         )
-        mcp.tool(title=title, annotations=annotations)(_boundary(fn, audited=not read_only))
+        hidden: frozenset[str] = frozenset({CONFIRM_TOKEN}) if approval is False else frozenset()
+        wrapped = _boundary(fn, audited=not read_only, hidden=hidden)
+        description = (wrapped.__doc__ or "") + (APPROVAL_NOTE if approval else "")
+        mcp.tool(title=title, description=description, annotations=annotations)(wrapped)
         return fn
 
     return decorate

@@ -54,6 +54,7 @@ RUN_OPTION_NAMES = (
     "run_priority",
     "timeout_seconds",
     "callback_url",
+    "confirm_token",  # only when approval is on: run_desktop_flow publishes it only then
 )
 WAIT_SECONDS = 60
 _PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # what the strictest clients accept as a property key

@@ -195,7 +195,7 @@ class FlowTools:
         call.__name__ = tool.name
         add_prebuilt_tool(
             self._mcp,
-            boundary(call),
+            boundary(call, split_token=_option_token),
             name=tool.name,
             title=tool.shown.title,
             description=tool.shown.description,
@@ -212,6 +212,7 @@ class FlowTools:
         options = cast(dict[str, Any], inputs.pop(RUN_OPTIONS_ARGUMENT, None) or {})
         check_options(options, self._options_check)
         options: dict[str, Any] = {"wait_seconds": WAIT_SECONDS, **options}
+        options.pop("confirm_token", None)  # the boundary handed it to the approval gate
         request = RunRequest(flow=tool.flow.ref.id, inputs=inputs, **options)
         try:
             started = await svc.runs.run(request, progress_reporter(ctx))
@@ -245,6 +246,17 @@ class FlowTools:
         if changed:
             await self.announce()
         return why
+
+
+def _option_token(arguments: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """A per-flow tool's confirm_token is one of its run_options."""
+    inputs = dict(cast(dict[str, Any], arguments.get("arguments") or {}))
+    options = dict(cast(dict[str, Any], inputs.get(RUN_OPTIONS_ARGUMENT) or {}))
+    token = options.pop("confirm_token", None)
+    inputs.pop(RUN_OPTIONS_ARGUMENT, None)
+    if options:  # run_options with only the token, or none: the same call
+        inputs[RUN_OPTIONS_ARGUMENT] = options
+    return {"arguments": inputs}, token if isinstance(token, str) else None
 
 
 def _no_tool(flow: PublishedFlow, why: str) -> None:

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from ..app import Services
 from ..models import CancelledRun, FlowRun, RunList, RunOutputs, RunStatusName, StartedRun
-from . import CursorArg, FlowArg, RunIdArg, progress_reporter, register, services
+from . import ConfirmTokenArg, CursorArg, FlowArg, RunIdArg, progress_reporter, register, services
 
 
 def register_run_read_tools(mcp: MCPServer[Services]) -> None:
@@ -64,10 +64,11 @@ def register_run_read_tools(mcp: MCPServer[Services]) -> None:
         return await services(ctx).runs.list_runs(flow=flow, status=status, limit=limit, cursor=cursor)
 
 
-def register_run_write_tools(mcp: MCPServer[Services]) -> None:
+def register_run_write_tools(mcp: MCPServer[Services], *, approval: bool = False) -> None:
+    """``approval`` (DESKTOP_FLOWS_APPROVAL set): both tools take a confirm_token, and say so."""
     from ..runs import RunRequest
 
-    @register(mcp, "Run a desktop flow", read_only=False, idempotent=False, open_world=True)
+    @register(mcp, "Run a desktop flow", read_only=False, idempotent=False, open_world=True, approval=approval)
     async def run_desktop_flow(
         ctx: Context[Services],
         flow: FlowArg,
@@ -100,6 +101,7 @@ def register_run_write_tools(mcp: MCPServer[Services]) -> None:
         wait_seconds: Annotated[
             int, Field(ge=0, le=120, description="Wait up to this long for the end (0: return at once).")
         ] = 0,
+        confirm_token: ConfirmTokenArg = None,
     ) -> StartedRun:
         """Start a desktop flow run on a machine through its connection, and return the run_id.
 
@@ -123,8 +125,10 @@ def register_run_write_tools(mcp: MCPServer[Services]) -> None:
         )
         return await services(ctx).runs.run(request, progress_reporter(ctx))
 
-    @register(mcp, "Cancel a desktop flow run", read_only=False, destructive=True, idempotent=True)
-    async def cancel_desktop_flow_run(ctx: Context[Services], run_id: RunIdArg) -> CancelledRun:
+    @register(mcp, "Cancel a desktop flow run", read_only=False, destructive=True, idempotent=True, approval=approval)
+    async def cancel_desktop_flow_run(
+        ctx: Context[Services], run_id: RunIdArg, confirm_token: ConfirmTokenArg = None
+    ) -> CancelledRun:
         """Cancel a queued or running desktop flow run.
 
         The automation stops on the machine, possibly part-way through its work. Only cancel when the person
