@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..knowledge.aadsts import AADSTS_HINTS, AGAIN, APP_USER_STEPS
+from ..knowledge.aadsts import AADSTS_HINTS, AGAIN, APP_USER_STEPS, ENTRA_VARIABLES
 from .taxonomy import DesktopFlowsError, ErrorCode
 
 
@@ -79,7 +79,7 @@ def _fallback_hint(error: str, context: SignInContext) -> str:
             "to that identity's client id; then add it as a Dataverse application user with a security role."
         )
     if error == "invalid_client":
-        return AADSTS_HINTS[7000215] if context.mode == "client_secret" else AADSTS_HINTS[700027]
+        return AADSTS_HINTS[7000215] if context.mode in ("client_secret", "on_behalf_of") else AADSTS_HINTS[700027]
     if error in ("authorization_declined", "access_denied"):
         return "The person declined the sign-in. If that was a mistake, {again}."
     if error in ("expired_token", "code_expired"):
@@ -91,6 +91,9 @@ def _fallback_hint(error: str, context: SignInContext) -> str:
 
 
 def _fill(hint: str, context: SignInContext) -> str:
+    if context.mode == "on_behalf_of":
+        for variable, instead in ENTRA_VARIABLES.items():
+            hint = hint.replace(variable, instead)
     return hint.format(
         client_id=context.client_id or "(not set)",
         the_tenant=f"tenant {context.tenant}" if context.tenant else "the tenant you signed in to",

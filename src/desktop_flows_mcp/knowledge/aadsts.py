@@ -116,3 +116,12 @@ AGAIN = {
     "device_code": "call the tool again for a new code",
     "interactive": "call the tool again to open the browser sign-in",
 }
+
+
+# on_behalf_of: the server app's settings are the Entra sign-in's (config/entra.py), not DATAVERSE_*'s.
+ENTRA_VARIABLES = {
+    "DATAVERSE_CLIENT_SECRET": "DESKTOP_FLOWS_ENTRA_CLIENT_SECRET",
+    "DATAVERSE_CLIENT_CERTIFICATE": "DESKTOP_FLOWS_ENTRA_CLIENT_CERTIFICATE",
+    "DATAVERSE_CLIENT_ID": "DESKTOP_FLOWS_ENTRA_CLIENT_ID",
+    "DATAVERSE_TENANT_ID": "DESKTOP_FLOWS_ENTRA_TENANT_ID",
+}
