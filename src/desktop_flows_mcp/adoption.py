@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from .call_scope import current_owner
 from .clock import Clock
 from .dataverse.client import DataverseClient
 from .dataverse.flow_operations import read_marker
 from .errors import too_many_candidates
 from .idempotency import Attempt, digest, inputs_digest
 from .models import RunOwnership
+from .models.identity import WhoAmI
 
 SKEW = timedelta(seconds=60)
 # Dataverse ends a request it is still processing within 2 minutes; a request that waited in front of it, or a
@@ -46,7 +48,7 @@ class RunAdopter:
     def __init__(self, client: DataverseClient, clock: Clock) -> None:
         self._client = client
         self._now = clock.now
-        self._user_id: str | None = None
+        self._user_ids: dict[str, str] = {}  # owner (``call_scope``) → WhoAmI's UserId with that caller's sign-in
 
     async def find(self, attempt: Attempt, *, claimed_among: Callable[[list[str]], Awaitable[set[str]]]) -> Finding:
         """The run ``attempt`` started, if Dataverse shows it yet, and the look-alikes that carry no proof.
@@ -77,10 +79,12 @@ class RunAdopter:
         return Finding(unproven=unproven)
 
     async def _me(self) -> str:
-        if self._user_id is None:
-            user_id = (await self._client.who_am_i()).get("UserId")
-            self._user_id = user_id if isinstance(user_id, str) else ""
-        return self._user_id
+        owner = current_owner()
+        if owner not in self._user_ids:
+            if len(self._user_ids) >= 10_000:  # one entry per person; past this many, asking again is cheap
+                self._user_ids.clear()
+            self._user_ids[owner] = WhoAmI.from_row(await self._client.who_am_i()).user_id or ""
+        return self._user_ids[owner]
 
     async def _connection_id(self, attempt: Attempt) -> str:
         if attempt.connection_type == "connection_reference":

@@ -46,13 +46,16 @@ from ..call_scope import call_audit, claims_challenge_slot
 from ..errors import (
     ENTRA_NETWORK_HINT,
     DesktopFlowsError,
+    SignInContext,
+    aadsts_codes,
     caller_token_expired,
     claims_challenge,
+    entra_error,
     no_caller_token,
     on_behalf_of_consent_missing,
     sign_in_unreachable,
 )
-from .aadsts import SignInContext, aadsts_codes, entra_body_in, entra_error
+from .aadsts import entra_body_in
 from .entra_http import current_budget, current_deadline, msal_http_client
 from .msal_providers import MsalTokenProvider, msal_module
 
@@ -149,6 +152,22 @@ class OnBehalfOfProvider(MsalTokenProvider):
         self._callers: OrderedDict[str, _Caller] = OrderedDict()
         self._apps: dict[str, Any] = {}  # tenant → msal app: one, unless a multi-tenant app serves other tenants
         self._app_lock = threading.Lock()
+
+    async def check_credential(self) -> None:
+        """The server app's own credential as Entra sees it, with no person (``doctor``): an app-only token request
+        for Dataverse in the app's tenant. Raises what a refusal or an unreachable Entra raises for a caller."""
+
+        def request() -> dict[str, Any]:
+            return self._call(
+                lambda: self._application(self.context.tenant or "organizations").acquire_token_for_client(
+                    scopes=self._scopes
+                )
+            )
+
+        async def work() -> None:
+            self._access_token(await anyio.to_thread.run_sync(request, abandon_on_cancel=True))
+
+        await self._within_budget(work)
 
     def share_through(self, shared: SharedTokens) -> None:
         """From now on each caller's token is also kept in ``shared`` (Redis), for the other replicas."""
