@@ -36,6 +36,7 @@ from tests.stacks import (
     full_stack,
 )
 from tests.tasks_client import TasksClient, cancel_task, start_task
+from tests.two_callers import two_callers
 
 pytestmark = pytest.mark.anyio
 RUN_POST = "POST Microsoft.Dynamics.CRM.RunDesktopFlow"
@@ -514,3 +515,13 @@ async def test_a_client_that_fails_to_ask_its_person_is_a_no() -> None:
         error = error_of(await s.call("run_desktop_flow", RUN))
     assert error["code"] == "approval_declined"
     assert writes(s) == []
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_alices_token_is_no_good_to_bob_over_http(mode: str) -> None:
+    async with two_callers(mode, APPROVE) as people:
+        token = (await people.alice.call("run_desktop_flow", RUN))["error"]["approval"]["confirm_token"]
+        bob = await people.bob.call("run_desktop_flow", {**RUN, "confirm_token": token})
+        fresh = (await people.alice.call("run_desktop_flow", RUN))["error"]["approval"]["confirm_token"]
+        alice = await people.alice.ok("run_desktop_flow", {**RUN, "confirm_token": fresh})
+    assert bob["error"]["code"] == "approval_invalid" and alice["run_id"]
