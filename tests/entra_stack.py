@@ -18,6 +18,7 @@ from desktop_flows_mcp.app import App, Clock
 from desktop_flows_mcp.config import HttpSettings, Settings
 from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.emulator.entra import FakeEntra
+from desktop_flows_mcp.emulator.obo_grant import OnBehalfOfGrant, dataverse_behind
 from desktop_flows_mcp.server import build_server
 from desktop_flows_mcp.streamable_http import build_http_app
 from tests.helpers import FakeClock
@@ -40,6 +41,7 @@ class EntraStack:
     emulator: Emulator
     clock: FakeClock  # the server's monotonic clock (the JWKS refetch floor)
     app: App
+    grant: OnBehalfOfGrant  # the fake Entra's on-behalf-of token endpoint: its exchanges, refusals
 
     def http(self, token: str | None = None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -68,7 +70,8 @@ async def entra_stack(
     """``customise`` may add to the server before it serves (a probe tool, say)."""
     entra = entra or FakeEntra()
     clock = FakeClock()
-    emulator = Emulator()
+    grant = OnBehalfOfGrant(entra).install()  # Dataverse is called on each caller's behalf
+    emulator = Emulator(signed_tokens=dataverse_behind(entra))
     settings = Settings.from_env({**ENTRA_ENV, **(env or {}), **more_env})
     app = App(
         settings,
@@ -81,7 +84,7 @@ async def entra_stack(
     if customise is not None:
         customise(server)
     async with serving_on_loopback(build_http_app(server, app, http)) as base:
-        yield EntraStack(base, entra, emulator, clock, app)
+        yield EntraStack(base, entra, emulator, clock, app, grant)
 
 
 def challenge_parts(response: httpx.Response) -> dict[str, Any]:

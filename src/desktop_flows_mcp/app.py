@@ -65,10 +65,16 @@ class Services:
     readiness: Readiness  # /health/ready and the graceful drain
 
 
-def token_provider_for(settings: Settings) -> TokenProvider:
-    """The token provider for the configured sign-in mode; msal is imported only for the msal modes."""
+def token_provider_for(
+    settings: Settings, *, entra_transport: httpx.AsyncBaseTransport | None = None, clock: Clock = SYSTEM_CLOCK
+) -> TokenProvider:
+    """The token provider for the configured sign-in mode; msal is imported only for the msal modes. With Entra
+    sign-in each caller's token is exchanged for theirs (``entra_transport``: an Entra in this process; on the
+    emulator only then, since the emulator's Dataverse takes only its own Entra's tokens)."""
     from .auth import StaticTokenProvider
 
+    if settings.entra is not None and (settings.sign_in.mode == "on_behalf_of" or entra_transport is not None):
+        return _on_behalf_of(settings, entra_transport, clock)
     if settings.uses_emulator:
         from .emulator import EMULATOR_TOKEN
 
@@ -80,6 +86,38 @@ def token_provider_for(settings: Settings) -> TokenProvider:
     if settings.sign_in.access_token is None:
         raise no_access_token()
     return StaticTokenProvider(settings.sign_in.access_token.reveal())
+
+
+def _on_behalf_of(settings: Settings, entra_transport: httpx.AsyncBaseTransport | None, clock: Clock) -> TokenProvider:
+    from .signin import build_on_behalf_of
+
+    http_client, credential = None, None
+    if entra_transport is not None:
+        from .signin.entra_http import InProcessEntra
+
+        http_client = InProcessEntra(entra_transport)
+    if settings.uses_emulator:
+        from .emulator.obo_grant import EMULATOR_CLIENT_SECRET
+
+        credential = EMULATOR_CLIENT_SECRET  # the emulator's demo registration needs no configured credential
+    return build_on_behalf_of(
+        settings, credential=credential, http_client=http_client, now=lambda: clock.now().timestamp()
+    )
+
+
+def _share_callers_tokens(provider: TokenProvider, shared: SharedState, settings: Settings) -> None:
+    """With Redis, the replicas share each caller's Dataverse token when a key to encrypt them is configured."""
+    if provider.mode != "on_behalf_of" or settings.shared.redis_url is None:
+        return
+    from .signin.on_behalf_of import OnBehalfOfProvider
+
+    if shared.obo_tokens is not None and isinstance(provider, OnBehalfOfProvider):
+        provider.share_through(shared.obo_tokens)
+    elif shared.obo_tokens is None:
+        log.warning(
+            "each replica exchanges callers' tokens for itself: set DESKTOP_FLOWS_ENTRA_TOKEN_CACHE_KEY (32+ "
+            "characters, the same on every replica) to share them through Redis, encrypted"
+        )
 
 
 def approval_gate(settings: Settings, store: ApprovalStore | None, clock: Clock) -> ApprovalGate | None:
@@ -165,7 +203,9 @@ class App:
         from .shared_state import open_shared_state
 
         settings, clock = with_emulator_defaults(self.settings), self.clock
-        provider = self._token_provider or token_provider_for(settings)
+        provider = self._token_provider or token_provider_for(
+            settings, entra_transport=self.entra_transport, clock=clock
+        )
         telemetry = self.telemetry
         sign_in = SignInWatch(provider, telemetry)
         transport = self._dataverse_transport
@@ -173,6 +213,7 @@ class App:
             anyio.create_task_group() as background,
             open_shared_state(settings, clock=clock, telemetry=telemetry) as shared,
         ):
+            _share_callers_tokens(provider, shared, settings)
             if settings.uses_emulator and transport is None:
                 transport = self._embedded_emulator(background, settings.public_url)
             async with httpx.AsyncClient(

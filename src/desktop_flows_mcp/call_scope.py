@@ -63,3 +63,17 @@ def _claims(request: object) -> dict[str, object]:
     user = cast(dict[str, object], scope).get("user") if isinstance(scope, dict) else None
     claims: object = getattr(getattr(user, "access_token", None), "claims", None)
     return cast(dict[str, object], claims) if isinstance(claims, dict) else {}
+
+
+@dataclass
+class ChallengeSlot:
+    """Where a sign-in on the caller's behalf leaves Entra's claims challenge (Conditional Access, MFA) for the
+    HTTP layer, which answers the request 401 with it. Set per HTTP request; the SDK copies the request's context
+    into the handler, so the handler writes into the same slot. Once a token was handed out in the request
+    (``spent``), a later challenge stays in the tool result: a 401 would hide what that token did (a run started)."""
+
+    claims: str | None = None
+    spent: bool = False
+
+
+claims_challenge_slot: ContextVar[ChallengeSlot | None] = ContextVar("claims_challenge_slot", default=None)

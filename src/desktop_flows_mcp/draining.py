@@ -28,6 +28,11 @@ log = logging.getLogger("desktop_flows_mcp")
 MCP_PATH = "/mcp"
 
 
+def is_mcp_post(scope: Scope) -> bool:
+    """An HTTP POST to the MCP endpoint (a JSON-RPC message), as the middlewares around it tell it."""
+    return scope["type"] == "http" and scope.get("method") == "POST" and scope.get("path") == MCP_PATH
+
+
 class Drain:
     """The drain's state, and an ASGI gate that counts MCP requests in flight and refuses new ones while draining."""
 
@@ -73,7 +78,7 @@ class Drain:
 
     def gate(self, app: ASGIApp) -> ASGIApp:
         async def gated(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http" or scope.get("path") != MCP_PATH or scope.get("method") != "POST":
+            if not is_mcp_post(scope):
                 await app(scope, receive, send)
                 return
             if self.draining:

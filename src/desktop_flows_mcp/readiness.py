@@ -74,7 +74,9 @@ class SignInWatch:
             try:
                 token = await self._provider.token(force_refresh=force_refresh)
             except DesktopFlowsError as error:
-                if error.code is ErrorCode.UNAUTHENTICATED:
+                # on_behalf_of: a failure is one person's sign-in (their token, consent, Conditional Access), and
+                # taking the replica out of the load balancer would stop everyone else's calls too
+                if error.code is ErrorCode.UNAUTHENTICATED and self._provider.mode != "on_behalf_of":
                     self.failing = error.dataverse_code or error.code.value
                 raise
             fingerprint = hash(token)

@@ -39,7 +39,7 @@ from .bounds import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, json_too_deep, leading
 from .call_scope import CALLER_KEY
 from .config import HttpSettings, Secret
 from .config.urls import is_loopback_host
-from .draining import MCP_PATH, Drain, signals
+from .draining import MCP_PATH, Drain, is_mcp_post, signals
 
 if TYPE_CHECKING:
     import uvicorn
@@ -104,7 +104,7 @@ class BoundedBodyMiddleware:
         self._app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") != MCP_PATH:
+        if not is_mcp_post(scope):
             await self._app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -195,6 +195,10 @@ def build_http_app(mcp: MCPServer[Any], app: App, http: HttpSettings, drain: Dra
         max_request_body_size=MAX_MESSAGE_BYTES,
     )
     asgi = BoundedBodyMiddleware(asgi)
+    if app.settings.entra is not None:  # on the caller's behalf, Entra may ask them to sign in again (claims_http)
+        from .claims_http import ClaimsChallengeMiddleware
+
+        asgi = ClaimsChallengeMiddleware(asgi)
     asgi = drain.gate(asgi)  # outside the body check: a draining server refuses before reading the body
     if entra is not None:
         from .inbound.resource import EntraGate

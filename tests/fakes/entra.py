@@ -80,6 +80,9 @@ class FakeEntra:
     issued: int = 0
     single_tenant: bool = False
     stalled: bool = False
+    # on-behalf-of: user assertions this Entra issued (raw → person, exp); a refusal to answer the grant with
+    obo_assertions: dict[str, tuple[Person, float]] = field(default_factory=dict[str, tuple[Person, float]])
+    obo_refusal: tuple[str, int, str, str | None] | None = None  # error, AADSTS code, sentence, claims
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _refresh_tokens: dict[str, Person] = field(default_factory=dict[str, Person])
     _auth_codes: dict[str, AuthorizationCode] = field(default_factory=dict[str, AuthorizationCode])
@@ -113,6 +116,12 @@ class FakeEntra:
         """Every refresh token issued so far stops working (revoked, or expired from disuse): AADSTS70008."""
         with self._lock:
             self._refresh_tokens.clear()
+
+    def user_assertion(self, person: Person, expires_at: float) -> str:
+        """A token the person's MCP client got for the server app: what the server exchanges on their behalf."""
+        raw = f"user-assertion-{len(self.obo_assertions) + 1}-{person.object_id}"
+        self.obo_assertions[raw] = (person, expires_at)
+        return raw
 
     def _device(self, user_code: str) -> DeviceCode:
         return next(code for code in self.device_codes if code.user_code == user_code)
@@ -243,7 +252,21 @@ class FakeEntra:
             ):
                 return _error(400, "invalid_grant", 54005, "OAuth2 Authorization code was already redeemed.")
             return self._issue({**form, "scope": granted.scope}, person=granted.person, nonce=granted.nonce)
+        if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer" and form.get("requested_token_use") == "on_behalf_of":
+            return self._check_client(form) or self._on_behalf_of(form)
         return _error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
+
+    def _on_behalf_of(self, form: dict[str, str]) -> httpx.Response:
+        known = self.obo_assertions.get(form.get("assertion", ""))
+        if known is None or known[1] <= time.time():
+            return _error(400, "invalid_grant", 50013, "Assertion failed signature validation.")
+        if self.obo_refusal is not None:
+            error, code, sentence, claims = self.obo_refusal
+            answer = _error(400, error, code, sentence)
+            if claims is not None:
+                answer = httpx.Response(400, json={**answer.json(), "suberror": "basic_action", "claims": claims})
+            return answer
+        return self._issue(form, person=known[0])
 
     def _check_client(self, form: dict[str, str]) -> httpx.Response | None:
         if "client_secret" in form:

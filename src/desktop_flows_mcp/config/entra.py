@@ -7,9 +7,10 @@
 With ``entra``: DESKTOP_FLOWS_ENTRA_TENANT_ID and _CLIENT_ID (GUIDs), _APP_ID_URI (default ``api://<client id>``),
 _ALLOWED_TENANTS (other tenants' GUIDs, for a multi-tenant app) and exactly one credential of the app for the
 on-behalf-of exchange: _CLIENT_SECRET, _CLIENT_CERTIFICATE (+ _CLIENT_CERTIFICATE_PASSWORD) or _FEDERATED_TOKEN_FILE
-(a managed identity's / workload identity's federated token, as AKS and Container Apps mount it). On the emulator the
-tenant and client default to the emulator's demo registration and no credential is needed. The cloud (authority
-host) follows the Dataverse URL, as for every sign-in; DATAVERSE_AUTHORITY_HOST overrides it.
+(a managed identity's / workload identity's federated token, as AKS and Container Apps mount it). With Redis,
+_TOKEN_CACHE_KEY (32+ characters, the same on every replica) lets the replicas share each caller's Dataverse token.
+On the emulator the tenant and client default to the emulator's demo registration and no credential is needed. The
+cloud (authority host) follows the Dataverse URL, as for every sign-in; DATAVERSE_AUTHORITY_HOST overrides it.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class EntraSettings:
     client_certificate_password: Secret | None = None
     federated_token_file: str | None = None  # a client assertion re-read from this file before each exchange
     authority_host: str | None = None  # DATAVERSE_AUTHORITY_HOST when set; else the Dataverse URL's cloud decides
+    token_cache_key: Secret | None = None  # with Redis: the key that encrypts each caller's Dataverse token there
 
     @property
     def tenants(self) -> tuple[str, ...]:
@@ -104,7 +106,20 @@ def read_entra(values: EnvReader, *, emulator: bool, authority_host: str | None)
         client_certificate_password=Secret(password) if password else None,
         federated_token_file=values.get("DESKTOP_FLOWS_ENTRA_FEDERATED_TOKEN_FILE"),
         authority_host=authority_host,
+        token_cache_key=_token_cache_key(values),
     )
+
+
+def _token_cache_key(values: EnvReader) -> Secret | None:
+    """DESKTOP_FLOWS_ENTRA_TOKEN_CACHE_KEY: the replicas share each caller's Dataverse token in Redis, encrypted with
+    a key derived from it (shared_state/redis_tokens.py); the same value on every replica."""
+    name = "DESKTOP_FLOWS_ENTRA_TOKEN_CACHE_KEY"
+    value = values.get(name)
+    if value is not None and len(value) < 32:
+        raise ConfigError(
+            name, f"must be at least 32 characters (the value set has {len(value)}).", "$(openssl rand -base64 32)"
+        )
+    return Secret(value) if value else None
 
 
 def _guid(values: EnvReader, name: str, what: str, emulator_default: str, emulator: bool) -> str:

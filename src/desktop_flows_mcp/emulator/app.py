@@ -19,6 +19,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from . import handlers as h
+from .bearer import SignedTokens
 from .callbacks import CallbackDispatcher, Sleep
 from .errors import NOT_AUTHENTICATED, DataverseError, error_response
 from .faults import Fault, Faults
@@ -53,8 +54,10 @@ class Emulator:
         sleep: Sleep | None = None,
         callback_transport: httpx.AsyncBaseTransport | None = None,
         base_url: str = "http://emulator.local",
+        signed_tokens: SignedTokens | None = None,
     ) -> None:
         self.clock = clock or time.time
+        self.signed_tokens = signed_tokens
         self.offset = 0.0
         self.tokens = dict(DEFAULT_TOKENS if tokens is None else tokens)
         self.test_api = test_api
@@ -68,7 +71,8 @@ class Emulator:
     def reset(self) -> None:
         """Back to the seeded state: fresh tables, no faults, no clock offset, empty logs."""
         self.offset = 0.0
-        owner = next(iter(self.tokens.values())).user_id if self.tokens else ""
+        users = self.signed_tokens.users if self.signed_tokens is not None else self.tokens
+        owner = next(iter(users.values())).user_id if users else ""
         self.store = Store(self.now(), owner)
         self.callbacks = CallbackDispatcher(self._callback_transport, self.sleep)
         self.faults.clear()
@@ -133,7 +137,10 @@ class Emulator:
 
     def principal_for(self, request: Request) -> Principal:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        principal = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        bearer = token.strip() if scheme.lower() == "bearer" else ""
+        if self.signed_tokens is not None and bearer:  # behind Entra: no fixed token is taken
+            return self.signed_tokens.principal(bearer)
+        principal = self.tokens.get(bearer) if self.signed_tokens is None else None
         if principal is None:
             base = f"{request.url.scheme}://{request.url.netloc}/"
             challenge = (

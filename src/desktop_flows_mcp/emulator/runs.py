@@ -64,6 +64,7 @@ class Run:
     trigger_type: int = TRIGGER_TYPE_API
     license_check: tuple[str, str] = VALID_LICENCE
     inputs_text: str | None = None  # the inputs string as RunDesktopFlow received it
+    created_by: str | None = None  # the systemuser who started it (the owner, unless seeded otherwise)
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ def flowsession_row(run: Run, now: float) -> dict[str, object]:
         "connectionid": run.connection_id,
         "callbackurl": run.callback_url,
         "_ownerid_value": run.owner_id,
+        "_createdby_value": run.created_by or run.owner_id,
         "versionnumber": state.version,
         "_machineid_value": assigned_machine(run, now),
         "_machinegroupid_value": run.group_id,

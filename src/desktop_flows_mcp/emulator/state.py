@@ -203,6 +203,7 @@ class Store:
             workflow_id=flow.id,
             name=flow.name,
             owner_id=principal.user_id,
+            created_by=principal.user_id,
             connection_id=connection_id,
             run_mode=request.run_mode,
             inputs=request.inputs,

@@ -94,6 +94,7 @@ FLOWSESSION = Table(
         "connectionid": S,
         "callbackurl": S,
         "_ownerid_value": G,
+        "_createdby_value": G,
         "versionnumber": N,
         "_machineid_value": G,
         "_machinegroupid_value": G,

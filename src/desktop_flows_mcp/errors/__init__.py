@@ -8,7 +8,7 @@
     idempotency.py   a key whose earlier start is uncertain, or reused: call again later, or decide among the runs named
     runs.py          a start or cancel refused as asked: inputs over 2 MB, a run already finished
     approval.py      a start or cancel a person must approve: asked, declined, a confirm_token that does not fit
-    sign_in.py       signing in failed on this side of Entra's answer: no token, the network, msal, the person
+    sign_in.py       signing in failed on this side of Entra's answer: no token, network, msal, a person, a caller
     text.py          scrub and cap: text from Dataverse or a flow, made safe to show
 
 Import from the package; the modules are its layout, not its interface.
@@ -39,11 +39,15 @@ from .sign_in import (
     MANAGED_IDENTITY_NETWORK_HINT,
     authority_unreadable,
     browser_sign_in_timed_out,
+    caller_token_expired,
+    claims_challenge,
     managed_identity_unusable,
     msal_failed,
     no_access_token,
     no_browser,
+    no_caller_token,
     no_token_for_resource,
+    on_behalf_of_consent_missing,
     settings_unusable,
     several_cached_accounts,
     sign_in_network_failed,
@@ -78,7 +82,9 @@ __all__ = [
     "approval_required",
     "authority_unreadable",
     "browser_sign_in_timed_out",
+    "caller_token_expired",
     "cap",
+    "claims_challenge",
     "discovery_failed",
     "discovery_unreachable",
     "exceeds_aggregate_limit",
@@ -96,9 +102,11 @@ __all__ = [
     "msal_failed",
     "no_access_token",
     "no_browser",
+    "no_caller_token",
     "no_token_for_resource",
     "not_a_desktop_flow",
     "not_allowed",
+    "on_behalf_of_consent_missing",
     "run_accepted_without_id",
     "run_already_finished",
     "run_status_unknown",

@@ -137,3 +137,53 @@ def no_browser() -> DesktopFlowsError:
         "No browser could be opened on the machine running this server.",
         hint="Set DATAVERSE_AUTH=device_code (the person signs in on any device) and restart the server.",
     )
+
+
+# On behalf of the caller (DATAVERSE_AUTH=on_behalf_of): Dataverse is called as the person calling this server.
+
+
+def no_caller_token() -> DesktopFlowsError:
+    """Work with no caller behind it (a background read nobody asked for) cannot sign in as anyone."""
+    return DesktopFlowsError(
+        ErrorCode.UNAUTHENTICATED,
+        "This server calls Dataverse as the person calling it, and this work has no signed-in caller.",
+        hint="Call the tool over this server's HTTP endpoint with the MCP client signed in to Entra ID.",
+    )
+
+
+def caller_token_expired() -> DesktopFlowsError:
+    return DesktopFlowsError(
+        ErrorCode.UNAUTHENTICATED,
+        "The caller's sign-in to this server has expired, so no Dataverse token may be used for them any more.",
+        hint="Call again: the MCP client gets a new token for this server (signing in again if it must).",
+    )
+
+
+def claims_challenge(status_sent: bool) -> DesktopFlowsError:
+    """Conditional Access or MFA asks more of the person's sign-in; ``status_sent``: the HTTP answer is the 401
+    challenge (``WWW-Authenticate: Bearer error="insufficient_claims", claims=...``)."""
+    how = (
+        "This server answered 401 with a claims challenge: the MCP client must sign in again with those claims"
+        if status_sent
+        else "Sign in to the MCP client again (the next call is answered 401 with the claims challenge)"
+    )
+    return DesktopFlowsError(
+        ErrorCode.UNAUTHENTICATED,
+        "Entra ID needs more of the person's sign-in (Conditional Access or multi-factor authentication) before it "
+        "gives a Dataverse token on their behalf.",
+        hint=how + ", then call again.",
+        http_status=401,
+        dataverse_code="insufficient_claims",
+    )
+
+
+def on_behalf_of_consent_missing(client_id: str, dataverse_url: str) -> DesktopFlowsError:
+    return DesktopFlowsError(
+        ErrorCode.UNAUTHENTICATED,
+        f"Entra ID refused to sign in to {dataverse_url} on the caller's behalf: app {client_id} has no consent "
+        "for Dataverse (AADSTS65001).",
+        hint=f"An Entra administrator must grant admin consent once: Entra ID > App registrations > (app {client_id})"
+        " > API permissions > add Dynamics CRM > user_impersonation > 'Grant admin consent for <tenant>'. Then call "
+        "again; people cannot consent here themselves, since this server signs in without them.",
+        dataverse_code="AADSTS65001",
+    )

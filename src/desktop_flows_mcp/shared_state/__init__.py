@@ -8,6 +8,8 @@
     cursor signing key                random per process              shared key in Redis
     callback tokens, run wake-ups     run_callbacks (in-process)      redis_callbacks
     the identity's run-read budget    resilience.ReadPacer's own      + redis_limits.RedisReadBudget
+    each caller's Dataverse token     the provider's own (per process) redis_tokens.RedisTokens, encrypted
+    (on_behalf_of)                                                    (with DESKTOP_FLOWS_ENTRA_TOKEN_CACHE_KEY)
     confirm_tokens, approved keys     approval.InProcessApprovals     redis_approvals.RedisApprovals
     (DESKTOP_FLOWS_CURSOR_SECRET: cursors signed with a key derived from it, with or without Redis)
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -32,6 +34,9 @@ from ..cursors import derive_cursor_key
 from ..dataverse.resilience import PauseBoard, RunRateLimiter, RunWindow, SharedReadBudget
 from ..idempotency import IdempotencyKeys, IdempotencyStore
 from ..telemetry import NO_TELEMETRY, Telemetry
+
+if TYPE_CHECKING:
+    from .redis_tokens import RedisTokens
 
 
 class CallbackTokens(Protocol):
@@ -66,6 +71,7 @@ class SharedState:
     approvals: ApprovalStore | None = None  # None: this process keeps its confirm_tokens (approval.store)
     store: str = "in-process"  # for start-up lines: "in-process" or the Redis address without credentials
     probe: Callable[[], Awaitable[str | None]] | None = None  # readiness: None when the store answers, else why not
+    obo_tokens: RedisTokens | None = None  # on_behalf_of with a token cache key: each caller's token, shared
 
 
 def identity_of(settings: Settings) -> tuple[str | None, ...]:

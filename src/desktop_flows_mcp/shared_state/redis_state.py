@@ -26,7 +26,7 @@ import logging
 import secrets
 from collections.abc import AsyncGenerator, Generator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -42,6 +42,9 @@ from ..config import Settings
 from ..errors import shared_state_unavailable
 from ..telemetry import NO_TELEMETRY, Telemetry
 from . import SharedState
+
+if TYPE_CHECKING:
+    from .redis_tokens import RedisTokens
 
 log = logging.getLogger("desktop_flows_mcp")
 TIMEOUT_SECONDS = 2.0
@@ -117,6 +120,15 @@ async def shared_cursor_key(redis: Redis, prefix: str) -> bytes:
     return key
 
 
+def _obo_tokens(settings: Settings, redis: Redis, prefix: str, clock: Clock) -> RedisTokens | None:
+    key = settings.entra.token_cache_key if settings.entra is not None else None
+    if key is None:
+        return None
+    from .redis_tokens import RedisTokens
+
+    return RedisTokens(redis, prefix, key.reveal(), now=lambda: clock.now().timestamp())
+
+
 @asynccontextmanager
 async def open_redis_state(
     settings: Settings,
@@ -151,6 +163,7 @@ async def open_redis_state(
                 approvals=RedisApprovals(redis, prefix, clock=clock),
                 store=settings.shared.redis_display or "redis",
                 probe=lambda: ping(redis),
+                obo_tokens=_obo_tokens(settings, redis, prefix, clock),
             )
             background.cancel_scope.cancel()
     finally:

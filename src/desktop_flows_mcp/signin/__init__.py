@@ -9,6 +9,7 @@ variable, and leaves every network call (and the msal import) to the first tool 
     token_cache.py     the persisted, encrypted user token cache for the person-facing modes
     entra_http.py      the time-limited HTTP client every msal call goes through
     msal_providers.py  the app providers: confidential client, managed identity
+    on_behalf_of.py    each HTTP caller's own token, exchanged for theirs (DESKTOP_FLOWS_HTTP_AUTH=entra)
     public_client.py   a person's sign-in: the account, the cache first, the sign-in in the background
     device_code.py     device-code sign-in that surfaces the code through tool results
     interactive.py     the system browser, in the background
@@ -22,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..config.sign_in import SAMPLE_PUBLIC_CLIENT_ID
@@ -41,6 +43,7 @@ __all__ = [
     "SignInPresenter",
     "SignInPrompt",
     "SignInRequired",
+    "build_on_behalf_of",
     "build_token_provider",
     "presenting_sign_in_through",
     "sign_in_context",
@@ -132,6 +135,43 @@ def build_token_provider(
 
         return InteractiveProvider(context, cache=opened.cache, http_client=http_client, clock=clock)
     raise ValueError(f"build_token_provider does not handle auth mode {mode!r}")
+
+
+def build_on_behalf_of(
+    settings: Settings,
+    *,
+    credential: str | dict[str, Any] | None = None,
+    http_client: Any = None,
+    now: Callable[[], float] = time.time,
+) -> TokenProvider:
+    """The on-behalf-of provider for ``settings.entra``, the server app's credential loaded and checked now (a
+    certificate that does not open stops the start); ``credential`` replaces it (the emulator's demo app)."""
+    from .on_behalf_of import OnBehalfOfProvider, federated_assertion
+
+    entra = settings.entra
+    assert entra is not None  # Settings.from_env sets it with DESKTOP_FLOWS_HTTP_AUTH=entra
+    cloud = cloud_for(settings.dataverse_url, entra.authority_host)
+    context = SignInContext(
+        mode="on_behalf_of",
+        dataverse_url=settings.dataverse_url,
+        client_id=entra.client_id,
+        tenant=entra.tenant_id,
+        authority_host=cloud.authority_host,
+        custom_authority=entra.authority_host is not None,
+    )
+    if credential is None and entra.client_secret is not None:
+        credential = entra.client_secret.reveal()
+    elif credential is None and entra.client_certificate is not None:
+        from .certificates import load_client_certificate
+
+        credential = load_client_certificate(
+            entra.client_certificate, entra.client_certificate_password
+        ).msal_credential()
+    elif credential is None and entra.federated_token_file is not None:
+        credential = {"client_assertion": federated_assertion(Path(entra.federated_token_file))}
+    if credential is None:
+        raise ValueError("build_on_behalf_of needs the server app's credential")
+    return OnBehalfOfProvider(context, credential, http_client=http_client, now=now)
 
 
 def _open_cache(settings: Settings) -> OpenedCache:

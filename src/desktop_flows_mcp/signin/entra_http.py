@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Generator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 ENTRA_TIMEOUT: tuple[float, float] = (10.0, 30.0)
 CALL_SECONDS = 25.0  # all sign-in work of one tool call
@@ -156,3 +156,36 @@ def timed_session(timeout: tuple[float, float] = ENTRA_TIMEOUT) -> Any:
 def msal_http_client(http_client: Any = None) -> Any:
     """What every provider hands to msal: ``http_client`` (tests' fakes) or a new Session, always time-limited."""
     return timed_session() if http_client is None else TimedHttpClient(http_client)
+
+
+class InProcessEntra:
+    """msal's requests-like client for an Entra served in this process (the emulator's, over an async ``transport``):
+    msal runs in a worker thread, so each call is sent on the event loop that started it (``anyio.from_thread``).
+    A transport failure is a ``ConnectionError`` (an ``OSError``), as the providers expect of the network."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+
+    def get(self, url: str, params: Mapping[str, Any] | None = None, headers: Any = None, **_: Any) -> Any:
+        return self._send("GET", url, params=params, headers=headers)
+
+    def post(
+        self, url: str, params: Mapping[str, Any] | None = None, data: Any = None, headers: Any = None, **_: Any
+    ) -> Any:
+        form: Any = data
+        if isinstance(data, Mapping):  # like requests: None values are dropped (msal sends claims=None)
+            form = {key: value for key, value in cast(Mapping[str, Any], data).items() if value is not None}
+        return self._send("POST", url, params=params, headers=headers, data=form)
+
+    def _send(self, method: str, url: str, **options: Any) -> Any:
+        import anyio.from_thread
+        import httpx
+
+        async def call() -> httpx.Response:
+            async with httpx.AsyncClient(transport=self._transport) as client:
+                return await client.request(method, url, **{k: v for k, v in options.items() if v is not None})
+
+        try:
+            return anyio.from_thread.run(call)
+        except httpx.TransportError as error:
+            raise ConnectionError(f"{method} {url}: {type(error).__name__}") from None
