@@ -150,13 +150,19 @@ class EntraGate:
             keys_outage.reset(reset)
 
     def _with_scope(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        """The SDK's challenge plus the scopes to ask for, as the MCP authorization spec advises."""
+        """The SDK's challenge plus the scopes to ask for, as the MCP authorization spec advises (other challenges,
+        such as a claims challenge, are left as they are)."""
         return [
-            (name, value + b", " + self._scope)
-            if name.lower() == b"www-authenticate" and value.startswith(b"Bearer ") and b"scope=" not in value
-            else (name, value)
-            for name, value in headers
+            (name, value + b", " + self._scope if _sdk_challenge(name, value) else value) for name, value in headers
         ]
+
+
+def _sdk_challenge(name: bytes, value: bytes) -> bool:
+    return (
+        name.lower() == b"www-authenticate"
+        and value.startswith((b'Bearer error="invalid_token"', b'Bearer error="insufficient_scope"'))
+        and b"scope=" not in value
+    )
 
 
 async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:
