@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx2
 import pytest
-from mcp import Client
+from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import ElicitRequestFormParams, ElicitResult
+from mcp.types import CallToolResult, ElicitRequestFormParams, ElicitResult, InputRequiredResult
+from mcp_types import InputResponses
 
 from desktop_flows_mcp.app import App
 from desktop_flows_mcp.config import HttpSettings, Secret, Settings
@@ -480,3 +481,26 @@ async def test_over_http_the_person_is_asked_and_without_elicitation_a_token_fit
             confirmed = ok(await c.call_tool("run_desktop_flow", {**RUN, "confirm_token": approval["confirm_token"]}))
     assert len(person.asked) == 1 and asked["run_id"]
     assert confirmed["run_id"] and confirmed["run_id"] != asked["run_id"]
+
+
+async def test_a_replayed_answer_of_the_2026_era_asks_again_and_never_starts_a_second_run() -> None:
+    async with stack("auto", Person()) as s:  # a client that shows forms; this test answers by hand
+        asked = await s.client.session.call_tool("run_desktop_flow", RUN, allow_input_required=True)
+        assert isinstance(asked, InputRequiredResult) and asked.request_state
+        yes: InputResponses = {"approval": ElicitResult(action="accept", content={"approve": True})}
+        first = await s.client.session.call_tool(
+            "run_desktop_flow", RUN, input_responses=yes, request_state=asked.request_state
+        )
+        replay = await s.client.session.call_tool(
+            "run_desktop_flow", RUN, input_responses=yes, request_state=asked.request_state, allow_input_required=True
+        )
+        with pytest.raises(MCPError, match="requestState"):  # the SDK binds the sealed state to the arguments
+            await s.client.session.call_tool(
+                "run_desktop_flow",
+                {**RUN, "run_priority": "high"},
+                input_responses=yes,
+                request_state=asked.request_state,
+            )
+    assert isinstance(first, CallToolResult) and not first.is_error
+    assert isinstance(replay, InputRequiredResult)  # the ticket was used: the person is asked again
+    assert writes(s) == [RUN_POST]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -12,13 +12,14 @@ from typing import Any, Protocol
 
 
 class Asker(Protocol):
-    """How this call's client asks its person (form elicitation). ``recorded``: the answer this round already carries
-    for exactly ``binding`` (2026-07-28 retries), else None. ``ask``: put the question; True only for a yes. May raise
-    ``ApprovalPending`` (the question goes back as the call's answer; the client retries with the person's)."""
+    """How this call's client asks its person (form elicitation). ``recorded``: the answer this round carries (on a
+    2026-07-28 retry) and the single-use ticket it answered, else None. ``ask``: put the question; True only for a
+    yes. May raise ``ApprovalPending`` (the question, carrying a ``ticket()``, goes back as the call's answer; the
+    client retries with the person's)."""
 
-    def recorded(self, binding: str) -> bool | None: ...
+    def recorded(self) -> tuple[bool, str] | None: ...
 
-    async def ask(self, action: str, message: str, binding: str) -> bool: ...
+    async def ask(self, message: str, ticket: Callable[[], Awaitable[str]]) -> bool: ...
 
 
 class ApprovalPending(Exception):  # not an error: the call's answer is a question for the person

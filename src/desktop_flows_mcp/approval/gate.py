@@ -51,10 +51,10 @@ class ApprovalGate:
             if verdict != "ok":
                 raise approval_invalid(_WHY[verdict])
         elif call.asker is not None:
-            answer = call.asker.recorded(binding)
+            answer = await self._recorded(call, binding)
             if answer is None:
                 _requested(call, preview, "elicitation")
-                answer = await call.asker.ask(preview.action, preview.message(), binding)
+                answer = await call.asker.ask(preview.message(), lambda: self._ticket(binding))
             _decided(call, preview, "approved" if answer else "declined", "elicitation")
             if not answer:
                 raise approval_declined(preview.action)
@@ -64,6 +64,19 @@ class ApprovalGate:
             raise approval_required(preview.action, preview.as_dict(), token, TOKEN_SECONDS)
         if key_binding is not None:
             await self._store.grant_key(key_binding, expires_in=KEY_APPROVAL_SECONDS)
+
+    async def _recorded(self, call: ApprovalCall, binding: str) -> bool | None:
+        """The person's answer this round carries, if its ticket is this call's and unused (a replayed answer, or one
+        for other arguments, asks again)."""
+        assert call.asker is not None
+        recorded = call.asker.recorded()
+        if recorded is None:
+            return None
+        answer, ticket = recorded
+        return answer if await self._store.redeem(ticket, binding) == "ok" else None
+
+    async def _ticket(self, binding: str) -> str:
+        return await self._store.issue(binding, expires_in=TOKEN_SECONDS)
 
 
 def _line(call: ApprovalCall, preview: Preview, what: str, outcome: str) -> None:

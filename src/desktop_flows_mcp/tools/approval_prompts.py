@@ -1,14 +1,15 @@
 """The approval question put to the person through the client (form elicitation), for ``approval.ApprovalGate``.
 
 2025 sessions get ``elicitation/create`` mid-call; 2026-07-28 ones an ``input_required`` answer (the SDK seals its
-``request_state``), retried by the client with the person's answer. An answer counts only for the binding it was
-asked for (caller, tool, argument hash: carried in ``request_state``), so changed arguments ask again. A client
-without form elicitation, or a legacy transport that cannot send requests mid-call, gets no asker: the gate then
-answers with a preview and a confirm_token.
+``request_state``), retried by the client with the person's answer. That ``request_state`` carries a single-use
+ticket from the gate, bound to the caller, tool and argument hash: changed arguments, or a replayed answer, ask
+again. A client without form elicitation, or a legacy transport that cannot send requests mid-call, gets no asker:
+the gate then answers with a preview and a confirm_token.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -21,6 +22,7 @@ from pydantic import BaseModel, Field
 from ..approval import ApprovalPending
 
 QUESTION_KEY = "approval"
+_STATE = "approval:"  # + the gate's single-use ticket
 ASK_SECONDS = 300.0  # a person who does not answer in 5 minutes has declined (as long as a confirm_token lives)
 
 
@@ -33,21 +35,19 @@ class ElicitationAsker:
         self._ctx = ctx
         self._modern = modern
 
-    def recorded(self, binding: str) -> bool | None:
-        if not self._modern or self._ctx.request_state != _state(binding):
-            return None
+    def recorded(self) -> tuple[bool, str] | None:
+        state = self._ctx.request_state or ""
         answer = (self._ctx.input_responses or {}).get(QUESTION_KEY)
-        if not isinstance(answer, ElicitResult):
+        if not self._modern or not state.startswith(_STATE) or not isinstance(answer, ElicitResult):
             return None
-        return answer.action == "accept" and (answer.content or {}).get("approve") is True
+        return answer.action == "accept" and (answer.content or {}).get("approve") is True, state[len(_STATE) :]
 
-    async def ask(self, action: str, message: str, binding: str) -> bool:
+    async def ask(self, message: str, ticket: Callable[[], Awaitable[str]]) -> bool:
         if self._modern:
             schema = Approve.model_json_schema()
             question = ElicitRequest(params=ElicitRequestFormParams(message=message, requested_schema=schema))
-            raise ApprovalPending(
-                InputRequiredResult(input_requests={QUESTION_KEY: question}, request_state=_state(binding))
-            )
+            state = _STATE + await ticket()
+            raise ApprovalPending(InputRequiredResult(input_requests={QUESTION_KEY: question}, request_state=state))
         with anyio.move_on_after(ASK_SECONDS):
             try:
                 result = await self._ctx.elicit(message, Approve)
@@ -55,10 +55,6 @@ class ElicitationAsker:
                 return False
             return result.action == "accept" and result.data.approve
         return False
-
-
-def _state(binding: str) -> str:
-    return f"approval:{binding}"
 
 
 def asker_for(ctx: Context[Any]) -> ElicitationAsker | None:
