@@ -60,9 +60,25 @@ def test_start_up_imports_nothing_the_mode_does_not_use(env: dict[str, str]) -> 
         "from desktop_flows_mcp.app import App\n"
         "from desktop_flows_mcp.server import build_server\n"
         f"build_server(App(settings_from(_parser().parse_args([]), {env!r})))\n"
-        "print(sorted(m for m in ('msal', 'jsonschema', 'redis', 'desktop_flows_mcp.emulator', "
+        "print(sorted(m for m in ('msal', 'jsonschema', 'redis', 'httpx', 'httpcore', 'desktop_flows_mcp.emulator', "
         "'desktop_flows_mcp.streamable_http', 'desktop_flows_mcp.doctor', 'desktop_flows_mcp.diagnosis.service', "
-        "'desktop_flows_mcp.knowledge.error_codes') if m in sys.modules))\n"
+        "'desktop_flows_mcp.knowledge.error_codes', 'desktop_flows_mcp.dataverse', 'desktop_flows_mcp.runs', "
+        "'desktop_flows_mcp.flows') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_served_app_builds_its_network_stack_on_the_first_dataverse_request_not_at_start_up() -> None:
+    code = (
+        "import sys, anyio\n"
+        "from desktop_flows_mcp.app import App\n"
+        "from desktop_flows_mcp.config import Settings\n"
+        "async def main():\n"
+        "    env = {'DATAVERSE_URL': 'https://contoso.crm.dynamics.com', 'DATAVERSE_ACCESS_TOKEN': 't'}\n"
+        "    async with App(Settings.from_env(env)).running():\n"
+        "        print(sorted(m for m in ('httpcore', 'certifi') if m in sys.modules))\n"
+        "anyio.run(main)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

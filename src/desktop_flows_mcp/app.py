@@ -200,6 +200,7 @@ class App:
         from .auth import BearerAuth
         from .cursors import CursorCodec
         from .dataverse.client import DataverseClient, default_timeout
+        from .dataverse.network import NetworkOnFirstUse
         from .diagnosis.machines import MachineService
         from .diagnosis.service import DiagnosisService
         from .estate.service import EstateService
@@ -223,10 +224,9 @@ class App:
             if settings.uses_emulator and transport is None:
                 transport = self._embedded_emulator(background, settings.public_url)
             async with httpx.AsyncClient(
-                transport=transport,
+                transport=transport or NetworkOnFirstUse(max_connections=20, max_keepalive_connections=10),
                 auth=BearerAuth(sign_in),
                 timeout=default_timeout(),
-                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
                 headers={"User-Agent": f"desktop-flows-mcp/{__version__}"},
                 follow_redirects=False,
             ) as http:

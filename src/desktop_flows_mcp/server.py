@@ -17,7 +17,6 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 from . import __version__
 from .app import App, Services
 from .config import HttpSettings
-from .flows import warn_unmatched_allowed
 from .tasks import RunTasks, TaskListener, WaitForChange, is_run_tool
 from .tools.access import register_access_tools
 from .tools.diagnose import register_diagnose_tool
@@ -84,6 +83,8 @@ def build_server(
     async def lifespan(server: MCPServer[Services]) -> AsyncGenerator[Services, None]:
         async with app.running() as services, anyio.create_task_group() as start_up:
             if check_allow_list_at_start and settings.run.allowed_flows:
+                from .flows import warn_unmatched_allowed
+
                 start_up.start_soon(warn_unmatched_allowed, services.catalogue)
             try:
                 yield services

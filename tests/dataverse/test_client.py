@@ -359,3 +359,21 @@ async def test_an_answer_nested_past_the_interpreters_limit_is_an_unexpected_ans
         await client.who_am_i()
     expected = {200: "with a body that is not JSON", 400: "answered HTTP 400 with a body that is not Dataverse JSON"}
     assert expected[status] in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"$select": "flowsessionid,statuscode,_regardingobjectid_value"},
+        {"$filter": "contains(name,'Ab c%20 é&x=1#?')", "$top": "5", "$orderby": "createdon desc"},
+        {"$expand": "MachineId($select=a,b),MachineGroupId($select=c)"},
+        {"odd": '+/ ;:@="<>'},
+    ],
+)
+def test_a_query_encoded_once_is_the_url_httpx_builds_from_params_to_the_byte(params: dict[str, str]) -> None:
+    from desktop_flows_mcp.dataverse.core import encoded_query
+
+    http = httpx.Client()
+    from_params = http.build_request("GET", f"{API}flowsessions", params=params).url
+    encoded = http.build_request("GET", f"{API}flowsessions?{encoded_query(tuple(params.items()))}").url
+    assert (encoded.raw_path, str(encoded)) == (from_params.raw_path, str(from_params))

@@ -72,7 +72,9 @@ async def test_a_task_over_stdio_is_created_read_working_and_read_completed() ->
 
 async def test_a_task_made_by_one_process_is_read_and_cancelled_by_the_next() -> None:
     lines: list[str] = []
-    async with emulator_on_loopback() as (_, url):
+    async with emulator_on_loopback() as (emulator, url):
+        frozen = emulator.now()
+        emulator.clock = lambda: frozen  # the run stays unfinished however long two processes take to start
         async with console(**server_env(url)) as first:
             created = (await Transcript(first, lines).request("tools/call", RUN))["result"]
         async with console(**server_env(url)) as second:

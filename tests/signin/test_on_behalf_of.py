@@ -11,6 +11,9 @@ import pytest
 
 from desktop_flows_mcp.auth import TokenProvider
 from desktop_flows_mcp.call_scope import CallAudit, ChallengeSlot, call_audit, claims_challenge_slot
+from desktop_flows_mcp.config import Settings
+from desktop_flows_mcp.doctor import Doctor
+from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
 from desktop_flows_mcp.readiness import Readiness, SignInWatch
 from desktop_flows_mcp.signin.aadsts import SignInContext
@@ -258,3 +261,32 @@ async def test_one_persons_failed_sign_in_leaves_the_replica_ready() -> None:
         await as_caller(signed_in(entra, ADA), watch)
 
     assert await Readiness(watch).problems() == {}
+
+
+@pytest.mark.parametrize("secret", [SECRET, "a-wrong-secret"])
+async def test_doctor_checks_the_server_apps_credential_and_leaves_each_persons_access_to_their_calls(
+    secret: str,
+) -> None:
+    entra = FakeEntra()
+    context = SignInContext(mode="on_behalf_of", dataverse_url=URL, client_id=CLIENT_ID, tenant=TENANT)
+    obo = OnBehalfOfProvider(context, secret, caller=calling.get, http_client=MsalHttpClient(entra))
+    env = {
+        "DATAVERSE_URL": URL,
+        "DESKTOP_FLOWS_HTTP_AUTH": "entra",
+        "DESKTOP_FLOWS_ENTRA_TENANT_ID": TENANT,
+        "DESKTOP_FLOWS_ENTRA_CLIENT_ID": CLIENT_ID,
+        "DESKTOP_FLOWS_ENTRA_CLIENT_SECRET": secret,
+    }
+    doctor = Doctor(lambda: Settings.from_env(env), dataverse_transport=Emulator().transport(), token_provider=obo)
+
+    report = await doctor.run()
+
+    checks = {check.check: check for check in report.checks}
+    assert entra.grants() == ["client_credentials"]  # the app alone: no person, no exchange
+    if secret == SECRET:
+        assert checks["sign-in"].status == "ok" and CLIENT_ID in checks["sign-in"].summary
+        assert [checks[name].status for name in ("privileges", "allow-list", "connection")] == ["skip"] * 3
+    else:
+        assert checks["sign-in"].status == "fail" and "AADSTS7000215" in checks["sign-in"].summary
+        assert "set DESKTOP_FLOWS_ENTRA_CLIENT_SECRET to its Value" in (checks["sign-in"].fix or "")
+    assert secret not in report.to_text()

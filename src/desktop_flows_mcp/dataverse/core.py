@@ -6,6 +6,7 @@ The Web API methods live in ``flow_operations.py`` and ``diagnosis_reads.py``; `
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -158,6 +159,8 @@ class DataverseCore:
     ) -> httpx.Response:
         """One request, sent again only where ``RetryPolicy`` says so; every failure as a DesktopFlowsError."""
         url = self.api_root + path
+        if params and "?" not in path:
+            url, params = f"{url}?{encoded_query(tuple(params.items()))}", None
         send_headers = dict(headers or ODATA_HEADERS)
         if json is not None:
             send_headers.update({**ODATA_HEADERS, "Content-Type": "application/json; charset=utf-8"})
@@ -203,6 +206,13 @@ class DataverseCore:
 
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@functools.lru_cache(maxsize=256)
+def encoded_query(params: tuple[tuple[str, str], ...]) -> str:
+    """The query httpx would build from ``params=``, once per distinct query: most reads repeat one ``$select``,
+    and httpx's merging of params into a URL costs a read ~80 µs. The URL sent is the same to the byte."""
+    return str(httpx.QueryParams(params))
 
 
 def _same_origin(ours: Any, theirs: Any) -> bool:

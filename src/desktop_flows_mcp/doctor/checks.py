@@ -106,7 +106,10 @@ class Doctor:
         async with app.running() as services:
             await self._person_signs_in()
             signed_in = await self._check("sign-in", lambda: self._sign_in(services))
-            if signed_in:
+            if signed_in and settings.sign_in.mode == "on_behalf_of":
+                for name in ("privileges", "allow-list", "connection", "machines"):
+                    self._skip(name, "each person's own access, which Dataverse decides when they call")
+            elif signed_in:
                 await self._check("privileges", lambda: self._privileges(services))
                 await self._check("allow-list", lambda: self._allow_list(services))
                 if await self._check("connection", lambda: self._connection(services)) and self._connection_id:
@@ -236,6 +239,14 @@ class Doctor:
 
         settings = self._current
         provider = self._provider or token_provider_for(settings)
+        check_credential = getattr(provider, "check_credential", None)
+        if settings.sign_in.mode == "on_behalf_of" and check_credential is not None:
+            await check_credential()  # no person here: the server app's own credential is what can be checked
+            app_id = settings.entra.client_id if settings.entra else "?"
+            return ok(
+                f"Entra ID accepts the server app's credential (app {app_id})",
+                ["each caller's token is exchanged for theirs when they call (on_behalf_of)"],
+            )
         token = await provider.token()
         account, problem = describe_token(token, settings)
         if problem:

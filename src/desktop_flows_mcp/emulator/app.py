@@ -24,7 +24,7 @@ from .callbacks import CallbackDispatcher, Sleep
 from .errors import NOT_AUTHENTICATED, DataverseError, error_response
 from .faults import Fault, Faults
 from .odata import SERVICE_PATH
-from .principals import DEFAULT_TOKENS, TENANT_ID, Principal
+from .principals import DEFAULT_TOKENS, DEMO_USER, TENANT_ID, Principal
 from .routes import route
 from .run_request import RunRequest, parse_run_request
 from .state import Store
@@ -71,8 +71,11 @@ class Emulator:
     def reset(self) -> None:
         """Back to the seeded state: fresh tables, no faults, no clock offset, empty logs."""
         self.offset = 0.0
-        users = self.signed_tokens.users if self.signed_tokens is not None else self.tokens
-        owner = next(iter(users.values())).user_id if users else ""
+        # The seeded history is the first token's principal's; behind Entra, the demo user's (an administrator's),
+        # so each person signed in sees only the runs they start.
+        owner = DEMO_USER.user_id if self.signed_tokens is not None else ""
+        if self.signed_tokens is None and self.tokens:
+            owner = next(iter(self.tokens.values())).user_id
         self.store = Store(self.now(), owner)
         self.callbacks = CallbackDispatcher(self._callback_transport, self.sleep)
         self.faults.clear()

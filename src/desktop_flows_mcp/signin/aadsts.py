@@ -208,7 +208,7 @@ def _fallback_hint(error: str, context: SignInContext) -> str:
             "to that identity's client id; then add it as a Dataverse application user with a security role."
         )
     if error == "invalid_client":
-        return HINTS[7000215] if context.mode == "client_secret" else HINTS[700027]
+        return HINTS[7000215] if context.mode in ("client_secret", "on_behalf_of") else HINTS[700027]
     if error in ("authorization_declined", "access_denied"):
         return "The person declined the sign-in. If that was a mistake, {again}."
     if error in ("expired_token", "code_expired"):
@@ -225,7 +225,19 @@ _AGAIN = {
 }
 
 
+# on_behalf_of: the server app's settings are the Entra sign-in's (config/entra.py), not DATAVERSE_*'s.
+_ENTRA_VARIABLES = {
+    "DATAVERSE_CLIENT_SECRET": "DESKTOP_FLOWS_ENTRA_CLIENT_SECRET",
+    "DATAVERSE_CLIENT_CERTIFICATE": "DESKTOP_FLOWS_ENTRA_CLIENT_CERTIFICATE",
+    "DATAVERSE_CLIENT_ID": "DESKTOP_FLOWS_ENTRA_CLIENT_ID",
+    "DATAVERSE_TENANT_ID": "DESKTOP_FLOWS_ENTRA_TENANT_ID",
+}
+
+
 def _fill(hint: str, context: SignInContext) -> str:
+    if context.mode == "on_behalf_of":
+        for variable, instead in _ENTRA_VARIABLES.items():
+            hint = hint.replace(variable, instead)
     return hint.format(
         client_id=context.client_id or "(not set)",
         the_tenant=f"tenant {context.tenant}" if context.tenant else "the tenant you signed in to",

@@ -150,6 +150,22 @@ class OnBehalfOfProvider(MsalTokenProvider):
         self._apps: dict[str, Any] = {}  # tenant → msal app: one, unless a multi-tenant app serves other tenants
         self._app_lock = threading.Lock()
 
+    async def check_credential(self) -> None:
+        """The server app's own credential as Entra sees it, with no person (``doctor``): an app-only token request
+        for Dataverse in the app's tenant. Raises what a refusal or an unreachable Entra raises for a caller."""
+
+        def request() -> dict[str, Any]:
+            return self._call(
+                lambda: self._application(self.context.tenant or "organizations").acquire_token_for_client(
+                    scopes=self._scopes
+                )
+            )
+
+        async def work() -> None:
+            self._access_token(await anyio.to_thread.run_sync(request, abandon_on_cancel=True))
+
+        await self._within_budget(work)
+
     def share_through(self, shared: SharedTokens) -> None:
         """From now on each caller's token is also kept in ``shared`` (Redis), for the other replicas."""
         self._shared = shared

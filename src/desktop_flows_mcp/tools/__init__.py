@@ -113,7 +113,7 @@ def _boundary(
             from .approval_prompts import asker_for
             from .sign_in_prompts import presenter_for
 
-            context = cast(Context[Services], ctx)
+            context = cast("Context[Services]", ctx)  # a string: subscripting the pydantic generic costs ~50 µs a call
             live = services(context)
             request = context.request_context.request
             presenter = presenter_for(context, enabled=live.offer_sign_in_prompts)

@@ -66,7 +66,6 @@ def register_run_read_tools(mcp: MCPServer[Services]) -> None:
 
 def register_run_write_tools(mcp: MCPServer[Services], *, approval: bool = False) -> None:
     """``approval`` (DESKTOP_FLOWS_APPROVAL set): both tools take a confirm_token, and say so."""
-    from ..runs import RunRequest
 
     @register(mcp, "Run a desktop flow", read_only=False, idempotent=False, open_world=True, approval=approval)
     async def run_desktop_flow(
@@ -111,6 +110,8 @@ def register_run_write_tools(mcp: MCPServer[Services], *, approval: bool = False
         request; pass an idempotency_key (kept 24 hours) so a retry returns the same run instead of a duplicate.
         Run ids stay readable as long as Dataverse keeps the run.
         """
+        from ..runs import RunRequest  # the run service loads with the app, not with the tool list
+
         request = RunRequest(
             flow=flow,
             inputs=inputs or {},
