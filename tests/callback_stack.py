@@ -56,7 +56,7 @@ class SteppingClock(FakeClock):
             await anyio.wait_all_tasks_blocked()
 
 
-class _Forward(httpx.AsyncBaseTransport):
+class Forward(httpx.AsyncBaseTransport):
     """The emulator's callbacks go to the server's HTTP app, which exists only after the emulator."""
 
     app: ASGIApp | None = None
@@ -128,7 +128,7 @@ async def callback_stack(
 ) -> AsyncGenerator[Stack, None]:
     """``tasks``: the client declares the tasks extension (use ``mode="auto"``, the 2026-07-28 era)."""
     clock = SteppingClock(step)
-    forward = _Forward()
+    forward = Forward()
 
     async def emulator_sleep(seconds: float) -> None:  # the emulator's retry pause: fake time, no stepping
         clock.seconds += seconds

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from desktop_flows_mcp.models import FlowRun, RunError
-from desktop_flows_mcp.tasks.views import duration, status_message, task_id_for, task_of
+from desktop_flows_mcp.tasks.views import PREFIX, duration, status_message, task_of
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 RUN_ID = "d9687093-d0c0-ec11-983e-0022480b428a"
@@ -49,7 +49,7 @@ def test_status_messages_say_what_the_run_is_doing_and_for_how_long() -> None:
 def test_a_run_queued_for_long_is_polled_more_rarely_up_to_a_minute() -> None:
     def interval(queued_minutes: float) -> int:
         waiting = run("Waiting", 3, created_on=NOW - timedelta(minutes=queued_minutes))
-        return task_of(waiting, task_id_for(RUN_ID), NOW, 2.0)["pollIntervalMs"]
+        return task_of(waiting, PREFIX + RUN_ID, NOW, 2.0)["pollIntervalMs"]
 
     assert [interval(m) for m in (0, 1, 3, 10, 600)] == [2000, 6000, 18000, 60000, 60000]
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from .call_scope import current_owner
 from .clock import Clock
 from .dataverse.client import DataverseClient
 from .dataverse.flow_operations import read_marker
@@ -46,7 +47,7 @@ class RunAdopter:
     def __init__(self, client: DataverseClient, clock: Clock) -> None:
         self._client = client
         self._now = clock.now
-        self._user_id: str | None = None
+        self._user_ids: dict[str, str] = {}  # owner (``call_scope``) → WhoAmI's UserId with that caller's sign-in
 
     async def find(self, attempt: Attempt, *, claimed_among: Callable[[list[str]], Awaitable[set[str]]]) -> Finding:
         """The run ``attempt`` started, if Dataverse shows it yet, and the look-alikes that carry no proof.
@@ -77,10 +78,13 @@ class RunAdopter:
         return Finding(unproven=unproven)
 
     async def _me(self) -> str:
-        if self._user_id is None:
+        owner = current_owner()
+        if owner not in self._user_ids:
+            if len(self._user_ids) >= 10_000:  # one entry per person; past this many, asking again is cheap
+                self._user_ids.clear()
             user_id = (await self._client.who_am_i()).get("UserId")
-            self._user_id = user_id if isinstance(user_id, str) else ""
-        return self._user_id
+            self._user_ids[owner] = user_id if isinstance(user_id, str) else ""
+        return self._user_ids[owner]
 
     async def _connection_id(self, attempt: Attempt) -> str:
         if attempt.connection_type == "connection_reference":

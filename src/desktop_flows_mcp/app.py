@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .approval import ApprovalGate, ApprovalStore
     from .auth import TokenProvider
     from .callback_endpoint import CallbackReceiver
+    from .cursors import CursorCodec
     from .diagnosis.machines import MachineService
     from .diagnosis.service import DiagnosisService
     from .estate.service import EstateService
@@ -63,6 +64,7 @@ class Services:
     offer_sign_in_prompts: bool  # a local stdio server for one person: show sign-in URLs via the client
     telemetry: Telemetry  # traces and metrics (telemetry/): a no-op unless OpenTelemetry is on
     readiness: Readiness  # /health/ready and the graceful drain
+    cursors: CursorCodec  # signs cursors, and the task ids of people signed in on their own (tasks/)
 
 
 def token_provider_for(
@@ -286,6 +288,7 @@ class App:
                     offer_sign_in_prompts=self.offer_sign_in_prompts,
                     telemetry=telemetry,
                     readiness=Readiness(sign_in, shared.probe, client.starts),
+                    cursors=cursors,
                 )
                 try:
                     yield self._services

@@ -1,12 +1,16 @@
 """What the tool call in progress asks of the use cases below it, without widening every signature on the way.
 
 ``answer_at_once`` is set while the caller takes the run's id at once and follows the run elsewhere (an MCP task,
-``tasks/``): a start then never waits, whatever ``wait_seconds`` says, and so sends no progress either. A
-``ContextVar``, so concurrent calls never see each other's.
+``tasks/``): a start then never waits, whatever ``wait_seconds`` says, and so sends no progress either.
+``call_audit`` names who makes the call (its audit lines) and so whose state it reads and writes (``owner_of``,
+``owned``): each person's keys, cursors, task ids, callbacks and memory of runs are their own. ``ContextVar``s, so
+concurrent calls never see each other's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import cast
@@ -77,3 +81,45 @@ class ChallengeSlot:
 
 
 claims_challenge_slot: ContextVar[ChallengeSlot | None] = ContextVar("claims_challenge_slot", default=None)
+
+
+# Whose state a call reads and writes. The callers of a server with one identity (``local``, ``anonymous``, a
+# static token) cannot be told apart and share the one owner ``SHARED``, so their keys, caches and cursors are what
+# they were before callers were told apart; any other caller (a person signed in through Entra) owns its own.
+SHARED = ""
+_SHARED_CALLERS = ("local", "anonymous")
+
+
+def owner_of(caller: str) -> str:
+    """The owner of a caller's state: ``SHARED`` for the callers of a single identity, else the caller itself."""
+    return SHARED if caller in _SHARED_CALLERS or caller.startswith("token:") else caller
+
+
+def current_owner() -> str:
+    """The owner of the call in progress (``SHARED`` outside a call: the server's own work)."""
+    call = call_audit.get()
+    return SHARED if call is None else owner_of(call.caller)
+
+
+def owned(name: str, owner: str | None = None) -> str:
+    """``name`` inside its owner's namespace: unchanged for ``SHARED`` (state written before callers were told
+    apart stays readable), ``<owner>|<name>`` for anyone else."""
+    owner = current_owner() if owner is None else owner
+    return name if owner == SHARED else f"{owner}|{name}"
+
+
+def split_owned(text: str) -> tuple[str, str]:
+    """``owned`` reversed: ``(owner, name)``; a name without an owner is ``SHARED``'s."""
+    owner, bar, name = text.rpartition("|")
+    return (owner, name) if bar else (SHARED, text)
+
+
+@contextmanager
+def acting_for(caller: str, tool: str, upn: str | None = None) -> Generator[None]:
+    """Work done for ``caller`` outside its tool call (a task request, a callback for its run): its state, its
+    sign-in to Dataverse (on-behalf-of), its name on the audit lines."""
+    token = call_audit.set(CallAudit(caller, tool, upn))
+    try:
+        yield
+    finally:
+        call_audit.reset(token)

@@ -1,7 +1,8 @@
 """``POST /callbacks/<token>``: Dataverse reports that a run ended. Nothing in the request is trusted.
 
-The token only names a run this deployment started; the run is then re-read from Dataverse (the source of truth),
-in the background, and waits wake up only if that read says it has ended. Dataverse sends no credentials, retries
+The token only names a run this deployment started, and who started it (``run_callbacks``); the run is then
+re-read from Dataverse (the source of truth) for that person, in the background, and only that person's waits wake
+up, only if that read says it has ended. Dataverse sends no credentials, retries
 three times one second apart on 408 and 5xx, and expects an idempotent receiver.
 
 | answer | when                                                                                         |
@@ -45,6 +46,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from .bounds import MAX_MESSAGE_DEPTH, json_too_deep
+from .call_scope import SHARED, acting_for, owned, split_owned
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import DesktopFlowsError
 from .models import FlowRun
@@ -96,11 +98,11 @@ class CallbackReceiver:
     async def handle(self, request: Request) -> Response:
         token = request.url.path.rsplit("/", 1)[-1]
         shown = token[:4] + "…"
-        run_id = None
+        bound = None
         if _TOKEN_SHAPE.match(token):
             try:
                 with anyio.fail_after(self._store_seconds):
-                    run_id = await self._tokens.run_for(token)
+                    bound = await self._tokens.run_for(token)
             except TimeoutError:  # a stalled store (Redis paused): Dataverse retries a 503, a 408 would blame its body
                 log.warning(
                     "callback token=%s not resolved: the token store did not answer within %g s (503)",
@@ -112,7 +114,7 @@ class CallbackReceiver:
                 reason = error.code.value if isinstance(error, DesktopFlowsError) else type(error).__name__
                 log.warning("callback token=%s not resolved: the token store failed (%s) (503)", shown, reason)
                 return _answer(503, "unavailable", {"Retry-After": "1"})
-        if run_id is None:  # unknown, spent, expired, or not a token this server issues
+        if bound is None:  # unknown, spent, expired, or not a token this server issues
             if self._unknown_again(_source(request)):
                 return _answer(429, "rate_limited", {"Retry-After": str(int(UNKNOWN_WINDOW))})
             return _answer(404, "unknown")
@@ -129,7 +131,7 @@ class CallbackReceiver:
         if body is None:
             log.warning("callback token=%s refused: body over %d bytes (413)", shown, MAX_BODY)
             return _answer(413, "too_large")
-        return await self._receive(token, shown, run_id, body)
+        return await self._receive(token, shown, bound, body)
 
     def _unknown_again(self, source: str) -> bool:
         """Count an unknown token from ``source``; True once that source is over its limit."""
@@ -149,7 +151,8 @@ class CallbackReceiver:
         self._unknown.count(source, limited=limited)
         return limited
 
-    async def _receive(self, token: str, shown: str, run_id: str, body: bytes) -> Response:
+    async def _receive(self, token: str, shown: str, bound: str, body: bytes) -> Response:
+        owner, run_id = split_owned(bound)
         if not self._allowed_for(token):
             log.warning("callback token=%s run_id=%s refused: too many for one token (429)", shown, run_id)
             return _answer(429, "rate_limited")
@@ -158,8 +161,16 @@ class CallbackReceiver:
             log.info("callback token=%s run_id=%s accepted: the run is being re-read already%s", shown, run_id, note)
         else:
             self._checking.add(run_id)
-            self._spawn(lambda: self._check(token, shown, run_id, note))
+            self._spawn(lambda: self._check_for(owner, token, shown, run_id, note))
         return _answer(202, "accepted")
+
+    async def _check_for(self, owner: str, token: str, shown: str, run_id: str, note: str) -> None:
+        """``_check`` as the run's starter: their view of the run, their waits, their name on the audit lines."""
+        if owner == SHARED:
+            await self._check(token, shown, run_id, note)
+            return
+        with acting_for(owner, "callback"):
+            await self._check(token, shown, run_id, note)
 
     async def _check(self, token: str, shown: str, run_id: str, note: str) -> None:
         """Re-read the run; wake its waits only if Dataverse says it has ended."""
@@ -171,7 +182,7 @@ class CallbackReceiver:
                 )
                 return
             await self._tokens.drop(token)
-            await self._wakeups.publish(run_id)
+            await self._wakeups.publish(owned(run_id))
             log.info("callback token=%s run_id=%s: run %s, waits woken%s", shown, run_id, run.status, note)
         except Exception as error:  # the waits go on polling; a background task must never take the server down
             log.warning("callback token=%s run_id=%s: re-reading the run failed (%s)", shown, run_id, error)

@@ -5,6 +5,9 @@ page size it was made with. It is signed with a per-process key (shared by the r
 DESKTOP_FLOWS_CURSOR_SECRET is configured, see ``shared_state``), so an edited cursor cannot change the
 query (say, drop ``category eq 6``), and it never holds a host: the next request always goes to
 DATAVERSE_URL with our own token. A cursor from before a restart is refused with a clear message.
+
+A cursor is its caller's (``call_scope.current_owner``): one made for a person carries a digest of who, inside the
+signed part, and another caller's call refuses it. Cursors of a single-identity server carry none, as before.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import invalid_argument
+from .call_scope import SHARED, current_owner
+from .errors import cursor_of_another_caller, invalid_argument
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,17 @@ class CursorCodec:
     def __init__(self, key: bytes | None = None) -> None:
         self._key = key or secrets.token_bytes(32)
 
+    def seal(self, owner: str, text: str) -> str:
+        """24 hex characters that only this key makes for ``text`` and ``owner``: an id made for one person."""
+        return hmac.new(self._key, f"desktop-flows-mcp owned\0{owner}\0{text}".encode(), hashlib.sha256).hexdigest()[
+            :24
+        ]
+
     def encode(self, kind: str, token: PageToken) -> str:
-        payload = json.dumps([kind, token.next_link, token.page_size, token.extra], separators=(",", ":")).encode()
+        fields: list[object] = [kind, token.next_link, token.page_size, token.extra]
+        if (owner := _owner_tag()) != SHARED:
+            fields.append(owner)
+        payload = json.dumps(fields, separators=(",", ":")).encode()
         mac = hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(mac + payload).decode().rstrip("=")
 
@@ -64,9 +77,17 @@ class CursorCodec:
         if not hmac.compare_digest(mac, hmac.new(self._key, payload, hashlib.sha256).digest()[:16]):
             raise problem
         try:
-            found_kind, next_link, page_size, extra = json.loads(payload)
+            found_kind, next_link, page_size, extra, *owner = json.loads(payload)
         except ValueError:
             raise problem from None
         if found_kind != kind:
             raise problem
+        if (owner[0] if owner else SHARED) != _owner_tag():
+            raise cursor_of_another_caller(tool)
         return PageToken(next_link=str(next_link), page_size=int(page_size), extra=str(extra))
+
+
+def _owner_tag() -> str:
+    """Who the call in progress is, as a cursor keeps it: a digest, so a cursor names no one."""
+    owner = current_owner()
+    return SHARED if owner == SHARED else hashlib.sha256(owner.encode()).hexdigest()[:16]

@@ -1,7 +1,8 @@
 """Finding desktop flows: lists, schemas, connection references, name resolution and the allow-list.
 
 What the catalogue read moments ago is reused for ``FLOW_TTL`` seconds (a flow's row and its schemas), so a
-list → schema → run sequence reads each thing once; a 404 drops what it knew about that flow.
+list → schema → run sequence reads each thing once; a 404 drops what it knew about that flow. Each caller's reads
+are its own (``Recent(per_caller=True)``): Dataverse decides which flows each person sees.
 """
 
 from __future__ import annotations
@@ -124,9 +125,10 @@ class FlowCatalogue:
         self.allowed = allowed
         self.read_only = read_only  # nothing is runnable from a read-only server
         self._cursors = cursors
-        self._refs: Recent[str, FlowRef] = Recent(FLOW_TTL, 500, clock)  # by flow id
-        self._ids_by_name: Recent[str, str] = Recent(FLOW_TTL, 500, clock)  # lower-case name → flow id
-        self._schemas: Recent[tuple[str, Which], str] = Recent(FLOW_TTL, 200, clock)  # "" when empty
+        # by flow id; lower-case name → flow id; (flow id, which) → schema text, "" when empty
+        self._refs: Recent[str, FlowRef] = Recent(FLOW_TTL, 500, clock, per_caller=True)
+        self._ids_by_name: Recent[str, str] = Recent(FLOW_TTL, 500, clock, per_caller=True)
+        self._schemas: Recent[tuple[str, Which], str] = Recent(FLOW_TTL, 200, clock, per_caller=True)
 
     async def list_flows(self, *, search: str | None, include_drafts: bool, limit: int, cursor: str | None) -> FlowList:
         next_link: str | None = None

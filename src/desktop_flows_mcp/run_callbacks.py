@@ -13,6 +13,10 @@ With ``DESKTOP_FLOWS_PUBLIC_URL`` set, every run this server starts carries
 
 Two interfaces, so a shared store can replace the in-process ones for several replicas: ``CallbackTokens`` (the
 tokens) and ``RunWakeups`` (publish a verified callback, subscribe while waiting).
+
+A run is its starter's: a token is bound to ``call_scope.owned(run_id)`` (the bare run id for a single-identity
+server, as before), so the endpoint re-reads the run for the person who started it and wakes only that person's
+waits, which subscribe to ``owned(run_id)`` too.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Protocol, TypeVar
 
 import anyio
 
+from .call_scope import owned
 from .clock import Clock
 from .errors import DesktopFlowsError
 from .recent import Recent
@@ -144,7 +149,7 @@ class RunCallbacks:
         self.tokens = tokens
         self._clock = clock.monotonic
         self._quiet_until = float("-inf")
-        self._by_run: Recent[str, str] = Recent(86400.0 + QUEUE_ALLOWANCE + ISSUE_TTL, 100_000, clock)
+        self._by_run: Recent[str, str] = Recent(86400.0 + QUEUE_ALLOWANCE + ISSUE_TTL, 100_000, clock, per_caller=True)
 
     async def best_effort(self, what: str, call: Callable[[], Awaitable[T]], fallback: F) -> T | F:
         """``call()``'s answer, or ``fallback`` when the store fails, stalls, or failed moments ago."""
@@ -178,7 +183,7 @@ class RunCallbacks:
 
     async def bind(self, token: str, run_id: str, timeout_seconds: float) -> None:
         async def bind() -> bool:
-            await self.tokens.bind(token, run_id, expires_in=timeout_seconds + QUEUE_ALLOWANCE)
+            await self.tokens.bind(token, owned(run_id), expires_in=timeout_seconds + QUEUE_ALLOWANCE)
             return True
 
         if await self.best_effort(f"run {run_id}: binding its callback token", bind, False):
@@ -208,7 +213,7 @@ class RunCallbacks:
         return gone
 
     async def _bound_to(self, token: str, run_id: str) -> bool:
-        return await self.tokens.run_for(token) == run_id
+        return await self.tokens.run_for(token) == owned(run_id)
 
     async def finished(self, run_id: str) -> None:
         """The run was read terminal: its token is spent."""

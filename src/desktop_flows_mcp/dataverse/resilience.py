@@ -19,10 +19,15 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Literal, Protocol
 
+from ..call_scope import SHARED, current_owner, owned
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import DesktopFlowsError, throttled
 
 log = logging.getLogger("desktop_flows_mcp")
+
+
+CALLER_SHARE = 35  # run starts a minute for one person signed in on their own: half the connection's 70
+MAX_WINDOWS = 10_000  # connections × people counted in process; past it, the idle windows are forgotten
 
 
 # What a request is, for the retry decision: a read can always be sent again; a run start (and a cancel) only
@@ -167,7 +172,8 @@ def connection_scope(connection: str) -> str:
 
 
 class RunRateLimiter:
-    """At most ``limit`` RunDesktopFlow calls per ``window`` seconds per connection (Dataverse allows 70/min).
+    """At most ``limit`` RunDesktopFlow calls per ``window`` seconds per connection (Dataverse allows 70/min), and
+    at most ``share`` of them for any one person (``CALLER_SHARE``; callers of a single identity are one).
 
     A sliding log, not a token bucket, so it matches the service's own count exactly. A call that would
     exceed it waits up to ``max_wait`` for a slot, or is refused with the time to retry.
@@ -178,27 +184,40 @@ class RunRateLimiter:
         limit: int = 70,
         window: float = 60.0,
         *,
+        share: int = CALLER_SHARE,
         max_wait: float = 5.0,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._limit = limit
+        self._share = share
         self._window = window
         self._max_wait = max_wait
         self._clock = clock
         self._sent: dict[str, deque[float]] = {}
 
     async def acquire(self, connection: str) -> None:
-        sent = self._sent.setdefault(connection.lower(), deque())
+        key, owner = connection.lower(), current_owner()
+        if owner != SHARED:  # the person's own share first: a person over it never spends the connection's
+            await self._take(owned(key, owner), self._share, lambda wait: share_full(connection, self._share, wait))
+        await self._take(key, self._limit, lambda wait: window_full(connection, self._limit, self._window, wait))
+
+    async def _take(self, key: str, limit: int, refuse: Callable[[float], DesktopFlowsError]) -> None:
+        if key not in self._sent and len(self._sent) >= MAX_WINDOWS:
+            for idle in [
+                k for k, sent in self._sent.items() if not sent or sent[-1] <= self._clock.monotonic() - self._window
+            ]:
+                del self._sent[idle]
+        sent = self._sent.setdefault(key, deque())
         while True:
             now = self._clock.monotonic()
             while sent and sent[0] <= now - self._window:
                 sent.popleft()
-            if len(sent) < self._limit:
+            if len(sent) < limit:
                 sent.append(now)
                 return
             wait = sent[0] + self._window - now
             if wait > self._max_wait:
-                raise window_full(connection, self._limit, self._window, wait)
+                raise refuse(wait)
             await self._clock.sleep(wait)
 
 
@@ -258,5 +277,13 @@ def window_full(connection: str, limit: int, window: float, wait: float) -> Desk
     return throttled(
         f"Connection {connection!r} already started {limit} desktop flow runs in the last {window:.0f} seconds, "
         "the most Dataverse allows. No run was started.",
+        retry_after=wait,
+    )
+
+
+def share_full(connection: str, share: int, wait: float) -> DesktopFlowsError:
+    return throttled(
+        f"You already started {share} desktop flow runs on connection {connection!r} in the last minute: one "
+        "person's share of the connection's 70, so that the others can start theirs too. No run was started.",
         retry_after=wait,
     )

@@ -33,7 +33,14 @@ from .idempotency import (
     unproven_runs,
 )
 from .runs import inputs_too_large, run_already_finished
-from .server import forbidden, internal_crash, invalid_argument, shared_state_unavailable, shutting_down
+from .server import (
+    cursor_of_another_caller,
+    forbidden,
+    internal_crash,
+    invalid_argument,
+    shared_state_unavailable,
+    shutting_down,
+)
 from .sign_in import (
     ENTRA_NETWORK_HINT,
     MANAGED_IDENTITY_NETWORK_HINT,
@@ -85,6 +92,7 @@ __all__ = [
     "caller_token_expired",
     "cap",
     "claims_challenge",
+    "cursor_of_another_caller",
     "discovery_failed",
     "discovery_unreachable",
     "exceeds_aggregate_limit",

@@ -50,3 +50,12 @@ def shutting_down() -> DesktopFlowsError:
         retryable=True,
         retry_after_seconds=1.0,
     )
+
+
+def cursor_of_another_caller(tool: str) -> DesktopFlowsError:
+    """A cursor is its caller's: one person's page of a list is never continued for another."""
+    return DesktopFlowsError(
+        ErrorCode.INVALID_ARGUMENT,
+        "The cursor was made for another caller's list; a cursor is valid only for the person it was given to.",
+        hint=f"Call {tool} again without a cursor to start from your own first page.",
+    )

@@ -15,6 +15,8 @@ place, so that none of them owns another's state. Every entry expires on the inj
     licence_checks  licenseCheck.code           24 h                   licence_check_seen
 
 A finished run never changes, so its row and outputs are kept; a run that is not terminal is always read fresh.
+Every memory is per caller (``Recent(per_caller=True)``, ``call_scope``): what one person's call read or started
+is never answered to another from memory; each asks Dataverse, which decides what that person may see.
 
 Every read of a run's status counts against one budget for the identity (``reads``; the fleet's, with Redis):
 background reads (task listeners) wait for their turn, so however many listen they stay at
@@ -76,14 +78,14 @@ class RunContext:
         self.reads = ReadPacer(
             BACKGROUND_READS_PER_SECOND, BACKGROUND_READ_BURST, clock=clock, shared=self.shared_reads
         )
-        self.finished = Recent(FINISHED_TTL, 256, clock)
-        self.outputs = Recent(FINISHED_TTL, 64, clock)
-        self.just_started = Recent(MAX_POLL_INTERVAL, 256, clock)
-        self.intervals = Recent(15 * 60.0, 256, clock)
-        self.read_at = Recent(SAFETY_READ_SECONDS, 1024, clock)
-        self.last_read = Recent(SAFETY_READ_SECONDS, 1024, clock)
-        self.cancelled_here = Recent(24 * 3600.0, 1024, clock)
-        self.licence_checks = Recent(24 * 3600.0, 512, clock)
+        self.finished = Recent(FINISHED_TTL, 256, clock, per_caller=True)
+        self.outputs = Recent(FINISHED_TTL, 64, clock, per_caller=True)
+        self.just_started = Recent(MAX_POLL_INTERVAL, 256, clock, per_caller=True)
+        self.intervals = Recent(15 * 60.0, 256, clock, per_caller=True)
+        self.read_at = Recent(SAFETY_READ_SECONDS, 1024, clock, per_caller=True)
+        self.last_read = Recent(SAFETY_READ_SECONDS, 1024, clock, per_caller=True)
+        self.cancelled_here = Recent(24 * 3600.0, 1024, clock, per_caller=True)
+        self.licence_checks = Recent(24 * 3600.0, 512, clock, per_caller=True)
 
     def with_queued_hint(self, run: FlowRun) -> FlowRun:
         """The run, its hint replaced by the queue diagnosis when it has waited long."""

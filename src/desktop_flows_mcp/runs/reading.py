@@ -11,6 +11,7 @@ import json
 from typing import Any, cast
 
 from ..bounds import MAX_MESSAGE_DEPTH, json_too_deep
+from ..call_scope import owned
 from ..cursors import CursorCodec, PageToken, refuse_other_arguments
 from ..dataverse.odata import parse_guid
 from ..models import FlowRun, RunList, RunOutputs, RunStatus
@@ -50,7 +51,7 @@ class RunReader:
                 await context.callbacks.finished(run_id)
                 # a wait (on any replica) expecting a callback that is now spent (a cancel)
                 await context.callbacks.best_effort(
-                    f"run {run_id}: waking its waits", lambda: context.wakeups.publish(run_id), None
+                    f"run {run_id}: waking its waits", lambda: context.wakeups.publish(owned(run_id)), None
                 )
         return context.with_queued_hint(run)
 

@@ -6,7 +6,8 @@ approval (``approval``; with a key, once per key, under its lock). The start its
 token when this deployment can be called back, remembers the run for waits and the licence check Dataverse
 answered. With an
 idempotency key, an uncertain earlier start is adopted only when ``adoption`` proves it made the run; once a run
-is accepted, whatever goes wrong while following it, the result carries its run_id.
+is accepted, whatever goes wrong while following it, the result carries its run_id. Keys are the caller's own
+(``call_scope.owned``): the same key from two people names two runs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import anyio
 from ..adoption import HORIZON_SECONDS, RunAdopter
 from ..approval import Preview, start_preview
 from ..bounds import MAX_NAME, clean
-from ..call_scope import answer_at_once
+from ..call_scope import answer_at_once, owned
 from ..config.callback_urls import check_callback_url
 from ..dataverse.client import RunDesktopFlowRequest
 from ..dataverse.flow_operations import MARKER_BYTES, MARKER_CHARS
@@ -209,6 +210,7 @@ class RunStarter:
         A person approves once per key: only a start with no earlier record asks (an earlier attempt was approved)."""
         clock = self._context.clock.monotonic
         fingerprint = digest(json.dumps([ref.id, wire.body()], sort_keys=True))
+        key = owned(key)  # each person's keys are their own: Bob's "k1" never finds Alice's run
         async with self._keys.lock(key):
             record = await self._keys.get(key)
             if record is not None and record.fingerprint != fingerprint:

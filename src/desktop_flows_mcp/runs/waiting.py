@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import anyio
 
+from ..call_scope import owned
 from ..dataverse.odata import parse_guid
 from ..models import FlowRun, RunStatus
 from ..run_callbacks import pause
@@ -45,7 +46,9 @@ class RunWaiter:
         # The back-off goes on across calls: an agent that waits 60 s at a time on a long run reads it ever
         # more rarely, not nine times in every call.
         interval = self.poll_interval(run_id)
-        async with context.wakeups.subscribe(run_id) as woken:  # before the callback check: no wake-up slips past
+        async with context.wakeups.subscribe(
+            owned(run_id)
+        ) as woken:  # before the callback check: no wake-up slips past
             expecting = await self.expects_callback(run_id)
             queued_at = context.just_started.get(run_id)
             read_at = context.read_at.get(run_id)
@@ -59,7 +62,7 @@ class RunWaiter:
                 status = "Waiting" if queued_at is not None else "in progress"
                 await self._hold(woken, first_pause, run_id, started, timeout_seconds, status, expecting, progress)
         while True:
-            async with context.wakeups.subscribe(run_id) as woken:  # open before the read: no wake-up slips past
+            async with context.wakeups.subscribe(owned(run_id)) as woken:  # open before the read: no wake-up slips past
                 run = await self._reader.get_run(run_id)
                 elapsed = context.clock.monotonic() - started
                 await progress(min(elapsed, timeout_seconds), timeout_seconds, f"Run {run_id} is {run.status}")
@@ -110,7 +113,7 @@ class RunWaiter:
         For pollers outside ``wait`` (task polls): read the run after it returns, whichever way it returned.
         """
         context = self._context
-        async with context.wakeups.subscribe(run_id) as woken:
+        async with context.wakeups.subscribe(owned(run_id)) as woken:
             if context.finished.get(run_id) is not None:
                 return True
             if context.callbacks is not None and await context.callbacks.spent(run_id):

@@ -14,6 +14,8 @@
     (DESKTOP_FLOWS_CURSOR_SECRET: cursors signed with a key derived from it, with or without Redis)
 
 Everything else is in Dataverse already (a task's id is its run's id). Redis is imported only when configured.
+Every store is keyed by the caller too (``call_scope.owned``: idempotency keys, callback bindings, each person's share
+of the run window); a single-identity server's callers are one owner whose names are those written before.
 Faults: unreachable at start-up, the server does not start (``cli``); lost later, run starts fail closed with
 ``shared_state_unavailable`` (retryable) while reads go on, and the client reconnects by itself.
 """

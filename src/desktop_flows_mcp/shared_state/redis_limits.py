@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from ..call_scope import SHARED, current_owner, owned
 from ..clock import SYSTEM_CLOCK, Clock
-from ..dataverse.resilience import window_full
+from ..dataverse.resilience import CALLER_SHARE, share_full, window_full
+from ..errors import DesktopFlowsError
 from .redis_state import describe, fail_closed
 
 log = logging.getLogger("desktop_flows_mcp")
@@ -81,7 +84,8 @@ class RedisReadBudget:
 
 
 class RedisRunWindow:
-    """At most ``limit`` starts per ``window`` seconds per connection, fleet-wide; waits up to ``max_wait``."""
+    """At most ``limit`` starts per ``window`` seconds per connection, and ``share`` of them for one person (as
+    ``RunRateLimiter``), fleet-wide; waits up to ``max_wait``."""
 
     def __init__(
         self,
@@ -90,26 +94,33 @@ class RedisRunWindow:
         *,
         clock: Clock,
         limit: int = 70,
+        share: int = CALLER_SHARE,
         window: float = 60.0,
         max_wait: float = 5.0,
     ) -> None:
         self._prefix = prefix
         self._take = redis.register_script(_TAKE_SLOT)
         self._sleep = clock.sleep
-        self._limit, self._window, self._max_wait = limit, window, max_wait
+        self._limit, self._share, self._window, self._max_wait = limit, share, window, max_wait
 
     async def acquire(self, connection: str) -> None:
-        key = f"{self._prefix}runs:{connection.lower()}"
+        key, owner = f"{self._prefix}runs:{connection.lower()}", current_owner()
+        if owner != SHARED:  # the person's own share first: a person over it never spends the connection's
+            share = self._share
+            await self._take_slot(owned(key, owner), share, lambda wait: share_full(connection, share, wait))
+        await self._take_slot(key, self._limit, lambda wait: window_full(connection, self._limit, self._window, wait))
+
+    async def _take_slot(self, key: str, limit: int, refuse: Callable[[float], DesktopFlowsError]) -> None:
         while True:
             with fail_closed():
                 wait_us: Any = await self._take(
-                    keys=[key], args=[self._limit, int(self._window * 1_000_000), secrets.token_hex(6)]
+                    keys=[key], args=[limit, int(self._window * 1_000_000), secrets.token_hex(6)]
                 )
             if not wait_us:
                 return
             wait = int(wait_us) / 1_000_000
             if wait > self._max_wait:
-                raise window_full(connection, self._limit, self._window, wait)
+                raise refuse(wait)
             await self._sleep(wait)
 
 

@@ -24,6 +24,7 @@ from ..errors import DesktopFlowsError, ErrorCode
 from .views import (
     TASKS,
     Task,
+    as_caller,
     declares_tasks,
     detailed_task,
     protocol_error,
@@ -70,6 +71,10 @@ class RunTasks(Extension):
     ) -> HandlerResult:
         if not self._task_tools(params.name) or not declares_tasks(ctx):
             return await call_next(ctx)
+        with as_caller(ctx, params.name):  # the task is its creator's
+            return await self._as_task(ctx, call_next)
+
+    async def _as_task(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         marker = answer_at_once.set(True)  # a task returns at once: the start never waits (nor sends progress)
         try:
             result = await call_next(ctx)
@@ -87,7 +92,7 @@ class RunTasks(Extension):
     async def _created(self, ctx: ServerRequestContext[Any, Any], run_id: str) -> Task | None:
         """The task of a run that started; None when the run does not read back (an identity that may start runs
         but not read them, say): then the ordinary result, which carries the run_id, is the safe answer."""
-        task_id = task_id_for(run_id)
+        task_id = task_id_for(run_id, services(ctx))
         try:
             run = await read_visible_run(services(ctx), task_id)
         except MCPError as error:
@@ -98,14 +103,19 @@ class RunTasks(Extension):
 
     async def _get(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> Task:
         require_tasks(ctx)
-        _, task = await detailed_task(services(ctx), params.task_id, self._now)
+        with as_caller(ctx, "tasks/get"):
+            _, task = await detailed_task(services(ctx), params.task_id, self._now)
         return {"resultType": "complete", **task}
 
     async def _cancel(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
-        """``cancel_desktop_flow_run``'s rules: read-only mode and the allow-list refuse; a finished run is an ack."""
         require_tasks(ctx)
-        run_id = run_id_of(params.task_id)
+        with as_caller(ctx, "tasks/cancel"):
+            return await self._cancel_run(ctx, params)
+
+    async def _cancel_run(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
+        """``cancel_desktop_flow_run``'s rules: read-only mode and the allow-list refuse; a finished run is an ack."""
         running = services(ctx)
+        run_id = run_id_of(params.task_id, running)
         if running.catalogue.read_only:
             raise MCPError(
                 INVALID_REQUEST, "This server is read-only (DESKTOP_FLOWS_READ_ONLY): it cannot cancel runs."
@@ -119,5 +129,6 @@ class RunTasks(Extension):
 
     async def _update(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
         require_tasks(ctx)
-        run_id_of(params.task_id)  # runs never ask for input: nothing to update
+        with as_caller(ctx, "tasks/update"):
+            run_id_of(params.task_id, services(ctx))  # runs never ask for input: nothing to update
         return {"resultType": "complete"}

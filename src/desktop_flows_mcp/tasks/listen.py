@@ -24,7 +24,7 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 
 from ..clock import Clock
 from .extension import WaitForChange
-from .views import detailed_task, require_tasks, run_id_of, services
+from .views import as_caller, detailed_task, require_tasks, run_id_of, services
 
 MAX_TASKS = 16
 MAX_SUBSCRIPTIONS = 64
@@ -54,8 +54,12 @@ class TaskListener:
         if task_ids is None:
             return await call_next(ctx)
         require_tasks(ctx)
+        with as_caller(ctx, "subscriptions/listen"):  # the caller's tasks, followed as theirs
+            return await self._listen(ctx, task_ids)
+
+    async def _listen(self, ctx: ServerRequestContext[Any, Any], task_ids: list[str]) -> HandlerResult:
         for task_id in task_ids:
-            run_id_of(task_id)  # a malformed id is refused before anything is acknowledged
+            run_id_of(task_id, services(ctx))  # malformed, or another caller's: refused before anything is acknowledged
         if self._open >= MAX_SUBSCRIPTIONS:
             raise MCPError(INTERNAL_ERROR, "Subscription limit reached; poll tasks/get instead.")
         meta = {SUBSCRIPTION_ID_META_KEY: ctx.request_id}
@@ -73,7 +77,7 @@ class TaskListener:
     async def _follow(self, ctx: ServerRequestContext[Any, Any], task_id: str, meta: dict[str, Any]) -> None:
         """Until the run ends: read it, tell the client when its status changed, wait for the next change."""
         last: tuple[str, str] | None = None
-        run_id = run_id_of(task_id)
+        run_id = run_id_of(task_id, services(ctx))
         while True:
             try:
                 run, task = await detailed_task(services(ctx), task_id, self._now, background=True)

@@ -1,13 +1,19 @@
 """A run seen as a task: the id that names it, the ``DetailedTask`` a client reads, and the protocol errors.
 
 Payloads are plain dicts on purpose: the SDK dumps models with ``exclude_none``, which would drop ``ttlMs: null``.
+
+A task is its creator's. For a person signed in on their own (``call_scope.owner_of``) the id carries a seal of
+who (``dfrun-<run id>-<seal>``, ``CursorCodec.seal``), so anyone else's ``tasks/get``, ``tasks/cancel`` or listen
+finds no such task; the callers of a single-identity server share one owner and the unsealed id, as before.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +24,7 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, MISSING_REQUIRED_CLIENT_CA
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from ..app import Services
+from ..call_scope import SHARED, acting_for, caller_name_of, caller_of, current_owner
 from ..errors import DesktopFlowsError, ErrorCode
 from ..models import FlowRun, RunStatus
 from ..tools import success_result
@@ -25,7 +32,7 @@ from ..tools import success_result
 TASKS = "io.modelcontextprotocol/tasks"
 PREFIX = "dfrun-"
 QUEUED_POLL_MAX = 60.0  # seconds: a run queued for long is read ever more rarely, up to once a minute
-_ID = re.compile(r"dfrun-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
+_ID = re.compile(r"dfrun-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:-([0-9a-f]{24}))?")
 _NOT_FOUND_CODES = (ErrorCode.NOT_FOUND, ErrorCode.INVALID_ARGUMENT, ErrorCode.FLOW_NOT_ALLOWED)
 log = logging.getLogger("desktop_flows_mcp")
 
@@ -33,15 +40,31 @@ Task = dict[str, Any]
 Now = Callable[[], datetime]
 
 
-def task_id_for(run_id: str) -> str:
-    return PREFIX + run_id.lower()
+def task_id_for(run_id: str, services: Services) -> str:
+    """The id of the run's task for the caller in progress."""
+    plain, owner = PREFIX + run_id.lower(), current_owner()
+    return plain if owner == SHARED else f"{plain}-{services.cursors.seal(owner, plain)}"
 
 
-def run_id_of(task_id: str) -> str:
+def run_id_of(task_id: str, services: Services) -> str:
+    """The run a task id names, when it was made for the caller in progress; else the task is not found."""
     match = _ID.fullmatch(task_id)
     if match is None:
         raise task_not_found(task_id)
-    return match.group(1)
+    run_id, seal = match.groups()
+    owner = current_owner()
+    if owner == SHARED:
+        mine = seal is None
+    else:
+        mine = seal is not None and hmac.compare_digest(seal, services.cursors.seal(owner, PREFIX + run_id))
+    if not mine:
+        raise task_not_found(task_id)
+    return run_id
+
+
+def as_caller(ctx: ServerRequestContext[Any, Any], what: str) -> AbstractContextManager[None]:
+    """A task request is its caller's work: their tasks, their sign-in, their name on the audit lines."""
+    return acting_for(caller_of(ctx.request), what, caller_name_of(ctx.request))
 
 
 def task_not_found(task_id: str) -> MCPError:
@@ -80,7 +103,7 @@ async def read_visible_run(services: Services, task_id: str, *, background: bool
     """The task's run, shown only as ``get_desktop_flow_run`` shows it, and only for a flow this server may run:
     a task is never made for another, so such an id was not made here. ``background``: a listener's read, which
     waits for its turn in the identity's read budget."""
-    run_id = run_id_of(task_id)
+    run_id = run_id_of(task_id, services)
     try:
         run = await services.runs.poll_run(run_id, background=background)  # a recent read may stand in (callbacks)
         if services.catalogue.allowed.active:
