@@ -14,7 +14,7 @@ import httpx2
 import pytest
 from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import CallToolResult, ElicitRequestFormParams, ElicitResult, InputRequiredResult
+from mcp.types import CallToolResult, ElicitRequestFormParams, ElicitResult, ErrorData, InputRequiredResult
 from mcp_types import InputResponses
 
 from desktop_flows_mcp.app import App
@@ -504,3 +504,13 @@ async def test_a_replayed_answer_of_the_2026_era_asks_again_and_never_starts_a_s
     assert isinstance(first, CallToolResult) and not first.is_error
     assert isinstance(replay, InputRequiredResult)  # the ticket was used: the person is asked again
     assert writes(s) == [RUN_POST]
+
+
+async def test_a_client_that_fails_to_ask_its_person_is_a_no() -> None:
+    async def broken(context: Any, params: Any) -> ErrorData:
+        return ErrorData(code=-32603, message="the form could not be shown")
+
+    async with full_stack("legacy", env=APPROVE, client_options={"elicitation_callback": broken}) as s:
+        error = error_of(await s.call("run_desktop_flow", RUN))
+    assert error["code"] == "approval_declined"
+    assert writes(s) == []

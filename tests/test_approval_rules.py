@@ -207,3 +207,25 @@ async def test_outside_a_tool_call_approval_cannot_be_asked() -> None:
     with pytest.raises(DesktopFlowsError) as caught:
         await gate(FakeClock()).approve(PREVIEW)
     assert caught.value.code is ErrorCode.APPROVAL_REQUIRED and "tasks/cancel cannot ask" in caught.value.message
+
+
+@pytest.mark.anyio
+async def test_old_tokens_are_forgotten_and_the_store_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from desktop_flows_mcp.approval import store as approval_store
+
+    clock = FakeClock()
+    store = InProcessApprovals(clock)
+    old = await store.issue("b", expires_in=300)
+    clock.seconds += 300 + approval_store.KEPT_AFTER_EXPIRY + 1
+    await store.issue("b", expires_in=300)  # sweeps the long-expired one
+    assert await store.redeem(old, "b") == "unknown"
+    monkeypatch.setattr(approval_store, "MAX_TOKENS", 2)
+    first = await store.issue("b", expires_in=300)
+    for _ in range(2):
+        await store.issue("b", expires_in=300)
+    assert await store.redeem(first, "b") == "unknown"  # at most 2 kept: the oldest went first
+
+
+@pytest.mark.parametrize("text", [None, "", "not json", "[1, 2]", '{"schema": {"properties": []}}'])
+def test_a_schema_that_marks_nothing_readable_masks_nothing(text: str | None) -> None:
+    assert secret_inputs(text) == frozenset()

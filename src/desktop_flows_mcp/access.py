@@ -17,13 +17,21 @@ The last two only deepen diagnose_desktop_flow_run and list_machines: without th
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .errors import LOGS_PRIVILEGE, MACHINES_PRIVILEGE, DesktopFlowsError, ErrorCode
+from .errors import (
+    LOGS_PRIVILEGE,
+    MACHINES_PRIVILEGE,
+    DesktopFlowsError,
+    ErrorCode,
+    SignInContext,
+    application_user_hint,
+)
 from .models import ToolResult
-from .signin.aadsts import SignInContext, application_user_hint
+from .models.identity import DiscoveredEnvironment, SystemUser, WhoAmI
 from .signin.clouds import cloud_for
 
 if TYPE_CHECKING:
@@ -219,20 +227,18 @@ class AccessService:
         return error.hint
 
     async def _identity(self, who_am_i: dict[str, Any]) -> Identity:
-        user_id = _text(who_am_i.get("UserId"))
-        identity = Identity(
-            user_id=user_id,
-            business_unit_id=_text(who_am_i.get("BusinessUnitId")),
-            organization_id=_text(who_am_i.get("OrganizationId")),
-        )
+        me = WhoAmI.from_row(who_am_i)
+        user_id = me.user_id
+        identity = Identity(user_id=user_id, business_unit_id=me.business_unit_id, organization_id=me.organization_id)
         if user_id is None:
             return identity
         try:
             user = await self._client.get_system_user(user_id)
         except DesktopFlowsError:
             return identity  # the name is a courtesy; WhoAmI already answered who it is
-        identity.name = _text(user.get("fullname"))
-        identity.kind = "application" if user.get("applicationid") else "person"
+        person = SystemUser.from_row(user)
+        identity.name = person.name
+        identity.kind = "application" if person.is_application else "person"
         return identity
 
     async def list_environments(self) -> EnvironmentList:
@@ -260,27 +266,12 @@ class AccessService:
         )
 
     def _environment(self, row: dict[str, Any]) -> DataverseEnvironment:
-        url = (_text(row.get("Url")) or _text(row.get("ApiUrl")) or "").rstrip("/")
-        api_url = (_text(row.get("ApiUrl")) or "").rstrip("/") or None
-        state = row.get("State")
-        return DataverseEnvironment(
-            url=url,
-            api_url=api_url,
-            name=_text(row.get("FriendlyName")),
-            unique_name=_text(row.get("UniqueName")),
-            environment_id=_text(row.get("EnvironmentId")),
-            region=_text(row.get("Region")),
-            state="enabled" if state == 0 else "disabled" if state == 1 else None,
-            version=_text(row.get("Version")),
-            is_current=self._url.lower() in (url.lower(), (api_url or "").lower()),
-        )
+        found = DiscoveredEnvironment.from_row(row)
+        is_current = self._url.lower() in (found.url.lower(), (found.api_url or "").lower())
+        return DataverseEnvironment(**asdict(found), is_current=is_current)
 
 
 _APP_MODES = ("client_secret", "certificate", "managed_identity")
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def build_access_service(

@@ -28,6 +28,7 @@ from .dataverse.flow_operations import read_marker
 from .errors import too_many_candidates
 from .idempotency import Attempt, digest, inputs_digest
 from .models import RunOwnership
+from .models.identity import WhoAmI
 
 SKEW = timedelta(seconds=60)
 # Dataverse ends a request it is still processing within 2 minutes; a request that waited in front of it, or a
@@ -82,8 +83,7 @@ class RunAdopter:
         if owner not in self._user_ids:
             if len(self._user_ids) >= 10_000:  # one entry per person; past this many, asking again is cheap
                 self._user_ids.clear()
-            user_id = (await self._client.who_am_i()).get("UserId")
-            self._user_ids[owner] = user_id if isinstance(user_id, str) else ""
+            self._user_ids[owner] = WhoAmI.from_row(await self._client.who_am_i()).user_id or ""
         return self._user_ids[owner]
 
     async def _connection_id(self, attempt: Attempt) -> str:

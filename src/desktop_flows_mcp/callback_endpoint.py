@@ -49,7 +49,7 @@ from .bounds import MAX_MESSAGE_DEPTH, json_too_deep
 from .call_scope import SHARED, acting_for, owned, split_owned
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import DesktopFlowsError
-from .models import FlowRun
+from .models import FlowRun, Row, claimed_run_id
 from .run_callbacks import CallbackTokens, RunWakeups
 
 MAX_BODY = 16 * 1024
@@ -290,7 +290,7 @@ def _body_note(body: bytes, run_id: str) -> str:
         parsed: Any = json.loads(body)
     except ValueError:
         return ""
-    claimed = cast(dict[str, object], parsed).get("flowsessionid") if isinstance(parsed, dict) else None
+    claimed = claimed_run_id(cast(Row, parsed)) if isinstance(parsed, dict) else None
     if isinstance(claimed, str) and claimed.strip().lower() != run_id.lower():
         return " (its body names another run)"
     return ""

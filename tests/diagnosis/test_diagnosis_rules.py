@@ -12,10 +12,11 @@ import pytest
 from desktop_flows_mcp.dataverse.client import Page
 from desktop_flows_mcp.diagnosis.action_log import TAIL_ACTIONS, TAIL_BYTES, tail, why_no_logs
 from desktop_flows_mcp.diagnosis.evidence import failure_of, licence_of, queue_of
-from desktop_flows_mcp.diagnosis.machine_rows import machine_from_row
-from desktop_flows_mcp.diagnosis.results import Licence, Machine, MachineGroup, RunFailure
+from desktop_flows_mcp.diagnosis.results import Licence, RunFailure
 from desktop_flows_mcp.diagnosis.verdict import Evidence, decide
 from desktop_flows_mcp.models import FlowRun
+from desktop_flows_mcp.models.machine_rows import machine_from_row
+from desktop_flows_mcp.models.machines import Machine, MachineGroup
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 RUN_ID = "11111111-1111-4111-8111-111111111111"

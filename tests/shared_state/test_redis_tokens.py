@@ -12,9 +12,9 @@ import pytest
 from desktop_flows_mcp.call_scope import CallAudit, call_audit
 from desktop_flows_mcp.emulator.entra import ALICE
 from desktop_flows_mcp.emulator.entra import FakeEntra as EmulatorEntra
+from desktop_flows_mcp.errors import SignInContext
 from desktop_flows_mcp.shared_state.redis_state import client_for
 from desktop_flows_mcp.shared_state.redis_tokens import RedisTokens
-from desktop_flows_mcp.signin.aadsts import SignInContext
 from desktop_flows_mcp.signin.on_behalf_of import OnBehalfOfProvider, UserAssertion
 from tests.entra_stack import entra_stack
 from tests.fakes.entra import ADA, CLIENT_ID, SECRET, TENANT, FakeEntra

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from desktop_flows_mcp.errors import ErrorCode
+from desktop_flows_mcp.errors import ErrorCode, SignInContext, application_user_hint, entra_error, first_line
 from desktop_flows_mcp.signin import build_token_provider
-from desktop_flows_mcp.signin.aadsts import SignInContext, application_user_hint, entra_error, first_line
 from desktop_flows_mcp.signin.clouds import cloud_for
 from tests.fakes.entra import FakeEntra
 from tests.fakes.msal_http import MsalHttpClient

@@ -1,8 +1,8 @@
 """Entra's refusals through real msal and the fake Entra ID: each AADSTS code reaches the agent with its own fix.
 
-The table in aadsts.py is unit-tested in test_clouds_and_aadsts.py; here the refusal crosses the wire the way
-Entra sends it (a device-code poll or a refresh answered 400 with ``error_codes``), so msal's parsing is in the
-path too.
+The AADSTS table (knowledge/aadsts.py) is unit-tested in test_clouds_and_aadsts.py; here the refusal crosses the
+wire the way Entra sends it (a device-code poll or a refresh answered 400 with ``error_codes``), so msal's parsing is
+in the path too.
 """
 
 from __future__ import annotations

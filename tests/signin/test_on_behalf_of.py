@@ -14,9 +14,8 @@ from desktop_flows_mcp.call_scope import CallAudit, ChallengeSlot, call_audit, c
 from desktop_flows_mcp.config import Settings
 from desktop_flows_mcp.doctor import Doctor
 from desktop_flows_mcp.emulator import Emulator
-from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode
+from desktop_flows_mcp.errors import DesktopFlowsError, ErrorCode, SignInContext
 from desktop_flows_mcp.readiness import Readiness, SignInWatch
-from desktop_flows_mcp.signin.aadsts import SignInContext
 from desktop_flows_mcp.signin.on_behalf_of import OnBehalfOfProvider, UserAssertion
 from tests.fakes.entra import ADA, CLIENT_ID, GRACE, SECRET, TENANT, FakeEntra, Person
 from tests.fakes.msal_http import MsalHttpClient

@@ -62,10 +62,6 @@ def rows_of(body: Row, operation: Operation) -> list[Row]:
     return [as_object(row) for row in cast(list[Any], rows)]
 
 
-def text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def json_object(response: httpx.Response, operation: Operation) -> Row:
     try:
         body = response.json()

@@ -5,7 +5,8 @@ the environment's log settings, and who the caller is (diagnose_desktop_flow_run
 from __future__ import annotations
 
 from ..models import Row
-from .answers import rows_of, text_or_none
+from ..models.evidence import group_provisioning_error, machine_error
+from .answers import rows_of
 from .core import DataverseCore, Page, max_page_size
 from .flow_operations import RUN_COLUMNS
 from .odata import like_literal, string_literal
@@ -71,13 +72,13 @@ class DiagnosisReads(DataverseCore):
         row = await self._get_json(
             f"flowmachines({machine_id})", {"$select": "hostedmachineerror"}, operation="read_machines"
         )
-        return text_or_none(row.get("hostedmachineerror"))
+        return machine_error(row)
 
     async def get_group_provisioning_error(self, group_id: str) -> str | None:
         row = await self._get_json(
             f"flowmachinegroups({group_id})", {"$select": "provisioningerror"}, operation="read_machines"
         )
-        return text_or_none(row.get("provisioningerror"))
+        return group_provisioning_error(row)
 
     async def list_active_runs_on(self, *, group_id: str | None, machine_id: str | None, limit: int = 100) -> Page:
         """Waiting and running runs on one group (or standalone machine), oldest first: the queue as seen."""

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from ..errors import DesktopFlowsError, run_accepted_without_id
-from ..models import ConnectionType, Row, RunMode
+from ..models import ConnectionReference, ConnectionType, FlowRef, Row, RunMode
 from .answers import as_object, json_object
 from .core import INCLUDE_DRAFTS, RAW_HEADERS, DataverseCore, Page, max_page_size
 from .odata import like_literal, odata_datetime, string_literal
@@ -133,7 +133,7 @@ class FlowOperations(DataverseCore):
         params = {"$select": "name", "$filter": "category eq 6", "$orderby": "name asc"}
         headers = {**max_page_size(limit), **INCLUDE_DRAFTS}
         page = await self._get_page("workflows", params, None, headers=headers, operation="list_flows")
-        return [name for row in page.rows if isinstance(name := row.get("name"), str) and name]
+        return [ref.name for ref in map(FlowRef.from_row, page.rows) if ref.name]
 
     async def get_workflow(self, flow_id: str) -> Row:
         return await self._get_json(
@@ -220,8 +220,7 @@ class FlowOperations(DataverseCore):
             "value"
         )
         first = as_object(cast(list[Any], rows)[0]) if isinstance(rows, list) and rows else {}
-        connection = first.get("connectionid")
-        return connection if isinstance(connection, str) else None
+        return ConnectionReference.from_row(first).connection_id
 
     async def get_flow_session_outputs(self, run_id: str) -> bytes | None:
         """The outputs file, or None when the run has none (404 or an empty body)."""

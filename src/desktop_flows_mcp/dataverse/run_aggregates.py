@@ -9,8 +9,8 @@
     find_flows / groups_with_machines / machines_by_id     names, capacity and health of the groups shown
 
 Aggregates see at most 50,000 rows: past that Dataverse answers 0x8004E023 (``errors.exceeds_aggregate_limit``),
-and the caller narrows the window. Rows come back typed (``RunCount``, ``RunSample``): nothing above this module
-reads the wire's column names.
+and the caller narrows the window. Rows come back typed (``RunCount``, ``RunSample``, parsed in ``models.aggregates``):
+nothing above this module reads the wire's column names.
 """
 
 from __future__ import annotations
@@ -18,17 +18,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 from xml.sax.saxutils import quoteattr
 
-from ..models import Row, parse_timestamp
+from ..models import Row
+from ..models.aggregates import FETCH_DAY_PARTS, RunCount, RunSample
 from .answers import rows_of
 from .core import INCLUDE_DRAFTS, DataverseCore, max_page_size
 from .diagnosis_reads import GROUP_COLUMNS, MACHINE_COLUMNS
 from .odata import odata_datetime, string_literal
 
 Dimension = Literal["flow", "machine_group", "connection", "error_code", "day"]
-Key = tuple[str | None, ...]
 
 # The columns that make a group. A run on a machine group carries the group; one on a standalone machine may carry
 # only the machine, so machine_group groups by both and the caller keys on the group, else the machine.
@@ -40,23 +40,6 @@ DIMENSION_COLUMNS: dict[Dimension, tuple[str, ...]] = {
     "day": ("createdon",),
 }
 COUNTED = ("statuscode", "errorcode", "runmode")
-FETCH_DAY_PARTS = ("year", "month", "day")
-
-
-@dataclass(frozen=True)
-class RunCount:
-    key: Key
-    status: int | None
-    error_code: str | None
-    run_mode: int | None
-    runs: int
-
-
-@dataclass(frozen=True)
-class RunSample:
-    key: Key
-    wait_ms: int | None
-    run_ms: int | None
 
 
 @dataclass(frozen=True)
@@ -72,22 +55,6 @@ class Window:
         return " and ".join(clauses)
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _day_key(row: Row) -> Key:
-    parts = [_int(row.get(part)) for part in FETCH_DAY_PARTS]
-    if any(part is None for part in parts):
-        return (None,)
-    year, month, day = parts
-    return (f"{year:04d}-{month:02d}-{day:02d}",)
-
-
 class RunAggregates(DataverseCore):
     """Aggregates and samples of flowsession."""
 
@@ -98,30 +65,12 @@ class RunAggregates(DataverseCore):
         columns = ",".join(dict.fromkeys((*dims, *COUNTED)))
         apply = f"filter({window.odata_filter()})/groupby(({columns}),aggregate($count as runs))"
         rows = rows_of(await self._get_json("flowsessions", {"$apply": apply}, operation="list_runs"), "list_runs")
-        return [
-            RunCount(
-                tuple(_text(row.get(c)) for c in dims),
-                _int(row.get("statuscode")),
-                _text(row.get("errorcode")),
-                _int(row.get("runmode")),
-                _int(row.get("runs")) or 0,
-            )
-            for row in rows
-        ]
+        return [RunCount.from_row(row, dims) for row in rows]
 
     async def _count_runs_by_day(self, window: Window) -> list[RunCount]:
         fetch = _fetch_by_day(window)
         rows = rows_of(await self._get_json("flowsessions", {"fetchXml": fetch}, operation="list_runs"), "list_runs")
-        return [
-            RunCount(
-                _day_key(row),
-                _int(row.get("statuscode")),
-                _text(row.get("errorcode")),
-                _int(row.get("runmode")),
-                _int(row.get("runs")) or 0,
-            )
-            for row in rows
-        ]
+        return [RunCount.from_day_row(row) for row in rows]
 
     async def sample_runs(self, dimension: Dimension, window: Window, size: int) -> tuple[list[RunSample], bool]:
         """The newest ``size`` finished runs of the window (one page), and whether there were more."""
@@ -132,14 +81,7 @@ class RunAggregates(DataverseCore):
             "$orderby": "createdon desc",
         }
         page = await self._get_page("flowsessions", params, None, headers=max_page_size(size), operation="list_runs")
-        samples = [
-            RunSample(
-                (_created_day(row),) if dimension == "day" else tuple(_text(row.get(c)) for c in dims),
-                _int(row.get("runwaitduration")),
-                _int(row.get("runexecutionduration")),
-            )
-            for row in page.rows
-        ]
+        samples = [RunSample.from_row(row, dims, by_day=dimension == "day") for row in page.rows]
         return samples, page.next_link is not None
 
     async def find_flows(self, ids: Sequence[str], names: Sequence[str] = ()) -> list[Row]:
@@ -165,11 +107,6 @@ class RunAggregates(DataverseCore):
             "$filter": " or ".join(f"flowmachineid eq {machine_id}" for machine_id in ids),
         }
         return rows_of(await self._get_json("flowmachines", params, operation="list_machines"), "list_machines")
-
-
-def _created_day(row: Row) -> str | None:
-    moment = parse_timestamp(row.get("createdon"))
-    return moment.strftime("%Y-%m-%d") if moment else None
 
 
 def _fetch_by_day(window: Window) -> str:

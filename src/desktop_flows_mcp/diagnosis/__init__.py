@@ -3,10 +3,10 @@
     service.py       diagnose_desktop_flow_run: what to read for a run's state, in as few requests as it needs
     machines.py      list_machines: machines and groups with their health
     verdict.py       the verdict from what was read: pure rules, no I/O
-    evidence.py      the parts read straight from rows: the failure, licence findings, the queue estimate
-    machine_rows.py  machine and group rows into results, with the health verdict
+    evidence.py      what follows from the rows: the failure, licence findings, the queue estimate
     action_log.py    the tail of a run's action log, or why it has none
-    results.py       what the two tools return
+    results.py       what the two tools return (Machine and MachineGroup are in ``models.machines``)
 
-The tables these read (error codes, licences, labels, the health rule) are pure data in ``knowledge`` at the core.
+The rows are parsed in ``models`` (``machine_rows``, ``evidence``, ``logs``); the tables these read (error codes,
+licences, labels, the health rule) are pure data in ``knowledge``. Both are the core.
 """

@@ -17,7 +17,7 @@ from ..bounds import MAX_MESSAGE_DEPTH, MAX_NAME, clean, clean_secret_free, json
 from ..errors import LOGS_PRIVILEGE
 from ..knowledge.facts import LOG_LEVEL, label
 from ..models import Row
-from .machine_rows import number, text
+from ..models.logs import LogRow, LogSettings
 from .results import Action, ActionLog
 
 TAIL_ACTIONS = 20
@@ -32,13 +32,13 @@ def tail(rows: list[Row]) -> ActionLog:
     """Newest-first rows → at most TAIL_BYTES of the newest actions, oldest first."""
     actions: list[tuple[str, Action]] = []
     size = 0
-    for row in rows[:TAIL_ACTIONS]:
+    for row in map(LogRow.from_row, rows[:TAIL_ACTIONS]):
         action = _action(row)
         weight = len(action.model_dump_json(exclude_none=True).encode())
         if actions and size + weight > TAIL_BYTES:
             break
         size += weight
-        actions.append((action.at or text(row, "createdon") or "", action))
+        actions.append((action.at or row.created_on or "", action))
     actions.sort(key=lambda item: item[0])
     note = None
     if len(actions) < len(rows) or len(rows) >= TAIL_ACTIONS:
@@ -46,9 +46,9 @@ def tail(rows: list[Row]) -> ActionLog:
     return ActionLog(actions=[action for _, action in actions], note=note)
 
 
-def _action(row: Row) -> Action:
+def _action(row: LogRow) -> Action:
     data: Any = None
-    raw = text(row, "data")
+    raw = row.data
     if raw and not json_too_deep(raw, MAX_MESSAGE_DEPTH):  # a machine wrote it: too deep, it is shown as text
         try:
             data = json.loads(raw)
@@ -65,10 +65,10 @@ def _action(row: Row) -> Action:
 
     error = field("error") or (None if fields or not raw else raw)
     return Action(
-        at=shown(field("startTime") or text(row, "createdon"), MAX_NAME),
-        name=shown(field("name") or text(row, "name"), MAX_NAME),
+        at=shown(field("startTime") or row.created_on, MAX_NAME),
+        name=shown(field("name") or row.name, MAX_NAME),
         status=(clean(field("status") or "", MAX_NAME) or None),
-        level=label(LOG_LEVEL, number(row, "level")),
+        level=label(LOG_LEVEL, row.level),
         error=shown(error, ACTION_ERROR_LIMIT),
     )
 
@@ -80,12 +80,8 @@ def why_no_logs(
     """A plain sentence: why this run shows no action log."""
     if not started:
         return "The run never started on a machine, so no action ran and nothing was logged."
-    settings = settings or {}
-    status, version = (
-        number(settings, "desktopflowrunactionlogsstatus"),
-        number(settings, "desktopflowrunactionlogversion"),
-    )
-    ttl = number(settings, "flowlogsttlinminutes")
+    read = LogSettings.from_row(settings)
+    status, version, ttl = read.status, read.version, read.ttl_minutes
     if status == DISABLED:
         return "Action logs are disabled in this environment (Power Platform admin center > desktop flow run logs)."
     if version == V1_ONLY:

@@ -1,4 +1,5 @@
-"""The parts of a diagnosis read straight from rows: the run's failure, its licence findings, the queue estimate."""
+"""The parts of a diagnosis that follow from the rows (parsed in ``models.evidence``): the run's failure, its licence
+findings, the queue estimate."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Literal
 from ..dataverse.client import Page
 from ..errors import cap, scrub
 from ..knowledge.facts import UNKNOWN_CODE_HINT, known_codes_in, licence_check, licence_required, run_error
-from ..models import FlowRun, Row, parse_timestamp
-from .machine_rows import number, text
-from .results import Licence, Machine, MachineGroup, Queue, RunFailure
+from ..models import FlowRun, Row
+from ..models.evidence import QueuedRun, RunErrorTexts
+from ..models.machines import Machine, MachineGroup
+from .results import Licence, Queue, RunFailure
 
 MESSAGE_LIMIT = 1000
 DETAILS_LIMIT = 1000
@@ -24,13 +26,13 @@ def _capped(value: str | None, limit: int) -> str | None:
 
 def failure_of(row: Row, status: str) -> RunFailure | None:
     """The run's error with its documented meaning; a sub-code named in the texts refines the fix."""
-    code, message = text(row, "errorcode"), text(row, "errormessage")
-    details, inner = text(row, "errordetails"), text(row, "errorinnererror")
+    texts = RunErrorTexts.from_row(row)
+    code, message, details, inner = texts.code, texts.message, texts.details, texts.inner
     if not (code or message or status in FAILED):
         return None
     entry = run_error(code)
-    texts = " ".join(t for t in (message, details, inner) if t)
-    sub = next((run_error(c) for c in known_codes_in(texts) if not code or c.casefold() != code.casefold()), None)
+    written = " ".join(t for t in (message, details, inner) if t)
+    sub = next((run_error(c) for c in known_codes_in(written) if not code or c.casefold() != code.casefold()), None)
     best = sub or entry
     meaning = entry.meaning if entry else None
     if entry and sub:
@@ -64,18 +66,18 @@ def licence_of(run: FlowRun, group: MachineGroup | None, machine: Machine | None
 
 
 def queue_of(run: FlowRun, page: Page, targets: list[Machine] | None, now: datetime) -> Queue:
-    rows = page.rows
-    waiting = [r for r in rows if number(r, "statuscode") == 3]
-    running = sum(1 for r in rows if number(r, "statuscode") == 2)
+    rows = [QueuedRun.from_row(row) for row in page.rows]
+    waiting = [r for r in rows if r.waiting]
+    running = sum(1 for r in rows if r.running)
     mine = run.created_on
     ahead = sum(
         1
         for r in waiting
-        if text(r, "flowsessionid") != run.run_id
-        and (created := parse_timestamp(r.get("createdon"))) is not None
-        and (mine is None or created < mine or (created == mine and str(r.get("flowsessionid")) < run.run_id))
+        if r.run_id != run.run_id
+        and (created := r.created_on) is not None
+        and (mine is None or created < mine or (created == mine and str(r.run_id) < run.run_id))
     )
-    stamps = [s for r in waiting if (s := parse_timestamp(r.get("createdon"))) is not None]
+    stamps = [r.created_on for r in waiting if r.created_on is not None]
     oldest = int((now - min(stamps)).total_seconds() // 60) if stamps else None
     capacity = None
     if targets is not None:

@@ -14,9 +14,18 @@ from ..clock import Clock
 from ..cursors import CursorCodec, PageToken, refuse_other_arguments
 from ..dataverse.client import DataverseClient, Page
 from ..flows import gather
-from ..models import parse_timestamp
-from .machine_rows import group_from_row, is_standalone_group, machine_from_row, nested, text
-from .results import Machine, MachineGroup, MachineList
+from ..models import RunOwnership
+from ..models.machine_rows import (
+    RunPlacement,
+    group_from_row,
+    group_id,
+    group_members,
+    is_standalone_group,
+    listed_machine,
+    machine_from_row,
+)
+from ..models.machines import Machine, MachineGroup
+from .results import MachineList
 
 MAX_GROUPS = 100
 RUNS_LOOKED_AT = 20  # a connection's latest runs that say where it sends runs
@@ -56,7 +65,7 @@ class MachineService:
         else:
             page = await machines_page
         now = self._now()
-        machines = [machine_from_row(row, now, group=nested(row, "FlowMachineGroupId")) for row in page.rows]
+        machines = [listed_machine(row, now) for row in page.rows]
         next_cursor = None
         if page.next_link:
             next_cursor = self._cursors.encode("machines", PageToken(page.next_link, limit, search or ""))
@@ -65,16 +74,19 @@ class MachineService:
     async def reached_by(self, connection: str) -> ConnectionReach:
         """The machines and groups a connection reaches, with their health, as its latest runs show (Dataverse has
         no connection → machine column): one request, and one per group for its machines."""
-        rows = await self._client.list_runs_on_connection(connection, limit=RUNS_LOOKED_AT)
-        reach = ConnectionReach(runs_seen=len(rows))
-        reach.last_run = max((t for row in rows if (t := parse_timestamp(row.get("createdon")))), default=None)
+        runs = [
+            RunPlacement.from_row(row)
+            for row in await self._client.list_runs_on_connection(connection, limit=RUNS_LOOKED_AT)
+        ]
+        reach = ConnectionReach(runs_seen=len(runs))
+        reach.last_run = max((t for run in runs if (t := run.created_on)), default=None)
         now = self._now()
         groups: dict[str, Any] = {}
         machines: dict[str, Machine] = {}
-        for row in rows:
-            group, machine = nested(row, "MachineGroupId"), nested(row, "MachineId")
+        for run in runs:
+            group, machine = run.group, run.machine
             if group is not None and not is_standalone_group(group):
-                groups.setdefault(text(group, "flowmachinegroupid") or "", group)
+                groups.setdefault(group_id(group), group)
             elif machine is not None:
                 found = machine_from_row(machine, now)
                 machines.setdefault(found.id, found)
@@ -88,10 +100,9 @@ class MachineService:
     async def connections_seen(self, *, runs: int = 100) -> list[str]:
         """The connections the latest runs went through (for "did you mean" on a connection name)."""
         page = await self._client.list_flow_sessions(flow_id=None, status_code=None, page_size=runs, next_link=None)
-        return sorted({name for row in page.rows if (name := text(row, "connectionid"))})
+        return sorted({name for row in page.rows if (name := RunOwnership.from_row(row).connection_id)})
 
 
 def _group(row: dict[str, Any]) -> MachineGroup:
-    members = row.get("flowmachinegroup_flowmachine")
-    count = len(cast(list[Any], members)) if isinstance(members, list) else None
-    return group_from_row(row, machine_count=count)
+    members = group_members(row)
+    return group_from_row(row, machine_count=len(members) if members is not None else None)

@@ -1,4 +1,5 @@
-"""What list_machines and diagnose_desktop_flow_run return: lean models, parsed from Dataverse rows here.
+"""What list_machines and diagnose_desktop_flow_run return: lean models (``Machine`` and ``MachineGroup`` are parsed
+from their rows in ``models.machines``).
 
 Fields that are None are left out of results; descriptions are few, because every byte of an output schema is
 paid by every agent on every tools/list.
@@ -6,12 +7,12 @@ paid by every agent on every tools/list.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from ..models import ToolResult, publish_as_object
+from ..models.machines import Machine, MachineGroup
 
 
 def _part(**kwargs: Any) -> Any:
@@ -19,7 +20,6 @@ def _part(**kwargs: Any) -> Any:
     return Field(default=None, json_schema_extra=publish_as_object, **kwargs)
 
 
-Health = Literal["online", "offline", "maintenance", "error"]
 Verdict = Literal[
     "succeeded",
     "running",
@@ -32,33 +32,6 @@ Verdict = Literal[
     "failed_in_flow",
     "cancelled",
 ]
-
-
-class Machine(BaseModel):
-    id: str
-    name: str
-    group: str | None = None
-    health: Health
-    health_reason: str
-    status: str | None = None
-    state: str | None = None
-    last_heartbeat: datetime | None = None
-    heartbeat_age_minutes: int | None = None
-    hosting: str | None = None
-    hosted_state: str | None = None
-    error: str | None = None
-    agent_version: str | None = None
-    session_capacity: int | None = None
-
-
-class MachineGroup(BaseModel):
-    id: str
-    name: str
-    kind: Literal["standard", "hosted"]
-    status: str | None = None
-    provisioning: str | None = None
-    machine_count: int | None = None
-    error: str | None = None
 
 
 class MachineList(ToolResult):

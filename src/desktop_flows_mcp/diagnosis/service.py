@@ -26,10 +26,18 @@ from ..dataverse.odata import parse_guid
 from ..errors import MACHINES_PRIVILEGE, DesktopFlowsError, ErrorCode, not_allowed
 from ..flows import FlowCatalogue
 from ..models import FlowRun, Row
+from ..models.machine_rows import (
+    RunPlacement,
+    group_from_row,
+    group_id,
+    hosted_group_in_error,
+    hosted_machine_in_error,
+    machine_from_row,
+    machine_id,
+)
 from ..recent import Recent
 from .action_log import tail, unreadable_logs, why_no_logs
 from .evidence import failure_of, licence_of, queue_of
-from .machine_rows import group_from_row, is_standalone_group, machine_from_row, nested, number, text
 from .results import ActionLog, Diagnosis
 from .verdict import Evidence, decide
 
@@ -100,28 +108,28 @@ class DiagnosisService:
             if run.flow_id is None:
                 raise not_allowed(f"the flow of run {run_id}")
             await self._catalogue.resolve_allowed(run.flow_id)
-        machine_row, group_row = nested(row, "MachineId"), nested(row, "MachineGroupId")
+        placed = RunPlacement.from_row(row)
+        machine_row, group_row = placed.machine, placed.group
         machines_readable = not unreadable
-        group_id = text(row, "_machinegroupid_value")
-        machine_id = text(row, "_machineid_value")
-        standalone = group_id is None or is_standalone_group(group_row)
+        standalone = placed.standalone
         started = run.started_on is not None
         waiting = run.status == "Waiting"
-        no_machine = run.is_terminal and not started and text(row, "errorcode") in (None, *NO_MACHINE_CODES)
+        no_machine = run.is_terminal and not started and placed.error_code in (None, *NO_MACHINE_CODES)
         calls: dict[str, Awaitable[Any]] = {}
-        if machines_readable and group_id and not standalone and (waiting or no_machine):
-            calls["group_machines"] = self._client.list_group_machines(group_id)
-        if waiting and (group_id or machine_id):
+        if machines_readable and placed.group_id and not standalone and (waiting or no_machine):
+            calls["group_machines"] = self._client.list_group_machines(placed.group_id)
+        if waiting and (placed.group_id or placed.machine_id):
             calls["queue"] = self._client.list_active_runs_on(
-                group_id=None if standalone else group_id, machine_id=machine_id if standalone else None
+                group_id=None if standalone else placed.group_id,
+                machine_id=placed.machine_id if standalone else None,
             )
         if started:
             calls["logs"] = self._client.list_action_logs(run_id, limit=20)
             calls["settings"] = self._log_settings()
-        if machine_row and number(machine_row, "hostingtype") and number(machine_row, "hostedmachinestate") == 2:
-            calls["machine_error"] = self._client.get_machine_error(str(machine_row.get("flowmachineid")))
-        if group_row and number(group_row, "managementtype") and number(group_row, "provisioningstate") == 3:
-            calls["group_error"] = self._client.get_group_provisioning_error(str(group_row.get("flowmachinegroupid")))
+        if machine_row and hosted_machine_in_error(machine_row):
+            calls["machine_error"] = self._client.get_machine_error(machine_id(machine_row))
+        if group_row and hosted_group_in_error(group_row):
+            calls["group_error"] = self._client.get_group_provisioning_error(group_id(group_row))
         found = await settle(calls)
         failures = [value for value in found.values() if isinstance(value, DesktopFlowsError)]
         fatal = next((f for f in failures if f.code is not ErrorCode.PERMISSION_DENIED), None)
@@ -133,7 +141,8 @@ class DiagnosisService:
         self, run: FlowRun, row: Row, found: dict[str, Any], unreadable: list[str], *, standalone: bool
     ) -> Diagnosis:
         now = self._now()
-        machine_row, group_row = nested(row, "MachineId"), nested(row, "MachineGroupId")
+        placed = RunPlacement.from_row(row)
+        machine_row, group_row = placed.machine, placed.group
         machine = (
             machine_from_row(machine_row, now, group=group_row, error=_value(found, "machine_error"))
             if machine_row
@@ -191,7 +200,7 @@ class DiagnosisService:
             note=why_no_logs(
                 started=run.started_on is not None,
                 failed=run.status in ("Failed", "Faulted", "TimedOut", "Aborted"),
-                trigger_type=number(row, "triggertype"),
+                trigger_type=RunPlacement.from_row(row).trigger_type,
                 completed_on=run.completed_on,
                 settings=cast(Row, settings) if isinstance(settings, dict) else None,
                 now=now,

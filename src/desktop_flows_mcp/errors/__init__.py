@@ -9,6 +9,7 @@
     runs.py          a start or cancel refused as asked: inputs over 2 MB, a run already finished
     approval.py      a start or cancel a person must approve: asked, declined, a confirm_token that does not fit
     sign_in.py       signing in failed on this side of Entra's answer: no token, network, msal, a person, a caller
+    entra.py         Entra refused: its AADSTS code → what to fix (the table is knowledge/aadsts.py)
     text.py          scrub and cap: text from Dataverse or a flow, made safe to show
 
 Import from the package; the modules are its layout, not its interface.
@@ -23,6 +24,7 @@ from .dataverse import (
     transport_error,
     unexpected_answer,
 )
+from .entra import SignInContext, aadsts_codes, application_user_hint, entra_error, first_line
 from .flows import flow_id_not_found, flow_name_not_found, flow_tool_gone, not_a_desktop_flow, not_allowed
 from .idempotency import (
     key_reused_with_other_arguments,
@@ -83,6 +85,9 @@ __all__ = [
     "DesktopFlowsError",
     "ErrorCode",
     "Operation",
+    "SignInContext",
+    "aadsts_codes",
+    "application_user_hint",
     "approval_declined",
     "approval_invalid",
     "approval_needs_tool_call",
@@ -95,7 +100,9 @@ __all__ = [
     "cursor_of_another_caller",
     "discovery_failed",
     "discovery_unreachable",
+    "entra_error",
     "exceeds_aggregate_limit",
+    "first_line",
     "flow_id_not_found",
     "flow_name_not_found",
     "flow_tool_gone",

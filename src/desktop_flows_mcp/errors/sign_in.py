@@ -1,6 +1,6 @@
 """Signing in to Entra ID failed on this side of Entra's own answer: no token configured, the network, msal, the
 person (no browser, too slow, the wrong account). Entra's refusals with an AADSTS code are worded in
-signin/aadsts.py, next to the table of hints by code."""
+entra.py, from the table of hints by code in ``knowledge.aadsts``."""
 
 from __future__ import annotations
 

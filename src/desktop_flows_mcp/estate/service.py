@@ -24,13 +24,22 @@ from typing import Any, cast
 
 from ..clock import Clock
 from ..dataverse.client import DataverseClient
-from ..dataverse.run_aggregates import Key, RunCount, RunSample, Window
-from ..diagnosis.machine_rows import DEFAULT_GROUP_TYPE, group_from_row, machine_from_row, number, short_error
-from ..diagnosis.results import Machine
+from ..dataverse.run_aggregates import Window
 from ..diagnosis.service import settle
 from ..errors import MACHINES_PRIVILEGE, DesktopFlowsError, ErrorCode, exceeds_aggregate_limit, invalid_argument
 from ..flows import FlowCatalogue
-from ..models import FlowRef, Row
+from ..models import ConnectionReference, FlowRef, Row
+from ..models.aggregates import Key, RunCount, RunSample
+from ..models.machine_rows import (
+    group_from_row,
+    group_id,
+    group_members,
+    is_standalone_group,
+    machine_from_row,
+    machine_id,
+    short_error,
+)
+from ..models.machines import Machine
 from .results import GroupBy, GroupRow, RunSummary
 from .tally import Tally, failures, fold, group_row, total, totals
 from .window import window
@@ -190,8 +199,9 @@ class EstateService:
             if isinstance(references, DesktopFlowsError):
                 unreadable.append("connection reference names: needs Read on Connection References")
                 return row
-            bound = next((r for r in references.rows if r.get("connectionid") == key), None) if references else None
-            return row.model_copy(update={"name": bound.get("connectionreferencedisplayname") if bound else None})
+            listed = map(ConnectionReference.from_row, references.rows) if references else ()
+            bound = next((r for r in listed if r.connection_id == key), None)
+            return row.model_copy(update={"name": bound.display_name if bound else None})
         if group_by == "machine_group":
             return self._with_machines(row, key, found, unreadable)
         return row
@@ -203,8 +213,8 @@ class EstateService:
             unreadable.append(f"machines and groups: needs {MACHINES_PRIVILEGE}")
             return row
         record_id = key.removeprefix(STANDALONE)
-        id_column = "flowmachineid" if source == "machines" else "flowmachinegroupid"
-        record: Row | None = next((r for r in rows if str(r.get(id_column)) == record_id), None)
+        id_of = machine_id if source == "machines" else group_id
+        record: Row | None = next((r for r in rows if id_of(r) == record_id), None)
         if record is None:
             return row.model_copy(update={"issue": "not readable, or deleted"})
         now = self._now()
@@ -212,11 +222,9 @@ class EstateService:
             machines = [machine_from_row(record, now)]
             name, kind, error = machines[0].name, "machine", None
         else:
-            members = record.get("flowmachinegroup_flowmachine")
-            rows_of_members = cast(list[Row], members) if isinstance(members, list) else []
-            machines = [machine_from_row(m, now, group=record) for m in rows_of_members]
+            machines = [machine_from_row(m, now, group=record) for m in group_members(record) or []]
             group = group_from_row(record, machine_count=len(machines))
-            standalone = number(record, "flowgrouptype") == DEFAULT_GROUP_TYPE
+            standalone = is_standalone_group(record)
             name, kind, error = group.name, "machine" if standalone else group.kind, group.error
             if group.provisioning == "Error" and error is None:
                 error = "hosted group provisioning failed"

@@ -16,10 +16,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..dataverse.run_aggregates import Key, RunCount, RunSample
 from ..knowledge.facts import licence_check, licence_required, run_error
 from ..knowledge.run_hints import FAILED_STATUSES
 from ..models import RunStatus, status_label
+from ..models.aggregates import Key, RunCount, RunSample
 from .results import Failure, GroupRow, Totals
 
 FAILED_CODES = frozenset(RunStatus[name].value for name in FAILED_STATUSES)

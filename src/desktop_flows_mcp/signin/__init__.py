@@ -15,7 +15,7 @@ variable, and leaves every network call (and the msal import) to the first tool 
     interactive.py     the system browser, in the background
     pending.py         a sign-in the person is doing elsewhere, run by a thread
     prompts.py         what the person must do, and the seam to show it through the MCP client
-    aadsts.py          Entra's AADSTS codes → what to fix
+    aadsts.py          Entra's JSON error quoted in an msal exception (worded by errors.entra)
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..config.sign_in import SAMPLE_PUBLIC_CLIENT_ID
-from .aadsts import SignInContext
+from ..errors import SignInContext
 from .clouds import cloud_for
 from .prompts import SignInPresenter, SignInPrompt, SignInRequired, presenting_sign_in_through
 

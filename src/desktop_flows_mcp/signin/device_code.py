@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from .aadsts import SignInContext, entra_error
+from ..errors import SignInContext, entra_error
 from .pending import PendingSignIn
 from .prompts import SignInPrompt, SignInRequired
 from .public_client import PublicClientProvider

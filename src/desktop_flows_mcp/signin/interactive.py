@@ -24,8 +24,7 @@ from collections.abc import Callable
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from ..errors import browser_sign_in_timed_out, no_browser
-from .aadsts import SignInContext
+from ..errors import SignInContext, browser_sign_in_timed_out, no_browser
 from .pending import PendingSignIn
 from .prompts import SignInPrompt, SignInRequired
 from .public_client import PublicClientProvider

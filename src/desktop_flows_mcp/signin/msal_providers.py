@@ -16,7 +16,7 @@ budget) instead of running msal beside it. msal is imported on first use, never 
 
 How a failure reaches the agent:
 
-    Entra's error answer (AADSTS code)         unauthenticated, the code's hint (aadsts.py)
+    Entra's error answer (AADSTS code)         unauthenticated, the code's hint (errors.entra)
     network failure or timeout (OSError)       dataverse_unavailable, retryable
     the tool call's sign-in budget ran out      dataverse_unavailable, retryable, names the time limit
     authority that serves no configuration     unauthenticated, names the host; no AADSTS code is made up
@@ -40,14 +40,16 @@ from ..errors import (
     ENTRA_NETWORK_HINT,
     MANAGED_IDENTITY_NETWORK_HINT,
     DesktopFlowsError,
+    SignInContext,
     authority_unreadable,
+    entra_error,
     managed_identity_unusable,
     msal_failed,
     settings_unusable,
     sign_in_stalled,
     sign_in_unreachable,
 )
-from .aadsts import SignInContext, entra_body_in, entra_error
+from .aadsts import entra_body_in
 from .entra_http import SignInTimeLimit, current_budget, current_deadline, msal_http_client, spending
 
 log = logging.getLogger("desktop_flows_mcp.signin")

@@ -46,13 +46,16 @@ from ..call_scope import call_audit, claims_challenge_slot
 from ..errors import (
     ENTRA_NETWORK_HINT,
     DesktopFlowsError,
+    SignInContext,
+    aadsts_codes,
     caller_token_expired,
     claims_challenge,
+    entra_error,
     no_caller_token,
     on_behalf_of_consent_missing,
     sign_in_unreachable,
 )
-from .aadsts import SignInContext, aadsts_codes, entra_body_in, entra_error
+from .aadsts import entra_body_in
 from .entra_http import current_budget, current_deadline, msal_http_client
 from .msal_providers import MsalTokenProvider, msal_module
 

@@ -29,12 +29,14 @@ import anyio
 import anyio.to_thread
 
 from ..errors import (
+    SignInContext,
+    aadsts_codes,
+    entra_error,
     no_token_for_resource,
     several_cached_accounts,
     sign_in_network_failed,
     wrong_account,
 )
-from .aadsts import SignInContext, aadsts_codes, entra_error
 from .entra_http import msal_http_client
 from .msal_providers import MsalTokenProvider, authority_options, msal_module
 from .pending import PendingSignIn

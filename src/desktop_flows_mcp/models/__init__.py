@@ -1,7 +1,10 @@
 """What the tools return: the logical entities, trimmed to what an agent can use.
 
-Flow and run rows are parsed here (``@odata.*`` annotations and internal columns never reach the model); the
-machine, group, log and identity rows are parsed beside the services that read them (``diagnosis/``, ``access``).
+Every Dataverse row is parsed in this package, nowhere else (``tests/test_layers.py`` reads the source to hold it):
+flow, run and connection-reference rows here (``@odata.*`` annotations and internal columns never reach the model);
+``machines`` (machine and group rows, where a run went), ``evidence`` (a run's error texts, the queue beside it),
+``logs`` (action logs, log settings), ``aggregates`` (summarize's counts and samples) and ``identity`` (WhoAmI, the
+user, Global Discovery's instances).
 The run enums on the wire (``ConnectionType``, ``RunMode``) live here, so the client and config share them.
 Every result model's JSON Schema also admits the error envelope ``{"error": {...}}``, because common MCP
 clients validate error results against ``outputSchema`` too.
@@ -16,9 +19,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .bounds import MAX_LISTED_TEXT, MAX_NAME, clean
-from .errors import cap, scrub
-from .knowledge.run_hints import DIAGNOSE_FAILED, FAILED_STATUSES, hint_for
+from ..bounds import MAX_LISTED_TEXT, MAX_NAME, clean
+from ..errors import cap, scrub
+from ..knowledge.run_hints import DIAGNOSE_FAILED, FAILED_STATUSES, hint_for
 
 # The error envelope as every output schema admits it. Its fields (code, message, hint, retryable, ...) are the
 # same for every tool and described once, in the server's instructions, rather than in each tool's schema.
@@ -197,6 +200,12 @@ class RunOwnership:
             owner_id=_text(row, "_ownerid_value"),
             connection_id=_text(row, "connectionid"),
         )
+
+
+def claimed_run_id(body: Row) -> str | None:
+    """The run a callback's body names (``flowsessionid``): never trusted, only compared with its token's run."""
+    value = body.get("flowsessionid")
+    return value if isinstance(value, str) else None
 
 
 # ---- tool results -------------------------------------------------------------------------------------------
