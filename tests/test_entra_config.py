@@ -141,6 +141,11 @@ def test_the_cli_stops_with_exit_2_and_one_line(
     [
         (["--http-token", TOKEN], {}, "(bearer token required; warning: everyone with the token shares one Dataverse"),
         (["--http-auth", "entra"], {}, f"(Entra ID sign-in required: tenant {EMULATOR_TENANT_ID}, resource api://"),
+        (
+            ["--http-auth", "entra", "--port", "9000"],
+            {},
+            f"demo sign-in: POST http://127.0.0.1:9000/{EMULATOR_TENANT_ID}/",
+        ),
         ([], {}, "(loopback only, no token)"),
     ],
 )

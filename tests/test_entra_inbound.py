@@ -57,6 +57,7 @@ async def test_the_metadata_names_the_app_id_uri_the_tenant_authority_and_both_s
         "error": "invalid_token",
         "error_description": "Authentication required",
         "resource_metadata": PUBLIC + METADATA_PATH,
+        "scope": f"{APP_ID_URI}/Flows.Read {APP_ID_URI}/Flows.Run",
     }
 
 
@@ -128,6 +129,7 @@ async def test_a_token_without_flows_read_or_run_gets_403_insufficient_scope() -
         answer = await stack.initialize(entra.mint(scopes=("User.Read",)))
     assert answer.status_code == 403
     assert challenge_parts(answer)["error"] == "insufficient_scope"
+    assert challenge_parts(answer)["scope"] == f"{APP_ID_URI}/Flows.Read {APP_ID_URI}/Flows.Run"
 
 
 @pytest.mark.parametrize(
@@ -194,6 +196,7 @@ async def test_health_and_callbacks_stay_open_and_metrics_needs_a_signed_in_call
     assert health.status_code == 200
     assert callback.status_code == 404  # the route answers (no public URL here): not a 401
     assert metrics.status_code == 401 and challenge_parts(metrics)["error"] == "invalid_token"
+    assert challenge_parts(metrics)["scope"] == f"{APP_ID_URI}/Flows.Read {APP_ID_URI}/Flows.Run"
     assert signed_in.status_code == 404  # past the sign-in: no Prometheus exporter configured
 
 

@@ -160,6 +160,12 @@ class App:
     ) -> None:
         self.settings = settings
         self.entra_transport = entra_transport  # replaces the network to Entra ID (tests, the emulator's Entra)
+        self.demo_tenant = None  # --emulator --http-auth entra: the emulator's Entra, in this process
+        if settings.uses_emulator and settings.entra is not None and entra_transport is None:
+            from .emulator.demo_tenant import DemoTenant
+
+            self.demo_tenant = DemoTenant.create(settings.entra.client_id, settings.entra.app_id_uri)
+            self.entra_transport = self.demo_tenant.entra.transport()
         self.telemetry = telemetry
         self.clock = clock
         self.offer_sign_in_prompts = offer_sign_in_prompts
@@ -305,6 +311,7 @@ class App:
             log.warning("emulator: run finished; a real Dataverse would now POST its callback to %s", request.url)
             return httpx.Response(200)
 
-        emulator = Emulator(callback_transport=httpx.MockTransport(deliver))
+        signed = self.demo_tenant.signed_tokens if self.demo_tenant is not None else None
+        emulator = Emulator(callback_transport=httpx.MockTransport(deliver), signed_tokens=signed)
         background.start_soon(emulator.run_scheduler)
         return emulator.transport()

@@ -305,7 +305,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         telemetry=telemetry,
     )
     # A person's sign-in is not started before their client asks for something; the others check at once.
-    server = build_server(app, check_allow_list_at_start=settings.sign_in.mode not in ("device_code", "interactive"))
+    server = build_server(
+        app, check_allow_list_at_start=settings.sign_in.mode not in ("device_code", "interactive"), http=http
+    )
     import anyio
 
     if http is None:
@@ -331,10 +333,17 @@ def _http_auth_line(settings: Settings, http: HttpSettings) -> str:
     """Who may call, for the start-up line; a shared token says that every caller is one Dataverse identity."""
     entra = settings.entra
     if entra is not None:
-        return (
+        line = (
             f"Entra ID sign-in required: tenant {entra.tenant_id}, resource {entra.app_id_uri}; each caller acts as "
             "themselves"
         )
+        if settings.uses_emulator:  # the emulator's Entra (emulator/demo_tenant.py) signs its people in here
+            line += (
+                f"; demo sign-in: POST http://{http.host}:{http.port}/{entra.tenant_id}/oauth2/v2.0/token with "
+                f"grant_type=password, username=alice@contoso.example or bob@contoso.example, password=demo, "
+                f"scope={entra.app_id_uri}/Flows.Run"
+            )
+        return line
     if http.token is not None:
         return (
             f"bearer token required; warning: everyone with the token shares one Dataverse identity "

@@ -187,6 +187,10 @@ def build_http_app(mcp: MCPServer[Any], app: App, http: HttpSettings, drain: Dra
         app.telemetry.callback_received(response.status_code)
         return response
 
+    if app.demo_tenant is not None:  # the emulator's Entra at this address: the demo's people sign in here
+        for route in app.demo_tenant.entra.routes:
+            mcp.custom_route(route.path, methods=sorted(route.methods or ()))(route.endpoint)
+
     asgi: ASGIApp = mcp.streamable_http_app(
         streamable_http_path=MCP_PATH,
         transport_security=_transport_security(http),

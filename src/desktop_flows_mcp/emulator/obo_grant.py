@@ -10,6 +10,8 @@
         ``tid``, ``upn``), with a refresh token, an ID token and ``client_info`` as msal expects
     grant_type=refresh_token
         a refresh token this endpoint gave: a new token for the same person and resource
+    grant_type=password (only with ``sign_in_people``: the ``--emulator --http-auth entra`` demo)
+        a person of the demo signs in by name (any password, any client): their token for the server app
 
 ``refusal`` makes it refuse the exchange as Entra does: ``claims`` (Conditional Access or MFA: invalid_grant
 AADSTS50076 with a ``claims`` challenge) or ``consent`` (invalid_grant AADSTS65001); ``FakeEntra.down`` makes every
@@ -31,7 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .bearer import ALICE_USER, BOB_USER, SignedTokens
-from .entra import ALICE, BOB, DEMO_CLIENT_ID, DEMO_TENANT_ID, EntraUser, FakeEntra
+from .entra import ALICE, BOB, DEMO_CLIENT_APP_ID, DEMO_CLIENT_ID, DEMO_TENANT_ID, EntraUser, FakeEntra
 from .principals import Principal
 
 OBO_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -70,6 +72,7 @@ class OnBehalfOfGrant:
     grants: list[str] = field(default_factory=list[str])
     exchanges: list[str] = field(default_factory=list[str])  # the oid of each on-behalf-of exchange
     _refresh: dict[str, tuple[EntraUser, str]] = field(default_factory=dict[str, tuple[EntraUser, str]])
+    sign_in_people: tuple[EntraUser, ...] = ()  # the demo: these may sign in by name (grant_type=password)
 
     def install(self) -> OnBehalfOfGrant:
         self.entra.extra_routes.append(Route("/{tenant}/oauth2/v2.0/token", self._token, methods=["POST"]))
@@ -79,6 +82,8 @@ class OnBehalfOfGrant:
         form = {key: str(value) for key, value in (await request.form()).items()}
         grant = form.get("grant_type", "")
         self.grants.append(grant)
+        if grant == "password" and self.sign_in_people:
+            return self._password(form, request.path_params["tenant"])
         refused = self._check_client(form)
         if refused is not None:
             return refused
@@ -90,6 +95,22 @@ class OnBehalfOfGrant:
                 return _error(400, "invalid_grant", 70008, "The refresh token has expired due to inactivity.")
             return self._issue(*known)
         return _error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
+
+    def _password(self, form: dict[str, str], tenant: str) -> Response:
+        """The demo's sign-in (Entra's resource-owner password grant, any password): a person's access token for
+        the server app, with the ``scope`` asked for (``<App ID URI>/Flows.Run``), for any client."""
+        person = next((p for p in self.sign_in_people if p.upn == form.get("username", "").lower()), None)
+        if person is None or tenant not in (person.tenant, "organizations"):
+            return _error(400, "invalid_grant", 50034, "The user account does not exist in this directory.")
+        prefix = (self.app_id_uri or f"api://{self.client_id}") + "/"
+        scopes = [s.removeprefix(prefix) for s in form.get("scope", "").split() if s.startswith(prefix)]
+        if not scopes:
+            return _error(
+                400, "invalid_scope", 70011, "The provided value for the input parameter 'scope' is not valid."
+            )
+        token = self.entra.mint(person, scopes=scopes, client_app=form.get("client_id") or DEMO_CLIENT_APP_ID)
+        body = {"token_type": "Bearer", "expires_in": 3600, "access_token": token}
+        return JSONResponse({**body, "scope": " ".join(prefix + s for s in scopes)})
 
     def _check_client(self, form: dict[str, str]) -> Response | None:
         if form.get("client_id") != self.client_id:

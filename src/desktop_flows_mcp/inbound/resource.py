@@ -8,9 +8,10 @@
   URI and ``scopes_supported`` = ``<uri>/Flows.Read``, ``<uri>/Flows.Run``: Entra refuses a sign-in whose
   ``resource`` differs from the scopes' (AADSTS9010010), and the SDK's own route would name the server URL, so
   ``EntraGate`` serves ours in front of it.
-- ``EntraGate`` also answers 503 (``Retry-After``), not 401, while the tenant's signing keys cannot be fetched: the
-  token may be fine, and a 401 would send the client to sign in again for nothing.
-- ``/health*`` and ``/callbacks/*`` stay open; ``/metrics`` needs a signed-in caller (``signed_in``).
+- ``EntraGate`` adds ``scope="<uri>/Flows.Read <uri>/Flows.Run"`` to the SDK's 401 and 403 challenges (the spec
+  says a challenge SHOULD name the scopes to ask for), and answers 503 (``Retry-After``), not 401, while the
+  tenant's signing keys cannot be fetched: the token may be fine, and a 401 would send the client to sign in again.
+- ``/health*`` and ``/callbacks/*`` stay open; ``/metrics`` needs a signed-in caller (``ResourceServer.signed_in``).
 """
 
 from __future__ import annotations
@@ -62,8 +63,16 @@ class ResourceServer:
         """The request carries a token the verifier accepted (the SDK's bearer middleware put its user there)."""
         return isinstance(request.scope.get("user"), AuthenticatedUser)
 
+    @property
+    def scope_parameter(self) -> str:
+        """``scope="<uri>/Flows.Read <uri>/Flows.Run"``: what a challenged client asks Entra for."""
+        return f'scope="{" ".join(self.metadata.scopes_supported or ())}"'
+
     def challenge(self, error: str, description: str) -> str:
-        return f'Bearer error="{error}", error_description="{description}", resource_metadata="{self.metadata_url}"'
+        return (
+            f'Bearer error="{error}", error_description="{description}", resource_metadata="{self.metadata_url}", '
+            + self.scope_parameter
+        )
 
 
 def server_url(settings: Settings, http: HttpSettings) -> str:
@@ -109,6 +118,7 @@ class EntraGate:
     def __init__(self, app: ASGIApp, server: ResourceServer) -> None:
         self._app = app
         self._path = server.metadata_path
+        self._scope = server.scope_parameter.encode()
         self._metadata = cors_middleware(ProtectedResourceMetadataHandler(server.metadata).handle, ["GET", "OPTIONS"])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -128,6 +138,8 @@ class EntraGate:
                 replaced = True
                 await _unavailable(scope, receive, send)
                 return
+            if message["type"] == "http.response.start" and message["status"] in (401, 403):
+                message = {**message, "headers": self._with_scope(message.get("headers", []))}
             if replaced:
                 return  # the 401's body: already answered
             await send(message)
@@ -136,6 +148,21 @@ class EntraGate:
             await self._app(scope, receive, send_or_replace)
         finally:
             keys_outage.reset(reset)
+
+    def _with_scope(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """The SDK's challenge plus the scopes to ask for, as the MCP authorization spec advises (other challenges,
+        such as a claims challenge, are left as they are)."""
+        return [
+            (name, value + b", " + self._scope if _sdk_challenge(name, value) else value) for name, value in headers
+        ]
+
+
+def _sdk_challenge(name: bytes, value: bytes) -> bool:
+    return (
+        name.lower() == b"www-authenticate"
+        and value.startswith((b'Bearer error="invalid_token"', b'Bearer error="insufficient_scope"'))
+        and b"scope=" not in value
+    )
 
 
 async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:
