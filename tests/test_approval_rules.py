@@ -61,6 +61,7 @@ def test_a_mistake_names_the_variable(env: dict[str, str], says: str) -> None:
     assert str(caught.value).startswith(says)
 
 
+@pytest.mark.slow
 def test_a_bad_approval_flag_stops_start_up_with_one_line_and_exit_code_2() -> None:
     result = run_cli("--emulator", "--approval", "none,runs")
     assert (result.returncode, result.stdout) == (2, "")

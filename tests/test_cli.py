@@ -12,6 +12,7 @@ from desktop_flows_mcp.cli import _parser, settings_from  # pyright: ignore[repo
 from tests.processes import console_script, run_cli
 
 
+@pytest.mark.slow
 def test_a_bad_setting_stops_start_up_with_one_line_naming_the_variable() -> None:
     result = run_cli(env={"DATAVERSE_URL": "http://contoso.crm.dynamics.com", "DATAVERSE_ACCESS_TOKEN": "x"})
     assert result.returncode == 2
@@ -22,6 +23,7 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_the_variable() -> Non
     assert "Example: DATAVERSE_URL=https://contoso.crm.dynamics.com" in lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("url", ["https://contoso.crm.dynamics.com:99999", "https://[contoso.crm.dynamics.com"])
 def test_an_unreadable_dataverse_url_is_one_line_and_exit_code_2_not_a_traceback(url: str) -> None:
     result = run_cli("--dataverse-url", url, env={"DATAVERSE_ACCESS_TOKEN": "x"})
@@ -30,24 +32,28 @@ def test_an_unreadable_dataverse_url_is_one_line_and_exit_code_2_not_a_traceback
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_the_http_session_cap_flag_is_read_and_checked() -> None:
     result = run_cli("--emulator", "--transport", "streamable-http", "--http-max-sessions", "0")
     assert result.returncode == 2
     assert result.stderr.startswith("desktop-flows-mcp: --http-max-sessions: must be a number from 1 to")
 
 
+@pytest.mark.slow
 def test_without_a_tenant_the_server_says_it_serves_the_emulator_and_keeps_stdout_clean() -> None:
     result = run_cli()  # stdin is empty, so the stdio server ends at once
     assert "serving the built-in Dataverse emulator" in result.stderr
     assert result.stdout == ""
 
 
+@pytest.mark.slow
 def test_a_token_given_on_the_command_line_never_reaches_the_output() -> None:
     result = run_cli("--dataverse-url", "https://contoso.crm.dynamics.com", "--access-token", "tok-very-secret")
     assert "Dataverse https://contoso.crm.dynamics.com, sign-in access_token" in result.stderr
     assert "tok-very-secret" not in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "env",
     [{}, {"DATAVERSE_URL": "https://contoso.crm.dynamics.com", "DATAVERSE_ACCESS_TOKEN": "t"}],
@@ -69,6 +75,7 @@ def test_start_up_imports_nothing_the_mode_does_not_use(env: dict[str, str]) -> 
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_a_served_app_builds_its_network_stack_on_the_first_dataverse_request_not_at_start_up() -> None:
     code = (
         "import sys, anyio\n"
@@ -84,6 +91,7 @@ def test_a_served_app_builds_its_network_stack_on_the_first_dataverse_request_no
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_an_access_token_next_to_a_client_secret_stops_start_up_even_with_an_explicit_mode() -> None:
     result = run_cli(
         env={
@@ -101,6 +109,7 @@ def test_an_access_token_next_to_a_client_secret_stops_start_up_even_with_an_exp
     assert "eyJ-a-persons-token" not in line and "Abc8Q~the-apps-secret" not in line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "line"),
     [
@@ -139,6 +148,7 @@ def test_a_switch_takes_exactly_what_its_variable_takes_and_wins_over_it(
     assert settings_from(args, env).run.read_only is read_only
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "env", "said"),
     [
@@ -157,6 +167,7 @@ def test_a_setting_error_names_what_the_user_typed_the_flag_or_the_variable(
     assert line.startswith("desktop-flows-mcp: " + said)
 
 
+@pytest.mark.slow
 def test_the_version_flag_prints_the_package_version() -> None:
     from desktop_flows_mcp import __version__
 
@@ -164,6 +175,7 @@ def test_the_version_flag_prints_the_package_version() -> None:
     assert (result.returncode, result.stdout.strip()) == (0, f"desktop-flows-mcp {__version__}")
 
 
+@pytest.mark.slow
 def test_at_start_up_an_allow_list_entry_that_matches_no_flow_is_named_on_stderr_with_the_closest_name() -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATAVERSE_", "DESKTOP_FLOWS_"))}
     allowed = "Enter invoice into legacy ERP,SAP vendor lookup"

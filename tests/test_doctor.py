@@ -44,6 +44,7 @@ def the(report: DoctorReport, name: str) -> Any:
     return next(check for check in report.checks if check.check == name)
 
 
+@pytest.mark.slow
 def test_doctor_on_the_built_in_emulator_passes_every_check_and_exits_0() -> None:
     result = run_cli("doctor", "--emulator")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -55,6 +56,7 @@ def test_doctor_on_the_built_in_emulator_passes_every_check_and_exits_0() -> Non
     assert "group Finance bots: 2 of 3 machines online" in result.stdout
 
 
+@pytest.mark.slow
 def test_doctor_json_is_for_scripts_and_a_flag_before_the_command_counts_too() -> None:
     result = run_cli("--emulator", "doctor", "--json")
     assert result.returncode == 0, result.stderr
@@ -64,6 +66,7 @@ def test_doctor_json_is_for_scripts_and_a_flag_before_the_command_counts_too() -
     assert all(isinstance(c["seconds"], float) and c["fix"] is None for c in report["checks"])
 
 
+@pytest.mark.slow
 def test_a_bad_setting_is_the_failed_configuration_check_naming_the_flag_typed() -> None:
     result = run_cli("doctor", "--emulator", "--read-only=maybe", "--json")
     assert result.returncode == 1

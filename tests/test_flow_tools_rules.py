@@ -34,6 +34,7 @@ def published(index: int, name: str | None = None, inputs: str = SCHEMA) -> Publ
     return PublishedFlow(FlowRef(flow_id, name or f"Flow {index}", "published"), "", inputs, "")
 
 
+@pytest.mark.slow
 def test_flow_tools_need_the_allow_list_and_say_so_in_one_line() -> None:
     with pytest.raises(ConfigError, match=r"^DESKTOP_FLOWS_ALLOWED: must name the flows when DESKTOP_FLOWS_FLOW_TOOLS"):
         Settings.from_env({"DESKTOP_FLOWS_FLOW_TOOLS": "true"})

@@ -51,6 +51,7 @@ def test_every_user_config_field_reaches_the_server() -> None:
         assert f"${{user_config.{key}}}" in env_values, key
 
 
+@pytest.mark.slow
 def test_the_mcpb_cli_accepts_the_manifest() -> None:
     result = subprocess.run(
         [node_tool("mcpb"), "validate", str(ROOT / "manifest.json")], capture_output=True, text=True, check=False

@@ -62,6 +62,7 @@ def test_the_flag_wins_over_the_environment() -> None:
     assert settings.public_url == "https://flows-mcp.contoso.com"
 
 
+@pytest.mark.slow
 def test_with_stdio_the_server_refuses_to_start_in_one_line() -> None:
     result = run_cli("--emulator", env={"DESKTOP_FLOWS_PUBLIC_URL": "https://flows-mcp.contoso.com"})
     assert (result.returncode, result.stdout) == (2, "")

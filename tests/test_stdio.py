@@ -208,6 +208,7 @@ async def test_a_run_start_still_running_at_the_deadline_is_cancelled_and_leaves
 # ---- the real console script --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 async def test_garbage_is_answered_and_a_signal_stops_the_console_script_within_two_seconds(
     signal_number: signal.Signals,
@@ -222,6 +223,7 @@ async def test_garbage_is_answered_and_a_signal_stops_the_console_script_within_
     assert code == 0
 
 
+@pytest.mark.slow
 async def test_sigterm_during_a_run_start_still_answers_it_and_writes_the_audit_line() -> None:
     emulator, gate = gated_emulator()
     urls: list[str] = []

@@ -280,6 +280,7 @@ def test_telemetry_is_on_only_when_asked_for() -> None:
     assert not otel_wanted({"OTEL_SERVICE_NAME": "flows", "OTEL_SDK_DISABLED": "true"}, flag=True)
 
 
+@pytest.mark.slow
 def test_without_otel_nothing_of_the_opentelemetry_sdk_is_imported() -> None:
     code = (
         "import sys, anyio\n"
@@ -418,6 +419,7 @@ def test_exporters_are_chosen_by_the_standard_variables_and_a_wrong_one_stops_st
         start_telemetry({"OTEL_TRACES_EXPORTER": "zipkin"})
 
 
+@pytest.mark.slow
 def test_the_cli_with_otel_says_so_on_stderr_and_serves() -> None:
     env = {**os.environ, "OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "none"}
     env.pop("DATAVERSE_URL", None)

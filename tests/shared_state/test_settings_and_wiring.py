@@ -67,6 +67,7 @@ def test_a_password_goes_over_tls_or_stays_on_loopback(url: str) -> None:
     assert Settings.from_env({"DESKTOP_FLOWS_REDIS_URL": url}).shared.redis_url is not None
 
 
+@pytest.mark.slow
 def test_an_unknown_redis_url_option_stops_start_up_with_one_line_and_exit_2() -> None:
     result = run_cli("--emulator", "--transport", "streamable-http", "--redis-url", "redis://127.0.0.1:1/0?foo=bar")
     assert (result.returncode, result.stdout) == (2, "")
@@ -94,6 +95,7 @@ def test_the_cursor_secret_must_be_long_and_is_never_shown() -> None:
     assert SECRET not in str(error.value)
 
 
+@pytest.mark.slow
 def test_unreachable_redis_stops_start_up_with_one_line_and_no_password() -> None:
     url = f"redis://:{SECRET}@127.0.0.1:{free_port()}/0"
     result = run_cli("--emulator", "--transport", "streamable-http", "--redis-url", url)
@@ -156,6 +158,7 @@ async def test_the_full_stack_with_redis_starts_a_keyed_run_once(redis_url: str)
     assert stack.wire.paths().count("POST Microsoft.Dynamics.CRM.RunDesktopFlow") == 1
 
 
+@pytest.mark.slow
 def test_without_a_redis_url_the_redis_client_is_never_imported() -> None:
     code = (
         "import sys, anyio\n"
