@@ -91,6 +91,7 @@ def _refused_tokens(entra: FakeEntra) -> dict[str, str]:
         "expired": entra.mint(lifetime=-120),
         "not valid yet": entra.mint(not_before=now + 600),
         "no oid": entra.mint(oid=None),
+        "an oid that is not a GUID": entra.mint(oid="alice\ncaller=admin"),
         "neither scope nor role": entra.mint(scopes=()),
         "an app without a role": entra.mint(None),
         "an app with another role": entra.mint(None, roles=["Something.Else"]),

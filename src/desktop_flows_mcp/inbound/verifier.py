@@ -10,7 +10,7 @@ A token is accepted only when all of these hold (anything else: ``None``, which 
     tid         the app's tenant or one of DESKTOP_FLOWS_ENTRA_ALLOWED_TENANTS
     iss         that tenant's issuer, in the form Entra uses for the token's version and cloud
     exp / nbf   present, with ``LEEWAY`` seconds either way for clocks that drift
-    oid         present: with ``tid`` it names the caller (``call_scope``), stable across apps (``sub`` is not)
+    oid         a GUID: with ``tid`` it names the caller (``call_scope``), stable across apps (``sub`` is not)
     scp / roles a person's delegated scopes, or an app's roles; an app-only token (``idtyp=app``, or no ``scp``)
                 is accepted only when its roles grant Flows.Read or Flows.Run
 
@@ -32,6 +32,7 @@ import jwt
 from mcp.server.auth.provider import AccessToken
 
 from ..config.entra import READ_SCOPE, RUN_SCOPE, EntraSettings
+from ..config.sign_in import is_guid
 from ..signin.clouds import cloud_for
 from .keys import KeysUnavailable, SigningKeys
 from .outage import keys_outage
@@ -140,8 +141,8 @@ class EntraTokenVerifier:
             raise Refused("issuer does not match its tenant")
         self._check_times(claims)
         oid = claims.get("oid")
-        if not isinstance(oid, str) or not oid:
-            raise Refused("no oid")
+        if not isinstance(oid, str) or not is_guid(oid):  # it names the caller in state keys and audit lines
+            raise Refused("no oid, or one that is not a GUID")
         if "scp" not in claims and "roles" not in claims:
             raise Refused("neither a scope nor a role")
         scopes = granted_scopes(claims)
