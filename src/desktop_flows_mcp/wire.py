@@ -136,9 +136,12 @@ class StdioWire:
             return self._drained.wait_for(lambda: self._queued <= 0 or self.broken, timeout)
 
     def finish(self, timeout: float) -> None:
-        """Write what is queued, within ``timeout``, then stop the writer."""
+        """Write what is queued and run the queued actions (a snapshot's file), within ``timeout``; then the
+        writer stops. It is a daemon thread, so a client that reads nothing cannot hold up the exit."""
         self.wait_drained(timeout)
         self._queue.put(None)
+        if self._writer.is_alive():
+            self._writer.join(timeout)
 
     # -- the threads ------------------------------------------------------------------------------------------------
 
@@ -223,5 +226,5 @@ class StdioWire:
         self._handover.answered[request_id] = EarlyAnswer(method, params, result)
         answer = f'{{"jsonrpc":"2.0","id":{json.dumps(request_id, ensure_ascii=False)},"result":{result}}}\n'
         self.write(answer.encode(errors="surrogatepass"))
-        log.debug("start-up snapshot answered %s (id %r)", method, request_id)
+        log.info("start-up snapshot answered %s (id %r)", method, request_id)
         return True
