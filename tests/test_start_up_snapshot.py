@@ -149,6 +149,8 @@ def test_answers_are_kept_per_settings_without_secrets_and_dropped_when_the_code
     assert snapshot.path is not None
     save(snapshot.path, snapshot.encoded())
     assert token not in snapshot.path.read_text() and token not in snapshot.path.name
+    if sys.platform != "win32":
+        assert (snapshot.path.stat().st_mode & 0o777, snapshot.path.parent.stat().st_mode & 0o777) == (0o600, 0o700)
 
     again = loaded(tmp_path, {**env, "DATAVERSE_ACCESS_TOKEN": "another-token", "HOME": "/y"})
     assert again.answer("initialize", {"protocolVersion": "2025-11-25"}) == '{"serverInfo":{}}'
@@ -181,7 +183,9 @@ def test_a_damaged_or_missing_snapshot_is_an_empty_one_and_it_keeps_a_bounded_nu
         snapshot.path.write_bytes(damaged)
         assert loaded(tmp_path).answer("initialize", {}) is None
     assert Snapshot.load(None, {}, flow_tools=False).path is None  # no home: nothing kept, nothing fails
-    save(tmp_path / "a-file" / "x.json", b"{}")  # cannot be written (a file in the way... or not): no exception
+    (tmp_path / "a-file").write_text("")
+    save(tmp_path / "a-file" / "x.json", b"{}")  # a file where the folder should be: not kept, no exception
+    assert (tmp_path / "a-file").read_text() == ""
     for n in range(MAX_ANSWERS + 5):
         snapshot.record("initialize", {"n": n}, "{}")
     assert snapshot.answer("initialize", {"n": 0}) is None and snapshot.answer("initialize", {"n": MAX_ANSWERS + 4})

@@ -150,11 +150,14 @@ class Snapshot:
 
 
 def save(path: Path, data: bytes) -> None:
-    """Write the file whole or not at all (another server may read it at the same moment)."""
+    """Write the file whole or not at all (another server may read it at the same moment); the folder and the
+    file are the user's alone, as what the file says is given to the client unchecked until the server loads."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        partial.write_bytes(data)
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
         os.replace(partial, path)
     except OSError:
         log.debug("start-up snapshot: could not write %s", path, exc_info=True)
