@@ -33,6 +33,8 @@ gates, parsing, the error boundary) without the network.
     bare (same read)  like with like: an SDK server written the obvious way, whose tool does the same GET
                       (same URL, $select and OData headers, an httpx.AsyncClient on the same in-process
                       transport) and returns the row parsed into a pydantic model.
+    no-op on our wire the bare no-op tool behind the SDK's dispatch, served by our stdio wire (stdio.py): the floor
+                      for any tool of ours, so "ours / this" is what our tool's own path costs on top.
 
 Economy: counts, not timings, so exact and repeatable. The server runs in process over the emulator on fake time
 (both protocol eras); every Dataverse request crosses a counting transport.
@@ -95,6 +97,10 @@ async def get_thing(run_id: str) -> Echo:
 
 mcp.run()
 """
+# The floor for any tool behind the SDK's dispatch on our stdio wire: the same no-op tool, served by serve_stdio.
+BARE_ON_OUR_WIRE = BARE_SERVER.replace(
+    "mcp.run()", "import anyio\nfrom desktop_flows_mcp.stdio import serve_stdio\nanyio.run(serve_stdio, mcp)"
+)
 OUR_SERVER = ["-m", "desktop_flows_mcp"]  # the console script's code path, stdio, access-token sign-in
 OUR_ENV = {"DATAVERSE_URL": "https://contoso.crm.dynamics.com", "DATAVERSE_ACCESS_TOKEN": "t"}
 RUN_COLUMNS = (
@@ -314,6 +320,7 @@ def calls() -> dict[str, Any]:
     servers = {
         "bare_noop": (_StdioServer(["-c", BARE_SERVER]), "get_thing"),
         "bare_read": (_StdioServer(["-c", BARE_READ_SERVER]), "get_desktop_flow_run"),
+        "noop_our_wire": (_StdioServer(["-c", BARE_ON_OUR_WIRE]), "get_thing"),
         "ours": (_StdioServer(["-c", OUR_CALL_SERVER]), "get_desktop_flow_run"),
     }
     for server, _ in servers.values():
@@ -335,7 +342,11 @@ def calls() -> dict[str, Any]:
     # that drifts during the run moves both sides of a ratio. CPU: the server's own seconds over all blocks.
     figures: dict[str, Any] = {}
     o = statistics.median(walls["ours"])
-    for name, label in (("bare_noop", "bare SDK tool, no-op"), ("bare_read", "bare SDK tool, same read")):
+    for name, label in (
+        ("bare_noop", "bare SDK tool, no-op"),
+        ("bare_read", "bare SDK tool, same read"),
+        ("noop_our_wire", "no-op on our stdio wire"),
+    ):
         b = statistics.median(walls[name])
         ratio = statistics.median(ours / base for ours, base in zip(walls["ours"], walls[name], strict=True))
         line = f"per call baseline({label:<24}) wall {b * 1e6:6.0f} us  ours {o * 1e6:6.0f} us  ratio {ratio:5.2f}"
@@ -349,6 +360,9 @@ def calls() -> dict[str, Any]:
                 "cpu_ratio": round(co / cb, 2),
             }
         print(line)
+    wire = statistics.median(ours / base for ours, base in zip(walls["noop_our_wire"], walls["bare_noop"], strict=True))
+    print(f"per call the same no-op tool on our stdio wire / on the SDK's stdio: wall ratio {wire:5.2f}")
+    figures["our_wire_vs_sdk_stdio"] = round(wire, 2)
     return figures
 
 
