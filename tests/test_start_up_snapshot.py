@@ -22,7 +22,7 @@ from tests.processes import console, line
 
 pytestmark = pytest.mark.anyio
 CLIENT_INFO = {"name": "host", "version": "1"}
-LEGACY = [
+LEGACY: list[dict[str, Any]] = [
     {
         "jsonrpc": "2.0",
         "id": 1,
@@ -54,11 +54,12 @@ async def start(cache: Path, era: str) -> tuple[list[dict[str, Any]], list[str]]
     """One start of the console script on the emulator: the answers to the era's opening, tools/list and one
     tools/call, in the order written; and the start-up snapshot's lines on stderr."""
     errors: list[bytes] = []
+    answers: list[dict[str, Any]] = []
     server_started = console("--emulator", "--log-level", "INFO", XDG_CACHE_HOME=str(cache))
     async with server_started as server, anyio.create_task_group() as group:
         group.start_soon(read_all, server.stderr, errors)
         await server.send(*(line(message) for message in [*ERAS[era], call(era)]))
-        answers = [await server.message() for _ in range(3)]
+        answers += [await server.message() for _ in range(3)]
         await server.stdin.aclose()
         assert await server.stops_within(10) == 0
     lines = b"".join(errors).decode().splitlines()
