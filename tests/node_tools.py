@@ -31,5 +31,12 @@ def inspector2() -> tuple[list[str], dict[str, str]]:
     """The Inspector 2.x CLI command and the environment that runs it on Node 22."""
     command = node_tool("mcp-inspector", BIN22)
     node_tool("node", BIN22)
-    env = {**os.environ, "PATH": f"{BIN22}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return [command, "--cli"], env
+    return [command, "--cli"], node_client_env(f"{BIN22}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def node_client_env(path: str | None = None) -> dict[str, str]:
+    """The environment for a Node MCP client. Such a client starts our server with only a few of its variables
+    (HOME, PATH, USER, ...), so HOME points into the test's own cache folder (conftest): the server's start-up
+    snapshot and the client's own files stay there, never in the real home."""
+    home = os.environ["XDG_CACHE_HOME"]
+    return {**os.environ, "HOME": home, **({"PATH": path} if path else {})}

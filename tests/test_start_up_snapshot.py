@@ -18,6 +18,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from desktop_flows_mcp.handshake import MAX_ANSWERS, Snapshot, request_key, save, settings_fingerprint
 from desktop_flows_mcp.wire import StdioWire
+from tests.node_tools import inspector2
 from tests.processes import console, line
 
 pytestmark = pytest.mark.anyio
@@ -119,6 +120,33 @@ async def test_a_stale_snapshot_is_corrected_by_the_server_and_a_moved_tool_list
     assert len(again[1]["result"]["tools"]) > 1  # the server's answer was recorded for the next start
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("era", ["legacy", "modern"])
+async def test_inspector_2_gets_the_same_tool_list_from_the_snapshot_as_from_the_server(
+    tmp_path: Path, era: str
+) -> None:
+    """A client nobody here wrote, started twice as a host does: the second start's handshake and tools/list come
+    from the snapshot, and the Inspector's --strict lint judges them as it judged the server's own."""
+    command, env = inspector2()  # the server gets the test's own HOME, so its own cache folder
+    server = [sys.executable, "-m", "desktop_flows_mcp", "--emulator", "--log-level", "INFO"]
+    runs: list[tuple[Any, list[str]]] = []
+    for _ in range(2):
+        result = await anyio.run_process(
+            [*command, "--protocol-era", era, "--method", "tools/list", "--strict", "--", *server], env=env, check=False
+        )
+        assert result.returncode == 0, result.stderr.decode()[-4000:]
+        logged = [text for text in result.stderr.decode().splitlines() if "start-up snapshot" in text]
+        runs.append((json.loads(result.stdout), logged))
+    (first, first_log), (second, second_log) = runs
+    assert second == first and len(second["tools"]) >= 10
+    assert not first_log
+    # Inspector 2 asks tools/list at once in the legacy era; in the 2026 era it first opens subscriptions/listen,
+    # and its tools/list may come after the server is up (then the server answers it).
+    answered = [text.split(" answered ", 1)[1].split(" ", 1)[0] for text in second_log]
+    assert answered[0] == ("server/discover" if era == "modern" else "initialize")
+    assert era == "modern" or answered == ["initialize", "tools/list"]
+
+
 def test_the_early_path_imports_neither_the_sdk_nor_the_network_stack(tmp_path: Path) -> None:
     code = (
         "import sys\n"
@@ -148,7 +176,7 @@ def test_answers_are_kept_per_settings_without_secrets_and_dropped_when_the_code
     assert snapshot.record("initialize", {"protocolVersion": "2025-11-25"}, '{"serverInfo":{}}')
     assert not snapshot.record("initialize", {"protocolVersion": "2025-11-25"}, '{"serverInfo":{}}')  # unchanged
     assert snapshot.path is not None
-    save(snapshot.path, snapshot.encoded())
+    saved(snapshot)
     assert token not in snapshot.path.read_text() and token not in snapshot.path.name
     if sys.platform != "win32":
         assert (snapshot.path.stat().st_mode & 0o777, snapshot.path.parent.stat().st_mode & 0o777) == (0o600, 0o700)
@@ -168,7 +196,7 @@ def test_answers_are_kept_per_settings_without_secrets_and_dropped_when_the_code
     before = Snapshot.load(str(tmp_path), env, flow_tools=False, package_dir=package, site_dirs=[])
     before.record("initialize", {}, "{}")
     assert before.path is not None
-    save(before.path, before.encoded())
+    saved(before)
     (package / "tools.py").write_text("x = 22\n")  # an edit, or an upgrade
     after = Snapshot.load(str(tmp_path), env, flow_tools=False, package_dir=package, site_dirs=[])
     assert after.answer("initialize", {}) is None
@@ -185,12 +213,37 @@ def test_a_damaged_or_missing_snapshot_is_an_empty_one_and_it_keeps_a_bounded_nu
         assert loaded(tmp_path).answer("initialize", {}) is None
     assert Snapshot.load(None, {}, flow_tools=False).path is None  # no home: nothing kept, nothing fails
     (tmp_path / "a-file").write_text("")
-    save(tmp_path / "a-file" / "x.json", b"{}")  # a file where the folder should be: not kept, no exception
+    save(tmp_path / "a-file" / "x.json", "f", {"k": "{}"})  # a file where the folder should be: no exception
     assert (tmp_path / "a-file").read_text() == ""
+    snapshot.path.unlink()
     for n in range(MAX_ANSWERS + 5):
         snapshot.record("initialize", {"n": n}, "{}")
-    assert snapshot.answer("initialize", {"n": 0}) is None and snapshot.answer("initialize", {"n": MAX_ANSWERS + 4})
+    saved(snapshot)
+    kept = loaded(tmp_path)
+    assert kept.answer("initialize", {"n": 0}) is None and kept.answer("initialize", {"n": MAX_ANSWERS + 4})
     assert loaded(tmp_path, flow_tools=True).methods == {"initialize", "server/discover"}  # per-flow tools move
+
+
+def test_two_servers_of_the_same_settings_saving_at_once_keep_each_others_answers(tmp_path: Path) -> None:
+    """A host may start a server only to probe it (one answer recorded) beside the one it keeps (two)."""
+    probe, kept = loaded(tmp_path), loaded(tmp_path)
+    kept.record("server/discover", {}, '{"a":1}')
+    kept.record("tools/list", {}, '{"tools":[]}')
+    probe.record("server/discover", {}, '{"a":1}')
+    saved(kept)
+    saved(probe)  # last: it read nothing of tools/list at its start, and must not lose it
+    again = loaded(tmp_path)
+    assert (again.answer("server/discover", {}), again.answer("tools/list", {})) == ('{"a":1}', '{"tools":[]}')
+    again.forget("tools/list", {})
+    saved(again)
+    assert loaded(tmp_path).answer("tools/list", {}) is None
+
+
+def saved(snapshot: Snapshot) -> None:
+    saving = snapshot.saving()
+    assert saving is not None
+    saving()
+    assert snapshot.saving() is None  # nothing new since
 
 
 # ---- the wire before the server runs ----------------------------------------------------------------------------
@@ -203,13 +256,16 @@ def snapshot_with_handshake(folder: Path) -> Snapshot:
     return snapshot
 
 
-def test_the_wire_answers_only_an_opened_in_order_handshake(tmp_path: Path) -> None:
+def test_the_wire_answers_an_opened_handshake_and_never_ahead_of_a_malformed_line(tmp_path: Path) -> None:
     snapshot = snapshot_with_handshake(tmp_path)
     assert handed_over(snapshot, *LEGACY).answered.keys() == {1, 2}
     # garbage first: its error must come first, so nothing is answered ahead of the server
     assert handed_over(snapshot, b"{not json\n", *LEGACY).answered == {}
     # tools/list before any opening request is the server's to answer (a legacy session is not open yet)
-    assert handed_over(snapshot, LEGACY[2], LEGACY[0]).answered == {}
+    assert handed_over(snapshot, LEGACY[2], LEGACY[0]).answered.keys() == {1}
+    # a request the server must answer (a long-lived listen, a call) does not hold up the next answers
+    listen: dict[str, Any] = {"jsonrpc": "2.0", "id": "listen:0", "method": "subscriptions/listen", "params": {}}
+    assert handed_over(snapshot, LEGACY[0], listen, LEGACY[2]).answered.keys() == {1, 2}
     other = {**LEGACY[0], "params": {**LEGACY[0]["params"], "protocolVersion": "2024-11-05"}}
     assert handed_over(snapshot, other, LEGACY[2]).answered == {}
 

@@ -26,7 +26,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,7 @@ class Snapshot:
         self.fingerprint = fingerprint
         self.methods = methods
         self._answers = answers
+        self._changes: dict[str, str | None] = {}  # recorded (or forgotten: None) since the last save
 
     @classmethod
     def load(
@@ -116,48 +118,64 @@ class Snapshot:
             package_dir or Path(__file__).parent, _sdk_site_dirs() if site_dirs is None else site_dirs
         )
         path = Path(folder) / f"start-up-{settings_fingerprint(settings_env)[:24]}.json" if folder else None
-        answers: dict[str, str] = {}
-        if path is not None:
-            try:
-                stored: Any = json.loads(path.read_bytes())
-                if stored.get("format") == FORMAT and stored.get("fingerprint") == fingerprint:
-                    answers = {k: v for k, v in stored["answers"].items() if isinstance(v, str)}
-            except (OSError, ValueError, AttributeError, KeyError, TypeError):
-                log.debug("start-up snapshot: %s not used", path, exc_info=True)
-        return cls(path, fingerprint, methods, answers)
+        return cls(path, fingerprint, methods, _stored_answers(path, fingerprint) if path else {})
 
     def answer(self, method: str, params: object) -> str | None:
         return self._answers.get(request_key(method, params)) if method in self.methods else None
 
     def record(self, method: str, params: object, result: str) -> bool:
-        """Keep the SDK's answer; True when it is new or different (then ``encoded`` is worth saving)."""
+        """Keep the SDK's answer; True when it is new or different (then it is worth ``save``-ing)."""
         if method not in self.methods:
             return False
         key = request_key(method, params)
         if self._answers.get(key) == result:
             return False
-        self._answers.pop(key, None)
-        self._answers[key] = result
-        while len(self._answers) > MAX_ANSWERS:
-            del self._answers[next(iter(self._answers))]
+        self._answers[key] = self._changes[key] = result
         return True
 
     def forget(self, method: str, params: object) -> None:
-        self._answers.pop(request_key(method, params), None)
+        key = request_key(method, params)
+        self._answers.pop(key, None)
+        self._changes[key] = None
 
-    def encoded(self) -> bytes:
-        return json.dumps({"format": FORMAT, "fingerprint": self.fingerprint, "answers": self._answers}).encode()
+    def saving(self) -> Callable[[], None] | None:
+        """What writes the changes since the last call into the file (to run off the event loop), if any."""
+        if self.path is None or not self._changes:
+            return None
+        changes, self._changes = self._changes, {}
+        return partial(save, self.path, self.fingerprint, changes)
 
 
-def save(path: Path, data: bytes) -> None:
-    """Write the file whole or not at all (another server may read it at the same moment); the folder and the
-    file are the user's alone, as what the file says is given to the client unchecked until the server loads."""
+def _stored_answers(path: Path, fingerprint: str) -> dict[str, str]:
+    try:
+        stored: Any = json.loads(path.read_bytes())
+        if stored.get("format") == FORMAT and stored.get("fingerprint") == fingerprint:
+            return {key: value for key, value in stored["answers"].items() if isinstance(value, str)}
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        log.debug("start-up snapshot: %s not used", path, exc_info=True)
+    return {}
+
+
+def save(path: Path, fingerprint: str, changes: Mapping[str, str | None]) -> None:
+    """Merge ``changes`` into the file, written whole or not at all: another server of these settings (a host that
+    starts one to probe it, say) may read or write it at the same moment. The folder and the file are the user's
+    alone, as what the file says reaches a client before the server checks it."""
+    answers = _stored_answers(path, fingerprint)
+    for key, result in changes.items():
+        answers.pop(key, None)
+        if result is not None:
+            answers[key] = result
+    while len(answers) > MAX_ANSWERS:
+        del answers[next(iter(answers))]
+    data = json.dumps({"format": FORMAT, "fingerprint": fingerprint, "answers": answers}).encode()
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        partial_file = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        descriptor = os.open(partial_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "wb") as file:
             file.write(data)
-        os.replace(partial, path)
+        os.replace(partial_file, path)
     except OSError:
         log.debug("start-up snapshot: could not write %s", path, exc_info=True)

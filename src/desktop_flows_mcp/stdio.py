@@ -30,7 +30,6 @@ import signal
 import threading
 from collections.abc import Callable, Generator
 from contextlib import ExitStack, contextmanager, suppress
-from functools import partial
 from typing import Any, BinaryIO, cast
 
 import anyio
@@ -42,7 +41,6 @@ from mcp.server import MCPServer
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
-from . import handshake
 from .bounds import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, json_too_deep, leading_id
 from .handshake import OPENING, Snapshot
 from .sdk_seams import lowlevel_server
@@ -223,9 +221,13 @@ class _Connection:
             return None
         if method in OPENING:
             self._tools_change_notices = _announces_tool_changes(result)
-        if snapshot.record(method, params, result) and snapshot.path is not None:
-            self._wire.after_writes(partial(handshake.save, snapshot.path, snapshot.encoded()))
+        if snapshot.record(method, params, result):
+            self._save(snapshot)
         return result
+
+    def _save(self, snapshot: Snapshot) -> None:
+        if saving := snapshot.saving():
+            self._wire.after_writes(saving)  # the file is written by the writer thread, off the loop
 
     def _check_early(self, snapshot: Snapshot, early: EarlyAnswer, message: types.JSONRPCMessage, data: bytes) -> None:
         """The server's own answer to a request the snapshot answered: the same is the rule; a different one is
@@ -242,8 +244,7 @@ class _Connection:
         )
         if result is None:  # the server refused it
             snapshot.forget(early.method, early.params)
-            if snapshot.path is not None:
-                self._wire.after_writes(partial(handshake.save, snapshot.path, snapshot.encoded()))
+            self._save(snapshot)
             return
         self._learn(snapshot, early.method, early.params, message, data)
         if early.method == "tools/list" and self._tools_change_notices:

@@ -68,7 +68,7 @@ class StdioWire:
         self._backlog_bytes = 0
         self._deliver: Deliver | None = None
         self._opened = False  # an opening request was answered early: tools/list may be too
-        self._in_order = True  # every line so far was answered early or needs no answer: answers stay in order
+        self._well_formed = True  # no line so far was malformed (whose error must not be overtaken)
         self._queue: queue.SimpleQueue[bytes | Callable[[], None] | None] = queue.SimpleQueue()
         self._queued = 0
         self._drained = threading.Condition()
@@ -189,39 +189,33 @@ class StdioWire:
                 else:
                     self._handover.lines.append(line)
                     self._backlog_bytes += len(line)
-                    self._in_order = self._in_order and self._answer_early(line)
+                    self._well_formed = self._answer_early(line)
                 return
         deliver(line)
 
     def _answer_early(self, line: bytes) -> bool:
-        """Answer an opening request (and then tools/list) from the snapshot, if it has this very request and
-        every line before it was answered too. True when the line needs nothing more before the next is answered:
-        it was answered here, or it is a notification."""
-        if self.snapshot is None or isinstance(line, Cut) or len(line) > MAX_LINE or not self._in_order:
+        """Answer an opening request (and then tools/list) from the snapshot, if it has this very request. False
+        when the line is not a JSON-RPC message: its error comes from the server, and nothing after it is answered
+        here, so that error is not overtaken."""
+        if self.snapshot is None or isinstance(line, Cut) or not self._well_formed:
             return False
+        if len(line) > MAX_LINE:
+            return True  # a long tools/call, say: the server's, and no opening request
         try:
             message: Any = json.loads(line)
         except (ValueError, RecursionError):
             return False
-        if not isinstance(message, dict):
+        if not isinstance(message, dict) or cast(dict[str, object], message).get("jsonrpc") != "2.0":
             return False
         fields = cast(dict[str, object], message)
         method, request_id, params = fields.get("method"), fields.get("id"), fields.get("params")
-        if fields.get("jsonrpc") != "2.0" or not isinstance(method, str):
-            return False
-        if request_id is None:
-            return True  # notifications/initialized, say
-        if (
-            not isinstance(request_id, str | int)
-            or isinstance(request_id, bool)
-            or request_id in self._handover.answered
-        ):
-            return False
-        if method not in OPENING and not self._opened:
-            return False
+        if not isinstance(method, str) or not isinstance(request_id, str | int) or isinstance(request_id, bool):
+            return True  # a notification, or a client's answer: nothing to answer
+        if request_id in self._handover.answered or (method not in OPENING and not self._opened):
+            return True  # tools/list before the session opened is the server's to answer (or to refuse)
         result = self.snapshot.answer(method, params)
         if result is None:
-            return False
+            return True
         self._opened = True
         self._handover.answered[request_id] = EarlyAnswer(method, params, result)
         answer = f'{{"jsonrpc":"2.0","id":{json.dumps(request_id, ensure_ascii=False)},"result":{result}}}\n'

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from desktop_flows_mcp.emulator import EMULATOR_TOKEN, Emulator
-from tests.node_tools import node_tool
+from tests.node_tools import node_client_env, node_tool
 from tests.processes import CONNECTION, console_script, emulator_on_loopback
 from tests.stacks import INVOICE_FLOW
 
@@ -39,7 +39,7 @@ async def inspect(target: list[str], method: str, tool: str | None = None, **arg
         command += ["--tool-name", tool]
     if args:
         command += ["--tool-arg", *(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in args.items())]
-    result = await anyio.run_process(command, check=False)
+    result = await anyio.run_process(command, check=False, env=node_client_env())
     assert result.returncode == 0, result.stderr.decode() + result.stdout.decode()
     return json.loads(result.stdout)
 
