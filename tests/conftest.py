@@ -28,10 +28,11 @@ def anyio_backend() -> str:
 
 @pytest.fixture(autouse=True)
 def _no_real_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Servers this test starts (subprocesses, or settings read from os.environ) keep idempotency keys in a
-    temporary folder, never in the user's real state directory."""
+    """Servers this test starts (subprocesses, or settings read from os.environ) keep idempotency keys and start-up
+    snapshots in temporary folders, never in the user's real state or cache directory."""
     state = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("LOCALAPPDATA", str(state))
     monkeypatch.delenv("DESKTOP_FLOWS_STATE_DIR", raising=False)
 

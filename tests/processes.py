@@ -9,7 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -62,11 +62,17 @@ async def emulator_on_loopback() -> AsyncGenerator[tuple[Emulator, str], None]:
         group.cancel_scope.cancel()
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def child_env(env: Mapping[str, str]) -> dict[str, str]:
+    """This environment without our settings, plus ``env`` (the test's own cache and state folders included:
+    conftest's ``_no_real_state_dir``)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATAVERSE_", "DESKTOP_FLOWS_"))}
+    return {**clean, **env}
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [console_script(), *args],
-        env={**clean, **(env or {})},
+        env=child_env(env or {}),
         input="",
         capture_output=True,
         text=True,
@@ -108,8 +114,7 @@ class Console:
 
 @asynccontextmanager
 async def console(*args: str, **env: str) -> AsyncGenerator[Console, None]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATAVERSE_", "DESKTOP_FLOWS_"))}
-    process = await anyio.open_process([console_script(), *args], env={**clean, **env})
+    process = await anyio.open_process([console_script(), *args], env=child_env(env))
     try:
         yield Console(process)
     finally:

@@ -92,14 +92,14 @@ async def test_malformed_lines_get_json_rpc_errors_and_the_server_keeps_serving(
             line(INITIALIZED),
             line(LIST),
         )
-    assert [(a["id"], a.get("error", {}).get("code")) for a in answers] == [
+    # Bad lines are answered in the order they came; an answer to a request may come before or after them.
+    assert [(a["id"], a["error"]["code"]) for a in answers if "error" in a] == [
         (None, -32700),
-        (1, None),
         (2, -32600),  # the id is echoed, so the client waiting on it is not left hanging
         (None, -32600),
         (None, -32700),
-        (8, None),
     ]
+    assert [a["id"] for a in answers if "result" in a] == [1, 8]
     assert answers[-1]["result"]["structuredContent"]["flows"]
     assert len([r for r in caplog.records if r.message.startswith("stdin: ")]) == 4
 

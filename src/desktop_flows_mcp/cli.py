@@ -12,6 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from . import __version__
@@ -19,6 +20,9 @@ from .config import ConfigError, HttpSettings, Settings
 from .logs import configure_logging
 
 if TYPE_CHECKING:
+    from mcp.server import MCPServer
+
+    from .app import App
     from .auth import TokenProvider
     from .telemetry import Telemetry
 
@@ -295,29 +299,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if settings.shared.redis_url is not None:
         _check_redis(settings)
     telemetry = _start_telemetry(args.otel, "pipe" if http is None else "tcp")
-    from .app import App
-    from .server import build_server
-
-    app = App(
-        settings,
-        token_provider=token_provider,
-        offer_sign_in_prompts=http is None,
-        telemetry=telemetry,
-    )
-    # A person's sign-in is not started before their client asks for something; the others check at once.
-    server = build_server(
-        app, check_allow_list_at_start=settings.sign_in.mode not in ("device_code", "interactive"), http=http
-    )
-    import anyio
-
     if http is None:
-        from .stdio import serve_stdio
-
-        try:
-            anyio.run(serve_stdio, server)
-        except KeyboardInterrupt:  # Windows, where Ctrl-C is not a signal the loop can take
-            raise SystemExit(130) from None
+        _serve_stdio(args, settings, token_provider, telemetry)
         return
+    app, server = _build(settings, token_provider, telemetry, http)
+    import anyio
 
     from .streamable_http import serve_http
 
@@ -327,6 +313,42 @@ def main(argv: Sequence[str] | None = None) -> None:
         file=sys.stderr,
     )
     anyio.run(serve_http, server, app, http)
+
+
+def _build(
+    settings: Settings, token_provider: TokenProvider | None, telemetry: Telemetry, http: HttpSettings | None
+) -> tuple[App, MCPServer[Any]]:
+    from .app import App
+    from .server import build_server
+
+    app = App(settings, token_provider=token_provider, offer_sign_in_prompts=http is None, telemetry=telemetry)
+    # A person's sign-in is not started before their client asks for something; the others check at once.
+    check_now = settings.sign_in.mode not in ("device_code", "interactive")
+    return app, build_server(app, check_allow_list_at_start=check_now, http=http)
+
+
+def _serve_stdio(
+    args: argparse.Namespace, settings: Settings, token_provider: TokenProvider | None, telemetry: Telemetry
+) -> None:
+    """Claim stdin/stdout first: while the SDK and the server are imported and built (most of a second), the wire
+    answers a client's opening requests from the start-up snapshot when this configuration has one."""
+    from .config.sign_in import default_token_cache_dir
+    from .handshake import Snapshot
+    from .wire import StdioWire
+
+    given = {name: str(value) for name, value in _given(args, {**_FLAGS, **_SWITCHES}).items() if value is not None}
+    cache = default_token_cache_dir(os.environ, sys.platform)
+    snapshot = Snapshot.load(cache and f"{cache}/start-up", {**os.environ, **given}, flow_tools=settings.run.flow_tools)
+    with StdioWire.claimed(snapshot) as wire:
+        _, server = _build(settings, token_provider, telemetry, None)
+        import anyio
+
+        from .stdio import serve_stdio
+
+        try:
+            anyio.run(partial(serve_stdio, server, wire=wire))
+        except KeyboardInterrupt:  # Windows, where Ctrl-C is not a signal the loop can take
+            raise SystemExit(130) from None
 
 
 def _http_auth_line(settings: Settings, http: HttpSettings) -> str:
