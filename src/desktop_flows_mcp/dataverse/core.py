@@ -22,6 +22,7 @@ from ..models import Row
 from ..readiness import StartsInFlight
 from ..telemetry import NO_TELEMETRY, Telemetry
 from .answers import error_from, json_object, rows_of, transport_failure
+from .request_builder import RequestBuilder
 from .resilience import (
     IDENTITY,
     Failure,
@@ -34,7 +35,6 @@ from .resilience import (
     connection_scope,
     parse_retry_after,
 )
-from .wire import RequestBuilder
 
 API_PATH = "/api/data/v9.2/"
 ODATA_HEADERS = {

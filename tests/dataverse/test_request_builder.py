@@ -1,4 +1,4 @@
-"""The requests the client builds itself (dataverse/wire.py) are the ones httpx's own ``request`` would send."""
+"""The requests the client builds itself (dataverse/request_builder.py) are those httpx's own ``request`` sends."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from desktop_flows_mcp.dataverse.client import DataverseClient, RunDesktopFlowRe
 from desktop_flows_mcp.dataverse.core import INCLUDE_DRAFTS, ODATA_HEADERS, RAW_HEADERS
 from desktop_flows_mcp.dataverse.flow_operations import FLOW_COLUMNS, RUN_COLUMNS
 from desktop_flows_mcp.dataverse.odata import like_literal
-from desktop_flows_mcp.dataverse.wire import RequestBuilder, parsed_url
+from desktop_flows_mcp.dataverse.request_builder import RequestBuilder, parsed_url
 from tests.helpers import API, ENV_URL, FLOW_ID, RUN_ID, TOKEN, run_row
 
 pytestmark = pytest.mark.anyio
