@@ -6,6 +6,7 @@ reads the status only to choose between returning, retrying and raising; ``disco
 
     core.py             DataverseCore: _send (retries, throttling, run-rate limits), JSON reads, paging
     resilience.py       the retry table, the shared 429 gate and the per-connection run limit
+    request_builder.py  each request as httpx.AsyncClient.build_request builds it, its URL parsed once
     answers.py          reading bodies and rows; a failed response or network error as a DesktopFlowsError
     odata.py            OData query values, quoted and checked
     flow_operations.py  desktop flows, starting/cancelling/reading runs, connection references

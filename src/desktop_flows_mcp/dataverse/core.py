@@ -22,6 +22,7 @@ from ..models import Row
 from ..readiness import StartsInFlight
 from ..telemetry import NO_TELEMETRY, Telemetry
 from .answers import error_from, json_object, rows_of, transport_failure
+from .request_builder import RequestBuilder
 from .resilience import (
     IDENTITY,
     Failure,
@@ -82,6 +83,7 @@ class DataverseCore:
         telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self._http = http
+        self._requests = RequestBuilder(http)
         self._telemetry = telemetry
         self.starts = StartsInFlight()  # run starts sent and not yet answered: a graceful drain waits for them
         self.api_root = environment_url.rstrip("/") + API_PATH
@@ -159,8 +161,8 @@ class DataverseCore:
     ) -> httpx.Response:
         """One request, sent again only where ``RetryPolicy`` says so; every failure as a DesktopFlowsError."""
         url = self.api_root + path
-        if params and "?" not in path:
-            url, params = f"{url}?{encoded_query(tuple(params.items()))}", None
+        if params is not None and "?" not in path:
+            url, params = (f"{url}?{encoded_query(tuple(params.items()))}" if params else url), None
         send_headers = dict(headers or ODATA_HEADERS)
         if json is not None:
             send_headers.update({**ODATA_HEADERS, "Content-Type": "application/json; charset=utf-8"})
@@ -174,7 +176,8 @@ class DataverseCore:
                     trace.retried()
                 await self._gate.wait(policy.max_retry_after, scopes)
                 try:
-                    response = await self._http.request(method, url, params=params, headers=send_headers, json=json)
+                    request = self._requests.build(method, url, headers=send_headers, params=params, json=json)
+                    response = await self._http.send(request)
                 except httpx.TransportError as exc:
                     failure = Failure.NOT_SENT if isinstance(exc, _NOT_SENT) else Failure.LOST
                     delay = policy.delay(kind, failure, attempt, rng=self._rng)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from ..errors import invalid_argument
 
 _GUID = re.compile(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$")
+_CANONICAL_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def is_guid(text: str) -> bool:
@@ -17,6 +18,8 @@ def is_guid(text: str) -> bool:
 
 def parse_guid(text: str, *, argument: str) -> str:
     """The canonical lower-case GUID, or invalid_argument naming the argument."""
+    if _CANONICAL_GUID.fullmatch(text):  # as uuid.UUID prints it: nothing to parse
+        return text
     if not is_guid(text):
         raise invalid_argument(
             f"{argument} must be a GUID like 'd9687093-d0c0-ec11-983e-0022480b428a' (got {text[:80]!r}).",

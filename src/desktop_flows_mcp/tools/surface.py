@@ -8,7 +8,8 @@
   ``TOOL_ORDER``.
 - ``tools/call``: the arguments are checked against that same published schema, strictly (a boolean is no
   number, an unknown name is refused with the closest valid one), before the SDK or any Dataverse request
-  sees them. A refusal is the ``invalid_argument`` envelope naming the argument and the rule. First, before
+  sees them (jsonschema; arguments that plainly fit a plain schema are passed by ``plain_arguments`` without it). A
+  refusal is the ``invalid_argument`` envelope naming the argument and the rule. First, before
   anything recurses: no argument nests deeper than ``bounds.MAX_MESSAGE_DEPTH`` or holds a lone surrogate. JSON null
   means "not given" and is dropped; an object or array sent as a JSON string (some clients do) is parsed.
 """
@@ -28,6 +29,7 @@ from mcp.types import CallToolResult
 from ..bounds import MAX_MESSAGE_DEPTH, MAX_NAME, clean, json_too_deep, value_problem
 from ..errors import invalid_argument
 from . import error_result
+from .plain_arguments import plain_check
 
 Schema = dict[str, Any]
 Validate = Callable[[dict[str, Any]], "str | None"]
@@ -192,9 +194,12 @@ def _validator(tool: str, schema: Schema) -> Validate:
 
     checker = Draft202012Validator(schema)
     properties = cast(Schema, schema.get("properties") or {})
+    plainly_fits = plain_check(schema)
 
     def validate(arguments: dict[str, Any]) -> str | None:
         _parse_json_strings(arguments, properties)
+        if plainly_fits is not None and plainly_fits(arguments):  # what jsonschema passes, told in a tenth of its time
+            return None
         found: list[Any] = list(checker.iter_errors(arguments))  # pyright: ignore[reportUnknownMemberType]
         errors = sorted(found, key=lambda e: (len(e.path), str(e.path)))
         return _describe(tool, errors[0], properties) if errors else None
