@@ -16,7 +16,12 @@ import anyio
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from desktop_flows_mcp.app import App
+from desktop_flows_mcp.config import Settings
+from desktop_flows_mcp.emulator import Emulator
 from desktop_flows_mcp.handshake import MAX_ANSWERS, Snapshot, request_key, save, settings_fingerprint
+from desktop_flows_mcp.server import build_server
+from desktop_flows_mcp.stdio import serve_stdio
 from desktop_flows_mcp.wire import StdioWire
 from tests.node_tools import inspector2
 from tests.processes import console, line
@@ -145,6 +150,26 @@ async def test_inspector_2_gets_the_same_tool_list_from_the_snapshot_as_from_the
     answered = [text.split(" answered ", 1)[1].split(" ", 1)[0] for text in second_log]
     assert answered[0] == ("server/discover" if era == "modern" else "initialize")
     assert era == "modern" or answered == ["initialize", "tools/list"]
+
+
+async def test_input_that_ends_before_the_server_runs_is_answered_early_then_served(tmp_path: Path) -> None:
+    """In process: a first serve records the answers; on the second, stdin has ended before the server runs (a
+    host that writes its requests and closes), and still every request is answered, the handshake from the file."""
+    listing = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": CALL}
+    outputs: list[list[dict[str, Any]]] = []
+    for _ in range(2):
+        server = build_server(App(Settings.from_env({}), dataverse_transport=Emulator().transport()))
+        out = io.BytesIO()
+        wire = StdioWire(io.BytesIO(b"".join(line(message) for message in [*LEGACY, listing])), out, loaded(tmp_path))
+        wire.start()
+        assert wire._reader is not None  # pyright: ignore[reportPrivateUsage]
+        wire._reader.join(10)  # pyright: ignore[reportPrivateUsage]  # the input has ended; no server yet
+        await serve_stdio(server, wire=wire, handle_signals=False)
+        wire.finish(timeout=10)  # and the recorded answers are saved
+        outputs.append([json.loads(text) for text in out.getvalue().splitlines()])
+    first, second = outputs
+    assert [answer["id"] for answer in second] == [1, 2, 3]  # the early two first, then the server's
+    assert second[:2] == first[:2] and second[2]["result"]["structuredContent"]["flows"]
 
 
 def test_the_early_path_imports_neither_the_sdk_nor_the_network_stack(tmp_path: Path) -> None:
