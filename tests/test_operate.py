@@ -152,7 +152,7 @@ async def test_a_drain_is_not_ready_at_once_refuses_new_calls_answers_callbacks_
     async with (
         serving_on_loopback(http_app(app, HttpSettings(), drain)) as base,
         httpx.AsyncClient(base_url=base) as probe,
-        httpx2.AsyncClient() as http,
+        httpx2.AsyncClient(timeout=60) as http,  # the run start is held unanswered meanwhile
         Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
         anyio.create_task_group() as group,
     ):
