@@ -309,3 +309,12 @@ def handed_over(snapshot: Snapshot, *messages: object) -> Any:
     assert written == list(handover.answered) and handover.ended
     assert len(handover.lines) == len(messages)  # every line still goes to the server
     return handover
+
+
+def test_a_clients_request_id_reaches_the_log_capped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    snapshot = snapshot_with_handshake(tmp_path)
+    long_id = "\u202e" + "x" * 10_000
+    with caplog.at_level("INFO", "desktop_flows_mcp"):
+        handed_over(snapshot, {**LEGACY[0], "id": long_id})
+    (logged,) = [r.getMessage() for r in caplog.records if "snapshot answered" in r.getMessage()]
+    assert len(logged) < 260 and "\u202e" not in logged

@@ -220,5 +220,5 @@ class StdioWire:
         self._handover.answered[request_id] = EarlyAnswer(method, params, result)
         answer = f'{{"jsonrpc":"2.0","id":{json.dumps(request_id, ensure_ascii=False)},"result":{result}}}\n'
         self.write(answer.encode(errors="surrogatepass"))
-        log.info("start-up snapshot answered %s (id %r)", method, request_id)
+        log.info("start-up snapshot answered %s (id %.200r)", method, request_id)  # a client's id: capped
         return True
